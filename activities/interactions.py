@@ -1,0 +1,115 @@
+"""Projection activities: write the workflow's state to the SQL read model and timeline.
+
+Idempotent by construction: rows are keyed by ids chosen in the workflow, timeline lines by
+``workflow id + step``, and the interaction row only moves forward in ``version``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from domain.messages import InteractionProjection, TimelineEntry
+from store.db import unit_of_work
+from store.models import Attempt, Interaction, TimelineEvent
+
+log = structlog.get_logger(__name__)
+
+
+def add_timeline(
+    session: Session,
+    entries: list[TimelineEntry],
+    *,
+    interaction_id: str | None = None,
+    escalation_id: str | None = None,
+    absence_id: str | None = None,
+) -> None:
+    """Insert timeline lines whose key is not there yet."""
+    if not entries:
+        return
+    keys = [e.key for e in entries]
+    existing = set(session.scalars(select(TimelineEvent.key).where(TimelineEvent.key.in_(keys))))
+    for e in entries:
+        if e.key in existing:
+            continue
+        session.add(
+            TimelineEvent(
+                key=e.key,
+                interaction_id=interaction_id,
+                escalation_id=escalation_id,
+                absence_id=absence_id,
+                kind=e.kind,
+                actor_id=e.actor_id,
+                at=e.at,
+                details=e.details,
+            )
+        )
+
+
+class InteractionActivities:
+    """Activities of InteractionWorkflow; holds the session factory it writes with."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="sync_interaction")
+    def sync_interaction(self, projection: InteractionProjection) -> None:
+        st = projection.state
+        now = datetime.now(UTC)
+        with unit_of_work(self._sessions) as session:
+            row = session.get(Interaction, st.interaction_id, with_for_update=True)
+            if row is None:
+                # Started outside the API (Temporal CLI): create the row from the workflow.
+                row = Interaction(
+                    id=st.interaction_id,
+                    workflow_id=projection.workflow_id,
+                    team_id=st.team_id,
+                    external_id=projection.external_id,
+                    member_id=projection.member_id,
+                    channel=st.channel,
+                    received_at=st.received_at,
+                    due_at=st.due_at,
+                    created_at=now,
+                    updated_at=now,
+                    version=0,
+                )
+                session.add(row)
+            if st.version > row.version:
+                row.status = st.status
+                row.assignee_id = st.assignee_id
+                row.assignment_source = st.assignment_source
+                row.due_at = st.due_at
+                row.urgent = st.urgent
+                row.flags = list(st.flags)
+                row.first_response_at = st.first_response_at
+                row.next_retry_at = st.next_retry_at
+                row.overdue = st.overdue
+                row.unreachable = st.unreachable
+                row.triggers = list(st.triggers)
+                row.attempt_count = len(st.attempts)
+                row.first_attempt_outcome = st.attempts[0].outcome if st.attempts else None
+                row.resolved_at = st.resolved_at
+                row.resolved_by = st.resolved_by
+                row.version = st.version
+                row.updated_at = now
+            known = set(
+                session.scalars(select(Attempt.id).where(Attempt.interaction_id == st.interaction_id))
+            )
+            for a in st.attempts:
+                if a.attempt_id not in known:
+                    session.add(
+                        Attempt(
+                            id=a.attempt_id,
+                            interaction_id=st.interaction_id,
+                            seq=a.seq,
+                            outcome=a.outcome,
+                            staff_id=a.staff_id,
+                            at=a.at,
+                        )
+                    )
+            add_timeline(session, projection.events, interaction_id=st.interaction_id)
+        log.debug("interaction.projected", interaction_id=st.interaction_id, version=st.version)

@@ -1,0 +1,177 @@
+"""The notification outbox and its delivery channels (SPEC 2.6).
+
+``notify`` first writes one outbox row per recipient under a unique key (workflow id + step +
+recipient), then delivers every row of that key not yet delivered. A retried activity finds
+the rows already there and only finishes delivery: a notice is written once and sent once
+unless the channel itself fails after accepting it (then at-least-once, keyed for dedupe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from domain.messages import NotificationRequest
+from store.db import unit_of_work
+from store.models import Notification, Staff
+
+log = structlog.get_logger(__name__)
+
+SIGNATURE_HEADER = "X-Followthrough-Signature"
+
+
+def notification_body(row: Notification) -> dict[str, Any]:
+    """What a channel sends: ids and kinds only, never member text."""
+    return {
+        "id": row.id,
+        "key": row.key,
+        "team_id": row.team_id,
+        "recipient_id": row.recipient_id,
+        "kind": row.kind,
+        "interaction_id": row.interaction_id,
+        "escalation_id": row.escalation_id,
+        "trigger": row.trigger,
+        "details": row.payload,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class DeliveryChannel(Protocol):
+    def deliver(self, body: dict[str, Any]) -> None: ...
+
+
+class LogChannel:
+    """Default channel: one structured log line per notice."""
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        log.info(
+            "notification.delivered",
+            notification_id=body["id"],
+            kind=body["kind"],
+            recipient_id=body["recipient_id"],
+            interaction_id=body["interaction_id"],
+            escalation_id=body["escalation_id"],
+        )
+
+
+class WebhookChannel:
+    """POST JSON with an HMAC-SHA256 signature; a non-2xx answer raises so Temporal retries."""
+
+    def __init__(self, url: str, secret: str | None, *, timeout: float = 10.0) -> None:
+        self._url = url
+        self._secret = secret or ""
+        self._client = httpx.Client(timeout=timeout)
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(self._secret, raw),
+            "Idempotency-Key": str(body["key"]),
+        }
+        resp = self._client.post(self._url, content=raw, headers=headers)
+        resp.raise_for_status()
+
+
+class NotificationActivities:
+    """Outbox writer and deliverer; ``after_insert`` is a test seam for crash injection."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        channel: DeliveryChannel,
+        *,
+        after_insert: Callable[[NotificationRequest], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._channel = channel
+        self._after_insert = after_insert
+
+    @activity.defn(name="notify")
+    def notify(self, req: NotificationRequest) -> int:
+        """Write the notice for each recipient and deliver it; returns how many recipients."""
+        ids = self._write(req)
+        if self._after_insert is not None:
+            self._after_insert(req)
+        for nid in ids:
+            self._deliver(nid)
+        return len(ids)
+
+    def _recipients(self, session: Session, req: NotificationRequest) -> list[str]:
+        if req.recipient_id is not None:
+            return [req.recipient_id]
+        role = req.recipient_role or "lead"
+        staff = list(
+            session.scalars(
+                select(Staff.id).where(Staff.team_id == req.team_id, Staff.role == role).order_by(Staff.id)
+            )
+        )
+        if not staff and role == "lead":
+            # A team without leads still has somebody accountable: its managers.
+            staff = list(
+                session.scalars(
+                    select(Staff.id)
+                    .where(Staff.team_id == req.team_id, Staff.role == "manager")
+                    .order_by(Staff.id)
+                )
+            )
+        return staff
+
+    def _write(self, req: NotificationRequest) -> list[int]:
+        now = datetime.now(UTC)
+        with unit_of_work(self._sessions) as session:
+            recipients = self._recipients(session, req)
+            if not recipients:
+                log.warning("notification.no_recipient", key=req.key, team_id=req.team_id)
+            keys = {f"{req.key}:{r}": r for r in recipients}
+            existing = {
+                n.key: n.id
+                for n in session.scalars(select(Notification).where(Notification.key.in_(list(keys))))
+            }
+            rows = []
+            for key, recipient in keys.items():
+                if key in existing:
+                    continue
+                row = Notification(
+                    key=key,
+                    team_id=req.team_id,
+                    recipient_id=recipient,
+                    kind=req.kind,
+                    interaction_id=req.interaction_id,
+                    escalation_id=req.escalation_id,
+                    trigger=req.trigger,
+                    payload=req.details,
+                    created_at=now,
+                )
+                session.add(row)
+                rows.append(row)
+            session.flush()
+            return sorted([*existing.values(), *(r.id for r in rows)])
+
+    def _deliver(self, notification_id: int) -> None:
+        with unit_of_work(self._sessions) as session:
+            row = session.get(Notification, notification_id, with_for_update=True)
+            if row is None or row.delivered_at is not None:
+                return
+            row.delivery_attempts += 1
+            body = notification_body(row)
+        # Deliver outside the transaction; record success in a second one.
+        self._channel.deliver(body)
+        with unit_of_work(self._sessions) as session:
+            row = session.get(Notification, notification_id)
+            if row is not None and row.delivered_at is None:
+                row.delivered_at = datetime.now(UTC)

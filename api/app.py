@@ -1,0 +1,46 @@
+"""FastAPI application factory (SPEC 4.4: ``api.app.create_app(settings=None)``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import errors
+from api.routes import health, interactions, notifications, reports, teams
+from config.settings import Settings, get_settings
+from store.db import make_engine, make_sessionmaker
+from workers.client import connect
+
+
+def create_app(settings: Settings | None = None, *, temporal_client: Client | None = None) -> FastAPI:
+    """Build the API; the Temporal client is connected lazily so the API starts without it."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Followthrough",
+        version="0.1.0",
+        description="Durable follow-up and escalation for community health worker call centers.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.temporal = temporal_client
+
+    async def _connect() -> Client:
+        return await connect(settings)
+
+    app.state.temporal_connect = _connect
+    errors.install(app)
+    for module in (health, teams, interactions, notifications, reports):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,108 @@
+"""The one place that maps domain and Temporal errors to HTTP answers ``{"error": {code, message}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from domain.errors import DomainError
+
+log = structlog.get_logger(__name__)
+
+_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "forbidden": 403, "unauthorized": 401}
+# ApplicationError types raised by workflow validators.
+_APP_TYPES = {"Conflict": ("conflict", 409), "Invalid": ("invalid", 422), "NotFound": ("not_found", 404)}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def unauthorized(message: str = "missing or invalid bearer token") -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "conflict", message)
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(422, "invalid", message)
+
+
+def unavailable(message: str) -> ApiError:
+    return ApiError(503, "unavailable", message)
+
+
+def body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def from_update_failure(err: WorkflowUpdateFailedError) -> ApiError:
+    """A validator's rejection comes back as an ApplicationError cause."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        code, status = _APP_TYPES.get(cause.type or "", ("conflict", 409))
+        return ApiError(status, code, cause.message)
+    return conflict(str(cause or err))
+
+
+def _validation_message(err: RequestValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",))
+        msg = str(e.get("msg", "invalid"))
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid input"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(body(exc.code, exc.message), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(body(exc.code, str(exc)), status_code=_STATUS.get(exc.code, 409))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(body("invalid", _validation_message(exc)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "error"
+        )
+        return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(WorkflowUpdateFailedError)
+    async def _update_failed(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
+        api = from_update_failure(exc)
+        return JSONResponse(body(api.code, api.message), status_code=api.status)
+
+    @app.exception_handler(RPCError)
+    async def _rpc(_: Request, exc: RPCError) -> JSONResponse:
+        log.warning("temporal.unavailable", error=str(exc))
+        return JSONResponse(body("unavailable", f"Temporal is not reachable: {exc.message}"), status_code=503)

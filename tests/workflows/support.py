@@ -1,0 +1,93 @@
+"""Helpers for workflow tests: calendars, inputs, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+
+from domain.ids import interaction_workflow_id
+from domain.messages import InteractionInput, InteractionState
+from domain.models import TeamConfig
+from tests.conftest import CHICAGO_TEAM
+from workflows.interaction import InteractionWorkflow
+
+CHICAGO = ZoneInfo("America/Chicago")
+T = TypeVar("T")
+
+
+def team(**policy: Any) -> TeamConfig:
+    return TeamConfig.model_validate({**CHICAGO_TEAM, "policy": policy})
+
+
+def next_weekday_at(now: datetime, weekday: int, hour: int, minute: int = 0, tz: ZoneInfo = CHICAGO) -> datetime:
+    """The first local ``weekday`` (0 = Monday) at hour:minute strictly after ``now``, plus a week of margin."""
+    local = now.astimezone(tz)
+    day = local.date() + timedelta(days=7)
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+
+
+def interaction_input(
+    cfg: TeamConfig,
+    received_at: datetime,
+    *,
+    channel: str = "call",
+    assignee_id: str | None = "chw-ana",
+    urgent: bool = False,
+    flags: list[str] | None = None,
+    external_id: str | None = None,
+    team_id: str = "eastside",
+) -> InteractionInput:
+    ext = external_id or f"ext-{uuid.uuid4().hex[:10]}"
+    return InteractionInput.model_validate(
+        {
+            "interaction_id": uuid.uuid4().hex,
+            "team_id": team_id,
+            "external_id": ext,
+            "member_id": "mem-1",
+            "channel": channel,
+            "received_at": received_at,
+            "urgent": urgent,
+            "flags": flags or [],
+            "assignee_id": assignee_id,
+            "assignment_source": "owner" if assignee_id else "unassigned",
+            "calendar": cfg.calendar.snapshot(received_at.year - 1, received_at.year + 2),
+            "policy": cfg.policy,
+            "escalation_matrix": cfg.escalation_matrix,
+        }
+    )
+
+
+async def start(client: Client, inp: InteractionInput, task_queue: str) -> WorkflowHandle[Any, Any]:
+    return await client.start_workflow(
+        InteractionWorkflow.run,
+        inp,
+        id=interaction_workflow_id(inp.team_id, inp.external_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def state_of(handle: WorkflowHandle[Any, Any]) -> InteractionState:
+    result: InteractionState = await handle.query(InteractionWorkflow.state)
+    return result
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 15.0) -> T:
+    """Poll until ``check`` returns a truthy value (real time: activities run in real time)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+        await asyncio.sleep(0.05)

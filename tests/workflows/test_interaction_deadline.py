@@ -1,0 +1,61 @@
+"""InteractionWorkflow keeps the deadline promise on the time-skipping server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from store.models import Interaction, TimelineEvent
+from tests.conftest import advance_to, now_of
+from tests.workflows.support import CHICAGO, eventually, interaction_input, next_weekday_at, start, state_of, team
+
+
+async def test_call_becomes_overdue_at_due_at_and_not_before(
+    env: WorkflowEnvironment, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    monday_10 = next_weekday_at(await now_of(env), 0, 10)
+    await advance_to(env, monday_10)
+    inp = interaction_input(team(), monday_10, channel="call")
+    handle = await start(env.client, inp, task_queue)
+
+    st = await eventually(lambda: state_of(handle))
+    assert st.due_at == monday_10.replace(hour=17)  # same business day
+
+    await advance_to(env, st.due_at - timedelta(minutes=1))
+    st = await state_of(handle)
+    assert not st.overdue and st.status == "open"
+
+    await advance_to(env, st.due_at + timedelta(minutes=1))
+
+    async def overdue_row() -> Interaction | None:
+        with sessions() as s:
+            row = s.get(Interaction, inp.interaction_id)
+            return row if row is not None and row.overdue else None
+
+    row = await eventually(overdue_row)
+    assert row.status == "escalated" and row.triggers == ["deadline_missed"]
+    with sessions() as s:
+        event = s.scalar(
+            select(TimelineEvent).where(
+                TimelineEvent.interaction_id == inp.interaction_id, TimelineEvent.kind == "overdue"
+            )
+        )
+    assert event is not None
+    # Fired at the deadline (timer resolution is milliseconds), not a minute before or after.
+    assert abs(event.at - st.due_at) < timedelta(seconds=1)
+    assert event.at.astimezone(CHICAGO).hour == 17
+
+
+async def test_duplicate_start_returns_the_same_workflow(env: WorkflowEnvironment, worker: Worker, task_queue: str) -> None:
+    received = await now_of(env)
+    inp = interaction_input(team(), received, channel="text")
+    first = await start(env.client, inp, task_queue)
+    second = await start(env.client, inp, task_queue)
+    assert first.id == second.id
+    assert first.result_run_id == second.result_run_id
+    desc = await second.describe()
+    assert desc.run_id == first.result_run_id

@@ -1,0 +1,75 @@
+"""The one Temporal client factory: pydantic data converter (and the payload codec, if keyed)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import structlog
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
+
+from config.settings import Settings
+from workflows.search_attributes import ALL_KEYS
+
+log = structlog.get_logger(__name__)
+
+_INDEXED_TYPES = {
+    "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "KEYWORD_LIST": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+}
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic JSON payloads; encrypted with AES-GCM when a codec key is configured."""
+    converter = pydantic_data_converter
+    if settings.codec_key:
+        from workers.codec import EncryptionCodec
+
+        converter = dataclasses.replace(converter, payload_codec=EncryptionCodec.from_key(settings.codec_key))
+    return converter
+
+
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings),
+        runtime=runtime,
+    )
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register the Ft* search attributes the workflows upsert, if they are missing.
+
+    The time-skipping test server does not implement listing, so fall back to adding all
+    of them and treating "already exists" as success.
+    """
+    wanted = {
+        key.name: _INDEXED_TYPES[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
+        for key in ALL_KEYS
+    }
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        missing = {k: v for k, v in wanted.items() if k not in existing.custom_attributes}
+    except RPCError as err:
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        missing = wanted
+    if not missing:
+        return
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+    log.info("temporal.search_attributes_registered", names=sorted(missing))

@@ -1,0 +1,48 @@
+"""Worker assembly: which workflows and activities run, with their dependencies."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.interactions import InteractionActivities
+from activities.notifications import DeliveryChannel, LogChannel, NotificationActivities, WebhookChannel
+from config.settings import Settings
+from workflows import ALL_WORKFLOWS
+
+
+def delivery_channel(settings: Settings) -> DeliveryChannel:
+    if settings.channel == "webhook" and settings.webhook_url:
+        return WebhookChannel(settings.webhook_url, settings.webhook_secret)
+    return LogChannel()
+
+
+def activity_objects(
+    sessions: sessionmaker[Session], channel: DeliveryChannel, **notify_kwargs: object
+) -> list[object]:
+    """Every activity of the system, bound to its dependencies."""
+    interactions = InteractionActivities(sessions)
+    notifications = NotificationActivities(sessions, channel, **notify_kwargs)  # type: ignore[arg-type]
+    return [interactions.sync_interaction, notifications.notify]
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    sessions: sessionmaker[Session],
+    channel: DeliveryChannel,
+    executor: ThreadPoolExecutor | None = None,
+    **notify_kwargs: object,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=activity_objects(sessions, channel, **notify_kwargs),
+        activity_executor=executor or ThreadPoolExecutor(max_workers=16),
+        max_concurrent_activities=16,
+    )
