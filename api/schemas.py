@@ -20,6 +20,14 @@ Timestamp = Annotated[
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
 
 def _not_blank(v: str) -> str:
     if not v.strip():
@@ -63,6 +71,18 @@ class InteractionCreate(_In):
     urgent: bool = False
     flags: list[Flag] = Field(default_factory=list)
     summary: str | None = Field(default=None, max_length=10_000)
+
+    @field_validator("received_at")
+    @classmethod
+    def _received_at_in_range(cls, v: datetime) -> datetime:
+        # Year 1 or 9999 with an offset cannot even be converted to UTC.
+        try:
+            utc = v.astimezone(UTC)
+        except OverflowError as err:
+            raise ValueError("is out of range") from err
+        if utc.year < 1971 or utc.year > 9000:
+            raise ValueError("is out of range")
+        return v
 
 
 class AttemptCreate(_In):

@@ -38,6 +38,8 @@ from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_S
 log = structlog.get_logger(__name__)
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# A backfill after an outage is days old; older than this is a broken clock, not a missed call.
+MAX_BACKFILL = timedelta(days=5 * 366)
 
 
 def now_utc() -> datetime:
@@ -81,7 +83,11 @@ def workflow_input(row: Interaction, cfg: TeamConfig, team: Team) -> Interaction
         flags=list(row.flags),
         assignee_id=row.assignee_id,
         assignment_source=row.assignment_source,
-        calendar=cfg.calendar.snapshot(row.received_at.year - 1, row.received_at.year + 2),
+        # Holidays from the year before receipt until two years after today: a backfilled
+        # interaction's retries and reminders happen now, not when it was received.
+        calendar=cfg.calendar.snapshot(
+            row.received_at.year - 1, max(row.received_at.year, now_utc().year) + 2
+        ),
         policy=cfg.policy,
         escalation_matrix=cfg.escalation_matrix,
         matrix_version=team.version,
@@ -122,6 +128,8 @@ async def create_interaction(
     """Insert the row and start the workflow; a duplicate answers the stored row (created=False)."""
     if body.received_at > now_utc() + FUTURE_TOLERANCE:
         raise errors.invalid("received_at is more than 5 minutes in the future")
+    if body.received_at < now_utc() - MAX_BACKFILL:
+        raise errors.invalid("received_at is more than 5 years in the past")
     team = require_team(session, body.team_id, as_input=True)
     cfg = team_config(team)
     existing = repo.get_interaction_by_external(session, body.team_id, body.external_id)
@@ -131,7 +139,11 @@ async def create_interaction(
         flags = sorted(set(body.flags) | ({"urgent"} if body.urgent else set()))
         urgent = "urgent" in flags
         cal = calendar_for(cfg, body.received_at)
-        due = due_at(body.received_at, body.channel, urgent=urgent, calendar=cal, policy=cfg.policy)
+        try:
+            due = due_at(body.received_at, body.channel, urgent=urgent, calendar=cal, policy=cfg.policy)
+        except (ValueError, OverflowError) as err:
+            # e.g. a calendar with no open time for months: no deadline can be promised.
+            raise errors.invalid(f"no response deadline can be computed: {err}") from err
         now = now_utc()
         row = Interaction(
             id=uuid.uuid4().hex,

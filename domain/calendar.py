@@ -138,26 +138,23 @@ class BusinessCalendar:
     # ------------------------------------------------------------------------ instants
 
     def _iter_open(self, start: datetime, stop: datetime | None = None) -> Iterator[_UtcInterval]:
-        """Yield maximal stretches of open time (UTC) that end after ``start``, in order.
+        """Yield the open intervals (UTC) that end after ``start``, in order and disjoint.
 
-        Touching intervals, also across midnight, are merged. With ``stop`` the scan ends once
-        no further interval can start before it; without it the scan runs until the caller
-        stops, and raises if ``MAX_GAP_DAYS`` pass without any open time.
+        Intervals are not merged across midnight (a 24/7 calendar would never end a stretch);
+        a night shift split at midnight still behaves as continuous time because one piece
+        ends at the very instant the next begins. With ``stop`` the scan ends once no further
+        interval can start before it; without it the scan runs until the caller stops.
 
         Raises:
             ValueError: if, without ``stop``, a run of more than ``MAX_GAP_DAYS`` closed days is met.
         """
         # Start one day early: DST folds can put an instant on a local date after its interval's.
         day = start.astimezone(self._tz).date() - _ONE_DAY
-        pending: _UtcInterval | None = None
+        last_end = start
         idle_days = 0
         while True:
-            midnight = self._local(day, 0)
-            if pending is not None and pending[1] < midnight:
-                yield pending  # nothing on this day or later can touch it
-                pending = None
-            if stop is not None and midnight >= stop:
-                break
+            if stop is not None and self._local(day, 0) >= stop:
+                return
             intervals = self._utc_day(day)
             if intervals:
                 idle_days = 0
@@ -167,17 +164,13 @@ class BusinessCalendar:
                     local_start = start.astimezone(self._tz).isoformat()
                     raise ValueError(f"no open time within {MAX_GAP_DAYS} days after {local_start}")
             for s, e in intervals:
-                if e <= start:
+                if e <= last_end:
                     continue
-                if pending is not None and s <= pending[1]:
-                    pending = (pending[0], max(pending[1], e))
-                    continue
-                if pending is not None:
-                    yield pending
-                pending = (s, e)
+                # Clamp: nothing before ``start`` is wanted, and a DST change at midnight can make
+                # two days overlap, which must never count twice.
+                yield max(s, last_end), e
+                last_end = e
             day += _ONE_DAY
-        if pending is not None:
-            yield pending
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` lies inside an open interval on a non-holiday."""
@@ -206,7 +199,10 @@ class BusinessCalendar:
         a = _require_aware(start, "start")
         if not math.isfinite(minutes) or minutes < 0:
             raise ValueError(f"minutes must be a finite number >= 0, got {minutes!r}")
-        remaining = timedelta(minutes=minutes)
+        try:
+            remaining = timedelta(minutes=minutes)
+        except OverflowError as exc:
+            raise ValueError(f"minutes {minutes!r} is too large") from exc
         if not remaining:
             return self.next_open_instant(a)
         for s, e in self._iter_open(a):

@@ -101,6 +101,8 @@ def _require_actor(principal: Principal, row: Interaction) -> None:
         return
     if principal.role == "chw":
         raise errors.forbidden("a CHW acts only on interactions assigned to them")
+    if principal.role in ("lead", "manager"):
+        raise errors.forbidden("leads and managers act only on their own team's interactions")
     raise errors.forbidden(f"role '{principal.role}' may not act on interactions")
 
 

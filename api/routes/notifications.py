@@ -31,6 +31,10 @@ def list_notifications(
         recipient_id = principal.staff_id
     elif principal.role in ("lead", "manager"):
         team_ids = [principal.team_id or ""]
+        if recipient_id is not None:
+            recipient = repo.get_staff(session, recipient_id)
+            if recipient is not None and recipient.team_id != principal.team_id:
+                raise errors.forbidden("leads and managers read only their own team's notifications")
     try:
         rows, next_cursor = repo.list_notifications(
             session,

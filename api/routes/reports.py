@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +13,7 @@ from pydantic import AwareDatetime
 from api import errors, service
 from api.deps import PrincipalDep, SessionDep
 from api.schemas import ChannelReport, SlaReport
+from domain.calendar import BusinessCalendar
 from domain.models import CHANNELS
 from store import repositories as repo
 
@@ -37,13 +38,20 @@ def sla_report(
         "only leads and managers of the team, ops or the system read reports",
     )
     team = service.require_team(session, team_id)
-    end = to or service.now_utc()
-    start = from_ or end - timedelta(days=30)
+    try:
+        end = (to or service.now_utc()).astimezone(UTC)
+        start = from_.astimezone(UTC) if from_ is not None else end - timedelta(days=30)
+    except OverflowError as err:
+        raise errors.invalid("'from' and 'to' must be within years 1 to 9999 in UTC") from err
     if end <= start:
         raise errors.invalid("'to' must be after 'from'")
     cfg = service.team_config(team)
-    cal = service.calendar_for(cfg, start)
     rows = repo.interactions_received(session, team_id, start, end)
+    # Holidays for every year the counted interactions were received or answered in.
+    years = [r.received_at.year for r in rows] + [
+        r.first_response_at.year for r in rows if r.first_response_at is not None
+    ]
+    cal = BusinessCalendar(cfg.calendar.snapshot(min(years) - 1, max(years) + 1)) if years else None
     now = service.now_utc()
     channels: dict[str, ChannelReport] = {}
     for channel in CHANNELS:
@@ -55,7 +63,7 @@ def sla_report(
         minutes = [
             cal.open_minutes_between(r.received_at, r.first_response_at)
             for r in answered
-            if r.first_response_at is not None
+            if r.first_response_at is not None and cal is not None
         ]
         resolved = [r for r in mine if r.resolved_at is not None]
         fcr = sum(1 for r in resolved if r.first_attempt_outcome in ("reached", "replied"))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from api import errors
 from api.deps import PrincipalDep, SessionDep
@@ -16,18 +16,24 @@ from store.models import Member, Staff
 
 router = APIRouter(prefix="/v1/teams", tags=["teams"])
 
+# Ids are stored as VARCHAR(64): a longer one is invalid input, never a database error.
+TeamId = Annotated[str, Path(max_length=64)]
+StaffId = Annotated[str, Path(max_length=64)]
+MemberId = Annotated[str, Path(max_length=64)]
+
 
 def _team_public(team_id: str, cfg: dict[str, Any], version: int) -> dict[str, Any]:
     return {"id": team_id, "version": version, **cfg}
 
 
 @router.put("/{team_id}")
-def put_team(team_id: str, body: TeamConfig, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def put_team(
+    team_id: TeamId, body: TeamConfig, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
     """Store the team's calendar, policy and escalation matrix (manager of the team, or system)."""
-    existing = repo.get_team(session, team_id)
+    # A manager belongs to one team: they configure it, but never create or change another.
     principal.require(
-        principal.role == "system"
-        or (principal.role == "manager" and (existing is None or principal.team_id == team_id)),
+        principal.role == "system" or (principal.role == "manager" and principal.team_id == team_id),
         "only the system or the team's manager may configure a team",
     )
     cfg = body.model_dump(mode="json")
@@ -38,7 +44,7 @@ def put_team(team_id: str, body: TeamConfig, principal: PrincipalDep, session: S
 
 
 @router.get("/{team_id}")
-def get_team(team_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def get_team(team_id: TeamId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     team = repo.get_team(session, team_id)
     if team is None:
         raise errors.not_found(f"team '{team_id}' not found")
@@ -48,7 +54,7 @@ def get_team(team_id: str, principal: PrincipalDep, session: SessionDep) -> dict
 
 @router.put("/{team_id}/staff/{staff_id}")
 def put_staff(
-    team_id: str, staff_id: str, body: StaffPut, principal: PrincipalDep, session: SessionDep
+    team_id: TeamId, staff_id: StaffId, body: StaffPut, principal: PrincipalDep, session: SessionDep
 ) -> StaffPublic:
     principal.require(
         principal.role == "system" or (principal.role == "manager" and principal.team_id == team_id),
@@ -70,7 +76,7 @@ def put_staff(
 
 
 @router.get("/{team_id}/staff")
-def list_staff(team_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def list_staff(team_id: TeamId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     principal.require(principal.can_read_team(team_id), "not a member of this team")
     items = [
         StaffPublic(id=s.id, team_id=s.team_id, name=s.name, role=s.role)  # type: ignore[arg-type]
@@ -81,7 +87,7 @@ def list_staff(team_id: str, principal: PrincipalDep, session: SessionDep) -> di
 
 @router.put("/{team_id}/members/{member_id}")
 def put_member(
-    team_id: str, member_id: str, body: MemberPut, principal: PrincipalDep, session: SessionDep
+    team_id: TeamId, member_id: MemberId, body: MemberPut, principal: PrincipalDep, session: SessionDep
 ) -> MemberPublic:
     """Set a member's owning CHW (caseload); system, or a lead/manager of the team."""
     principal.require(

@@ -9,33 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.support import SYSTEM, interaction_body, setup_team
 from tests.conftest import CHICAGO_TEAM, auth
-
-SYSTEM = auth("t-system")
-
-
-async def setup_team(api: httpx.AsyncClient, team_id: str = "eastside") -> None:
-    r = await api.put(f"/v1/teams/{team_id}", json=CHICAGO_TEAM, headers=SYSTEM)
-    assert r.status_code == 200, r.text
-    for staff_id, role in (("mgr-1", "manager"), ("lead-1", "lead"), ("chw-ana", "chw"), ("chw-ben", "chw")):
-        r = await api.put(f"/v1/teams/{team_id}/staff/{staff_id}", json={"name": staff_id, "role": role}, headers=SYSTEM)
-        assert r.status_code == 200, r.text
-    for member_id, owner in (("mem-1", "chw-ana"), ("mem-2", "chw-ben"), ("mem-orphan", None)):
-        r = await api.put(f"/v1/teams/{team_id}/members/{member_id}", json={"owner_id": owner}, headers=SYSTEM)
-        assert r.status_code == 200, r.text
-
-
-def interaction_body(**over: Any) -> dict[str, Any]:
-    body = {
-        "team_id": "eastside",
-        "external_id": "call-001",
-        "member_id": "mem-1",
-        "channel": "call",
-        "received_at": datetime.now(UTC).isoformat(),
-        "summary": "CANARY-SUMMARY member asked about food bank",
-    }
-    body.update(over)
-    return body
 
 
 async def test_start_interaction_then_read_it(api: httpx.AsyncClient) -> None:
@@ -61,11 +36,15 @@ async def test_start_interaction_then_read_it(api: httpx.AsyncClient) -> None:
 async def test_member_without_owner_lands_in_unassigned_queue(api: httpx.AsyncClient) -> None:
     await setup_team(api)
     r = await api.post(
-        "/v1/interactions", json=interaction_body(external_id="t-9", member_id="mem-orphan", channel="text"), headers=SYSTEM
+        "/v1/interactions",
+        json=interaction_body(external_id="t-9", member_id="mem-orphan", channel="text"),
+        headers=SYSTEM,
     )
     assert r.status_code == 201, r.text
     assert r.json()["assignee_id"] is None
-    q = await api.get("/v1/interactions", params={"team_id": "eastside", "assignee_id": "unassigned"}, headers=SYSTEM)
+    q = await api.get(
+        "/v1/interactions", params={"team_id": "eastside", "assignee_id": "unassigned"}, headers=SYSTEM
+    )
     assert [i["external_id"] for i in q.json()["items"]] == ["t-9"]
 
 
@@ -75,11 +54,16 @@ async def test_member_without_owner_lands_in_unassigned_queue(api: httpx.AsyncCl
         (lambda c: c["calendar"].update(timezone="Mars/Olympus"), "unknown time zone"),
         (lambda c: c["calendar"].update(holiday_country="XX"), "unknown holiday country"),
         (lambda c: c["calendar"]["hours"].update(mon=[["17:00", "09:00"]]), "mon"),
-        (lambda c: c["calendar"]["hours"].update(mon=[["09:00", "13:00"], ["12:00", "17:00"]]), "overlapping"),
+        (
+            lambda c: c["calendar"]["hours"].update(mon=[["09:00", "13:00"], ["12:00", "17:00"]]),
+            "overlapping",
+        ),
         (lambda c: c.update(policy={"same_day_cutoff_minutes": -5}), "same_day_cutoff_minutes"),
     ],
 )
-async def test_bad_team_config_is_422_with_the_reason(api: httpx.AsyncClient, mutate: Any, message: str) -> None:
+async def test_bad_team_config_is_422_with_the_reason(
+    api: httpx.AsyncClient, mutate: Any, message: str
+) -> None:
     body = copy.deepcopy(CHICAGO_TEAM)
     mutate(body)
     r = await api.put("/v1/teams/bad", json=body, headers=SYSTEM)
@@ -98,12 +82,16 @@ async def test_bad_team_config_is_422_with_the_reason(api: httpx.AsyncClient, mu
         ({"received_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, "future"),
     ],
 )
-async def test_bad_interaction_is_422_and_creates_nothing(api: httpx.AsyncClient, over: dict[str, Any], message: str) -> None:
+async def test_bad_interaction_is_422_and_creates_nothing(
+    api: httpx.AsyncClient, over: dict[str, Any], message: str
+) -> None:
     await setup_team(api)
     r = await api.post("/v1/interactions", json=interaction_body(external_id="bad-1", **over), headers=SYSTEM)
     assert r.status_code == 422, r.text
     assert message in r.json()["error"]["message"]
-    q = await api.get("/v1/interactions", params={"status": "open,attempting,escalated,resolved"}, headers=SYSTEM)
+    q = await api.get(
+        "/v1/interactions", params={"status": "open,attempting,escalated,resolved"}, headers=SYSTEM
+    )
     assert q.json()["items"] == []
 
 

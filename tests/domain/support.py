@@ -43,15 +43,17 @@ def team(name: str = "Eastside CHWs", **calendar: Any) -> TeamConfig:
 
 def business_calendar(around: date = date(2026, 6, 1), **calendar: Any) -> BusinessCalendar:
     """A BusinessCalendar built through the config path, like the API does."""
-    return BusinessCalendar.from_config(CalendarConfig.model_validate(calendar_body(**calendar)), around=around)
+    return BusinessCalendar.from_config(
+        CalendarConfig.model_validate(calendar_body(**calendar)), around=around
+    )
 
 
 POLICY = Policy()
 
 
-def at(tz: ZoneInfo, *args: int) -> datetime:
+def at(tz: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """An aware local datetime (fold=0)."""
-    return datetime(*args, tzinfo=tz)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=tz)
 
 
 def utc(value: datetime) -> datetime:

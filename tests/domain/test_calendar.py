@@ -103,6 +103,10 @@ def test_add_open_minutes_rejects_negative_minutes() -> None:
     cal = business_calendar()
     with pytest.raises(ValueError, match=">= 0"):
         cal.add_open_minutes(at(CHICAGO, 2026, 11, 16, 10), -1)
+    with pytest.raises(ValueError, match=">= 0"):
+        cal.add_open_minutes(at(CHICAGO, 2026, 11, 16, 10), float("nan"))
+    with pytest.raises(ValueError, match="too large"):
+        cal.add_open_minutes(at(CHICAGO, 2026, 11, 16, 10), 1e300)
 
 
 def test_night_shift_is_continuous_across_midnight() -> None:
@@ -176,7 +180,9 @@ def test_naive_datetimes_are_rejected() -> None:
 def test_searches_are_bounded_when_every_open_day_is_closed() -> None:
     # Only Mondays are open and every Monday of 2026-2029 is a closure.
     mondays = [date(2026, 1, 5) + timedelta(weeks=w) for w in range(52 * 4)]
-    snapshot = CalendarSnapshot(timezone="America/Chicago", hours={"mon": [["09:00", "17:00"]]}, closed_dates=mondays)
+    snapshot = CalendarSnapshot(
+        timezone="America/Chicago", hours={"mon": [["09:00", "17:00"]]}, closed_dates=mondays
+    )
     cal = BusinessCalendar(snapshot)
     start = at(CHICAGO, 2026, 1, 1, 0)
     with pytest.raises(ValueError, match="no open time within"):

@@ -106,7 +106,9 @@ def test_zero_cutoff_keeps_calls_until_close_on_the_same_day() -> None:
     cal = business_calendar()
     policy = Policy(same_day_cutoff_minutes=0)
     received = at(CHICAGO, 2026, 11, 16, 16, 59)
-    assert due_at(received, "call", urgent=False, calendar=cal, policy=policy) == at(CHICAGO, 2026, 11, 16, 17)
+    assert due_at(received, "call", urgent=False, calendar=cal, policy=policy) == at(
+        CHICAGO, 2026, 11, 16, 17
+    )
 
 
 # --- holidays and closures ------------------------------------------------------------

@@ -50,7 +50,10 @@ SPEC_BODY: dict[str, Any] = {
     },
     "escalation_matrix": {
         "safety": {
-            "levels": [{"role": "lead", "ack_within_minutes": 15}, {"role": "manager", "ack_within_minutes": 15}],
+            "levels": [
+                {"role": "lead", "ack_within_minutes": 15},
+                {"role": "manager", "ack_within_minutes": 15},
+            ],
             "resolve_within_minutes": 240,
             "clock": "wall",
             "documentation_required": True,
@@ -106,7 +109,9 @@ def test_intervals_are_sorted_and_weekdays_ordered() -> None:
 
 
 def test_touching_intervals_are_not_overlapping() -> None:
-    cfg = CalendarConfig.model_validate(calendar_body(hours={"mon": [["09:00", "12:00"], ["12:00", "17:00"]]}))
+    cfg = CalendarConfig.model_validate(
+        calendar_body(hours={"mon": [["09:00", "12:00"], ["12:00", "17:00"]]})
+    )
     assert len(cfg.hours["mon"]) == 2
 
 
@@ -171,8 +176,12 @@ def test_given_safety_entry_without_clock_gets_wall() -> None:
 
 
 def test_safety_rule_object_without_clock_gets_wall() -> None:
-    rule = EscalationRule(levels=[EscalationLevel(role="lead", ack_within_minutes=5)], resolve_within_minutes=30)
-    cfg = TeamConfig(name="x", calendar=CalendarConfig.model_validate(calendar_body()), escalation_matrix={"safety": rule})
+    rule = EscalationRule(
+        levels=[EscalationLevel(role="lead", ack_within_minutes=5)], resolve_within_minutes=30
+    )
+    cfg = TeamConfig(
+        name="x", calendar=CalendarConfig.model_validate(calendar_body()), escalation_matrix={"safety": rule}
+    )
     assert cfg.escalation_matrix["safety"].clock == "wall"
 
 
@@ -227,7 +236,9 @@ def test_empty_interval_is_rejected() -> None:
 
 
 def test_overlapping_intervals_are_rejected() -> None:
-    assert_invalid(with_calendar(hours={"mon": [["09:00", "13:00"], ["12:00", "17:00"]]}), "overlapping intervals on mon")
+    assert_invalid(
+        with_calendar(hours={"mon": [["09:00", "13:00"], ["12:00", "17:00"]]}), "overlapping intervals on mon"
+    )
 
 
 def test_24_00_as_a_start_is_rejected() -> None:
@@ -289,7 +300,9 @@ def test_rule_without_levels_is_rejected() -> None:
 
 
 def test_unknown_trigger_is_rejected() -> None:
-    matrix = {"weather": {"levels": [{"role": "lead", "ack_within_minutes": 1}], "resolve_within_minutes": 60}}
+    matrix = {
+        "weather": {"levels": [{"role": "lead", "ack_within_minutes": 1}], "resolve_within_minutes": 60}
+    }
     assert_invalid(body(escalation_matrix=matrix), "weather")
 
 

@@ -26,8 +26,10 @@ def team(**policy: Any) -> TeamConfig:
     return TeamConfig.model_validate({**CHICAGO_TEAM, "policy": policy})
 
 
-def next_weekday_at(now: datetime, weekday: int, hour: int, minute: int = 0, tz: ZoneInfo = CHICAGO) -> datetime:
-    """The first local ``weekday`` (0 = Monday) at hour:minute strictly after ``now``, plus a week of margin."""
+def next_weekday_at(
+    now: datetime, weekday: int, hour: int, minute: int = 0, tz: ZoneInfo = CHICAGO
+) -> datetime:
+    """The first local ``weekday`` (0 = Monday) at hour:minute at least a week after ``now``."""
     local = now.astimezone(tz)
     day = local.date() + timedelta(days=7)
     while day.weekday() != weekday:
@@ -81,13 +83,13 @@ async def state_of(handle: WorkflowHandle[Any, Any]) -> InteractionState:
     return result
 
 
-async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 15.0) -> T:
+async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 15.0) -> T:
     """Poll until ``check`` returns a truthy value (real time: activities run in real time)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await check()
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
+            raise AssertionError(f"condition not met within {within}s (last value {value!r})")
         await asyncio.sleep(0.05)

@@ -6,21 +6,30 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from store.models import Interaction, TimelineEvent
 from tests.conftest import advance_to, now_of
-from tests.workflows.support import CHICAGO, eventually, interaction_input, next_weekday_at, start, state_of, team
+from tests.workflows.support import (
+    CHICAGO,
+    eventually,
+    interaction_input,
+    next_weekday_at,
+    start,
+    state_of,
+    team,
+)
 
 
 async def test_call_becomes_overdue_at_due_at_and_not_before(
-    env: WorkflowEnvironment, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
 ) -> None:
     monday_10 = next_weekday_at(await now_of(env), 0, 10)
     await advance_to(env, monday_10)
     inp = interaction_input(team(), monday_10, channel="call")
-    handle = await start(env.client, inp, task_queue)
+    handle = await start(client, inp, task_queue)
 
     st = await eventually(lambda: state_of(handle))
     assert st.due_at == monday_10.replace(hour=17)  # same business day
@@ -50,11 +59,13 @@ async def test_call_becomes_overdue_at_due_at_and_not_before(
     assert event.at.astimezone(CHICAGO).hour == 17
 
 
-async def test_duplicate_start_returns_the_same_workflow(env: WorkflowEnvironment, worker: Worker, task_queue: str) -> None:
+async def test_duplicate_start_returns_the_same_workflow(
+    env: WorkflowEnvironment, client: Client, worker: Worker, task_queue: str
+) -> None:
     received = await now_of(env)
     inp = interaction_input(team(), received, channel="text")
-    first = await start(env.client, inp, task_queue)
-    second = await start(env.client, inp, task_queue)
+    first = await start(client, inp, task_queue)
+    second = await start(client, inp, task_queue)
     assert first.id == second.id
     assert first.result_run_id == second.result_run_id
     desc = await second.describe()

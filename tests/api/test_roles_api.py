@@ -1,0 +1,266 @@
+"""The role matrix (SPEC 4.1, 4.3): every route by every caller, allowed (2xx) or refused.
+
+System starts interactions; a CHW acts (attempt, flag, resolve) only on interactions assigned
+to them; leads and managers act on their own team (assigning is theirs alone); ops reads.
+A refused call changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.support import (
+    ANA,
+    BEN,
+    LEAD,
+    MANAGER,
+    OPS,
+    OTHER_LEAD,
+    SYSTEM,
+    create,
+    detail,
+    eventually,
+    interaction_body,
+    setup_other_team,
+    setup_team,
+)
+from tests.conftest import CHICAGO_TEAM
+
+CALLERS: dict[str, dict[str, str]] = {
+    "system": SYSTEM,
+    "ops": OPS,
+    "manager": MANAGER,
+    "lead": LEAD,
+    "chw_assigned": ANA,  # chw-ana owns mem-1, so the test interaction is hers
+    "chw_other": BEN,
+    "other_team_lead": OTHER_LEAD,
+    "no_token": {},
+}
+READERS = {"system", "ops", "manager", "lead", "chw_assigned", "chw_other"}
+ACTORS = {"manager", "lead", "chw_assigned"}
+TEAM_LEADS = {"manager", "lead"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # {iid} is the test interaction
+    allowed: set[str]
+    body: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    needs_interaction: bool = False
+    success: int = 200
+
+
+ROUTES: dict[str, Route] = {
+    "put_team": Route("PUT", "/v1/teams/eastside", {"system", "manager"}, body=CHICAGO_TEAM),
+    "put_staff": Route(
+        "PUT", "/v1/teams/eastside/staff/chw-new", {"system", "manager"}, body={"name": "New", "role": "chw"}
+    ),
+    "put_member": Route(
+        "PUT", "/v1/teams/eastside/members/mem-new", {"system", *TEAM_LEADS}, body={"owner_id": "chw-ana"}
+    ),
+    "create_interaction": Route(
+        "POST", "/v1/interactions", {"system"}, body=interaction_body(external_id="new-1"), success=201
+    ),
+    "list_interactions": Route("GET", "/v1/interactions", READERS, params={"team_id": "eastside"}),
+    "get_interaction": Route("GET", "/v1/interactions/{iid}", READERS, needs_interaction=True),
+    "record_attempt": Route(
+        "POST",
+        "/v1/interactions/{iid}/attempts",
+        ACTORS,
+        body={"outcome": "no_answer"},
+        needs_interaction=True,
+    ),
+    "flag": Route(
+        "POST",
+        "/v1/interactions/{iid}/flags",
+        ACTORS,
+        body={"flag": "sensitive", "note": "asked for privacy"},
+        needs_interaction=True,
+    ),
+    "assign": Route(
+        "POST",
+        "/v1/interactions/{iid}/assign",
+        TEAM_LEADS,
+        body={"assignee_id": "chw-ben", "reason": "coverage"},
+        needs_interaction=True,
+    ),
+    "resolve": Route(
+        "POST", "/v1/interactions/{iid}/resolve", ACTORS, body={"resolution": "done"}, needs_interaction=True
+    ),
+    "notifications": Route(
+        "GET",
+        "/v1/notifications",
+        {"system", "ops", *TEAM_LEADS, "chw_assigned"},
+        params={"recipient_id": "chw-ana"},
+    ),
+    "sla_report": Route(
+        "GET", "/v1/reports/sla", {"system", "ops", *TEAM_LEADS}, params={"team_id": "eastside"}
+    ),
+}
+
+
+def expected_status(route: Route, caller: str) -> int:
+    if caller == "no_token":
+        return 401
+    return route.success if caller in route.allowed else 403
+
+
+Snapshot = Callable[[], Awaitable[Any]]
+
+
+def snapshot_of(api: httpx.AsyncClient, route_name: str, iid: str | None) -> Snapshot:
+    """What a refused call must leave as it was."""
+
+    async def interaction() -> Any:
+        assert iid is not None
+        return await detail(api, iid)
+
+    async def team() -> Any:
+        return (await api.get("/v1/teams/eastside", headers=SYSTEM)).json()
+
+    async def staff() -> Any:
+        return (await api.get("/v1/teams/eastside/staff", headers=SYSTEM)).json()
+
+    async def interactions() -> Any:
+        r = await api.get(
+            "/v1/interactions", params={"status": "open,attempting,escalated,resolved"}, headers=SYSTEM
+        )
+        return [i["id"] for i in r.json()["items"]]
+
+    async def nothing() -> Any:
+        return None
+
+    if route_name == "put_team":
+        return team
+    if route_name == "put_staff":
+        return staff
+    if route_name == "create_interaction":
+        return interactions
+    if iid is not None:
+        return interaction
+    return nothing
+
+
+async def fresh_interaction(api: httpx.AsyncClient) -> str:
+    """A new interaction of chw-ana whose start is projected (so re-reads are stable)."""
+    created = await create(api, member_id="mem-1")
+    assert created["assignee_id"] == "chw-ana"
+
+    async def started() -> bool:
+        return "created" in [e["kind"] for e in (await detail(api, created["id"]))["timeline"]]
+
+    await eventually(started)
+    iid: str = created["id"]
+    return iid
+
+
+@pytest.mark.parametrize("route_name", list(ROUTES))
+async def test_role_matrix(api: httpx.AsyncClient, route_name: str) -> None:
+    """One route, every caller; each caller acts on a fresh interaction, so no case sees another's."""
+    route = ROUTES[route_name]
+    await setup_team(api)
+    await setup_other_team(api)
+    wrong: list[str] = []
+    for n, (caller, headers) in enumerate(CALLERS.items()):
+        iid = await fresh_interaction(api) if route.needs_interaction else None
+        body = route.body
+        if route_name == "create_interaction":
+            body = interaction_body(external_id=f"new-{n}")
+        snapshot = snapshot_of(api, route_name, iid)
+        before = await snapshot()
+
+        r = await api.request(
+            route.method, route.path.format(iid=iid), json=body, params=route.params, headers=headers
+        )
+
+        want = expected_status(route, caller)
+        if r.status_code != want:
+            wrong.append(f"{caller}: {r.status_code} (want {want}) {r.text[:200]}")
+            continue
+        if want >= 400:
+            error = r.json()["error"]
+            if error["code"] != ("unauthorized" if want == 401 else "forbidden") or not error["message"]:
+                wrong.append(f"{caller}: error body {error}")
+            if await snapshot() != before:
+                wrong.append(f"{caller}: a refused call changed something")
+    assert not wrong, f"{route_name}:\n" + "\n".join(wrong)
+
+
+async def test_manager_configures_only_their_own_team(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    await setup_other_team(api)
+    # Another team's configuration and staff, and a brand-new team, are not the manager's to set.
+    for path, body in (
+        ("/v1/teams/westside", CHICAGO_TEAM),
+        ("/v1/teams/brand-new", CHICAGO_TEAM),
+        ("/v1/teams/westside/staff/chw-w", {"name": "W", "role": "chw"}),
+        ("/v1/teams/westside/members/mem-w", {"owner_id": "lead-other"}),
+    ):
+        r = await api.put(path, json=body, headers=MANAGER)
+        assert r.status_code == 403, (path, r.text)
+    assert (await api.get("/v1/teams/brand-new", headers=SYSTEM)).status_code == 404
+    r = await api.get("/v1/teams/westside/staff", headers=SYSTEM)
+    assert [s["id"] for s in r.json()["items"]] == ["lead-other"]
+
+
+async def test_staff_see_only_their_team(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    await setup_other_team(api)
+    await create(api, external_id="east-1")
+    r = await api.put("/v1/teams/westside/members/mem-w", json={"owner_id": "lead-other"}, headers=SYSTEM)
+    assert r.status_code == 200, r.text
+    west = await create(api, team_id="westside", external_id="west-1", member_id="mem-w")
+
+    r = await api.get("/v1/interactions", headers=OTHER_LEAD)
+    assert [i["external_id"] for i in r.json()["items"]] == ["west-1"]
+    r = await api.get("/v1/interactions", params={"team_id": "eastside"}, headers=OTHER_LEAD)
+    assert r.status_code == 403
+    r = await api.get("/v1/interactions", headers=LEAD)
+    assert [i["external_id"] for i in r.json()["items"]] == ["east-1"]
+    r = await api.get(f"/v1/interactions/{west['id']}", headers=ANA)
+    assert r.status_code == 403
+    for token in (SYSTEM, OPS):
+        r = await api.get("/v1/interactions", headers=token)
+        assert sorted(i["external_id"] for i in r.json()["items"]) == ["east-1", "west-1"]
+
+    # Notifications: a CHW reads their own; a lead their team's (not another team's staff).
+    async def leads_notified() -> bool:
+        r = await api.get("/v1/notifications", headers=SYSTEM)
+        return {"chw-ana", "lead-other"} <= {n["recipient_id"] for n in r.json()["items"]}
+
+    await eventually(leads_notified)
+    r = await api.get("/v1/notifications", headers=ANA)
+    assert {n["recipient_id"] for n in r.json()["items"]} == {"chw-ana"}
+    r = await api.get("/v1/notifications", headers=LEAD)
+    assert {n["team_id"] for n in r.json()["items"]} == {"eastside"}
+    r = await api.get("/v1/notifications", params={"recipient_id": "lead-other"}, headers=LEAD)
+    assert r.status_code == 403, r.text
+    r = await api.get("/v1/notifications", params={"recipient_id": "lead-other"}, headers=OTHER_LEAD)
+    assert r.status_code == 200
+    assert {n["interaction_id"] for n in r.json()["items"]} == {west["id"]}
+
+
+async def test_bad_tokens_are_401_everywhere(api: httpx.AsyncClient) -> None:
+    for headers in (
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic dC1zeXN0ZW0="},
+        {"Authorization": "Bearer "},
+    ):
+        for route in ROUTES.values():
+            r = await api.request(
+                route.method,
+                route.path.format(iid="x"),
+                json=route.body,
+                params=route.params,
+                headers=headers,
+            )
+            assert r.status_code == 401, (route.path, headers, r.text)
+            assert r.json()["error"]["code"] == "unauthorized"
+            assert r.headers.get("www-authenticate") == "Bearer"

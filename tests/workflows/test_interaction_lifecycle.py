@@ -1,0 +1,306 @@
+"""Every path of an interaction's life, on the time-skipping server (SPEC 2.2, 2.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notifications import LogChannel
+from domain.messages import AssignInput, AttemptInput, FlagInput, InteractionState, ResolveInput
+from store.models import Notification, TimelineEvent
+from tests.conftest import advance_to, now_of
+from tests.workflows.support import (
+    CHICAGO,
+    eventually,
+    interaction_input,
+    next_weekday_at,
+    start,
+    state_of,
+    team,
+)
+from workers.main import build_worker
+from workflows.interaction import InteractionWorkflow
+
+TOLERANCE = timedelta(seconds=5)
+
+
+def local(day: datetime, hour: int, minute: int = 0, *, plus_days: int = 0) -> datetime:
+    d = (day + timedelta(days=plus_days)).date()
+    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=CHICAGO)
+
+
+async def attempt(handle: WorkflowHandle[Any, Any], outcome: str, staff: str = "chw-ana") -> InteractionState:
+    result: InteractionState = await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id=uuid.uuid4().hex, outcome=outcome, staff_id=staff),  # type: ignore[arg-type]
+    )
+    return result
+
+
+def timeline(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> list[TimelineEvent]:
+    with sessions() as s:
+        return list(
+            s.scalars(
+                select(TimelineEvent)
+                .where(TimelineEvent.interaction_id == interaction_id, TimelineEvent.kind == kind)
+                .order_by(TimelineEvent.at)
+            )
+        )
+
+
+def notices(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> list[Notification]:
+    with sessions() as s:
+        return list(
+            s.scalars(
+                select(Notification)
+                .where(Notification.interaction_id == interaction_id, Notification.kind == kind)
+                .order_by(Notification.id)
+            )
+        )
+
+
+async def history_length(handle: WorkflowHandle[Any, Any]) -> int:
+    return len((await handle.fetch_history()).events)
+
+
+async def settled_history_length(handle: WorkflowHandle[Any, Any]) -> int:
+    """History length once background work (notices) has finished: equal over 0.5 s."""
+    last = -1
+    while True:
+        n = await history_length(handle)
+        if n == last:
+            return n
+        last = n
+        await asyncio.sleep(0.5)
+
+
+async def test_due_soon_reminder_then_overdue(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    monday = next_weekday_at(await now_of(env), 0, 10)
+    await advance_to(env, monday)
+    inp = interaction_input(team(), monday, channel="text")
+    handle = await start(client, inp, task_queue)
+    st = await eventually(lambda: state_of(handle))
+    assert st.due_at == local(monday, 10, plus_days=1)  # text: 480 business minutes → Tue 10:00
+
+    await advance_to(env, local(monday, 8, 59, plus_days=1))
+    assert timeline(sessions, inp.interaction_id, "due_soon_reminder") == []
+
+    await advance_to(env, local(monday, 9, 1, plus_days=1))
+    reminder = (
+        await eventually(lambda: _async(timeline(sessions, inp.interaction_id, "due_soon_reminder")))
+    )[0]
+    assert abs(reminder.at - local(monday, 9, plus_days=1)) < TOLERANCE  # 60 clock minutes before due
+    due_soon = await eventually(lambda: _async(notices(sessions, inp.interaction_id, "due_soon")))
+    assert [n.recipient_id for n in due_soon] == ["chw-ana"]
+    assert not (await state_of(handle)).overdue
+
+    await advance_to(env, local(monday, 10, 1, plus_days=1))
+    overdue = (await eventually(lambda: _async(timeline(sessions, inp.interaction_id, "overdue"))))[0]
+    assert abs(overdue.at - st.due_at) < TOLERANCE
+    escalation = await eventually(lambda: _async(notices(sessions, inp.interaction_id, "escalation")))
+    assert [(n.recipient_id, n.trigger) for n in escalation] == [("lead-1", "deadline_missed")]
+    st = await state_of(handle)
+    assert st.overdue and st.status == "escalated" and st.triggers == ["deadline_missed"]
+
+
+async def test_attempt_before_due_meets_sla_and_never_goes_overdue(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    monday = next_weekday_at(await now_of(env), 0, 10)
+    await advance_to(env, monday)
+    inp = interaction_input(team(), monday, channel="call")
+    handle = await start(client, inp, task_queue)
+    await advance_to(env, local(monday, 11))
+    st = await attempt(handle, "reached")
+    assert st.first_response_at is not None and st.first_response_at <= st.due_at
+    assert st.next_retry_at is None
+
+    await advance_to(env, local(monday, 18))
+    st = await state_of(handle)
+    assert not st.overdue and st.status == "attempting" and st.triggers == []
+    assert timeline(sessions, inp.interaction_id, "overdue") == []
+    assert timeline(sessions, inp.interaction_id, "due_soon_reminder") == []
+    first = timeline(sessions, inp.interaction_id, "first_response")
+    assert first[0].details["sla_met"] is True
+
+
+async def test_three_no_answers_are_spaced_by_business_time_then_unreachable(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    thursday = next_weekday_at(await now_of(env), 3, 15)
+    await advance_to(env, thursday)
+    inp = interaction_input(team(), thursday, channel="call")
+    handle = await start(client, inp, task_queue)
+
+    await advance_to(env, local(thursday, 16))
+    st = await attempt(handle, "no_answer")
+    # 60 open minutes left on Thursday, 60 more on Friday morning: across the night.
+    assert st.next_retry_at is not None
+    assert abs(st.next_retry_at - local(thursday, 10, plus_days=1)) < TOLERANCE
+
+    await advance_to(env, local(thursday, 10, 1, plus_days=1))
+    reminders = await eventually(lambda: _async(timeline(sessions, inp.interaction_id, "retry_reminder")))
+    assert abs(reminders[0].at - local(thursday, 10, plus_days=1)) < TOLERANCE
+    assert [
+        n.recipient_id
+        for n in await eventually(lambda: _async(notices(sessions, inp.interaction_id, "retry_due")))
+    ] == ["chw-ana"]
+
+    await advance_to(env, local(thursday, 16, 30, plus_days=1))  # Friday 16:30
+    st = await attempt(handle, "busy")
+    # 30 open minutes on Friday, then the weekend is closed, 90 minutes on Monday.
+    assert st.next_retry_at is not None
+    assert abs(st.next_retry_at - local(thursday, 10, 30, plus_days=4)) < TOLERANCE
+
+    await advance_to(env, local(thursday, 10, 31, plus_days=4))
+    reminders = await eventually(
+        lambda: _async(r if len(r := timeline(sessions, inp.interaction_id, "retry_reminder")) == 2 else [])
+    )
+    assert abs(reminders[1].at - local(thursday, 10, 30, plus_days=4)) < TOLERANCE
+
+    await advance_to(env, local(thursday, 11, plus_days=4))
+    st = await attempt(handle, "left_voicemail")
+    assert st.unreachable and st.next_retry_at is None and "unreachable" in st.triggers
+    escalation = await eventually(lambda: _async(notices(sessions, inp.interaction_id, "escalation")))
+    assert [(n.recipient_id, n.trigger) for n in escalation] == [("lead-1", "unreachable")]
+    # No third reminder comes: retries have stopped.
+    await advance_to(env, local(thursday, 17, plus_days=5))
+    assert len(timeline(sessions, inp.interaction_id, "retry_reminder")) == 2
+
+
+async def test_wrong_number_is_unreachable_at_once(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    inp = interaction_input(team(), await now_of(env), channel="voicemail")
+    handle = await start(client, inp, task_queue)
+    st = await attempt(handle, "wrong_number")
+    assert st.unreachable and st.triggers == ["unreachable"] and st.next_retry_at is None
+    assert st.status == "escalated"
+
+
+async def test_reached_then_resolve_counts_as_first_contact_resolution(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    inp = interaction_input(team(), await now_of(env), channel="call")
+    handle = await start(client, inp, task_queue)
+    await attempt(handle, "reached")
+    st = await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+    assert st.status == "resolved"
+    final: InteractionState = await handle.result()
+    assert final.status == "resolved" and final.resolved_by == "chw-ana"
+    resolved = timeline(sessions, inp.interaction_id, "resolved")
+    assert resolved[0].details == {"first_contact_resolution": True}
+
+
+async def test_assign_moves_the_case_without_changing_due_at(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    inp = interaction_input(team(), await now_of(env), channel="text")
+    handle = await start(client, inp, task_queue)
+    before = await eventually(lambda: state_of(handle))
+    st = await handle.execute_update(
+        InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ben", actor_id="lead-1")
+    )
+    assert st.assignee_id == "chw-ben" and st.assignment_source == "lead:lead-1"
+    assert st.due_at == before.due_at
+    assigned = await eventually(
+        lambda: _async(
+            [n for n in notices(sessions, inp.interaction_id, "assigned") if n.recipient_id == "chw-ben"]
+        )
+    )
+    assert len(assigned) == 1
+    st = await handle.execute_update(
+        InteractionWorkflow.assign_update, AssignInput(assignee_id=None, actor_id="lead-1")
+    )
+    assert st.assignee_id is None and st.assignment_source == "unassigned" and st.due_at == before.due_at
+    unassigned = await eventually(lambda: _async(notices(sessions, inp.interaction_id, "unassigned")))
+    assert [n.recipient_id for n in unassigned] == ["lead-1"]
+
+
+async def test_flagging_urgent_only_moves_due_at_earlier(
+    env: WorkflowEnvironment, client: Client, worker: Worker, task_queue: str
+) -> None:
+    monday = next_weekday_at(await now_of(env), 0, 16)
+    await advance_to(env, monday)
+    handle = await start(client, interaction_input(team(), monday, channel="text"), task_queue)
+    st = await eventually(lambda: state_of(handle))
+    assert st.due_at == local(monday, 16, plus_days=1)  # 60 open minutes Monday + 420 Tuesday
+    st = await handle.execute_update(InteractionWorkflow.flag, FlagInput(flag="urgent", flag_id="f1"))
+    assert st.urgent and st.due_at == local(
+        monday, 10, plus_days=1
+    )  # SPEC: urgent text Mon 16:00 → Tue 10:00
+
+
+@pytest.mark.parametrize(
+    "case", ["resolve_twice", "attempt_on_resolved", "same_assignee", "duplicate_attempt"]
+)
+async def test_rejected_updates_leave_history_unchanged(
+    dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str, case: str
+) -> None:
+    """On the real dev server: a rejected update rides on a speculative workflow task that
+    leaves no trace (the time-skipping server does not implement speculative tasks)."""
+    client = dev_env.client
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
+        await _rejected_update_case(client, task_queue, case)
+
+
+async def _rejected_update_case(client: Client, task_queue: str, case: str) -> None:
+    handle = await start(client, interaction_input(team(), datetime.now(UTC), channel="call"), task_queue)
+    await eventually(lambda: state_of(handle))
+    if case in ("resolve_twice", "attempt_on_resolved"):
+        await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1"))
+        await handle.result()
+    if case == "duplicate_attempt":
+        await handle.execute_update(
+            InteractionWorkflow.record_attempt, AttemptInput(attempt_id="a-1", outcome="no_answer")
+        )
+    before = await settled_history_length(handle)
+    with pytest.raises((WorkflowUpdateFailedError, RPCError)) as info:
+        if case == "resolve_twice":
+            await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1"))
+        elif case == "attempt_on_resolved":
+            await attempt(handle, "reached")
+        elif case == "same_assignee":
+            await handle.execute_update(
+                InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1")
+            )
+        else:
+            await handle.execute_update(
+                InteractionWorkflow.record_attempt,
+                AttemptInput(attempt_id="a-1", outcome="no_answer"),
+                id="another-update-id",
+            )
+    after = (await handle.fetch_history()).events
+    assert len(after) == before, [e.event_type for e in after[before:]]
+    if isinstance(info.value, WorkflowUpdateFailedError):
+        assert "already" in str(info.value.cause)
+
+
+async def test_invalid_signal_changes_nothing_and_is_recorded_as_rejected(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    inp = interaction_input(team(), await now_of(env), channel="call")
+    handle = await start(client, inp, task_queue)
+    await eventually(lambda: state_of(handle))
+    await handle.signal("assign", AssignInput(assignee_id="chw-ana", actor_id="lead-1"))
+    rejected = await eventually(lambda: _async(timeline(sessions, inp.interaction_id, "rejected")))
+    assert rejected[0].details["action"] == "assign"
+    assert (await state_of(handle)).assignee_id == "chw-ana"
+    await handle.signal("resolve", ResolveInput(actor_id="lead-1"))
+    assert (await handle.result()).status == "resolved"
+
+
+async def _async(value: Any) -> Any:
+    return value
