@@ -1,0 +1,59 @@
+"""No member text in any workflow history (SPEC 3): canaries go in over HTTP, never come out."""
+
+from __future__ import annotations
+
+import httpx
+from temporalio.client import Client
+
+from tests.api.support import create, setup_team
+from tests.conftest import auth
+
+CANARIES = {
+    "summary": "CANARY-SUMMARY-7f3a Maria Lopez 555-0142 food bank",
+    "attempt": "CANARY-ATTEMPT-91bd left message with daughter",
+    "flag": "CANARY-FLAG-c2e8 mentioned feeling unsafe at home",
+    "assign": "CANARY-ASSIGN-44d0 speaks Spanish",
+    "resolution": "CANARY-RESOLUTION-0a9e referred to clinic",
+}
+
+
+async def test_member_text_stays_in_the_database(api: httpx.AsyncClient, client: Client) -> None:
+    await setup_team(api)
+    lead, ana, ben = auth("t-lead"), auth("t-chw-ana"), auth("t-chw-ben")
+    created = await create(api, summary=CANARIES["summary"])
+    iid = created["id"]
+    assert (
+        await api.post(
+            f"/v1/interactions/{iid}/attempts",
+            json={"outcome": "no_answer", "note": CANARIES["attempt"]},
+            headers=ana,
+        )
+    ).status_code == 200
+    assert (
+        await api.post(
+            f"/v1/interactions/{iid}/flags", json={"flag": "sensitive", "note": CANARIES["flag"]}, headers=ana
+        )
+    ).status_code == 200
+    r = await api.post(
+        f"/v1/interactions/{iid}/assign",
+        json={"assignee_id": "chw-ben", "reason": CANARIES["assign"]},
+        headers=lead,
+    )
+    assert r.status_code == 200
+    r = await api.post(
+        f"/v1/interactions/{iid}/resolve", json={"resolution": CANARIES["resolution"]}, headers=ben
+    )
+    assert r.status_code == 200, r.text
+
+    # The text is where people need it: in the API, from the database.
+    body = (await api.get(f"/v1/interactions/{iid}", headers=lead)).text
+    for text in CANARIES.values():
+        assert text in body
+
+    # And nowhere in Temporal: inputs, update arguments, results, search attributes, summaries.
+    history = await client.get_workflow_handle(created["workflow_id"]).fetch_history()
+    exported = history.to_json()
+    assert "record_attempt" in exported and len(history.events) > 10  # the export is the real thing
+    for name, text in CANARIES.items():
+        marker = text.split()[0]
+        assert marker not in exported, f"{name} text leaked into the workflow history"

@@ -1,0 +1,101 @@
+"""The outbox: a retried notification activity writes once and delivers once (SPEC 2.6)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notifications import SIGNATURE_HEADER, WebhookChannel
+from domain.messages import NotificationRequest
+from store.models import Notification
+from tests.conftest import now_of
+from tests.workflows.support import eventually, interaction_input, start, team
+from workers.main import build_worker
+
+SECRET = "s3cret"
+
+
+class Receiver:
+    """A local webhook endpoint that records what it was sent."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.calls.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+async def test_retried_notify_writes_one_row_and_calls_the_webhook_once(
+    env: WorkflowEnvironment,
+    client: Client,
+    sessions: sessionmaker[Session],
+    task_queue: str,
+    receiver: Receiver,
+) -> None:
+    crashes: list[str] = []
+
+    def crash_once_after_insert(req: NotificationRequest) -> None:
+        if req.kind == "assigned" and not crashes:
+            crashes.append(req.key)
+            raise RuntimeError("worker died after writing the outbox row")
+
+    worker = build_worker(
+        client,
+        task_queue=task_queue,
+        sessions=sessions,
+        channel=WebhookChannel(receiver.url, SECRET),
+        after_insert=crash_once_after_insert,
+    )
+    async with worker:
+        inp = interaction_input(team(), await now_of(env), channel="call")
+        await start(client, inp, task_queue)
+
+        def delivered() -> list[Notification]:
+            with sessions() as s:
+                rows = list(
+                    s.scalars(select(Notification).where(Notification.interaction_id == inp.interaction_id))
+                )
+            return [r for r in rows if r.delivered_at is not None]
+
+        async def check() -> list[Notification]:
+            return delivered()
+
+        rows = await eventually(check, within=30)
+    assert crashes, "the first attempt did crash"
+    assert len(rows) == 1 and rows[0].kind == "assigned" and rows[0].recipient_id == "chw-ana"
+    assert rows[0].delivery_attempts == 1
+    assert len(receiver.calls) == 1
+    headers, body = receiver.calls[0]
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert headers[SIGNATURE_HEADER] == expected
+    sent = json.loads(body)
+    assert sent["kind"] == "assigned" and sent["interaction_id"] == inp.interaction_id
