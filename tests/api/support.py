@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import CHICAGO_TEAM, auth
-
-T = TypeVar("T")
 
 SYSTEM = auth("t-system")
 OPS = auth("t-ops")
@@ -86,18 +82,6 @@ async def notifications(api: httpx.AsyncClient, recipient_id: str) -> list[dict[
     assert r.status_code == 200, r.text
     items: list[dict[str, Any]] = r.json()["items"]
     return items
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], *, within: float = 15.0) -> T:
-    """Poll until ``check`` returns a truthy value (notices are sent asynchronously, in real time)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within}s (last value {value!r})")
-        await asyncio.sleep(0.05)
 
 
 async def require_real_clock(env: WorkflowEnvironment) -> None:

@@ -22,13 +22,13 @@ from tests.api.support import (
     SYSTEM,
     create,
     detail,
-    eventually,
     notifications,
     require_real_clock,
     setup_other_team,
     setup_team,
 )
 from tests.conftest import CHICAGO_TEAM
+from tests.workflows.support import eventually
 
 TEAM = TeamConfig.model_validate(CHICAGO_TEAM)
 

@@ -24,12 +24,12 @@ from tests.api.support import (
     SYSTEM,
     create,
     detail,
-    eventually,
     interaction_body,
     setup_other_team,
     setup_team,
 )
 from tests.conftest import CHICAGO_TEAM
+from tests.workflows.support import eventually
 
 CALLERS: dict[str, dict[str, str]] = {
     "system": SYSTEM,
