@@ -30,6 +30,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.deadlines
+	$(BIN)/python -m bench.history
 
 clean:
 	rm -rf $(VENV) .temporal followthrough.db*
