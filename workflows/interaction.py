@@ -8,6 +8,8 @@ and wake the loop. Member text never enters this workflow, only ids, enums and t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -89,12 +91,18 @@ class InteractionWorkflow:
             )
         self._changed = False
         self._notices: list[asyncio.Task[Any]] = []
+        # Handlers and timer firings take turns: each state change (and the activities that
+        # record it) completes before the next begins, and none runs before the case is created.
+        self._lock = asyncio.Lock()
+        self._ready = inp.carried_state is not None
 
     # ------------------------------------------------------------------ run loop
     @workflow.run
     async def run(self, inp: InteractionInput) -> InteractionState:
         if inp.carried_state is None:
-            await self._start()
+            async with self._lock:
+                await self._start()
+            self._ready = True
         while self._s.status != "resolved":
             if workflow.info().get_current_history_length() > HISTORY_LIMIT:
                 await self._continue_as_new()
@@ -113,7 +121,11 @@ class InteractionWorkflow:
                     continue  # something changed: work out the next wake-up again
                 except TimeoutError:
                     pass
-            await self._fire(kind)
+            async with self._lock:
+                # A handler may have run while we waited for the lock: fire only what is still due.
+                due = self._next_wake()
+                if due is not None and due[0] <= workflow.now():
+                    await self._fire(due[1])
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain_notices()
         return self._s
@@ -172,6 +184,12 @@ class InteractionWorkflow:
     # ------------------------------------------------------------------ updates
     @workflow.update
     async def record_attempt(self, inp: AttemptInput) -> InteractionState:
+        async with self._turn():
+            self._validate_attempt(inp)  # again: an earlier handler may have changed the case
+            await self._record_attempt(inp)
+        return self._s
+
+    async def _record_attempt(self, inp: AttemptInput) -> None:
         s = self._s
         now = workflow.now()
         seq = len(s.attempts) + 1
@@ -220,7 +238,6 @@ class InteractionWorkflow:
         await self._commit(events)
         if became_unreachable:
             await self._raise_trigger("unreachable", actor_id=inp.staff_id)
-        return self._s
 
     @record_attempt.validator
     def _validate_attempt(self, inp: AttemptInput) -> None:
@@ -230,6 +247,12 @@ class InteractionWorkflow:
 
     @workflow.update
     async def flag(self, inp: FlagInput) -> InteractionState:
+        async with self._turn():
+            self._validate_flag(inp)
+            await self._flag(inp)
+        return self._s
+
+    async def _flag(self, inp: FlagInput) -> None:
         s = self._s
         if inp.flag == "urgent":
             if not s.urgent:
@@ -255,7 +278,7 @@ class InteractionWorkflow:
                         )
                     ]
                 )
-            return self._s
+            return
         if inp.flag not in s.flags:
             s.flags.append(inp.flag)
         await self._commit(
@@ -266,7 +289,6 @@ class InteractionWorkflow:
             ]
         )
         await self._raise_trigger(inp.flag, actor_id=inp.staff_id)
-        return self._s
 
     @flag.validator
     def _validate_flag(self, inp: FlagInput) -> None:
@@ -274,7 +296,9 @@ class InteractionWorkflow:
 
     @workflow.update(name="assign")
     async def assign_update(self, inp: AssignInput) -> InteractionState:
-        await self._assign(inp, source=f"lead:{inp.actor_id}" if inp.actor_id else "lead")
+        async with self._turn():
+            self._check_assign(inp)
+            await self._assign(inp, source=f"lead:{inp.actor_id}" if inp.actor_id else "lead")
         return self._s
 
     @assign_update.validator
@@ -283,7 +307,9 @@ class InteractionWorkflow:
 
     @workflow.update(name="resolve")
     async def resolve_update(self, inp: ResolveInput) -> InteractionState:
-        await self._resolve(inp)
+        async with self._turn():
+            self._check_resolve()
+            await self._resolve(inp)
         return self._s
 
     @resolve_update.validator
@@ -293,25 +319,34 @@ class InteractionWorkflow:
     # ------------------------------------------------------------------ signals (Temporal CLI / UI)
     @workflow.signal(name="assign")
     async def assign_signal(self, inp: AssignInput) -> None:
-        try:
-            self._check_assign(inp)
-        except ApplicationError as err:
-            await self._record_rejection("assign", err, inp.actor_id)
-            return
-        await self._assign(inp, source=f"lead:{inp.actor_id}" if inp.actor_id else "lead")
+        async with self._turn():
+            try:
+                self._check_assign(inp)
+            except ApplicationError as err:
+                await self._record_rejection("assign", err, inp.actor_id)
+                return
+            await self._assign(inp, source=f"lead:{inp.actor_id}" if inp.actor_id else "lead")
 
     @workflow.signal(name="resolve")
     async def resolve_signal(self, inp: ResolveInput) -> None:
-        try:
-            self._check_resolve()
-        except ApplicationError as err:
-            await self._record_rejection("resolve", err, inp.actor_id)
-            return
-        await self._resolve(inp)
+        async with self._turn():
+            try:
+                self._check_resolve()
+            except ApplicationError as err:
+                await self._record_rejection("resolve", err, inp.actor_id)
+                return
+            await self._resolve(inp)
 
     @workflow.query
     def state(self) -> InteractionState:
         return self._s
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Wait until the case is created, then hold the state lock."""
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._lock:
+            yield
 
     # ------------------------------------------------------------------ rules
     def _require_open(self) -> None:
