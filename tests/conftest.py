@@ -1,4 +1,5 @@
-"""Shared fixtures: a time-skipping Temporal server, a migrated SQLite file, a worker, the API."""
+"""Shared fixtures: a time-skipping Temporal server, a migrated database (SQLite file or a fresh
+PostgreSQL database), a worker, the API."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from store.db import make_engine, make_sessionmaker, unit_of_work
 from store.migrate import upgrade
 from store.models import Staff
 from store.repositories import upsert_team
+from tests import postgres
 from workers.client import ensure_search_attributes
 from workers.main import build_worker
 
@@ -70,11 +72,33 @@ async def client(env: WorkflowEnvironment) -> client_mod.Client:
     return env.client
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'followthrough.db'}"
-    upgrade(url)
-    return url
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[tuple[str, str]]:
+    """A throwaway PostgreSQL cluster for the session and a migrated template database in it."""
+    try:
+        with postgres.cluster() as admin_url:
+            yield admin_url, postgres.create_template(admin_url)
+    except postgres.PostgresUnavailable as exc:
+        reason = f"PostgreSQL UNAVAILABLE, postgres-parametrized tests NOT RUN: {exc}"
+        if postgres.required():
+            pytest.fail(f"{reason} ({postgres.REQUIRE_ENV}=1)", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database per test, on each supported backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'followthrough.db'}"
+        upgrade(url)
+        yield url
+        return
+    admin_url, template = request.getfixturevalue("pg_template")
+    url = postgres.create_database(admin_url, template)
+    try:
+        yield url
+    finally:
+        postgres.drop_database(url)
 
 
 STAFF = [
@@ -168,3 +192,21 @@ async def advance_to(env: WorkflowEnvironment, target: datetime) -> None:
     delta = target - await env.get_current_time()
     if delta > timedelta(0):
         await env.sleep(delta)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say in the log how many tests ran on each database backend (CI must show PostgreSQL ran)."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            counted = getattr(report, "when", "call") == "call" or outcome != "passed"
+            for backend in ("sqlite", "postgres"):
+                if counted and any(m in nodeid for m in (f"[{backend}", f"-{backend}]", f"-{backend}-")):
+                    by_outcome = counts.setdefault(backend, {})
+                    by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+    if counts:
+        terminalreporter.write_sep("-", "database backends")
+        for backend, by_outcome in sorted(counts.items()):
+            figures = ", ".join(f"{n} {o}" for o, n in sorted(by_outcome.items()))
+            terminalreporter.write_line(f"{backend}: {figures}")
