@@ -13,41 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from domain.messages import InteractionProjection, TimelineEntry
+from domain.messages import InteractionProjection
 from store.db import unit_of_work
-from store.models import Attempt, Interaction, TimelineEvent
+from store.models import Attempt, Interaction
+from store.projection import add_timeline, project_escalation
 
 log = structlog.get_logger(__name__)
-
-
-def add_timeline(
-    session: Session,
-    entries: list[TimelineEntry],
-    *,
-    interaction_id: str | None = None,
-    escalation_id: str | None = None,
-    absence_id: str | None = None,
-) -> None:
-    """Insert timeline lines whose key is not there yet."""
-    if not entries:
-        return
-    keys = [e.key for e in entries]
-    existing = set(session.scalars(select(TimelineEvent.key).where(TimelineEvent.key.in_(keys))))
-    for e in entries:
-        if e.key in existing:
-            continue
-        session.add(
-            TimelineEvent(
-                key=e.key,
-                interaction_id=interaction_id,
-                escalation_id=escalation_id,
-                absence_id=absence_id,
-                kind=e.kind,
-                actor_id=e.actor_id,
-                at=e.at,
-                details=e.details,
-            )
-        )
 
 
 class InteractionActivities:
@@ -112,4 +83,7 @@ class InteractionActivities:
                         )
                     )
             add_timeline(session, projection.events, interaction_id=st.interaction_id)
+            if projection.escalation is not None:
+                # A new escalation is visible as soon as the update that raised it returns.
+                project_escalation(session, projection.escalation, now)
         log.debug("interaction.projected", interaction_id=st.interaction_id, version=st.version)

@@ -19,7 +19,12 @@ log = structlog.get_logger(__name__)
 
 _STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "forbidden": 403, "unauthorized": 401}
 # ApplicationError types raised by workflow validators.
-_APP_TYPES = {"Conflict": ("conflict", 409), "Invalid": ("invalid", 422), "NotFound": ("not_found", 404)}
+_APP_TYPES = {
+    "Conflict": ("conflict", 409),
+    "Invalid": ("invalid", 422),
+    "NotFound": ("not_found", 404),
+    "PermissionDenied": ("forbidden", 403),
+}
 
 
 class ApiError(Exception):

@@ -109,6 +109,57 @@ class ResolveCreate(_In):
         return _not_blank(v)
 
 
+class AcknowledgeCreate(_In):
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class EscalationResolveCreate(_In):
+    """``action_taken`` and ``outcome`` are required when the escalation's rule says so."""
+
+    action_taken: str | None = Field(default=None, max_length=10_000)
+    outcome: str | None = Field(default=None, max_length=10_000)
+
+
+class EscalationAssignCreate(_In):
+    owner_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=2_000)
+
+
+class EscalationNoticePublic(BaseModel):
+    level: int
+    recipient_id: str | None
+    recipient_role: str | None
+    at: Timestamp
+    reason: str
+
+
+class EscalationPublic(BaseModel):
+    id: str
+    workflow_id: str
+    interaction_id: str
+    team_id: str
+    trigger: str
+    severity: int
+    status: Literal["open", "acknowledged", "resolved"]
+    level: int
+    levels: int
+    clock: str
+    documentation_required: bool
+    matrix_version: int
+    rule: dict[str, Any]
+    notified: list[EscalationNoticePublic]
+    owner_id: str | None
+    started_at: Timestamp
+    started_by: str | None
+    acknowledged_by: str | None
+    acknowledged_at: Timestamp | None
+    resolved_by: str | None
+    resolved_at: Timestamp | None
+    action_taken: str | None
+    outcome: str | None
+    timeline: list[TimelinePublic] | None = None
+
+
 class AttemptPublic(BaseModel):
     id: str
     seq: int
@@ -151,7 +202,7 @@ class InteractionPublic(BaseModel):
     resolved_at: Timestamp | None
     resolved_by: str | None
     attempts: list[AttemptPublic]
-    escalations: list[dict[str, Any]]
+    escalations: list[EscalationPublic]
     timeline: list[TimelinePublic] | None = None
     created_at: Timestamp
     updated_at: Timestamp

@@ -6,7 +6,6 @@ import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 from pydantic import BaseModel
@@ -23,15 +22,22 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors
-from api.schemas import AttemptPublic, InteractionCreate, InteractionPublic, TimelinePublic
+from api.schemas import (
+    AttemptPublic,
+    EscalationNoticePublic,
+    EscalationPublic,
+    InteractionCreate,
+    InteractionPublic,
+    TimelinePublic,
+)
 from config.settings import Settings
 from domain.calendar import BusinessCalendar
 from domain.deadlines import due_at
 from domain.ids import interaction_workflow_id
-from domain.messages import InteractionInput, InteractionState
+from domain.messages import EscalationState, InteractionInput, InteractionState
 from domain.models import TeamConfig
 from store import repositories as repo
-from store.models import Interaction, Team
+from store.models import Escalation, Interaction, Team, TimelineEvent
 from workflows.interaction import InteractionWorkflow
 from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_STATUS, FT_TEAM
 
@@ -212,6 +218,7 @@ def to_public(
     session: Session, rows: Sequence[Interaction], *, with_timeline: bool = False
 ) -> list[InteractionPublic]:
     attempts = repo.attempts_of(session, [r.id for r in rows])
+    escalations = repo.escalations_of_interactions(session, [r.id for r in rows])
     out = []
     for r in rows:
         timeline = None
@@ -251,7 +258,7 @@ def to_public(
                     )  # type: ignore[arg-type]
                     for a in attempts[r.id]
                 ],
-                escalations=escalations_of(session, r),
+                escalations=[escalation_to_public(e) for e in escalations[r.id]],
                 timeline=timeline,
                 created_at=r.created_at,
                 updated_at=r.updated_at,
@@ -260,8 +267,64 @@ def to_public(
     return out
 
 
-def escalations_of(session: Session, row: Interaction) -> list[dict[str, Any]]:
-    """Escalation triggers raised on the interaction (the escalation ladder comes with issue 5)."""
-    return [
-        {"trigger": t, "status": "open" if row.status != "resolved" else "resolved"} for t in row.triggers
-    ]
+def escalation_to_public(
+    e: Escalation, *, timeline: Sequence[TimelineEvent] | None = None
+) -> EscalationPublic:
+    return EscalationPublic(
+        id=e.id,
+        workflow_id=e.workflow_id,
+        interaction_id=e.interaction_id,
+        team_id=e.team_id,
+        trigger=e.trigger,
+        severity=e.severity,
+        status=e.status,  # type: ignore[arg-type]
+        level=e.level,
+        levels=len(e.rule.get("levels", [])),
+        clock=e.clock,
+        documentation_required=e.documentation_required,
+        matrix_version=e.matrix_version,
+        rule=e.rule,
+        notified=[EscalationNoticePublic.model_validate(n) for n in e.notified],
+        owner_id=e.owner_id,
+        started_at=e.started_at,
+        started_by=e.started_by,
+        acknowledged_by=e.acknowledged_by,
+        acknowledged_at=e.acknowledged_at,
+        resolved_by=e.resolved_by,
+        resolved_at=e.resolved_at,
+        action_taken=e.action_taken,
+        outcome=e.outcome,
+        timeline=None
+        if timeline is None
+        else [
+            TimelinePublic(kind=t.kind, at=t.at, actor_id=t.actor_id, details=t.details, note=t.note)
+            for t in timeline
+        ],
+    )
+
+
+def require_escalation(session: Session, escalation_id: str) -> Escalation:
+    row = repo.get_escalation(session, escalation_id)
+    if row is None:
+        raise errors.not_found(f"escalation '{escalation_id}' not found")
+    return row
+
+
+async def run_escalation_update(
+    client: Client, row: Escalation, update: str, arg: BaseModel
+) -> EscalationState:
+    """Run an escalation update; validator rejections map to 403/409/422."""
+    if row.status == "resolved":
+        raise errors.conflict(f"escalation {row.id} is already resolved")
+    handle = client.get_workflow_handle(row.workflow_id)
+    try:
+        result: EscalationState = await handle.execute_update(
+            update, arg, id=f"{update}-{uuid.uuid4().hex}", result_type=EscalationState
+        )
+    except WorkflowUpdateFailedError as err:
+        raise errors.from_update_failure(err) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise errors.conflict(f"escalation {row.id} has ended: {err.message}") from err
+        raise
+    return result

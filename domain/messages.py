@@ -14,6 +14,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from domain.models import CalendarSnapshot, Channel, EscalationRule, Flag, Outcome, Policy, Trigger
 
 InteractionStatus = Literal["open", "attempting", "escalated", "resolved"]
+EscalationStatus = Literal["open", "acknowledged", "resolved"]
+ActorRole = Literal["system", "chw", "lead", "manager", "ops"]
 NotificationKind = Literal["due_soon", "retry_due", "escalation", "assigned", "unassigned", "digest"]
 
 
@@ -27,6 +29,15 @@ class AttemptRecord(_Message):
     outcome: Outcome
     staff_id: str | None
     at: AwareDatetime
+
+
+class EscalationRef(_Message):
+    """What an interaction knows of one of its escalations."""
+
+    escalation_id: str
+    workflow_id: str
+    trigger: Trigger
+    status: EscalationStatus = "open"
 
 
 class InteractionState(_Message):
@@ -52,7 +63,7 @@ class InteractionState(_Message):
     overdue: bool = False
     unreachable: bool = False
     triggers: list[Trigger] = Field(default_factory=list)
-    open_escalations: list[str] = Field(default_factory=list)
+    escalations: list[EscalationRef] = Field(default_factory=list)
     resolved_at: AwareDatetime | None = None
     resolved_by: str | None = None
     # Bumped on every change so the SQL projection ignores stale writes.
@@ -122,6 +133,91 @@ class InteractionProjection(_Message):
     member_id: str
     state: InteractionState
     events: list[TimelineEntry] = Field(default_factory=list)
+    # Set when this change raised an escalation: its first row is written in the same transaction.
+    escalation: EscalationProjection | None = None
+
+
+class EscalationNotice(_Message):
+    """One rung of the ladder: who was told, when, at which level and why."""
+
+    level: int
+    recipient_role: Literal["lead", "manager"] | None = None
+    recipient_id: str | None = None
+    at: AwareDatetime
+    reason: Literal["level", "repeat", "resolve_overdue", "owner"] = "level"
+
+
+class EscalationState(_Message):
+    escalation_id: str
+    interaction_id: str
+    team_id: str
+    trigger: Trigger
+    status: EscalationStatus = "open"
+    level: int = 1
+    # When the current level was (last) notified: its ack timer runs from here.
+    level_notified_at: AwareDatetime
+    notified: list[EscalationNotice] = Field(default_factory=list)
+    owner_id: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: AwareDatetime | None = None
+    resolve_overdue_notified: bool = False
+    resolved_by: str | None = None
+    resolved_at: AwareDatetime | None = None
+    started_at: AwareDatetime
+    started_by: str | None = None
+    matrix_version: int
+    version: int = 0
+
+
+class EscalationInput(_Message):
+    """A new EscalationWorkflow: ids, the matrix rule snapshotted at start, the calendar."""
+
+    escalation_id: str
+    interaction_id: str
+    interaction_workflow_id: str
+    team_id: str
+    trigger: Trigger
+    rule: EscalationRule
+    matrix_version: int
+    calendar: CalendarSnapshot
+    started_by: str | None = None
+    started_at: AwareDatetime | None = None
+    carried_state: EscalationState | None = None
+
+
+class EscalationRuleSnapshot(_Message):
+    rule: EscalationRule
+    matrix_version: int
+
+
+class AcknowledgeInput(_Message):
+    escalation_id: str
+    actor_id: str | None
+    actor_role: ActorRole
+
+
+class EscalationResolveInput(_Message):
+    """Resolve; the texts stay in SQL, the workflow only learns whether they were given."""
+
+    escalation_id: str
+    actor_id: str | None
+    actor_role: ActorRole
+    action_taken_given: bool = False
+    outcome_given: bool = False
+
+
+class EscalationAssignInput(_Message):
+    escalation_id: str
+    owner_id: str
+    actor_id: str | None
+    actor_role: ActorRole
+
+
+class EscalationProjection(_Message):
+    workflow_id: str
+    rule: EscalationRule
+    state: EscalationState
+    events: list[TimelineEntry] = Field(default_factory=list)
 
 
 class NotificationRequest(_Message):
@@ -140,3 +236,6 @@ class NotificationRequest(_Message):
 
 def iso(dt: datetime) -> str:
     return dt.isoformat()
+
+
+InteractionProjection.model_rebuild()

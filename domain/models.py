@@ -32,6 +32,16 @@ FLAGS: tuple[Flag, ...] = get_args(Flag)
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 UNSUCCESSFUL_OUTCOMES: tuple[Outcome, ...] = ("no_answer", "left_voicemail", "busy")
+# Order of the escalation list (SPEC 4.3 "ordered by severity then age"): harm first, then
+# matters the CHW cannot handle, then service failures.
+TRIGGER_SEVERITY: dict[Trigger, int] = {
+    "safety": 1,
+    "sensitive": 2,
+    "complaint": 3,
+    "outside_role": 4,
+    "unreachable": 5,
+    "deadline_missed": 6,
+}
 
 Interval = tuple[str, str]
 WeeklyHours = dict[Weekday, list[Interval]]

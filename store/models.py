@@ -171,3 +171,40 @@ class Notification(Base):
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Escalation(Base):
+    """One escalation (SPEC 2.4): the ladder's projection plus the resolution texts."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        # GET /v1/escalations: a team's open ones by severity, then age.
+        Index("ix_escalations_queue", "team_id", "status", "severity", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(300), index=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id"), index=True)
+    team_id: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    clock: Mapped[str] = mapped_column(String(16))
+    documentation_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The matrix rule this escalation runs (snapshot at start) and the team's matrix version.
+    rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    matrix_version: Mapped[int] = mapped_column(Integer)
+    notified: Mapped[list[Any]] = mapped_column(default=list)
+    owner_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Member data: stored here only, never in Temporal.
+    action_taken: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from store.models import Attempt, Interaction, Member, Notification, Staff, Team, TimelineEvent
+from store.models import Attempt, Escalation, Interaction, Member, Notification, Staff, Team, TimelineEvent
 
 UNASSIGNED = "unassigned"
 
@@ -159,12 +159,14 @@ def add_note(
     actor_id: str | None,
     note: str,
     details: dict[str, Any] | None = None,
+    escalation_id: str | None = None,
 ) -> None:
     """Member text goes into the timeline from the API, never through a workflow."""
     session.add(
         TimelineEvent(
             key=key,
             interaction_id=interaction_id,
+            escalation_id=escalation_id,
             kind=kind,
             actor_id=actor_id,
             at=datetime.now(UTC),
@@ -221,5 +223,82 @@ def interactions_received(
                 Interaction.received_at >= start,
                 Interaction.received_at < end,
             )
+        )
+    )
+
+
+# ---------------------------------------------------------------- escalations
+@dataclass(frozen=True)
+class EscalationFilter:
+    team_id: str | None = None
+    team_ids: Sequence[str] | None = None
+    statuses: Sequence[str] | None = None
+    trigger: str | None = None
+    interaction_id: str | None = None
+
+
+def get_escalation(session: Session, escalation_id: str) -> Escalation | None:
+    return session.get(Escalation, escalation_id)
+
+
+def list_escalations(
+    session: Session, f: EscalationFilter, *, cursor: str | None, limit: int
+) -> tuple[list[Escalation], str | None]:
+    """Most severe first, then oldest first; cursor-paginated."""
+    q = select(Escalation)
+    if f.team_id is not None:
+        q = q.where(Escalation.team_id == f.team_id)
+    if f.team_ids is not None:
+        q = q.where(Escalation.team_id.in_(list(f.team_ids)))
+    if f.statuses:
+        q = q.where(Escalation.status.in_(list(f.statuses)))
+    if f.trigger is not None:
+        q = q.where(Escalation.trigger == f.trigger)
+    if f.interaction_id is not None:
+        q = q.where(Escalation.interaction_id == f.interaction_id)
+    if cursor:
+        sev_s, started_s, last_id = decode_cursor(cursor, 3)
+        try:
+            sev, started = int(sev_s), datetime.fromisoformat(started_s)
+        except ValueError as err:
+            raise BadCursor("cursor is not valid") from err
+        q = q.where(
+            or_(
+                Escalation.severity > sev,
+                and_(Escalation.severity == sev, Escalation.started_at > started),
+                and_(Escalation.severity == sev, Escalation.started_at == started, Escalation.id > last_id),
+            )
+        )
+    order = (Escalation.severity, Escalation.started_at, Escalation.id)
+    rows = list(session.scalars(q.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(str(last.severity), last.started_at.isoformat(), last.id)
+    return rows, next_cursor
+
+
+def escalations_of_interactions(
+    session: Session, interaction_ids: Sequence[str]
+) -> dict[str, list[Escalation]]:
+    out: dict[str, list[Escalation]] = {i: [] for i in interaction_ids}
+    if not interaction_ids:
+        return out
+    for e in session.scalars(
+        select(Escalation)
+        .where(Escalation.interaction_id.in_(list(interaction_ids)))
+        .order_by(Escalation.started_at, Escalation.id)
+    ):
+        out[e.interaction_id].append(e)
+    return out
+
+
+def escalation_timeline(session: Session, escalation_id: str) -> list[TimelineEvent]:
+    return list(
+        session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.escalation_id == escalation_id)
+            .order_by(TimelineEvent.at, TimelineEvent.id)
         )
     )

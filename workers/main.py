@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.escalations import EscalationActivities
 from activities.interactions import InteractionActivities
 from activities.notifications import DeliveryChannel, LogChannel, NotificationActivities, WebhookChannel
 from config.settings import Settings
@@ -25,8 +26,14 @@ def activity_objects(
 ) -> list[object]:
     """Every activity of the system, bound to its dependencies."""
     interactions = InteractionActivities(sessions)
+    escalations = EscalationActivities(sessions)
     notifications = NotificationActivities(sessions, channel, **notify_kwargs)  # type: ignore[arg-type]
-    return [interactions.sync_interaction, notifications.notify]
+    return [
+        interactions.sync_interaction,
+        escalations.escalation_rule,
+        escalations.sync_escalation,
+        notifications.notify,
+    ]
 
 
 def build_worker(

@@ -1,7 +1,8 @@
 """Temporal workflows: one module per workflow."""
 
+from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
 
-ALL_WORKFLOWS: list[type] = [InteractionWorkflow]
+ALL_WORKFLOWS: list[type] = [InteractionWorkflow, EscalationWorkflow]
 
-__all__ = ["ALL_WORKFLOWS", "InteractionWorkflow"]
+__all__ = ["ALL_WORKFLOWS", "EscalationWorkflow", "InteractionWorkflow"]

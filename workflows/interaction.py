@@ -14,18 +14,27 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+from workflows.common import HISTORY_LIMIT, NOTIFY_OPTIONS, PROJECTION_OPTIONS, conflict
+from workflows.escalation import EscalationWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.escalations import EscalationActivities
     from activities.interactions import InteractionActivities
     from activities.notifications import NotificationActivities
     from domain.calendar import BusinessCalendar
     from domain.deadlines import due_at, due_soon_at, retry_due_at
+    from domain.ids import escalation_workflow_id
     from domain.messages import (
         AssignInput,
         AttemptInput,
         AttemptRecord,
+        EscalationInput,
+        EscalationProjection,
+        EscalationRef,
+        EscalationState,
         FlagInput,
         InteractionInput,
         InteractionProjection,
@@ -35,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveInput,
         TimelineEntry,
     )
-    from domain.models import UNSUCCESSFUL_OUTCOMES, Trigger
+    from domain.models import UNSUCCESSFUL_OUTCOMES, Trigger, default_escalation_rule
     from workflows.search_attributes import (
         FT_ASSIGNEE,
         FT_CHANNEL,
@@ -46,24 +55,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 WakeKind = Literal["due_soon", "overdue", "retry_due"]
-
-PROJECTION_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
-}
-# Notices are never dropped: unlimited attempts, backing off to one try every 10 minutes.
-NOTIFY_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
-    ),
-}
-HISTORY_LIMIT = 2000
-
-
-def conflict(message: str) -> ApplicationError:
-    """A business-rule rejection: the API maps type ``Conflict`` to 409."""
-    return ApplicationError(message, type="Conflict", non_retryable=True)
 
 
 @workflow.defn
@@ -361,6 +352,12 @@ class InteractionWorkflow:
 
     def _check_resolve(self) -> None:
         self._require_open()
+        esc = self._open_escalation()
+        if esc is not None:
+            raise conflict(
+                f"interaction {self._s.interaction_id} has an open {esc.trigger} escalation "
+                f"({esc.escalation_id}): resolve the escalation first"
+            )
 
     async def _assign(self, inp: AssignInput, *, source: str) -> None:
         s = self._s
@@ -396,56 +393,129 @@ class InteractionWorkflow:
             ]
         )
 
+    def _open_escalation(self, trigger: Trigger | None = None) -> EscalationRef | None:
+        return next(
+            (e for e in self._s.escalations if e.status != "resolved" and trigger in (None, e.trigger)),
+            None,
+        )
+
     async def _raise_trigger(self, trigger: Trigger, *, actor_id: str | None) -> None:
-        """Record an escalation trigger once and tell the team's leads."""
+        """Start the trigger's EscalationWorkflow, or note a repeat on the one already open."""
         s = self._s
-        if trigger in s.triggers:
+        running = self._open_escalation(trigger)
+        if running is not None:
             await self._commit(
                 [
                     self._entry(
                         "trigger_repeated",
                         step=f"trigger_repeated:{trigger}:{s.version + 1}",
                         actor_id=actor_id,
-                        details={"trigger": trigger},
+                        details={"trigger": trigger, "escalation_id": running.escalation_id},
                     )
                 ]
             )
             return
-        s.triggers.append(trigger)
+        # The rule in force now (the team may have changed its matrix since this case began).
+        current = await workflow.execute_activity_method(
+            EscalationActivities.escalation_rule,
+            args=[s.team_id, trigger],
+            summary=f"read the {trigger} escalation rule",
+            **PROJECTION_OPTIONS,
+        )
+        if current is not None:
+            rule, version = current.rule, current.matrix_version
+        else:
+            rule = self._inp.escalation_matrix.get(trigger) or default_escalation_rule(trigger)
+            version = self._inp.matrix_version
+        ref = EscalationRef(
+            escalation_id=workflow.uuid4().hex,
+            workflow_id=escalation_workflow_id(s.team_id, self._inp.external_id, trigger),
+            trigger=trigger,
+        )
+        if trigger not in s.triggers:
+            s.triggers.append(trigger)
+        s.escalations.append(ref)
+        started = workflow.now()
+        first_row = EscalationProjection(
+            workflow_id=ref.workflow_id,
+            rule=rule,
+            state=EscalationState(
+                escalation_id=ref.escalation_id,
+                interaction_id=s.interaction_id,
+                team_id=s.team_id,
+                trigger=trigger,
+                level_notified_at=started,
+                started_at=started,
+                started_by=actor_id,
+                matrix_version=version,
+            ),
+        )
         await self._commit(
             [
                 self._entry(
                     "escalation_triggered",
-                    step=f"trigger:{trigger}",
+                    step=f"trigger:{trigger}:{ref.escalation_id}",
                     actor_id=actor_id,
-                    details={"trigger": trigger},
+                    details={"trigger": trigger, "escalation_id": ref.escalation_id},
                 )
-            ]
+            ],
+            escalation=first_row,
         )
-        self._notify(
-            NotificationRequest(
-                key=f"{self._wid}:escalation:{trigger}",
-                team_id=s.team_id,
-                kind="escalation",
-                recipient_role="lead",
-                interaction_id=s.interaction_id,
-                trigger=trigger,
-                details={"level": 1},
-            )
+        inp = EscalationInput(
+            escalation_id=ref.escalation_id,
+            interaction_id=s.interaction_id,
+            interaction_workflow_id=self._wid,
+            team_id=s.team_id,
+            trigger=trigger,
+            rule=rule,
+            matrix_version=version,
+            calendar=self._inp.calendar,
+            started_by=actor_id,
+            started_at=started,
         )
+        for _ in range(30):
+            try:
+                await workflow.start_child_workflow(
+                    EscalationWorkflow.run,
+                    inp,
+                    id=ref.workflow_id,
+                    # The interaction may continue-as-new; the escalation must outlive that run.
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    static_summary=f"{trigger} escalation of {self._wid}",
+                    static_details=(
+                        f"Escalation {ref.escalation_id}: {len(rule.levels)} level(s), {rule.clock} clock, "
+                        f"matrix version {version}."
+                    ),
+                )
+                return
+            except WorkflowAlreadyStartedError:
+                # The previous escalation of this trigger is resolved but still finishing.
+                await workflow.sleep(timedelta(seconds=2))
+        raise ApplicationError(f"could not start the {trigger} escalation: {ref.workflow_id} keeps running")
+
+    @workflow.signal
+    async def escalation_changed(self, ref: EscalationRef) -> None:
+        """An escalation was acknowledged or resolved (sent by the EscalationWorkflow)."""
+        for e in self._s.escalations:
+            if e.escalation_id == ref.escalation_id:
+                e.status = ref.status  # at once, so a resolve validated next sees it
+        async with self._turn():
+            await self._commit([])
 
     # ------------------------------------------------------------------ effects
     def _status(self) -> InteractionStatus:
         s = self._s
         if s.resolved_at is not None:
             return "resolved"
-        if s.triggers or s.open_escalations:
+        if self._open_escalation() is not None:
             return "escalated"
         if s.attempts:
             return "attempting"
         return "open"
 
-    async def _commit(self, events: list[TimelineEntry]) -> None:
+    async def _commit(
+        self, events: list[TimelineEntry], escalation: EscalationProjection | None = None
+    ) -> None:
         """Apply a state change: bump the version, refresh search attributes, project to SQL."""
         s = self._s
         s.version += 1
@@ -469,6 +539,7 @@ class InteractionWorkflow:
                 member_id=self._inp.member_id,
                 state=s.model_copy(deep=True),
                 events=events,
+                escalation=escalation,
             ),
             summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
             **PROJECTION_OPTIONS,

@@ -149,9 +149,20 @@ async def test_interaction_lifecycle_over_http(api: httpx.AsyncClient, env: Work
     reasons = [e for e in after["timeline"] if e["kind"] == "assign_reason"]
     assert [(e["note"], e["actor_id"]) for e in reasons] == [("ana is on leave", "lead-1")]
 
-    # Ana no longer acts on it; ben resolves.
+    # Ana no longer acts on it; ben cannot resolve it while the complaint escalation is open.
     r = await post(api, iid, "attempts", {"outcome": "reached"}, ANA)
     assert r.status_code == 403, r.text
+    r = await post(api, iid, "resolve", {"resolution": "connected to food bank"}, BEN)
+    assert r.status_code == 409, r.text
+    (escalation,) = after["escalations"]
+    assert escalation["id"] in r.json()["error"]["message"] and "complaint" in r.json()["error"]["message"]
+    r = await api.post(
+        f"/v1/escalations/{escalation['id']}/resolve",
+        json={"action_taken": "called member back", "outcome": "apologised, wait explained"},
+        headers=LEAD,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "resolved" and r.json()["outcome"] == "apologised, wait explained"
     after = await ok(api, iid, "resolve", {"resolution": "connected to food bank"}, BEN)
     assert after["status"] == "resolved"
     assert after["resolution"] == "connected to food bank"

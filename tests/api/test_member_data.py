@@ -14,6 +14,8 @@ CANARIES = {
     "flag": "CANARY-FLAG-c2e8 mentioned feeling unsafe at home",
     "assign": "CANARY-ASSIGN-44d0 speaks Spanish",
     "resolution": "CANARY-RESOLUTION-0a9e referred to clinic",
+    "action_taken": "CANARY-ACTION-5b1c called her sister",
+    "outcome": "CANARY-OUTCOME-e77d safe with family tonight",
 }
 
 
@@ -40,6 +42,13 @@ async def test_member_text_stays_in_the_database(api: httpx.AsyncClient, client:
         headers=lead,
     )
     assert r.status_code == 200
+    (escalation,) = r.json()["escalations"]
+    r = await api.post(
+        f"/v1/escalations/{escalation['id']}/resolve",
+        json={"action_taken": CANARIES["action_taken"], "outcome": CANARIES["outcome"]},
+        headers=lead,
+    )
+    assert r.status_code == 200, r.text
     r = await api.post(
         f"/v1/interactions/{iid}/resolve", json={"resolution": CANARIES["resolution"]}, headers=ben
     )
@@ -50,10 +59,14 @@ async def test_member_text_stays_in_the_database(api: httpx.AsyncClient, client:
     for text in CANARIES.values():
         assert text in body
 
-    # And nowhere in Temporal: inputs, update arguments, results, search attributes, summaries.
+    # And nowhere in Temporal: inputs, update arguments, results, search attributes, summaries,
+    # of the interaction and of its escalation.
     history = await client.get_workflow_handle(created["workflow_id"]).fetch_history()
     exported = history.to_json()
     assert "record_attempt" in exported and len(history.events) > 10  # the export is the real thing
+    esc_history = (await client.get_workflow_handle(escalation["workflow_id"]).fetch_history()).to_json()
+    assert "sync_escalation" in esc_history and "escalation_resolved" in esc_history
     for name, text in CANARIES.items():
         marker = text.split()[0]
-        assert marker not in exported, f"{name} text leaked into the workflow history"
+        assert marker not in exported, f"{name} text leaked into the interaction's workflow history"
+        assert marker not in esc_history, f"{name} text leaked into the escalation's workflow history"

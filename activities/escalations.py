@@ -1,0 +1,43 @@
+"""Escalation activities: the rule in force when an escalation starts, and the SQL projection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from domain.messages import EscalationProjection, EscalationRuleSnapshot
+from domain.models import EscalationRule, TeamConfig, Trigger, default_escalation_rule
+from store.db import unit_of_work
+from store.models import Team
+from store.projection import project_escalation
+
+log = structlog.get_logger(__name__)
+
+
+class EscalationActivities:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="escalation_rule")
+    def escalation_rule(self, team_id: str, trigger: Trigger) -> EscalationRuleSnapshot | None:
+        """The team's current matrix entry for ``trigger`` and the matrix version (None: no team row)."""
+        with self._sessions() as session:
+            team = session.get(Team, team_id)
+            if team is None:
+                return None
+            cfg = TeamConfig.model_validate(team.config)
+            rule: EscalationRule = cfg.escalation_matrix.get(trigger) or default_escalation_rule(trigger)
+            return EscalationRuleSnapshot(rule=rule, matrix_version=team.version)
+
+    @activity.defn(name="sync_escalation")
+    def sync_escalation(self, projection: EscalationProjection) -> None:
+        with unit_of_work(self._sessions) as session:
+            project_escalation(session, projection, datetime.now(UTC))
+        log.debug(
+            "escalation.projected",
+            escalation_id=projection.state.escalation_id,
+            version=projection.state.version,
+        )

@@ -1,0 +1,85 @@
+"""Writing workflow state into the read model: shared by the projection activities.
+
+Idempotent: timeline lines are keyed by workflow id + step, and rows only move forward in
+``version`` (a retried or late activity never overwrites newer state).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.messages import EscalationProjection, TimelineEntry
+from domain.models import TRIGGER_SEVERITY
+from store.models import Escalation, TimelineEvent
+
+
+def add_timeline(
+    session: Session,
+    entries: list[TimelineEntry],
+    *,
+    interaction_id: str | None = None,
+    escalation_id: str | None = None,
+    absence_id: str | None = None,
+) -> None:
+    """Insert timeline lines whose key is not there yet."""
+    if not entries:
+        return
+    keys = [e.key for e in entries]
+    existing = set(session.scalars(select(TimelineEvent.key).where(TimelineEvent.key.in_(keys))))
+    for e in entries:
+        if e.key in existing:
+            continue
+        session.add(
+            TimelineEvent(
+                key=e.key,
+                interaction_id=interaction_id,
+                escalation_id=escalation_id,
+                absence_id=absence_id,
+                kind=e.kind,
+                actor_id=e.actor_id,
+                at=e.at,
+                details=e.details,
+            )
+        )
+
+
+def project_escalation(session: Session, projection: EscalationProjection, now: datetime) -> None:
+    """Create or advance an escalation row, and add its timeline lines."""
+    st = projection.state
+    row = session.get(Escalation, st.escalation_id, with_for_update=True)
+    if row is None:
+        row = Escalation(
+            id=st.escalation_id,
+            workflow_id=projection.workflow_id,
+            interaction_id=st.interaction_id,
+            team_id=st.team_id,
+            trigger=st.trigger,
+            severity=TRIGGER_SEVERITY[st.trigger],
+            clock=projection.rule.clock,
+            documentation_required=projection.rule.documentation_required,
+            rule=projection.rule.model_dump(mode="json"),
+            matrix_version=st.matrix_version,
+            started_at=st.started_at,
+            started_by=st.started_by,
+            status=st.status,
+            level=st.level,
+            notified=[],
+            updated_at=now,
+            version=-1,
+        )
+        session.add(row)
+    if st.version > row.version:
+        row.status = st.status
+        row.level = st.level
+        row.notified = [n.model_dump(mode="json") for n in st.notified]
+        row.owner_id = st.owner_id
+        row.acknowledged_by = st.acknowledged_by
+        row.acknowledged_at = st.acknowledged_at
+        row.resolved_by = st.resolved_by
+        row.resolved_at = st.resolved_at
+        row.version = st.version
+        row.updated_at = now
+    add_timeline(session, projection.events, interaction_id=st.interaction_id, escalation_id=st.escalation_id)

@@ -1,0 +1,400 @@
+"""EscalationWorkflow: one trigger on one interaction, from the first notice to a documented resolution.
+
+The ladder (SPEC 2.4) runs on one timer at a time, like the interaction:
+- open: notify level 1 at once; when a level's ``ack_within_minutes`` pass unacknowledged,
+  notify the next level; after the last level, re-notify it every ``ack_within_minutes``
+  until someone acknowledges (no cap);
+- acknowledged: if not resolved within ``resolve_within_minutes``, notify the next level
+  (or the manager) once;
+- resolved: tell the parent interaction and finish.
+Minutes count on the rule's clock: ``wall`` (safety: nights, weekends, holidays) or
+``business`` (the team calendar). The rule is a snapshot taken at start: changing the team's
+matrix later affects new escalations only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.escalations import EscalationActivities
+    from activities.notifications import NotificationActivities
+    from domain.calendar import BusinessCalendar
+    from domain.messages import (
+        AcknowledgeInput,
+        EscalationAssignInput,
+        EscalationInput,
+        EscalationNotice,
+        EscalationProjection,
+        EscalationRef,
+        EscalationResolveInput,
+        EscalationState,
+        NotificationRequest,
+        TimelineEntry,
+    )
+    from domain.models import EscalationLevel
+
+from workflows.common import HISTORY_LIMIT, NOTIFY_OPTIONS, PROJECTION_OPTIONS, conflict, denied, invalid
+
+LEAD_ROLES = ("lead", "manager", "system")
+Reason = Literal["level", "repeat", "resolve_overdue", "owner"]
+
+
+@workflow.defn
+class EscalationWorkflow:
+    @workflow.init
+    def __init__(self, inp: EscalationInput) -> None:
+        self._inp = inp
+        self._rule = inp.rule
+        self._cal = BusinessCalendar(inp.calendar)
+        self._wid = workflow.info().workflow_id
+        now = workflow.now()
+        self._s = inp.carried_state or EscalationState(
+            escalation_id=inp.escalation_id,
+            interaction_id=inp.interaction_id,
+            team_id=inp.team_id,
+            trigger=inp.trigger,
+            level_notified_at=now,
+            started_at=inp.started_at or now,
+            started_by=inp.started_by,
+            matrix_version=inp.matrix_version,
+        )
+        self._changed = False
+        self._notices: list[asyncio.Task[Any]] = []
+        self._lock = asyncio.Lock()
+        self._ready = inp.carried_state is not None
+
+    # ------------------------------------------------------------------ run loop
+    @workflow.run
+    async def run(self, inp: EscalationInput) -> EscalationState:
+        if inp.carried_state is None:
+            async with self._lock:
+                await self._start()
+            self._ready = True
+        while self._s.status != "resolved":
+            if workflow.info().get_current_history_length() > HISTORY_LIMIT:
+                await self._continue_as_new()
+            wake = self._next_wake()
+            self._changed = False
+            if wake is None:
+                await workflow.wait_condition(lambda: self._changed)
+                continue
+            at, summary = wake
+            delay = (at - workflow.now()).total_seconds()
+            if delay > 0:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._changed, timeout=delay, timeout_summary=summary
+                    )
+                    continue
+                except TimeoutError:
+                    pass
+            async with self._lock:
+                due = self._next_wake()
+                if due is not None and due[0] <= workflow.now():
+                    await self._fire()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain_notices()
+        return self._s
+
+    async def _start(self) -> None:
+        s = self._s
+        self._notify_level(1, "level")
+        await self._commit(
+            [
+                self._entry(
+                    "escalation_started",
+                    actor_id=s.started_by,
+                    details={
+                        "trigger": s.trigger,
+                        "matrix_version": s.matrix_version,
+                        "clock": self._rule.clock,
+                        "levels": len(self._rule.levels),
+                    },
+                )
+            ]
+        )
+
+    def _after(self, start: datetime, minutes: int) -> datetime:
+        """``minutes`` later on the rule's clock."""
+        if self._rule.clock == "wall":
+            return start + timedelta(minutes=minutes)
+        return self._cal.add_open_minutes(start, minutes)
+
+    def _level(self, n: int) -> EscalationLevel:
+        return self._rule.levels[min(n, len(self._rule.levels)) - 1]
+
+    def _next_wake(self) -> tuple[datetime, str] | None:
+        s = self._s
+        if s.status == "open":
+            level = self._level(s.level)
+            at = self._after(s.level_notified_at, level.ack_within_minutes)
+            last = s.level >= len(self._rule.levels)
+            what = "repeat notice to" if last else "escalate to level"
+            target = s.level if last else s.level + 1
+            return at, f"{s.trigger}: {what} {target} unless acknowledged, {self._when(at)}"
+        if s.status == "acknowledged" and not s.resolve_overdue_notified and s.acknowledged_at is not None:
+            at = self._after(s.acknowledged_at, self._rule.resolve_within_minutes)
+            return at, f"{s.trigger}: resolve deadline, {self._when(at)}"
+        return None
+
+    async def _fire(self) -> None:
+        s = self._s
+        now = workflow.now()
+        if s.status == "open":
+            if s.level < len(self._rule.levels):
+                s.level += 1
+                reason: Reason = "level"
+            else:
+                reason = "repeat"
+            s.level_notified_at = now
+            notice = self._notify_level(s.level, reason)
+            kind = "escalation_advanced" if reason == "level" else "escalation_renotified"
+            await self._commit(
+                [self._entry(kind, step=f"{kind}:{len(s.notified)}", details=_describe(notice))]
+            )
+        elif s.status == "acknowledged":
+            s.resolve_overdue_notified = True
+            nxt = s.level + 1
+            if nxt <= len(self._rule.levels):
+                notice = self._notify_level(nxt, "resolve_overdue")
+            else:
+                notice = self._notify_target(
+                    EscalationLevel(role="manager", ack_within_minutes=1), nxt, "resolve_overdue"
+                )
+            await self._commit([self._entry("escalation_resolve_overdue", details=_describe(notice))])
+
+    # ------------------------------------------------------------------ updates
+    @workflow.update
+    async def acknowledge(self, inp: AcknowledgeInput) -> EscalationState:
+        async with self._turn():
+            self._check_acknowledge(inp)
+            s = self._s
+            s.status = "acknowledged"
+            s.acknowledged_by = inp.actor_id
+            s.acknowledged_at = workflow.now()
+            s.owner_id = s.owner_id or inp.actor_id
+            await self._commit(
+                [self._entry("escalation_acknowledged", actor_id=inp.actor_id, details={"level": s.level})]
+            )
+            await self._tell_parent()
+        return self._s
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, inp: AcknowledgeInput) -> None:
+        self._check_acknowledge(inp)
+
+    @workflow.update
+    async def resolve(self, inp: EscalationResolveInput) -> EscalationState:
+        async with self._turn():
+            self._check_resolve(inp)
+            s = self._s
+            now = workflow.now()
+            if s.acknowledged_at is None:  # resolving answers the escalation too
+                s.acknowledged_at, s.acknowledged_by = now, inp.actor_id
+            s.status = "resolved"
+            s.resolved_at, s.resolved_by = now, inp.actor_id
+            await self._commit(
+                [
+                    self._entry(
+                        "escalation_resolved",
+                        actor_id=inp.actor_id,
+                        details={
+                            "level": s.level,
+                            "documented": inp.action_taken_given and inp.outcome_given,
+                        },
+                    )
+                ]
+            )
+            await self._tell_parent()
+        return self._s
+
+    @resolve.validator
+    def _validate_resolve(self, inp: EscalationResolveInput) -> None:
+        self._check_resolve(inp)
+
+    @workflow.update
+    async def assign(self, inp: EscalationAssignInput) -> EscalationState:
+        async with self._turn():
+            self._check_assign(inp)
+            s = self._s
+            previous, s.owner_id = s.owner_id, inp.owner_id
+            notice = self._notify_target(
+                EscalationLevel(staff_id=inp.owner_id, ack_within_minutes=1), s.level, "owner"
+            )
+            await self._commit(
+                [
+                    self._entry(
+                        "escalation_owner_changed",
+                        step=f"owner:{len(s.notified)}",
+                        actor_id=inp.actor_id,
+                        details={"from": previous, "to": inp.owner_id, **_describe(notice)},
+                    )
+                ]
+            )
+        return self._s
+
+    @assign.validator
+    def _validate_assign(self, inp: EscalationAssignInput) -> None:
+        self._check_assign(inp)
+
+    @workflow.query
+    def state(self) -> EscalationState:
+        return self._s
+
+    # ------------------------------------------------------------------ rules
+    def _check_same(self, escalation_id: str) -> None:
+        if escalation_id != self._s.escalation_id:
+            raise conflict(f"escalation {escalation_id} is not the one running here (it has ended)")
+
+    def _require_unresolved(self) -> None:
+        if self._s.status == "resolved":
+            raise conflict(f"escalation {self._s.escalation_id} is already resolved")
+
+    def _named_at_current_level(self, actor_id: str | None) -> bool:
+        return actor_id is not None and self._level(self._s.level).staff_id == actor_id
+
+    def _check_acknowledge(self, inp: AcknowledgeInput) -> None:
+        self._check_same(inp.escalation_id)
+        self._require_unresolved()
+        if self._s.status == "acknowledged":
+            raise conflict(
+                f"escalation {self._s.escalation_id} is already acknowledged by {self._s.acknowledged_by}"
+            )
+        if inp.actor_role not in LEAD_ROLES and not self._named_at_current_level(inp.actor_id):
+            raise denied(
+                "only a lead, a manager or the staff member named at the current level may acknowledge"
+            )
+
+    def _check_resolve(self, inp: EscalationResolveInput) -> None:
+        self._check_same(inp.escalation_id)
+        self._require_unresolved()
+        s = self._s
+        allowed = (
+            inp.actor_role in LEAD_ROLES
+            or self._named_at_current_level(inp.actor_id)
+            or (inp.actor_id is not None and inp.actor_id == s.owner_id)
+        )
+        if not allowed:
+            raise denied(
+                "only a lead, a manager, the escalation's owner or the staff named at its level may resolve"
+            )
+        if self._rule.documentation_required and not (inp.action_taken_given and inp.outcome_given):
+            raise invalid("this escalation requires documentation: give both action_taken and outcome")
+
+    def _check_assign(self, inp: EscalationAssignInput) -> None:
+        self._check_same(inp.escalation_id)
+        self._require_unresolved()
+        if inp.actor_role not in LEAD_ROLES:
+            raise denied("only a lead or a manager may reassign an escalation")
+        if inp.owner_id == self._s.owner_id:
+            raise conflict(f"escalation is already owned by {inp.owner_id}")
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._lock:
+            yield
+
+    # ------------------------------------------------------------------ effects
+    def _notify_level(self, n: int, reason: Reason) -> EscalationNotice:
+        return self._notify_target(self._level(n), n, reason)
+
+    def _notify_target(self, target: EscalationLevel, n: int, reason: Reason) -> EscalationNotice:
+        s = self._s
+        notice = EscalationNotice(
+            level=n,
+            recipient_role=target.role,
+            recipient_id=target.staff_id,
+            at=workflow.now(),
+            reason=reason,
+        )
+        s.notified.append(notice)
+        self._notices.append(
+            asyncio.ensure_future(
+                workflow.execute_activity_method(
+                    NotificationActivities.notify,
+                    NotificationRequest(
+                        key=f"escalation:{s.escalation_id}:notice:{len(s.notified)}",
+                        team_id=s.team_id,
+                        kind="escalation",
+                        recipient_id=target.staff_id,
+                        recipient_role=target.role,
+                        interaction_id=s.interaction_id,
+                        escalation_id=s.escalation_id,
+                        trigger=s.trigger,
+                        details={"level": n, "reason": reason},
+                    ),
+                    summary=f"notify {target.role or target.staff_id}: {s.trigger} level {n} ({reason})",
+                    **NOTIFY_OPTIONS,
+                )
+            )
+        )
+        return notice
+
+    async def _commit(self, events: list[TimelineEntry]) -> None:
+        s = self._s
+        s.version += 1
+        self._changed = True
+        await workflow.execute_activity_method(
+            EscalationActivities.sync_escalation,
+            EscalationProjection(
+                workflow_id=self._wid, rule=self._rule, state=s.model_copy(deep=True), events=events
+            ),
+            summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
+            **PROJECTION_OPTIONS,
+        )
+
+    async def _tell_parent(self) -> None:
+        s = self._s
+        parent = workflow.get_external_workflow_handle(self._inp.interaction_workflow_id)
+        await parent.signal(
+            "escalation_changed",
+            EscalationRef(
+                escalation_id=s.escalation_id, workflow_id=self._wid, trigger=s.trigger, status=s.status
+            ),
+        )
+
+    async def _drain_notices(self) -> None:
+        pending, self._notices = self._notices, []
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain_notices()
+        workflow.continue_as_new(self._inp.model_copy(update={"carried_state": self._s}))
+
+    def _entry(
+        self,
+        kind: str,
+        *,
+        step: str | None = None,
+        actor_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> TimelineEntry:
+        return TimelineEntry(
+            key=f"escalation:{self._s.escalation_id}:{step or kind}",
+            kind=kind,
+            at=workflow.now(),
+            actor_id=actor_id,
+            details={"escalation_id": self._s.escalation_id, "trigger": self._s.trigger, **(details or {})},
+        )
+
+    def _when(self, at: datetime) -> str:
+        local = at.astimezone(self._cal.tz)
+        return f"{local:%a %d %b %H:%M} {self._cal.tz.key} ({self._rule.clock} clock)"
+
+
+def _describe(notice: EscalationNotice) -> dict[str, Any]:
+    return {
+        "level": notice.level,
+        "recipient": notice.recipient_id or notice.recipient_role,
+        "reason": notice.reason,
+    }
