@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -93,3 +97,26 @@ async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 15.0)
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within}s (last value {value!r})")
         await asyncio.sleep(0.05)
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.append(str(k))
+            _strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, out)
+    elif isinstance(value, str):
+        out.append(value)
+        # Payload data and metadata are base64 in the JSON form: read them decoded too.
+        with contextlib.suppress(ValueError, binascii.Error):
+            out.append(base64.b64decode(value, validate=True).decode("utf-8", errors="replace"))
+
+
+async def history_text(handle: WorkflowHandle[Any, Any]) -> str:
+    """Every string of a workflow's history, with payloads decoded: what an operator could read."""
+    history = await handle.fetch_history()
+    out: list[str] = []
+    _strings(json.loads(history.to_json()), out)
+    return "\n".join(out)
