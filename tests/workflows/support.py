@@ -120,3 +120,14 @@ async def history_text(handle: WorkflowHandle[Any, Any]) -> str:
     out: list[str] = []
     _strings(json.loads(history.to_json()), out)
     return "\n".join(out)
+
+
+async def settled_history_length(handle: WorkflowHandle[Any, Any]) -> int:
+    """History length once background work (notices) has finished: equal over 0.5 s."""
+    last = -1
+    while True:
+        n = len((await handle.fetch_history()).events)
+        if n == last:
+            return n
+        last = n
+        await asyncio.sleep(0.5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +23,7 @@ from tests.workflows.support import (
     eventually,
     interaction_input,
     next_weekday_at,
+    settled_history_length,
     start,
     state_of,
     team,
@@ -67,21 +67,6 @@ def notices(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> 
                 .order_by(Notification.id)
             )
         )
-
-
-async def history_length(handle: WorkflowHandle[Any, Any]) -> int:
-    return len((await handle.fetch_history()).events)
-
-
-async def settled_history_length(handle: WorkflowHandle[Any, Any]) -> int:
-    """History length once background work (notices) has finished: equal over 0.5 s."""
-    last = -1
-    while True:
-        n = await history_length(handle)
-        if n == last:
-            return n
-        last = n
-        await asyncio.sleep(0.5)
 
 
 async def test_due_soon_reminder_then_overdue(

@@ -1,0 +1,313 @@
+"""The escalation ladder of SPEC 2.4 on the time-skipping server."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notifications import LogChannel
+from domain.messages import (
+    AcknowledgeInput,
+    AttemptInput,
+    EscalationResolveInput,
+    EscalationState,
+    ResolveInput,
+)
+from domain.models import TeamConfig
+from store.db import unit_of_work
+from store.models import Escalation, Notification, Team
+from tests.conftest import CHICAGO_TEAM, advance_to, now_of
+from tests.workflows.support import (
+    CHICAGO,
+    eventually,
+    interaction_input,
+    next_weekday_at,
+    settled_history_length,
+    start,
+    state_of,
+    team,
+)
+from workers.main import build_worker
+from workflows.escalation import EscalationWorkflow
+from workflows.interaction import InteractionWorkflow
+
+TOLERANCE = timedelta(seconds=5)
+
+
+def at(day: datetime, hour: int, minute: int = 0, *, plus_days: int = 0) -> datetime:
+    d = (day + timedelta(days=plus_days)).date()
+    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=CHICAGO)
+
+
+def escalation_notices(sessions: sessionmaker[Session], interaction_id: str) -> list[Notification]:
+    with sessions() as s:
+        return list(
+            s.scalars(
+                select(Notification)
+                .where(Notification.interaction_id == interaction_id, Notification.kind == "escalation")
+                .order_by(Notification.id)
+            )
+        )
+
+
+def ladder(sessions: sessionmaker[Session], interaction_id: str) -> list[tuple[str, int, str]]:
+    """(recipient, level, reason) of every escalation notice so far."""
+    return [
+        (n.recipient_id, n.payload["level"], n.payload["reason"])
+        for n in escalation_notices(sessions, interaction_id)
+    ]
+
+
+async def ladder_of_length(sessions: sessionmaker[Session], interaction_id: str, n: int) -> list[Any]:
+    got = await eventually(
+        lambda: _async(r if len(r := escalation_notices(sessions, interaction_id)) >= n else [])
+    )
+    await asyncio.sleep(0.3)  # nothing more arrives than expected
+    return got
+
+
+async def escalation_handle(client: Client, sessions: sessionmaker[Session], interaction_id: str) -> Any:
+    def find() -> Escalation | None:
+        with sessions() as s:
+            return s.scalars(select(Escalation).where(Escalation.interaction_id == interaction_id)).first()
+
+    row = await eventually(lambda: _async(find()))
+    return row, client.get_workflow_handle(row.workflow_id)
+
+
+async def esc_state(handle: WorkflowHandle[Any, Any]) -> EscalationState:
+    result: EscalationState = await handle.query(EscalationWorkflow.state)
+    return result
+
+
+async def test_safety_at_night_climbs_to_the_manager_and_repeats_until_acknowledged(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    saturday = next_weekday_at(await now_of(env), 5, 2)  # Saturday 02:00: closed, wall clock runs
+    await advance_to(env, saturday)
+    inp = interaction_input(team(), saturday, channel="voicemail", flags=["safety"])
+    await start(client, inp, task_queue)
+
+    await ladder_of_length(sessions, inp.interaction_id, 1)
+    assert ladder(sessions, inp.interaction_id) == [("lead-1", 1, "level")]
+    row, handle = await escalation_handle(client, sessions, inp.interaction_id)
+    assert row.clock == "wall" and row.trigger == "safety"
+
+    await advance_to(env, at(saturday, 2, 14))
+    assert ladder(sessions, inp.interaction_id) == [("lead-1", 1, "level")]
+    await advance_to(env, at(saturday, 2, 16))
+    await ladder_of_length(sessions, inp.interaction_id, 2)
+    assert ladder(sessions, inp.interaction_id)[1] == ("mgr-1", 2, "level")
+    st = await esc_state(handle)
+    assert st.level == 2 and abs(st.level_notified_at - at(saturday, 2, 15)) < TOLERANCE
+
+    # No cap: the manager hears again every 15 minutes, through the night.
+    for k in range(1, 6):
+        await advance_to(env, at(saturday, 2, 16) + timedelta(minutes=15 * k))
+        await ladder_of_length(sessions, inp.interaction_id, 2 + k)
+    assert ladder(sessions, inp.interaction_id)[2:] == [("mgr-1", 2, "repeat")] * 5
+    st = await esc_state(handle)
+    repeats = [n.at for n in st.notified if n.reason == "repeat"]
+    assert [round((b - a).total_seconds() / 60) for a, b in itertools.pairwise(repeats)] == [15] * 4
+    assert abs(repeats[0] - at(saturday, 2, 30)) < TOLERANCE
+
+    # Acknowledging stops the ladder.
+    st = await handle.execute_update(
+        EscalationWorkflow.acknowledge,
+        AcknowledgeInput(escalation_id=row.id, actor_id="mgr-1", actor_role="manager"),
+    )
+    assert st.status == "acknowledged" and st.acknowledged_by == "mgr-1"
+    count = len(escalation_notices(sessions, inp.interaction_id))
+    await advance_to(env, at(saturday, 5, 50))  # well past more repeats, before the resolve deadline
+    assert len(escalation_notices(sessions, inp.interaction_id)) == count
+    interaction = client.get_workflow_handle(inp_wid(inp))
+    parent = await eventually(lambda: _status_is(interaction, "acknowledged"))
+    assert parent.status == "escalated"
+
+
+async def test_business_clock_escalation_waits_overnight(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    monday = next_weekday_at(await now_of(env), 0, 16, 30)  # 30 open minutes left today
+    await advance_to(env, monday)
+    inp = interaction_input(team(), monday, channel="call", flags=["outside_role"])
+    await start(client, inp, task_queue)
+    await ladder_of_length(sessions, inp.interaction_id, 1)
+    row, handle = await escalation_handle(client, sessions, inp.interaction_id)
+    assert row.clock == "business"
+
+    await advance_to(env, at(monday, 8, 59, plus_days=1))  # the whole night: only 30 minutes counted
+    assert ladder(sessions, inp.interaction_id) == [("lead-1", 1, "level")]
+    assert (await esc_state(handle)).level == 1
+    await advance_to(env, at(monday, 9, 31, plus_days=1))  # 30 + 30 = 60 business minutes
+    await ladder_of_length(sessions, inp.interaction_id, 2)
+    assert ladder(sessions, inp.interaction_id) == [("lead-1", 1, "level"), ("mgr-1", 2, "level")]
+    st = await esc_state(handle)
+    assert abs(st.level_notified_at - at(monday, 9, 30, plus_days=1)) < TOLERANCE
+
+
+async def test_resolve_needs_documentation_and_a_rejection_leaves_no_trace(
+    dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """On the dev server: rejected updates ride on speculative workflow tasks and leave no event."""
+    client = dev_env.client
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
+        inp = interaction_input(team(), datetime.now(UTC), channel="text", flags=["complaint"])
+        parent = await start(client, inp, task_queue)
+        row, handle = await escalation_handle(client, sessions, inp.interaction_id)
+        await ladder_of_length(sessions, inp.interaction_id, 1)
+        before = await settled_history_length(handle)
+        parent_before = await settled_history_length(parent)
+
+        undocumented = EscalationResolveInput(
+            escalation_id=row.id, actor_id="lead-1", actor_role="lead", action_taken_given=True
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(EscalationWorkflow.resolve, undocumented)
+        assert "requires documentation" in str(err.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await handle.execute_update(
+                EscalationWorkflow.acknowledge,
+                AcknowledgeInput(escalation_id=row.id, actor_id="chw-ana", actor_role="chw"),
+            )
+        assert "only a lead" in str(err.value.cause)
+        # The interaction cannot be resolved while its escalation is open.
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await parent.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+        assert row.id in str(err.value.cause) and "complaint" in str(err.value.cause)
+        assert len((await handle.fetch_history()).events) == before
+        assert len((await parent.fetch_history()).events) == parent_before
+        assert (await esc_state(handle)).status == "open"
+
+        documented = EscalationResolveInput(
+            escalation_id=row.id,
+            actor_id="lead-1",
+            actor_role="lead",
+            action_taken_given=True,
+            outcome_given=True,
+        )
+        st = await handle.execute_update(EscalationWorkflow.resolve, documented)
+        assert st.status == "resolved" and st.acknowledged_by == "lead-1"
+        assert (await handle.result())["status"] == "resolved"
+        # The parent heard of it before the update returned: resolving the interaction works now.
+        done = await parent.execute_update(
+            InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana")
+        )
+        assert done.status == "resolved"
+
+
+async def test_resolve_overdue_notifies_the_next_level(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    saturday = next_weekday_at(await now_of(env), 5, 10)
+    await advance_to(env, saturday)
+    inp = interaction_input(team(), saturday, channel="call", flags=["safety"])
+    await start(client, inp, task_queue)
+    row, handle = await escalation_handle(client, sessions, inp.interaction_id)
+    await ladder_of_length(sessions, inp.interaction_id, 1)
+    await advance_to(env, at(saturday, 10, 5))
+    await handle.execute_update(
+        EscalationWorkflow.acknowledge,
+        AcknowledgeInput(escalation_id=row.id, actor_id="lead-1", actor_role="lead"),
+    )
+    # safety: resolve within 240 wall minutes of acknowledgement (10:05 → 14:05).
+    await advance_to(env, at(saturday, 14, 4))
+    assert ladder(sessions, inp.interaction_id) == [("lead-1", 1, "level")]
+    await advance_to(env, at(saturday, 14, 6))
+    await ladder_of_length(sessions, inp.interaction_id, 2)
+    assert ladder(sessions, inp.interaction_id)[1] == ("mgr-1", 2, "resolve_overdue")
+    await advance_to(env, at(saturday, 20))  # once, not again
+    assert len(escalation_notices(sessions, inp.interaction_id)) == 2
+
+
+async def test_deadline_missed_and_unreachable_start_escalations(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    monday = next_weekday_at(await now_of(env), 0, 10)
+    await advance_to(env, monday)
+    inp = interaction_input(team(), monday, channel="call")
+    handle = await start(client, inp, task_queue)
+    await advance_to(env, at(monday, 17, 1))  # the same-day deadline passes
+    row, esc = await escalation_handle(client, sessions, inp.interaction_id)
+    assert row.trigger == "deadline_missed"
+    assert esc.id == f"escalation:eastside:{inp.external_id}:deadline_missed"
+
+    st = await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id="a1", outcome="wrong_number", staff_id="chw-ana"),
+    )
+    assert "unreachable" in st.triggers
+    st = await eventually(lambda: _open_triggers(handle, {"deadline_missed", "unreachable"}))
+    assert {e.trigger for e in st.escalations} == {"deadline_missed", "unreachable"}
+    with sessions() as s:
+        rows = s.scalars(select(Escalation).where(Escalation.interaction_id == inp.interaction_id)).all()
+        assert sorted(r.trigger for r in rows) == ["deadline_missed", "unreachable"]
+
+
+async def test_changing_the_matrix_does_not_touch_a_running_escalation(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    saturday = next_weekday_at(await now_of(env), 5, 2)
+    await advance_to(env, saturday)
+    first = interaction_input(team(), saturday, channel="call", flags=["safety"])
+    await start(client, first, task_queue)
+    row, _ = await escalation_handle(client, sessions, first.interaction_id)
+    assert row.matrix_version == 1
+
+    # The team now gives leads 60 minutes to acknowledge safety concerns (version 2).
+    changed = {
+        **CHICAGO_TEAM,
+        "escalation_matrix": {
+            "safety": {
+                "levels": [
+                    {"role": "lead", "ack_within_minutes": 60},
+                    {"role": "manager", "ack_within_minutes": 60},
+                ],
+                "resolve_within_minutes": 240,
+            }
+        },
+    }
+    with unit_of_work(sessions) as s:
+        t = s.get(Team, "eastside")
+        assert t is not None
+        t.config = TeamConfig.model_validate(changed).model_dump(mode="json")
+        t.version = 2
+    second = interaction_input(team(), saturday, channel="call", flags=["safety"])
+    await start(client, second, task_queue)
+    row2, _ = await escalation_handle(client, sessions, second.interaction_id)
+    assert row2.matrix_version == 2 and row2.rule["levels"][0]["ack_within_minutes"] == 60
+
+    await advance_to(env, at(saturday, 2, 16))
+    await ladder_of_length(sessions, first.interaction_id, 2)  # the running one kept 15 minutes
+    assert ladder(sessions, first.interaction_id)[1] == ("mgr-1", 2, "level")
+    assert ladder(sessions, second.interaction_id) == [("lead-1", 1, "level")]
+    await advance_to(env, at(saturday, 3, 1))
+    await ladder_of_length(sessions, second.interaction_id, 2)
+    assert ladder(sessions, second.interaction_id)[1] == ("mgr-1", 2, "level")
+
+
+def inp_wid(inp: Any) -> str:
+    return f"interaction:{inp.team_id}:{inp.external_id}"
+
+
+async def _status_is(handle: WorkflowHandle[Any, Any], status: str) -> Any:
+    st = await state_of(handle)
+    return st if any(e.status == status for e in st.escalations) else None
+
+
+async def _open_triggers(handle: WorkflowHandle[Any, Any], triggers: set[str]) -> Any:
+    st = await state_of(handle)
+    return st if {e.trigger for e in st.escalations} == triggers else None
+
+
+async def _async(value: Any) -> Any:
+    return value
