@@ -54,6 +54,7 @@ class Route:
     body: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     needs_interaction: bool = False
+    needs_escalation: bool = False  # {eid}: a fresh complaint escalation (lead, then manager)
     success: int = 200
 
 
@@ -94,6 +95,25 @@ ROUTES: dict[str, Route] = {
     "resolve": Route(
         "POST", "/v1/interactions/{iid}/resolve", ACTORS, body={"resolution": "done"}, needs_interaction=True
     ),
+    "list_escalations": Route("GET", "/v1/escalations", READERS, params={"team_id": "eastside"}),
+    "get_escalation": Route("GET", "/v1/escalations/{eid}", READERS, needs_escalation=True),
+    "acknowledge_escalation": Route(
+        "POST", "/v1/escalations/{eid}/acknowledge", TEAM_LEADS, body={}, needs_escalation=True
+    ),
+    "resolve_escalation": Route(
+        "POST",
+        "/v1/escalations/{eid}/resolve",
+        TEAM_LEADS,
+        body={"action_taken": "called back", "outcome": "settled"},
+        needs_escalation=True,
+    ),
+    "assign_escalation": Route(
+        "POST",
+        "/v1/escalations/{eid}/assign",
+        TEAM_LEADS,
+        body={"owner_id": "chw-ben"},
+        needs_escalation=True,
+    ),
     "notifications": Route(
         "GET",
         "/v1/notifications",
@@ -115,8 +135,11 @@ def expected_status(route: Route, caller: str) -> int:
 Snapshot = Callable[[], Awaitable[Any]]
 
 
-def snapshot_of(api: httpx.AsyncClient, route_name: str, iid: str | None) -> Snapshot:
+def snapshot_of(api: httpx.AsyncClient, route_name: str, iid: str | None, eid: str | None = None) -> Snapshot:
     """What a refused call must leave as it was."""
+
+    async def escalation() -> Any:
+        return (await api.get(f"/v1/escalations/{eid}", headers=SYSTEM)).json()
 
     async def interaction() -> Any:
         assert iid is not None
@@ -143,6 +166,8 @@ def snapshot_of(api: httpx.AsyncClient, route_name: str, iid: str | None) -> Sna
         return staff
     if route_name == "create_interaction":
         return interactions
+    if eid is not None:
+        return escalation
     if iid is not None:
         return interaction
     return nothing
@@ -161,6 +186,18 @@ async def fresh_interaction(api: httpx.AsyncClient) -> str:
     return iid
 
 
+async def fresh_escalation(api: httpx.AsyncClient) -> tuple[str, str]:
+    """A new interaction of chw-ana flagged as a complaint, and its escalation's id."""
+    created = await create(api, member_id="mem-1", flags=["complaint"])
+
+    async def escalation() -> Any:
+        found = (await detail(api, created["id"]))["escalations"]
+        return found[0]["id"] if found and found[0]["notified"] else None
+
+    eid: str = await eventually(escalation)
+    return created["id"], eid
+
+
 @pytest.mark.parametrize("route_name", list(ROUTES))
 async def test_role_matrix(api: httpx.AsyncClient, route_name: str) -> None:
     """One route, every caller; each caller acts on a fresh interaction, so no case sees another's."""
@@ -170,14 +207,17 @@ async def test_role_matrix(api: httpx.AsyncClient, route_name: str) -> None:
     wrong: list[str] = []
     for n, (caller, headers) in enumerate(CALLERS.items()):
         iid = await fresh_interaction(api) if route.needs_interaction else None
+        eid = None
+        if route.needs_escalation:
+            iid, eid = await fresh_escalation(api)
         body = route.body
         if route_name == "create_interaction":
             body = interaction_body(external_id=f"new-{n}")
-        snapshot = snapshot_of(api, route_name, iid)
+        snapshot = snapshot_of(api, route_name, iid, eid)
         before = await snapshot()
 
         r = await api.request(
-            route.method, route.path.format(iid=iid), json=body, params=route.params, headers=headers
+            route.method, route.path.format(iid=iid, eid=eid), json=body, params=route.params, headers=headers
         )
 
         want = expected_status(route, caller)
