@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict domain workflows
+	$(BIN)/mypy api activities store workers cli config bench
 
 pytest: $(STAMP)
 	$(BIN)/pytest

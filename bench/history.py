@@ -15,16 +15,18 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogChannel
-from domain.messages import AttemptInput, InteractionInput, ResolveInput
+from domain.messages import AttemptInput, EscalationResolveInput, InteractionInput, ResolveInput
 from domain.models import TeamConfig
 from store.db import make_engine, make_sessionmaker, unit_of_work
 from store.migrate import upgrade
 from store.repositories import upsert_team
 from workers.client import ensure_search_attributes
 from workers.main import build_worker
+from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
 
 TEAM = {
@@ -74,21 +76,46 @@ async def main() -> None:
                 await happy.execute_update(
                     InteractionWorkflow.record_attempt, AttemptInput(attempt_id="a1", outcome="reached")
                 )
-                await happy.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw"))
+                await happy.execute_update("resolve", ResolveInput(actor_id="chw"))
                 await happy.result()
+                inp = _input(cfg, now - timedelta(days=3))
                 late = await env.client.start_workflow(
                     InteractionWorkflow.run,
-                    _input(cfg, now - timedelta(days=3)),
-                    id=f"bench-{uuid.uuid4()}",
+                    inp,
+                    id=f"interaction:bench:{inp.external_id}",
                     task_queue="bench",
                 )
-                await asyncio.sleep(2)
-                await late.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead"))
+                # Overdue at once: the deadline_missed escalation must be resolved first.
+                esc_id = f"escalation:bench:{inp.external_id}:deadline_missed"
+                escalation = env.client.get_workflow_handle(esc_id)
+                state = None
+                for _ in range(100):
+                    try:
+                        state = await escalation.query(EscalationWorkflow.state)
+                        break
+                    except RPCError:
+                        await asyncio.sleep(0.1)
+                assert state is not None, "the deadline_missed escalation did not start"
+                await escalation.execute_update(
+                    EscalationWorkflow.resolve,
+                    EscalationResolveInput(
+                        escalation_id=state.escalation_id,
+                        actor_id="lead",
+                        actor_role="lead",
+                        action_taken_given=True,
+                        outcome_given=True,
+                    ),
+                )
+                await late.execute_update("resolve", ResolveInput(actor_id="lead"))
                 await late.result()
                 n_happy = len((await happy.fetch_history()).events)
                 n_late = len((await late.fetch_history()).events)
+                n_esc = len((await escalation.fetch_history()).events)
     print(f"happy path (call → reached → resolve): {n_happy} history events")
-    print(f"baseline: backfilled call overdue at once → resolve: {n_late} history events")
+    print(
+        f"baseline: backfilled call overdue at once → escalation resolved → resolve: {n_late} history events"
+    )
+    print(f"  its deadline_missed escalation (notify lead → resolve): {n_esc} history events")
     print(f"ratio happy/baseline: {n_happy / n_late:.2f}")
 
 

@@ -269,6 +269,47 @@ def queue(
 
 
 @app.command()
+def escalations(
+    team: Annotated[str | None, typer.Option(help="team id (default: every team)")] = None,
+    status: Annotated[str, typer.Option(help="comma-separated statuses")] = "open,acknowledged",
+    trigger: Annotated[str | None, typer.Option(help="only this trigger")] = None,
+    limit: int = 50,
+) -> None:
+    """Show escalations, most severe first, then oldest."""
+    from store import repositories as repo
+    from store.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    with sessions() as session:
+        rows, _ = repo.list_escalations(
+            session,
+            repo.EscalationFilter(
+                team_id=team, statuses=[s.strip() for s in status.split(",") if s.strip()], trigger=trigger
+            ),
+            cursor=None,
+            limit=limit,
+        )
+    table = Table(title="Escalations" + (f" of {team}" if team else ""))
+    for col in ("id", "trigger", "status", "level", "clock", "owner", "started_at", "interaction"):
+        table.add_column(col)
+    colour = {"open": "red", "acknowledged": "yellow", "resolved": "green"}
+    for e in rows:
+        levels = len(e.rule.get("levels", []))
+        table.add_row(
+            e.id,
+            e.trigger,
+            f"[{colour.get(e.status, 'white')}]{e.status}[/]",
+            f"{e.level}/{levels}",
+            e.clock,
+            e.owner_id or "-",
+            e.started_at.isoformat(),
+            e.interaction_id,
+        )
+    console.print(table)
+
+
+@app.command()
 def assign(
     interaction_id: str,
     assignee: Annotated[str, typer.Argument(help="staff id, or 'unassigned'")],

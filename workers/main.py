@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -23,7 +25,7 @@ def delivery_channel(settings: Settings) -> DeliveryChannel:
 
 def activity_objects(
     sessions: sessionmaker[Session], channel: DeliveryChannel, **notify_kwargs: object
-) -> list[object]:
+) -> list[Callable[..., Any]]:
     """Every activity of the system, bound to its dependencies."""
     interactions = InteractionActivities(sessions)
     escalations = EscalationActivities(sessions)
