@@ -1,0 +1,34 @@
+# One image for every Followthrough process: API, worker and the migration job.
+#   docker build -t followthrough:0.1.0 .
+#   docker run followthrough:0.1.0                 # API on 0.0.0.0:8000 (the default CMD)
+#   docker run followthrough:0.1.0 worker          # Temporal worker
+#   docker run followthrough:0.1.0 migrate         # Alembic migrations, then exit
+# Settings come from FOLLOWTHROUGH_* environment variables (config/settings.py).
+
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The package and its runtime dependencies only (no [dev] extra), in a venv we copy as a whole.
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY . .
+RUN /opt/venv/bin/pip install .
+
+
+FROM python:3.11-slim
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /app followthrough
+COPY --from=build /opt/venv /opt/venv
+
+USER followthrough
+WORKDIR /app
+EXPOSE 8000
+
+ENTRYPOINT ["followthrough"]
+CMD ["api", "--host", "0.0.0.0", "--port", "8000"]
