@@ -89,6 +89,8 @@ class InteractionInput(_Message):
     matrix_version: int = 1
     # Set on continue-as-new: the state carried over.
     carried_state: InteractionState | None = None
+    # Continue-as-new past this many history events (None: the default, workflows.common).
+    history_limit: int | None = None
 
 
 class AttemptInput(_Message):
@@ -183,6 +185,7 @@ class EscalationInput(_Message):
     started_by: str | None = None
     started_at: AwareDatetime | None = None
     carried_state: EscalationState | None = None
+    history_limit: int | None = None
 
 
 class EscalationRuleSnapshot(_Message):

@@ -78,7 +78,7 @@ class EscalationWorkflow:
                 await self._start()
             self._ready = True
         while self._s.status != "resolved":
-            if workflow.info().get_current_history_length() > HISTORY_LIMIT:
+            if workflow.info().get_current_history_length() > (inp.history_limit or HISTORY_LIMIT):
                 await self._continue_as_new()
             wake = self._next_wake()
             self._changed = False

@@ -95,7 +95,7 @@ class InteractionWorkflow:
                 await self._start()
             self._ready = True
         while self._s.status != "resolved":
-            if workflow.info().get_current_history_length() > HISTORY_LIMIT:
+            if workflow.info().get_current_history_length() > (inp.history_limit or HISTORY_LIMIT):
                 await self._continue_as_new()
             wake = self._next_wake()
             self._changed = False
@@ -472,6 +472,7 @@ class InteractionWorkflow:
             calendar=self._inp.calendar,
             started_by=actor_id,
             started_at=started,
+            history_limit=self._inp.history_limit,
         )
         for _ in range(30):
             try:

@@ -296,7 +296,7 @@ async def test_bad_tokens_are_401_everywhere(api: httpx.AsyncClient) -> None:
         for route in ROUTES.values():
             r = await api.request(
                 route.method,
-                route.path.format(iid="x"),
+                route.path.format(iid="x", eid="x"),
                 json=route.body,
                 params=route.params,
                 headers=headers,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -311,3 +312,34 @@ async def _open_triggers(handle: WorkflowHandle[Any, Any], triggers: set[str]) -
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_a_long_ladder_continues_as_new_and_keeps_its_promises(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """With a small history limit both workflows continue-as-new; notices, ack and the parent go on."""
+    saturday = next_weekday_at(await now_of(env), 5, 2)
+    await advance_to(env, saturday)
+    inp = interaction_input(team(), saturday, channel="call", flags=["safety"]).model_copy(
+        update={"history_limit": 60}
+    )
+    parent = await start(client, inp, task_queue)
+    row, handle = await escalation_handle(client, sessions, inp.interaction_id)
+    await ladder_of_length(sessions, inp.interaction_id, 1)
+    first_run = (await handle.describe()).run_id
+    for k in range(10):  # level 2 at 02:15, then a repeat every 15 minutes
+        await advance_to(env, at(saturday, 2, 16) + timedelta(minutes=15 * k))
+        await ladder_of_length(sessions, inp.interaction_id, 2 + k)
+    assert ladder(sessions, inp.interaction_id)[2:] == [("mgr-1", 2, "repeat")] * 9
+    assert (await handle.describe()).run_id != first_run  # continued as new on the way
+    st = await esc_state(handle)
+    assert len(st.notified) == 11 and st.level == 2
+
+    await handle.execute_update(
+        EscalationWorkflow.acknowledge,
+        AcknowledgeInput(escalation_id=row.id, actor_id="mgr-1", actor_role="manager"),
+    )
+    assert (await eventually(lambda: _status_is(parent, "acknowledged"))).status == "escalated"
+    history = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
+    assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert len(history.events) < 80
