@@ -40,6 +40,13 @@ SEARCH_ATTRIBUTE_TYPES = {
 def _settings() -> Settings:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
+    if settings.codec_key:
+        from workers.codec import CodecKeyError, EncryptionCodec
+
+        try:
+            EncryptionCodec.from_key(settings.codec_key)
+        except CodecKeyError as err:
+            raise typer.Exit(code=_fail(f"codec key rejected: {err}")) from err
     return settings
 
 
@@ -217,6 +224,12 @@ async def _run_dev(
     console.print("[bold green]Followthrough is running[/]")
     console.print(f"  API docs:    http://{host}:{port}/docs")
     console.print(f"  Temporal UI: http://127.0.0.1:{ui_port}")
+    if settings.codec_key:
+        console.print(
+            f"  Payloads are encrypted; codec endpoint http://{host}:{port}/codec "
+            f"(temporal workflow show --codec-endpoint http://{host}:{port}/codec "
+            "--codec-auth 'Bearer <token>' ...)"
+        )
     console.print(table)
     console.print("Press Ctrl+C to stop.")
     try:
