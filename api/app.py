@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import errors
-from api.routes import codec, health, interactions, notifications, reports, teams
+from api.observability import Metrics, RequestContextMiddleware
+from api.routes import codec, health, interactions, metrics, notifications, reports, teams
 from config.settings import Settings, get_settings
 from store.db import make_engine, make_sessionmaker
 from workers.client import connect
@@ -41,13 +42,16 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.state.sessions = make_sessionmaker(engine)
     app.state.temporal = temporal_client
     app.state.codec = payload_codec
+    app.state.metrics = Metrics(app.state.sessions)
 
     async def _connect() -> Client:
         return await connect(settings)
 
     app.state.temporal_connect = _connect
     errors.install(app)
-    for module in (health, codec, teams, interactions, notifications, reports):
+    for module in (health, metrics, codec, teams, interactions, notifications, reports):
         app.include_router(module.router)
+    # Added last = outermost: every answer, a CORS preflight included, carries the request id.
     app.add_middleware(codec.CodecCORSMiddleware, origins=settings.ui_origins)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app
