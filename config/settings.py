@@ -39,8 +39,10 @@ class Settings(BaseSettings):
     # Origins of the Temporal UI allowed to call the codec endpoint from the browser (CORS):
     # comma-separated or a JSON list. Defaults: the dev server's UI and a docker-compose UI.
     ui_origins: Annotated[list[str], NoDecode] = ["http://localhost:8233", "http://localhost:8080"]
+    # Where the worker serves the Temporal SDK's Prometheus metrics (``/metrics``); empty = off.
+    worker_metrics_address: str | None = "127.0.0.1:9464"
 
-    @field_validator("codec_key", "webhook_url", "webhook_secret", mode="before")
+    @field_validator("codec_key", "webhook_url", "webhook_secret", "worker_metrics_address", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
