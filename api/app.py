@@ -9,15 +9,21 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import errors
-from api.routes import escalations, health, interactions, notifications, reports, teams
+from api.observability import Metrics, RequestContextMiddleware
+from api.routes import codec, escalations, health, interactions, metrics, notifications, reports, teams
 from config.settings import Settings, get_settings
 from store.db import make_engine, make_sessionmaker
 from workers.client import connect
+from workers.codec import EncryptionCodec
 
 
 def create_app(settings: Settings | None = None, *, temporal_client: Client | None = None) -> FastAPI:
-    """Build the API; the Temporal client is connected lazily so the API starts without it."""
+    """Build the API; the Temporal client is connected lazily so the API starts without it.
+
+    A bad ``codec_key`` fails here, at startup, with ``workers.codec.CodecKeyError``.
+    """
     settings = settings or get_settings()
+    payload_codec = EncryptionCodec.from_key(settings.codec_key) if settings.codec_key else None
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
@@ -35,12 +41,17 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.temporal = temporal_client
+    app.state.codec = payload_codec
+    app.state.metrics = Metrics(app.state.sessions)
 
     async def _connect() -> Client:
         return await connect(settings)
 
     app.state.temporal_connect = _connect
     errors.install(app)
-    for module in (health, teams, interactions, escalations, notifications, reports):
+    for module in (health, metrics, codec, teams, interactions, escalations, notifications, reports):
         app.include_router(module.router)
+    # Added last = outermost: every answer, a CORS preflight included, carries the request id.
+    app.add_middleware(codec.CodecCORSMiddleware, origins=settings.ui_origins)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

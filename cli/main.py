@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
@@ -20,6 +20,9 @@ from rich.table import Table
 
 from config.logging import configure_logging
 from config.settings import Settings, TokenGrant
+
+if TYPE_CHECKING:
+    from temporalio.runtime import Runtime
 
 app = typer.Typer(
     help="Followthrough: durable follow-up and escalation for CHW call centers.", no_args_is_help=True
@@ -40,7 +43,29 @@ SEARCH_ATTRIBUTE_TYPES = {
 def _settings() -> Settings:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
+    if settings.codec_key:
+        from workers.codec import CodecKeyError, EncryptionCodec
+
+        try:
+            EncryptionCodec.from_key(settings.codec_key)
+        except CodecKeyError as err:
+            raise typer.Exit(code=_fail(f"codec key rejected: {err}")) from err
     return settings
+
+
+def _metrics_runtime(settings: Settings) -> Runtime | None:
+    """The worker's Temporal runtime with its Prometheus endpoint, or a clear exit."""
+    from workers.client import metrics_runtime
+
+    try:
+        return metrics_runtime(settings)
+    except ValueError as err:
+        raise typer.Exit(
+            code=_fail(
+                f"cannot serve worker metrics on {settings.worker_metrics_address!r} ({err}); "
+                "set FOLLOWTHROUGH_WORKER_METRICS_ADDRESS to a free IP:port, or to empty to turn them off"
+            )
+        ) from err
 
 
 def find_binary(name: str) -> str | None:
@@ -91,13 +116,19 @@ async def _run_worker(settings: Settings) -> None:
     from workers.client import connect, ensure_search_attributes
     from workers.main import build_worker, delivery_channel
 
-    client = await connect(settings)
+    client = await connect(settings, runtime=_metrics_runtime(settings))
     await ensure_search_attributes(client)
     sessions = make_sessionmaker(make_engine(settings.database_url))
     w = build_worker(
         client, task_queue=settings.task_queue, sessions=sessions, channel=delivery_channel(settings)
     )
-    log.info("worker.started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    log.info(
+        "worker.started",
+        task_queue=settings.task_queue,
+        temporal=settings.temporal_address,
+        metrics_address=settings.worker_metrics_address,
+        encrypted=settings.codec_key is not None,
+    )
     await w.run()
 
 
@@ -192,7 +223,8 @@ async def _run_dev(
     from workers.client import connect, ensure_search_attributes
     from workers.main import build_worker, delivery_channel
 
-    client = await connect(settings)
+    # API and worker share this client, so the SDK metrics cover both.
+    client = await connect(settings, runtime=_metrics_runtime(settings))
     await ensure_search_attributes(client)
     sessions = make_sessionmaker(make_engine(settings.database_url))
     w = build_worker(
@@ -217,6 +249,15 @@ async def _run_dev(
     console.print("[bold green]Followthrough is running[/]")
     console.print(f"  API docs:    http://{host}:{port}/docs")
     console.print(f"  Temporal UI: http://127.0.0.1:{ui_port}")
+    console.print(f"  API metrics: http://{host}:{port}/metrics")
+    if settings.worker_metrics_address:
+        console.print(f"  SDK metrics: http://{settings.worker_metrics_address}/metrics")
+    if settings.codec_key:
+        console.print(
+            f"  Payloads are encrypted; codec endpoint http://{host}:{port}/codec "
+            f"(temporal workflow show --codec-endpoint http://{host}:{port}/codec "
+            "--codec-auth 'Bearer <token>' ...)"
+        )
     console.print(table)
     console.print("Press Ctrl+C to stop.")
     try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TokenRole = Literal["system", "chw", "lead", "manager", "ops"]
 
@@ -35,11 +36,26 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Where a delivery channel other than ``log`` is wanted: ``log`` or ``webhook``.
     notification_channel: Literal["log", "webhook"] | None = None
+    # Origins of the Temporal UI allowed to call the codec endpoint from the browser (CORS):
+    # comma-separated or a JSON list. Defaults: the dev server's UI and a docker-compose UI.
+    ui_origins: Annotated[list[str], NoDecode] = ["http://localhost:8233", "http://localhost:8080"]
+    # Where the worker serves the Temporal SDK's Prometheus metrics (``/metrics``); empty = off.
+    worker_metrics_address: str | None = "127.0.0.1:9464"
 
-    @field_validator("codec_key", "webhook_url", "webhook_secret", mode="before")
+    @field_validator("codec_key", "webhook_url", "webhook_secret", "worker_metrics_address", mode="before")
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @field_validator("ui_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [o.strip().rstrip("/") for o in text.split(",") if o.strip()]
+        return v
 
     @property
     def channel(self) -> Literal["log", "webhook"]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from store.models import Attempt, Escalation, Interaction, Member, Notification, Staff, Team, TimelineEvent
@@ -80,6 +80,15 @@ def get_interaction_by_external(session: Session, team_id: str, external_id: str
     )
 
 
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """Overdue: not answered, not resolved, and ``due_at`` has passed."""
+    return and_(
+        Interaction.first_response_at.is_(None),
+        Interaction.resolved_at.is_(None),
+        Interaction.due_at < now,
+    )
+
+
 @dataclass(frozen=True)
 class InteractionFilter:
     team_id: str | None = None
@@ -106,12 +115,7 @@ def list_interactions(
     if f.statuses:
         q = q.where(Interaction.status.in_(list(f.statuses)))
     if f.overdue is not None:
-        now = f.now or datetime.now(UTC)
-        late = and_(
-            Interaction.first_response_at.is_(None),
-            Interaction.resolved_at.is_(None),
-            Interaction.due_at < now,
-        )
+        late = overdue_clause(f.now or datetime.now(UTC))
         q = q.where(late if f.overdue else ~late)
     if cursor:
         due_s, last_id = decode_cursor(cursor, 2)
@@ -301,4 +305,46 @@ def escalation_timeline(session: Session, escalation_id: str) -> list[TimelineEv
             .where(TimelineEvent.escalation_id == escalation_id)
             .order_by(TimelineEvent.at, TimelineEvent.id)
         )
+    )
+
+
+# ---------------------------------------------------------------- ops figures (metrics)
+ACTIVE_STATUSES = ("open", "attempting", "escalated")
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    """Counts per team for the ops dashboards; every known team appears, with zeros."""
+
+    team_ids: list[str]
+    open_by_status: dict[tuple[str, str], int]
+    overdue: dict[str, int]
+    unassigned: dict[str, int]
+    undelivered_notifications: dict[str, int]
+
+
+def queue_figures(session: Session, now: datetime) -> QueueFigures:
+    active = Interaction.status.in_(ACTIVE_STATUSES)
+
+    def per_team(*where: ColumnElement[bool]) -> dict[str, int]:
+        q = select(Interaction.team_id, func.count()).where(active, *where).group_by(Interaction.team_id)
+        return {team: int(n) for team, n in session.execute(q)}
+
+    by_status = select(Interaction.team_id, Interaction.status, func.count()).where(active)
+    undelivered = (
+        select(Notification.team_id, func.count())
+        .where(Notification.delivered_at.is_(None))
+        .group_by(Notification.team_id)
+    )
+    return QueueFigures(
+        team_ids=list(session.scalars(select(Team.id).order_by(Team.id))),
+        open_by_status={
+            (team, status): int(n)
+            for team, status, n in session.execute(
+                by_status.group_by(Interaction.team_id, Interaction.status)
+            )
+        },
+        overdue=per_team(overdue_clause(now)),
+        unassigned=per_team(Interaction.assignee_id.is_(None)),
+        undelivered_notifications={team: int(n) for team, n in session.execute(undelivered)},
     )

@@ -14,6 +14,7 @@ from activities.escalations import EscalationActivities
 from activities.interactions import InteractionActivities
 from activities.notifications import DeliveryChannel, LogChannel, NotificationActivities, WebhookChannel
 from config.settings import Settings
+from workers.interceptors import ActivityLogContext
 from workflows import ALL_WORKFLOWS
 
 
@@ -54,4 +55,5 @@ def build_worker(
         activities=activity_objects(sessions, channel, **notify_kwargs),
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
+        interceptors=[ActivityLogContext()],
     )

@@ -1,0 +1,168 @@
+"""Edge observability: a request id on every log line and response, and Prometheus metrics.
+
+Each app owns its registry (tests build many apps in one process). Request figures are
+labelled by route *template* (``/v1/interactions/{interaction_id}``), never the raw path, so
+ids do not explode the series count. Queue figures are read from SQL at scrape time.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from store import repositories as repo
+
+log = structlog.get_logger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller's id is reused only if it is short and plain: it goes into every log line.
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
+UNMATCHED_ROUTE = "<unmatched>"
+# Probes and scrapes are frequent; their access lines go to debug.
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class QueueCollector(Collector):
+    """Open, overdue and unassigned interactions and the outbox backlog, per team, from SQL."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def describe(self) -> Iterable[Metric]:
+        # Nothing up front: registering must not query the database.
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "followthrough_queue_metrics_up", "1 if the database answered the queue figures of this scrape"
+        )
+        try:
+            with self._sessions() as session:
+                figures = repo.queue_figures(session, datetime.now(UTC))
+        except Exception as err:
+            log.warning("metrics.queue_figures_failed", error=str(err))
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        open_ = GaugeMetricFamily(
+            "followthrough_interactions_open",
+            "Interactions not resolved yet, by team and status",
+            labels=["team_id", "status"],
+        )
+        overdue = GaugeMetricFamily(
+            "followthrough_interactions_overdue",
+            "Interactions not answered and past their due_at, by team",
+            labels=["team_id"],
+        )
+        unassigned = GaugeMetricFamily(
+            "followthrough_interactions_unassigned",
+            "Open interactions in the team's unassigned queue",
+            labels=["team_id"],
+        )
+        backlog = GaugeMetricFamily(
+            "followthrough_notifications_undelivered",
+            "Notifications in the outbox not delivered yet, by team",
+            labels=["team_id"],
+        )
+        teams = sorted(
+            {*figures.team_ids, *(t for t, _ in figures.open_by_status), *figures.undelivered_notifications}
+        )
+        for team in teams:
+            for status in repo.ACTIVE_STATUSES:
+                open_.add_metric([team, status], figures.open_by_status.get((team, status), 0))
+            overdue.add_metric([team], figures.overdue.get(team, 0))
+            unassigned.add_metric([team], figures.unassigned.get(team, 0))
+            backlog.add_metric([team], figures.undelivered_notifications.get(team, 0))
+        yield from (open_, overdue, unassigned, backlog)
+
+
+class Metrics:
+    """The app's registry: HTTP figures, queue figures, and the process's own."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["method", "route", "status"]
+        self.requests = Counter(
+            "followthrough_http_requests", "HTTP requests answered", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "followthrough_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            labels,
+            registry=self.registry,
+        )
+        self.registry.register(QueueCollector(sessions))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route, str(status)).observe(seconds)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` if it is usable, else a fresh one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = bytes(value).decode("latin-1").strip()
+            if _VALID_REQUEST_ID.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Bind a request id for the request's log lines, echo it, count and time the request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        status = 500  # if nothing was sent, the error middleware outside answers 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - started
+                # The router records the matched route in the scope; its path is the template.
+                route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+                method = scope["method"]
+                self.metrics.observe(method, route, status, elapsed)
+                (log.debug if route in _QUIET_ROUTES else log.info)(
+                    "http.request",
+                    method=method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 1),
+                )
