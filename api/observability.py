@@ -80,6 +80,13 @@ class QueueCollector(Collector):
             "Notifications in the outbox not delivered yet, by team",
             labels=["team_id"],
         )
+        escalations = GaugeMetricFamily(
+            "followthrough_escalations_open",
+            "Escalations not resolved yet, by team, trigger and status (open = unacknowledged)",
+            labels=["team_id", "trigger", "status"],
+        )
+        for (team, trigger, status), n in sorted(figures.escalations_open.items()):
+            escalations.add_metric([team, trigger, status], n)
         teams = sorted(
             {*figures.team_ids, *(t for t, _ in figures.open_by_status), *figures.undelivered_notifications}
         )
@@ -89,7 +96,7 @@ class QueueCollector(Collector):
             overdue.add_metric([team], figures.overdue.get(team, 0))
             unassigned.add_metric([team], figures.unassigned.get(team, 0))
             backlog.add_metric([team], figures.undelivered_notifications.get(team, 0))
-        yield from (open_, overdue, unassigned, backlog)
+        yield from (open_, overdue, unassigned, backlog, escalations)
 
 
 class Metrics:

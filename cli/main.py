@@ -351,6 +351,50 @@ def escalations(
 
 
 @app.command()
+def report(
+    team: Annotated[str, typer.Option(help="team id")] = "eastside",
+    days: Annotated[int, typer.Option(help="interactions received in the last N days")] = 30,
+) -> None:
+    """The SLA report of a team (same figures as GET /v1/reports/sla)."""
+    from datetime import UTC, datetime, timedelta
+
+    from api.routes.reports import compute_sla
+    from store import repositories as repo
+    from store.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    end = datetime.now(UTC)
+    with sessions() as session:
+        row = repo.get_team(session, team)
+        if row is None:
+            raise typer.Exit(code=_fail(f"unknown team '{team}'"))
+        sla = compute_sla(session, row, end - timedelta(days=days), end)
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0%}"
+
+    table = Table(title=f"SLA of {team}, last {days} days")
+    for col in ("channel", "received", "on time", "late", "open overdue", "median 1st resp (biz min)", "FCR"):
+        table.add_column(col, justify="right" if col != "channel" else "left")
+    for channel, c in sla.channels.items():
+        median = c.median_first_response_business_minutes
+        table.add_row(
+            channel,
+            str(c.received),
+            str(c.answered_on_time),
+            str(c.answered_late),
+            f"[red]{c.open_overdue}[/]" if c.open_overdue else "0",
+            "-" if median is None else f"{median:.0f}",
+            pct(c.first_contact_resolution_rate),
+        )
+    console.print(table)
+    triggers = ", ".join(f"{t}: {n}" for t, n in sorted(sla.escalations_by_trigger.items())) or "none"
+    console.print(f"escalations by trigger: {triggers}")
+    console.print(f"unreachable rate: {pct(sla.unreachable_rate)}")
+
+
+@app.command()
 def assign(
     interaction_id: str,
     assignee: Annotated[str, typer.Argument(help="staff id, or 'unassigned'")],

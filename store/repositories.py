@@ -321,6 +321,8 @@ class QueueFigures:
     overdue: dict[str, int]
     unassigned: dict[str, int]
     undelivered_notifications: dict[str, int]
+    # (team, trigger, status) → escalations not resolved yet
+    escalations_open: dict[tuple[str, str, str], int]
 
 
 def queue_figures(session: Session, now: datetime) -> QueueFigures:
@@ -347,4 +349,12 @@ def queue_figures(session: Session, now: datetime) -> QueueFigures:
         overdue=per_team(overdue_clause(now)),
         unassigned=per_team(Interaction.assignee_id.is_(None)),
         undelivered_notifications={team: int(n) for team, n in session.execute(undelivered)},
+        escalations_open={
+            (team, trigger, status): int(n)
+            for team, trigger, status, n in session.execute(
+                select(Escalation.team_id, Escalation.trigger, Escalation.status, func.count())
+                .where(Escalation.status != "resolved")
+                .group_by(Escalation.team_id, Escalation.trigger, Escalation.status)
+            )
+        },
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
 
 from api import errors, service
 from api.deps import PrincipalDep, SessionDep
@@ -16,6 +17,7 @@ from api.schemas import ChannelReport, SlaReport
 from domain.calendar import BusinessCalendar
 from domain.models import CHANNELS
 from store import repositories as repo
+from store.models import Team
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -45,6 +47,12 @@ def sla_report(
         raise errors.invalid("'from' and 'to' must be within years 1 to 9999 in UTC") from err
     if end <= start:
         raise errors.invalid("'to' must be after 'from'")
+    return compute_sla(session, team, start, end)
+
+
+def compute_sla(session: Session, team: Team, start: datetime, end: datetime) -> SlaReport:
+    """The SLA figures of ``team`` for interactions received in ``[start, end)`` (UTC)."""
+    team_id = team.id
     cfg = service.team_config(team)
     rows = repo.interactions_received(session, team_id, start, end)
     # Holidays for every year the counted interactions were received or answered in.
@@ -77,7 +85,10 @@ def sla_report(
             median_first_response_business_minutes=statistics.median(minutes) if minutes else None,
             first_contact_resolution_rate=_rate(fcr, len(resolved)),
         )
-    by_trigger = Counter(t for r in rows for t in r.triggers)
+    # Every escalation started for the counted interactions (a trigger raised again after its
+    # escalation was resolved counts twice).
+    escalations = repo.escalations_of_interactions(session, [r.id for r in rows])
+    by_trigger = Counter(e.trigger for found in escalations.values() for e in found)
     attempted = [r for r in rows if r.attempt_count > 0]
     unreachable = sum(1 for r in attempted if "unreachable" in r.triggers)
     return SlaReport(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import structlog
@@ -11,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from tests.api.support import ANA, SYSTEM, create, require_real_clock, setup_other_team, setup_team
+from tests.workflows.support import eventually
 
 
 async def scrape(api: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -99,6 +101,22 @@ async def test_queue_figures_per_team(api: httpx.AsyncClient, env: WorkflowEnvir
     assert ("followthrough_interactions_overdue", frozenset({("team_id", "westside")})) in samples
     assert sample(samples, "followthrough_interactions_overdue", team_id="westside") == 0
     assert sample(samples, "followthrough_interactions_open", team_id="westside", status="open") == 0
+
+    # Both backfills missed their deadline: two deadline_missed escalations wait for a lead.
+    async def missed() -> float:
+        return sample(
+            await scrape(api),
+            "followthrough_escalations_open",
+            team_id="eastside",
+            trigger="deadline_missed",
+            status="open",
+        )
+
+    assert await eventually(lambda: _equals(missed(), 2))
+
+
+async def _equals(value: Any, want: float) -> bool:
+    return bool(await value == want)
 
 
 async def test_request_id_is_echoed_or_generated_and_bound_to_log_lines(api: httpx.AsyncClient) -> None:

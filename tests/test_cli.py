@@ -1,0 +1,96 @@
+"""The lead/ops CLI reads the same store as the API: queue, escalations, report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from domain.models import TeamConfig
+from store.db import make_engine, make_sessionmaker, unit_of_work
+from store.models import Escalation, Interaction, Staff
+from store.repositories import upsert_team
+from tests.conftest import CHICAGO_TEAM
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("FOLLOWTHROUGH_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    now = datetime.now(UTC)
+    with unit_of_work(make_sessionmaker(make_engine(url))) as s:
+        cfg = TeamConfig.model_validate(CHICAGO_TEAM)
+        upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json"))
+        s.add(Staff(id="chw-ana", team_id="eastside", name="Ana", role="chw"))
+        s.flush()
+        for n, (assignee, status, received) in enumerate(
+            [("chw-ana", "attempting", now - timedelta(hours=1)), (None, "open", now - timedelta(days=3))]
+        ):
+            s.add(
+                Interaction(
+                    id=f"i-{n}",
+                    workflow_id=f"interaction:eastside:e-{n}",
+                    team_id="eastside",
+                    external_id=f"e-{n}",
+                    member_id="m",
+                    channel="call",
+                    status=status,
+                    assignee_id=assignee,
+                    received_at=received,
+                    due_at=received + timedelta(hours=2),
+                    first_response_at=received + timedelta(minutes=30) if assignee else None,
+                    attempt_count=1 if assignee else 0,
+                    triggers=[] if assignee else ["deadline_missed"],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        s.flush()
+        s.add(
+            Escalation(
+                id="esc-1",
+                workflow_id="escalation:eastside:e-1:deadline_missed",
+                interaction_id="i-1",
+                team_id="eastside",
+                trigger="deadline_missed",
+                severity=6,
+                status="open",
+                level=1,
+                clock="business",
+                rule={"levels": [{"role": "lead"}, {"role": "manager"}]},
+                matrix_version=1,
+                started_at=now,
+                updated_at=now,
+            )
+        )
+    return url
+
+
+def test_queue_lists_open_cases_and_the_unassigned_queue(db: str) -> None:
+    out = CliRunner().invoke(app, ["queue", "--team", "eastside"])
+    assert out.exit_code == 0, out.output
+    assert "i-0" in out.output and "i-1" in out.output and "unassigned" in out.output
+    only = CliRunner().invoke(app, ["queue", "--team", "eastside", "--assignee", "unassigned"])
+    assert "i-1" in only.output and "i-0" not in only.output
+
+
+def test_escalations_and_report(db: str) -> None:
+    out = CliRunner().invoke(app, ["escalations", "--team", "eastside"])
+    assert out.exit_code == 0, out.output
+    assert "esc-1" in out.output and "deadline_missed" in out.output and "1/2" in out.output
+    resolved = CliRunner().invoke(app, ["escalations", "--status", "resolved"])
+    assert "esc-1" not in resolved.output
+
+    out = CliRunner().invoke(app, ["report", "--team", "eastside", "--days", "7"])
+    assert out.exit_code == 0, out.output
+    assert "deadline_missed: 1" in out.output
+    call_row = next(line for line in out.output.splitlines() if "call" in line)
+    assert [c.strip() for c in call_row.split("│") if c.strip()][:5] == ["call", "2", "1", "0", "1"]
+    unknown = CliRunner().invoke(app, ["report", "--team", "nowhere"])
+    assert unknown.exit_code != 0 and "unknown team" in unknown.output
