@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
@@ -36,3 +40,92 @@ def denied(message: str) -> ApplicationError:
 def invalid(message: str) -> ApplicationError:
     """Bad input (e.g. missing documentation): the API maps type ``Invalid`` to 422."""
     return ApplicationError(message, type="Invalid", non_retryable=True)
+
+
+class TimerLoop:
+    """The shape every Followthrough workflow shares (DESIGN 3): one timer at a time.
+
+    Subclasses hold their state and say when they next need to wake (``_wake``) and what to do
+    then (``_fire_due``). Handlers run their changes inside ``_turn()``: the lock makes each
+    state change and the activities recording it finish before the next begins, and nothing
+    runs before ``_start`` has recorded the case. ``_commit`` implementations call ``_touch``
+    so the loop recomputes its wake-up.
+    """
+
+    def _init_loop(self, *, ready: bool) -> None:
+        self._changed = False
+        self._notices: list[asyncio.Task[Any]] = []
+        self._lock = asyncio.Lock()
+        self._ready = ready
+
+    # -- what a subclass provides
+    def _wake(self) -> tuple[datetime, str] | None:
+        """The next instant to act at and the timer's summary for the UI (None: wait for a handler)."""
+        raise NotImplementedError
+
+    async def _fire_due(self) -> None:
+        """Act on whatever is due now (called under the lock; re-check, a handler may have run)."""
+        raise NotImplementedError
+
+    def _carry_over(self) -> Any:
+        """The input of the next run when continuing as new."""
+        raise NotImplementedError
+
+    # -- the loop
+    def _touch(self) -> None:
+        self._changed = True
+
+    async def _run_until(
+        self,
+        finished: Callable[[], bool],
+        *,
+        start: Callable[[], Awaitable[None]] | None,
+        history_limit: int | None,
+    ) -> None:
+        if start is not None:
+            async with self._lock:
+                await start()
+            self._ready = True
+        while not finished():
+            if workflow.info().get_current_history_length() > (history_limit or HISTORY_LIMIT):
+                await self._continue_as_new()
+            wake = self._wake()
+            self._changed = False
+            if wake is None:
+                await workflow.wait_condition(lambda: self._changed)
+                continue
+            at, summary = wake
+            delay = (at - workflow.now()).total_seconds()
+            if delay > 0:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._changed, timeout=delay, timeout_summary=summary
+                    )
+                    continue  # something changed: work out the next wake-up again
+                except TimeoutError:
+                    pass
+            async with self._lock:
+                await self._fire_due()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain_notices()
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Wait until the case is recorded, then hold the state lock."""
+        await workflow.wait_condition(lambda: self._ready)
+        async with self._lock:
+            yield
+
+    def _in_background(self, activity: Awaitable[Any]) -> None:
+        """Run an activity (a notice) without blocking the caller; awaited before the run ends."""
+        self._notices.append(asyncio.ensure_future(activity))
+
+    async def _drain_notices(self) -> None:
+        pending, self._notices = self._notices, []
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain_notices()
+        workflow.continue_as_new(self._carry_over())

@@ -14,9 +14,6 @@ matrix later affects new escalations only.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -40,14 +37,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.models import EscalationLevel
 
-from workflows.common import HISTORY_LIMIT, NOTIFY_OPTIONS, PROJECTION_OPTIONS, conflict, denied, invalid
+from workflows.common import NOTIFY_OPTIONS, PROJECTION_OPTIONS, TimerLoop, conflict, denied, invalid
 
 LEAD_ROLES = ("lead", "manager", "system")
 Reason = Literal["level", "repeat", "resolve_overdue", "owner"]
 
 
 @workflow.defn
-class EscalationWorkflow:
+class EscalationWorkflow(TimerLoop):
     @workflow.init
     def __init__(self, inp: EscalationInput) -> None:
         self._inp = inp
@@ -65,43 +62,25 @@ class EscalationWorkflow:
             started_by=inp.started_by,
             matrix_version=inp.matrix_version,
         )
-        self._changed = False
-        self._notices: list[asyncio.Task[Any]] = []
-        self._lock = asyncio.Lock()
-        self._ready = inp.carried_state is not None
+        self._init_loop(ready=inp.carried_state is not None)
 
     # ------------------------------------------------------------------ run loop
     @workflow.run
     async def run(self, inp: EscalationInput) -> EscalationState:
-        if inp.carried_state is None:
-            async with self._lock:
-                await self._start()
-            self._ready = True
-        while self._s.status != "resolved":
-            if workflow.info().get_current_history_length() > (inp.history_limit or HISTORY_LIMIT):
-                await self._continue_as_new()
-            wake = self._next_wake()
-            self._changed = False
-            if wake is None:
-                await workflow.wait_condition(lambda: self._changed)
-                continue
-            at, summary = wake
-            delay = (at - workflow.now()).total_seconds()
-            if delay > 0:
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._changed, timeout=delay, timeout_summary=summary
-                    )
-                    continue
-                except TimeoutError:
-                    pass
-            async with self._lock:
-                due = self._next_wake()
-                if due is not None and due[0] <= workflow.now():
-                    await self._fire()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_notices()
+        await self._run_until(
+            lambda: self._s.status == "resolved",
+            start=self._start if inp.carried_state is None else None,
+            history_limit=inp.history_limit,
+        )
         return self._s
+
+    async def _fire_due(self) -> None:
+        due = self._wake()
+        if due is not None and due[0] <= workflow.now():
+            await self._fire()
+
+    def _carry_over(self) -> EscalationInput:
+        return self._inp.model_copy(update={"carried_state": self._s})
 
     async def _start(self) -> None:
         s = self._s
@@ -130,7 +109,7 @@ class EscalationWorkflow:
     def _level(self, n: int) -> EscalationLevel:
         return self._rule.levels[min(n, len(self._rule.levels)) - 1]
 
-    def _next_wake(self) -> tuple[datetime, str] | None:
+    def _wake(self) -> tuple[datetime, str] | None:
         s = self._s
         if s.status == "open":
             level = self._level(s.level)
@@ -296,12 +275,6 @@ class EscalationWorkflow:
         if inp.owner_id == self._s.owner_id:
             raise conflict(f"escalation is already owned by {inp.owner_id}")
 
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        await workflow.wait_condition(lambda: self._ready)
-        async with self._lock:
-            yield
-
     # ------------------------------------------------------------------ effects
     def _notify_level(self, n: int, reason: Reason) -> EscalationNotice:
         return self._notify_target(self._level(n), n, reason)
@@ -316,24 +289,22 @@ class EscalationWorkflow:
             reason=reason,
         )
         s.notified.append(notice)
-        self._notices.append(
-            asyncio.ensure_future(
-                workflow.execute_activity_method(
-                    NotificationActivities.notify,
-                    NotificationRequest(
-                        key=f"escalation:{s.escalation_id}:notice:{len(s.notified)}",
-                        team_id=s.team_id,
-                        kind="escalation",
-                        recipient_id=target.staff_id,
-                        recipient_role=target.role,
-                        interaction_id=s.interaction_id,
-                        escalation_id=s.escalation_id,
-                        trigger=s.trigger,
-                        details={"level": n, "reason": reason},
-                    ),
-                    summary=f"notify {target.role or target.staff_id}: {s.trigger} level {n} ({reason})",
-                    **NOTIFY_OPTIONS,
-                )
+        self._in_background(
+            workflow.execute_activity_method(
+                NotificationActivities.notify,
+                NotificationRequest(
+                    key=f"escalation:{s.escalation_id}:notice:{len(s.notified)}",
+                    team_id=s.team_id,
+                    kind="escalation",
+                    recipient_id=target.staff_id,
+                    recipient_role=target.role,
+                    interaction_id=s.interaction_id,
+                    escalation_id=s.escalation_id,
+                    trigger=s.trigger,
+                    details={"level": n, "reason": reason},
+                ),
+                summary=f"notify {target.role or target.staff_id}: {s.trigger} level {n} ({reason})",
+                **NOTIFY_OPTIONS,
             )
         )
         return notice
@@ -341,7 +312,7 @@ class EscalationWorkflow:
     async def _commit(self, events: list[TimelineEntry]) -> None:
         s = self._s
         s.version += 1
-        self._changed = True
+        self._touch()
         await workflow.execute_activity_method(
             EscalationActivities.sync_escalation,
             EscalationProjection(
@@ -360,16 +331,6 @@ class EscalationWorkflow:
                 escalation_id=s.escalation_id, workflow_id=self._wid, trigger=s.trigger, status=s.status
             ),
         )
-
-    async def _drain_notices(self) -> None:
-        pending, self._notices = self._notices, []
-        if pending:
-            await asyncio.gather(*pending)
-
-    async def _continue_as_new(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_notices()
-        workflow.continue_as_new(self._inp.model_copy(update={"carried_state": self._s}))
 
     def _entry(
         self,

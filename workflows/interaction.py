@@ -7,9 +7,6 @@ and wake the loop. Member text never enters this workflow, only ids, enums and t
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -17,7 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from workflows.common import HISTORY_LIMIT, NOTIFY_OPTIONS, PROJECTION_OPTIONS, conflict
+from workflows.common import NOTIFY_OPTIONS, PROJECTION_OPTIONS, TimerLoop, conflict
 from workflows.escalation import EscalationWorkflow
 
 with workflow.unsafe.imports_passed_through():
@@ -58,7 +55,7 @@ WakeKind = Literal["due_soon", "overdue", "retry_due"]
 
 
 @workflow.defn
-class InteractionWorkflow:
+class InteractionWorkflow(TimerLoop):
     @workflow.init
     def __init__(self, inp: InteractionInput) -> None:
         self._inp = inp
@@ -80,46 +77,29 @@ class InteractionWorkflow:
                 urgent=inp.urgent,
                 flags=["urgent"] if inp.urgent else [],
             )
-        self._changed = False
-        self._notices: list[asyncio.Task[Any]] = []
-        # Handlers and timer firings take turns: each state change (and the activities that
-        # record it) completes before the next begins, and none runs before the case is created.
-        self._lock = asyncio.Lock()
-        self._ready = inp.carried_state is not None
+        self._init_loop(ready=inp.carried_state is not None)
 
     # ------------------------------------------------------------------ run loop
     @workflow.run
     async def run(self, inp: InteractionInput) -> InteractionState:
-        if inp.carried_state is None:
-            async with self._lock:
-                await self._start()
-            self._ready = True
-        while self._s.status != "resolved":
-            if workflow.info().get_current_history_length() > (inp.history_limit or HISTORY_LIMIT):
-                await self._continue_as_new()
-            wake = self._next_wake()
-            self._changed = False
-            if wake is None:
-                await workflow.wait_condition(lambda: self._changed)
-                continue
-            at, kind = wake
-            delay = (at - workflow.now()).total_seconds()
-            if delay > 0:
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._changed, timeout=delay, timeout_summary=self._timer_summary(kind, at)
-                    )
-                    continue  # something changed: work out the next wake-up again
-                except TimeoutError:
-                    pass
-            async with self._lock:
-                # A handler may have run while we waited for the lock: fire only what is still due.
-                due = self._next_wake()
-                if due is not None and due[0] <= workflow.now():
-                    await self._fire(due[1])
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_notices()
+        await self._run_until(
+            lambda: self._s.status == "resolved",
+            start=self._start if inp.carried_state is None else None,
+            history_limit=inp.history_limit,
+        )
         return self._s
+
+    def _wake(self) -> tuple[datetime, str] | None:
+        wake = self._next_wake()
+        return None if wake is None else (wake[0], self._timer_summary(wake[1], wake[0]))
+
+    async def _fire_due(self) -> None:
+        due = self._next_wake()
+        if due is not None and due[0] <= workflow.now():
+            await self._fire(due[1])
+
+    def _carry_over(self) -> InteractionInput:
+        return self._inp.model_copy(update={"carried_state": self._s})
 
     async def _start(self) -> None:
         s = self._s
@@ -332,13 +312,6 @@ class InteractionWorkflow:
     def state(self) -> InteractionState:
         return self._s
 
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """Wait until the case is created, then hold the state lock."""
-        await workflow.wait_condition(lambda: self._ready)
-        async with self._lock:
-            yield
-
     # ------------------------------------------------------------------ rules
     def _require_open(self) -> None:
         if self._s.status == "resolved":
@@ -521,7 +494,7 @@ class InteractionWorkflow:
         s = self._s
         s.version += 1
         s.status = self._status()
-        self._changed = True
+        self._touch()
         workflow.upsert_search_attributes(
             [
                 FT_TEAM.value_set(s.team_id),
@@ -564,18 +537,11 @@ class InteractionWorkflow:
 
     def _notify(self, req: NotificationRequest) -> None:
         """Queue a notice without blocking the caller; the run awaits all before finishing."""
-        self._notices.append(
-            asyncio.ensure_future(
-                workflow.execute_activity_method(
-                    NotificationActivities.notify, req, summary=f"notify {req.kind}", **NOTIFY_OPTIONS
-                )
+        self._in_background(
+            workflow.execute_activity_method(
+                NotificationActivities.notify, req, summary=f"notify {req.kind}", **NOTIFY_OPTIONS
             )
         )
-
-    async def _drain_notices(self) -> None:
-        pending, self._notices = self._notices, []
-        if pending:
-            await asyncio.gather(*pending)
 
     async def _record_rejection(self, action: str, err: ApplicationError, actor_id: str | None) -> None:
         s = self._s
@@ -598,11 +564,6 @@ class InteractionWorkflow:
             summary=f"record rejected {action}",
             **PROJECTION_OPTIONS,
         )
-
-    async def _continue_as_new(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_notices()
-        workflow.continue_as_new(self._inp.model_copy(update={"carried_state": self._s}))
 
     def _entry(
         self,
