@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.absences import AbsenceActivities
+from activities.checkins import CheckinActivities
 from activities.interactions import InteractionActivities
 from activities.notifications import DeliveryChannel, LogChannel, NotificationActivities, WebhookChannel
 from config.settings import Settings
@@ -21,12 +23,28 @@ def delivery_channel(settings: Settings) -> DeliveryChannel:
 
 
 def activity_objects(
-    sessions: sessionmaker[Session], channel: DeliveryChannel, **notify_kwargs: object
+    sessions: sessionmaker[Session],
+    channel: DeliveryChannel,
+    *,
+    client: Client | None = None,
+    **notify_kwargs: object,
 ) -> list[object]:
-    """Every activity of the system, bound to its dependencies."""
+    """Every activity of the system, bound to its dependencies.
+
+    ``client`` is the worker's Temporal client, which the absence fan-out signals with.
+    """
     interactions = InteractionActivities(sessions)
     notifications = NotificationActivities(sessions, channel, **notify_kwargs)  # type: ignore[arg-type]
-    return [interactions.sync_interaction, notifications.notify]
+    absences = AbsenceActivities(sessions, client)
+    checkins = CheckinActivities(sessions, notifications)
+    return [
+        interactions.sync_interaction,
+        notifications.notify,
+        absences.sync_absence,
+        absences.fan_out_coverage,
+        checkins.send_digests,
+        checkins.team_calendar,
+    ]
 
 
 def build_worker(
@@ -42,7 +60,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=activity_objects(sessions, channel, **notify_kwargs),
+        activities=activity_objects(sessions, channel, client=client, **notify_kwargs),
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
     )

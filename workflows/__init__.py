@@ -1,7 +1,9 @@
 """Temporal workflows: one module per workflow."""
 
+from workflows.absence import AbsenceWorkflow
+from workflows.checkin import CheckinWorkflow
 from workflows.interaction import InteractionWorkflow
 
-ALL_WORKFLOWS: list[type] = [InteractionWorkflow]
+ALL_WORKFLOWS: list[type] = [InteractionWorkflow, AbsenceWorkflow, CheckinWorkflow]
 
-__all__ = ["ALL_WORKFLOWS", "InteractionWorkflow"]
+__all__ = ["ALL_WORKFLOWS", "AbsenceWorkflow", "CheckinWorkflow", "InteractionWorkflow"]
