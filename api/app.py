@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import errors
-from api.routes import health, interactions, notifications, reports, teams
+from api.routes import absences, health, interactions, notifications, reports, teams
 from config.settings import Settings, get_settings
 from store.db import make_engine, make_sessionmaker
 from workers.client import connect
@@ -41,6 +41,6 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
 
     app.state.temporal_connect = _connect
     errors.install(app)
-    for module in (health, teams, interactions, notifications, reports):
+    for module in (health, teams, interactions, absences, notifications, reports):
         app.include_router(module.router)
     return app
