@@ -3,6 +3,8 @@ against a real worker on the time-skipping server (kept at real time) and each d
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -296,3 +298,31 @@ async def test_putting_a_team_starts_its_check_ins_once(api: httpx.AsyncClient, 
     await setup_team(api)  # a second PUT signals the running workflow, it does not start another
     again = await handle.describe()
     assert again.run_id == first.run_id and again.status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_the_absence_reason_stays_in_the_database(api: httpx.AsyncClient, client: Client) -> None:
+    await setup_team(api)
+    a = await add(api, headers=ANA, reason="CANARY-ABSENCE-5e1c surgery follow-up")
+    r = await api.patch(f"/v1/absences/{a['id']}", json={"ends_at": iso(timedelta(days=4), NOW)}, headers=ANA)
+    assert r.status_code == 200, r.text
+    assert (await api.post(f"/v1/absences/{a['id']}/cancel", headers=ANA)).status_code == 200
+    got = (await api.get(f"/v1/absences/{a['id']}", headers=LEAD)).json()
+    assert got["reason"].startswith("CANARY-ABSENCE-5e1c")
+    history = (await client.get_workflow_handle(a["workflow_id"]).fetch_history()).to_json_dict()
+    text = json.dumps(history) + "\n".join(_payload_texts(history))
+    assert "change_end" in text and '"chw-ana"' in text  # payloads decoded: the search is real
+    assert "CANARY-ABSENCE" not in text
+
+
+def _payload_texts(node: Any) -> list[str]:
+    """Every payload's data in an exported history, decoded (the export holds it in base64)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("data"), str) and "metadata" in node:
+            found.append(base64.b64decode(node["data"]).decode(errors="replace"))
+        for value in node.values():
+            found += _payload_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _payload_texts(value)
+    return found
