@@ -32,6 +32,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.deadlines
 	$(BIN)/python -m bench.history
+	$(BIN)/python -m bench.fanout
 
 clean:
 	rm -rf $(VENV) .temporal followthrough.db*

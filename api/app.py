@@ -10,7 +10,17 @@ from temporalio.client import Client
 
 from api import errors
 from api.observability import Metrics, RequestContextMiddleware
-from api.routes import codec, escalations, health, interactions, metrics, notifications, reports, teams
+from api.routes import (
+    absences,
+    codec,
+    escalations,
+    health,
+    interactions,
+    metrics,
+    notifications,
+    reports,
+    teams,
+)
 from config.settings import Settings, get_settings
 from store.db import make_engine, make_sessionmaker
 from workers.client import connect
@@ -49,7 +59,17 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
 
     app.state.temporal_connect = _connect
     errors.install(app)
-    for module in (health, metrics, codec, teams, interactions, escalations, notifications, reports):
+    for module in (
+        health,
+        metrics,
+        codec,
+        teams,
+        interactions,
+        escalations,
+        absences,
+        notifications,
+        reports,
+    ):
         app.include_router(module.router)
     # Added last = outermost: every answer, a CORS preflight included, carries the request id.
     app.add_middleware(codec.CodecCORSMiddleware, origins=settings.ui_origins)

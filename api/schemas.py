@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 from domain.models import Channel, Flag, Outcome, StaffRole
 
@@ -237,3 +245,60 @@ class SlaReport(BaseModel):
     channels: dict[str, ChannelReport]
     escalations_by_trigger: dict[str, int]
     unreachable_rate: float | None
+
+
+# ---------------------------------------------------------------- absences (SPEC 2.5)
+def _in_range(v: datetime) -> datetime:
+    try:
+        utc = v.astimezone(UTC)
+    except OverflowError as err:
+        raise ValueError("is out of range") from err
+    if utc.year < 1971 or utc.year > 9000:
+        raise ValueError("is out of range")
+    return v
+
+
+class AbsenceCreate(_In):
+    staff_id: str = Field(min_length=1, max_length=64)
+    backup_id: str | None = Field(default=None, min_length=1, max_length=64)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: str | None = Field(default=None, max_length=2_000)
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _times_in_range(cls, v: datetime) -> datetime:
+        return _in_range(v)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> AbsenceCreate:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class AbsenceUpdate(_In):
+    ends_at: AwareDatetime
+
+    @field_validator("ends_at")
+    @classmethod
+    def _time_in_range(cls, v: datetime) -> datetime:
+        return _in_range(v)
+
+
+class AbsencePublic(BaseModel):
+    id: str
+    workflow_id: str
+    team_id: str
+    staff_id: str
+    backup_id: str | None
+    starts_at: Timestamp
+    ends_at: Timestamp
+    status: Literal["scheduled", "active", "ended", "cancelled"]
+    started_at: Timestamp | None
+    ended_at: Timestamp | None
+    reason: str | None
+    created_by: str | None
+    timeline: list[TimelinePublic] | None = None
+    created_at: Timestamp
+    updated_at: Timestamp

@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors
+from api.coverage import cover_for
 from api.schemas import (
     AttemptPublic,
     EscalationNoticePublic,
@@ -68,13 +69,13 @@ def calendar_for(cfg: TeamConfig, around: datetime) -> BusinessCalendar:
 
 
 def route_new(session: Session, team_id: str, member_id: str) -> tuple[str | None, str]:
-    """Caseload routing (SPEC 2.5): the member's owner, else the unassigned queue."""
+    """Caseload routing (SPEC 2.5): the member's owner; if absent, the backup; else the unassigned queue."""
     member = repo.get_member(session, team_id, member_id)
     if member is None:
         raise errors.invalid(f"unknown member '{member_id}' in team '{team_id}'")
     if member.owner_id is None:
         return None, "unassigned"
-    return member.owner_id, "owner"
+    return cover_for(session, member.owner_id)
 
 
 def workflow_input(row: Interaction, cfg: TeamConfig, team: Team) -> InteractionInput:

@@ -1,4 +1,4 @@
-"""``followthrough`` command line: dev, worker, api, migrate, load-config, queue, assign."""
+"""``followthrough`` command line: dev, worker, api, migrate, load-config, queue, assign, absence."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
@@ -219,6 +221,8 @@ async def _run_dev(
     import uvicorn
 
     from api.app import create_app
+    from api.coverage import refresh_checkins
+    from config.loader import DEMO_TEAM, read_team_file
     from store.db import make_engine, make_sessionmaker
     from workers.client import connect, ensure_search_attributes
     from workers.main import build_worker, delivery_channel
@@ -227,6 +231,8 @@ async def _run_dev(
     client = await connect(settings, runtime=_metrics_runtime(settings))
     await ensure_search_attributes(client)
     sessions = make_sessionmaker(make_engine(settings.database_url))
+    demo = read_team_file(DEMO_TEAM)
+    await refresh_checkins(client, settings, demo.team_id, demo.config)
     w = build_worker(
         client, task_queue=settings.task_queue, sessions=sessions, channel=delivery_channel(settings)
     )
@@ -294,7 +300,7 @@ def queue(
             limit=limit,
         )
     table = Table(title=f"Queue of {team}")
-    for col in ("id", "channel", "status", "assignee", "due_at", "attempts", "triggers"):
+    for col in ("id", "channel", "status", "assignee", "source", "due_at", "attempts", "triggers"):
         table.add_column(col)
     for r in rows:
         table.add_row(
@@ -302,6 +308,7 @@ def queue(
             r.channel,
             r.status,
             r.assignee_id or "[yellow]unassigned[/]",
+            r.assignment_source,
             r.due_at.isoformat(),
             str(r.attempt_count),
             ",".join(r.triggers),
@@ -425,6 +432,138 @@ async def _assign(settings: Settings, interaction_id: str, assignee: str | None,
     console.print(
         json.dumps({"id": interaction_id, "assignee_id": state.assignee_id, "status": state.status})
     )
+
+
+# ---------------------------------------------------------------- absences
+absence_app = typer.Typer(help="Plan coverage when staff are out of office.", no_args_is_help=True)
+app.add_typer(absence_app, name="absence")
+
+
+def _aware(value: str, name: str) -> datetime:
+    """An ISO 8601 time with an offset; a naive one is refused, as in the API."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise typer.BadParameter(f"{name}: not an ISO 8601 time: {value!r}") from err
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(f"{name}: give an offset, e.g. 2026-11-16T09:00:00-06:00")
+    return parsed
+
+
+async def _absence_action(settings: Settings, action: str, **kw: Any) -> None:
+    """Run one absence operation as the API would, and print the absence."""
+    from api import coverage
+    from api.errors import ApiError
+    from api.schemas import AbsenceCreate
+    from store.db import make_engine, make_sessionmaker
+    from workers.client import connect
+
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    client = await connect(settings)
+    actor = kw.pop("actor")
+    with sessions() as session:
+        try:
+            if action == "add":
+                try:
+                    body = AbsenceCreate.model_validate(kw)
+                except ValueError as err:
+                    raise typer.Exit(code=_fail(str(err))) from err
+                row = await coverage.create_absence(session, client, settings, body, actor_id=actor)
+            else:
+                row = coverage.require_absence(session, kw["absence_id"])
+                if action == "extend":
+                    ends_at = kw["ends_at"]
+                    row = await coverage.change_absence_end(session, client, row, ends_at, actor_id=actor)
+                else:
+                    row = await coverage.cancel_absence(session, client, row, actor_id=actor)
+        except ApiError as err:
+            raise typer.Exit(code=_fail(err.message)) from err
+        _print_absences([row], title=f"absence {action}")
+
+
+def _print_absences(rows: Sequence[Any], *, title: str) -> None:
+    table = Table(title=title)
+    for col in ("id", "staff", "backup", "starts_at", "ends_at", "status"):
+        table.add_column(col)
+    colour = {"scheduled": "cyan", "active": "green", "ended": "dim", "cancelled": "dim"}
+    for r in rows:
+        table.add_row(
+            r.id,
+            r.staff_id,
+            r.backup_id or "[yellow]unassigned queue[/]",
+            r.starts_at.isoformat(),
+            r.ends_at.isoformat(),
+            f"[{colour.get(r.status, 'white')}]{r.status}[/]",
+        )
+    console.print(table)
+
+
+@absence_app.command("add")
+def absence_add(
+    staff: Annotated[str, typer.Argument(help="the absent staff member's id")],
+    starts: Annotated[str, typer.Option("--from", help="ISO 8601 with offset")],
+    ends: Annotated[str, typer.Option("--to", help="ISO 8601 with offset")],
+    backup: Annotated[str | None, typer.Option(help="backup staff id; none = the unassigned queue")] = None,
+    reason: Annotated[str | None, typer.Option(help="free text, kept in SQL only")] = None,
+    actor: Annotated[str | None, typer.Option("--as", help="who plans it (staff id)")] = None,
+) -> None:
+    """Plan an absence: open cases move to the backup at its start and come back at its end."""
+    settings = _settings()
+    asyncio.run(
+        _absence_action(
+            settings,
+            "add",
+            staff_id=staff,
+            backup_id=backup,
+            starts_at=_aware(starts, "--from"),
+            ends_at=_aware(ends, "--to"),
+            reason=reason,
+            actor=actor,
+        )
+    )
+
+
+@absence_app.command("extend")
+def absence_extend(
+    absence_id: str,
+    ends: Annotated[str, typer.Option("--to", help="the new end, ISO 8601 with offset (earlier shortens)")],
+    actor: Annotated[str | None, typer.Option("--as", help="who changes it (staff id)")] = None,
+) -> None:
+    """Move an absence's end (extend or shorten) while it is scheduled or active."""
+    settings = _settings()
+    asyncio.run(
+        _absence_action(settings, "extend", absence_id=absence_id, ends_at=_aware(ends, "--to"), actor=actor)
+    )
+
+
+@absence_app.command("cancel")
+def absence_cancel(
+    absence_id: str,
+    actor: Annotated[str | None, typer.Option("--as", help="who cancels it (staff id)")] = None,
+) -> None:
+    """Call an absence off; an active one hands its cases back at once."""
+    settings = _settings()
+    asyncio.run(_absence_action(settings, "cancel", absence_id=absence_id, actor=actor))
+
+
+@absence_app.command("list")
+def absence_list(
+    team: Annotated[str | None, typer.Option(help="team id")] = None,
+    staff: Annotated[str | None, typer.Option(help="staff id")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="also ended and cancelled")] = False,
+    limit: int = 100,
+) -> None:
+    """Show scheduled and active absences (with --all, past ones too)."""
+    from store import repositories as repo
+    from store.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    statuses = list(repo.ABSENCE_STATUSES if all_ else repo.ABSENCE_PENDING)
+    with sessions() as session:
+        where = repo.AbsenceFilter(team_id=team, staff_id=staff, statuses=statuses)
+        rows, _ = repo.list_absences(session, where, cursor=None, limit=limit)
+    _print_absences(rows, title="Absences" + (f" of {team}" if team else ""))
 
 
 def main() -> None:  # pragma: no cover

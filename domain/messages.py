@@ -241,4 +241,107 @@ def iso(dt: datetime) -> str:
     return dt.isoformat()
 
 
+# ---------------------------------------------------------------- absences and coverage (SPEC 2.5)
+AbsenceStatus = Literal["scheduled", "active", "ended", "cancelled"]
+CoverageAction = Literal["start", "end"]
+
+
+class CoverageInput(_Message):
+    """The ``coverage`` signal an AbsenceWorkflow sends each affected InteractionWorkflow.
+
+    ``start`` moves a case still assigned to the absent CHW to the backup (or the unassigned
+    queue); ``end`` hands back a case this absence moved. Repeating a signal changes nothing.
+    """
+
+    absence_id: str
+    action: CoverageAction
+    absent_staff_id: str
+    backup_id: str | None = None
+
+
+class AbsenceState(_Message):
+    """What an AbsenceWorkflow owns (ids and times only); the ``state`` query returns it."""
+
+    absence_id: str
+    team_id: str
+    staff_id: str
+    backup_id: str | None = None
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    status: AbsenceStatus = "scheduled"
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+    # Interaction workflows signalled by the start and end fan-outs (not all of them moved).
+    signalled_at_start: int = 0
+    signalled_at_end: int = 0
+    version: int = 0
+
+
+class AbsenceInput(_Message):
+    absence_id: str
+    team_id: str
+    staff_id: str
+    backup_id: str | None = None
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    # Continue-as-new once the history is longer than this (a parameter so tests can use a small one).
+    history_limit: int = Field(default=2000, gt=0)
+    carried_state: AbsenceState | None = None
+
+
+class AbsenceChangeInput(_Message):
+    """Extend or shorten: a new ``ends_at``."""
+
+    ends_at: AwareDatetime
+    actor_id: str | None = None
+
+
+class AbsenceCancelInput(_Message):
+    actor_id: str | None = None
+
+
+class AbsenceProjection(_Message):
+    workflow_id: str
+    state: AbsenceState
+    events: list[TimelineEntry] = Field(default_factory=list)
+
+
+class FanoutInput(_Message):
+    """Which interaction workflows to signal, and the coverage signal to send them."""
+
+    team_id: str
+    coverage: CoverageInput
+    batch_size: int = Field(default=100, gt=0)
+
+
+class FanoutResult(_Message):
+    signalled: int = 0
+    closed: int = 0
+
+
+# ---------------------------------------------------------------- check-ins (SPEC 2.5)
+class CheckinInput(_Message):
+    """A team's CheckinWorkflow: the calendar it follows and the last check-in it sent."""
+
+    team_id: str
+    calendar: CalendarSnapshot
+    last_sent_at: AwareDatetime | None = None
+    history_limit: int = Field(default=2000, gt=0)
+
+
+class DigestInput(_Message):
+    """One check-in: who is on duty and what they have is read from SQL as of ``at``."""
+
+    workflow_id: str
+    team_id: str
+    moment: Literal["opening", "midday", "before_close"]
+    at: AwareDatetime
+    day_end: AwareDatetime
+
+
+class TeamCalendarInput(_Message):
+    team_id: str
+    around: AwareDatetime
+
+
 InteractionProjection.model_rebuild()

@@ -88,6 +88,36 @@ class Member(Base):
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
 
 
+class Absence(Base):
+    """An absence (SPEC 2.5): the API inserts it, the AbsenceWorkflow's activities keep it current."""
+
+    __tablename__ = "absences"
+    __table_args__ = (
+        Index("ix_absences_staff", "staff_id", "status", "starts_at"),
+        Index("ix_absences_team", "team_id", "status", "starts_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(300), unique=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id"))
+    backup_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    # scheduled | active | ended | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    signalled_at_start: Mapped[int] = mapped_column(Integer, default=0)
+    signalled_at_end: Mapped[int] = mapped_column(Integer, default=0)
+    # Free text from staff: stored here only, never in Temporal.
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Interaction(Base):
     __tablename__ = "interactions"
     __table_args__ = (

@@ -11,7 +11,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from store.models import Attempt, Escalation, Interaction, Member, Notification, Staff, Team, TimelineEvent
+from store.models import (
+    Absence,
+    Attempt,
+    Escalation,
+    Interaction,
+    Member,
+    Notification,
+    Staff,
+    Team,
+    TimelineEvent,
+)
 
 UNASSIGNED = "unassigned"
 
@@ -67,6 +77,109 @@ def team_staff(session: Session, team_id: str, role: str | None = None) -> list[
 
 def get_member(session: Session, team_id: str, member_id: str) -> Member | None:
     return session.get(Member, (team_id, member_id))
+
+
+# ---------------------------------------------------------------- absences (SPEC 2.5)
+ABSENCE_STATUSES = ("scheduled", "active", "ended", "cancelled")
+ABSENCE_PENDING = ("scheduled", "active")
+
+
+def get_absence(session: Session, absence_id: str) -> Absence | None:
+    return session.get(Absence, absence_id)
+
+
+def overlapping_absences(
+    session: Session, staff_id: str, starts_at: datetime, ends_at: datetime, *, exclude_id: str | None = None
+) -> list[Absence]:
+    """The staff member's scheduled or active absences that share time with ``[starts_at, ends_at)``."""
+    q = select(Absence).where(
+        Absence.staff_id == staff_id,
+        Absence.status.in_(ABSENCE_PENDING),
+        Absence.starts_at < ends_at,
+        Absence.ends_at > starts_at,
+    )
+    if exclude_id is not None:
+        q = q.where(Absence.id != exclude_id)
+    return list(session.scalars(q.order_by(Absence.starts_at)))
+
+
+def current_absence(session: Session, staff_id: str, now: datetime) -> Absence | None:
+    """The absence that has the staff member away right now, for routing new cases.
+
+    Active per its workflow, or scheduled with a start already past (the workflow is about to
+    activate it), and in both cases not yet at its end: the edges of a window never depend on
+    how quickly the workflow projects its status.
+    """
+    return session.scalar(
+        select(Absence)
+        .where(
+            Absence.staff_id == staff_id,
+            Absence.ends_at > now,
+            or_(Absence.status == "active", and_(Absence.status == "scheduled", Absence.starts_at <= now)),
+        )
+        .order_by(Absence.starts_at)
+        .limit(1)
+    )
+
+
+def absent_staff_at(session: Session, team_id: str, at: datetime) -> set[str]:
+    """Who of the team is away at ``at`` (cancelled absences never count)."""
+    return set(
+        session.scalars(
+            select(Absence.staff_id).where(
+                Absence.team_id == team_id,
+                Absence.status != "cancelled",
+                Absence.starts_at <= at,
+                Absence.ends_at > at,
+            )
+        )
+    )
+
+
+@dataclass(frozen=True)
+class AbsenceFilter:
+    team_id: str | None = None
+    team_ids: Sequence[str] | None = None
+    staff_id: str | None = None
+    statuses: Sequence[str] | None = None
+
+
+def list_absences(
+    session: Session, f: AbsenceFilter, *, cursor: str | None, limit: int
+) -> tuple[list[Absence], str | None]:
+    """Absences ordered by ``starts_at`` then id, cursor-paginated."""
+    q = select(Absence)
+    if f.team_id is not None:
+        q = q.where(Absence.team_id == f.team_id)
+    if f.team_ids is not None:
+        q = q.where(Absence.team_id.in_(list(f.team_ids)))
+    if f.staff_id is not None:
+        q = q.where(Absence.staff_id == f.staff_id)
+    if f.statuses:
+        q = q.where(Absence.status.in_(list(f.statuses)))
+    if cursor:
+        start_s, last_id = decode_cursor(cursor, 2)
+        try:
+            start = datetime.fromisoformat(start_s)
+        except ValueError as err:
+            raise BadCursor("cursor is not valid") from err
+        q = q.where(or_(Absence.starts_at > start, and_(Absence.starts_at == start, Absence.id > last_id)))
+    rows = list(session.scalars(q.order_by(Absence.starts_at, Absence.id).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].starts_at.isoformat(), rows[-1].id)
+    return rows, next_cursor
+
+
+def absence_timeline(session: Session, absence_id: str) -> list[TimelineEvent]:
+    return list(
+        session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.absence_id == absence_id)
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+    )
 
 
 # ---------------------------------------------------------------- interactions

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities
     from activities.interactions import InteractionActivities
     from activities.notifications import NotificationActivities
+    from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
     from domain.deadlines import due_at, due_soon_at, retry_due_at
     from domain.ids import escalation_workflow_id
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         AssignInput,
         AttemptInput,
         AttemptRecord,
+        CoverageInput,
         EscalationInput,
         EscalationProjection,
         EscalationRef,
@@ -307,6 +309,59 @@ class InteractionWorkflow(TimerLoop):
                 await self._record_rejection("resolve", err, inp.actor_id)
                 return
             await self._resolve(inp)
+
+    # ------------------------------------------------------------------ coverage (absences, SPEC 2.5)
+    @workflow.signal(name="coverage")
+    async def coverage(self, inp: CoverageInput) -> None:
+        """An absence starts or ends: move the case to the cover, or hand it back.
+
+        Sent in bulk by an AbsenceWorkflow's fan-out, so it is a signal, and idempotent: a
+        repeated or stale signal finds nothing to do and records nothing.
+        """
+        async with self._turn():
+            move = self._coverage_move(inp)
+            if move is not None:
+                await self._cover(inp, assignee_id=move[0], source=move[1])
+
+    def _coverage_move(self, inp: CoverageInput) -> tuple[str | None, str] | None:
+        s = self._s
+        if s.status == "resolved":
+            return None
+        mine = absence_source(inp.absence_id)
+        if inp.action == "start":
+            if s.assignee_id != inp.absent_staff_id or inp.backup_id == inp.absent_staff_id:
+                return None
+            # Covering a case already moved by another absence (a backup who is away in turn)
+            # keeps that absence as the source, so its owner's hand-back still returns it.
+            source = s.assignment_source if s.assignment_source.startswith("absence:") else mine
+            return inp.backup_id, source
+        if s.assignment_source == mine:  # untouched since this absence moved it
+            return inp.absent_staff_id, "owner"
+        return None
+
+    async def _cover(self, inp: CoverageInput, *, assignee_id: str | None, source: str) -> None:
+        """Like ``_assign``, but the source survives a move to the unassigned queue (hand-back needs it)."""
+        s = self._s
+        previous = s.assignee_id
+        s.assignee_id = assignee_id
+        s.assignment_source = source
+        step = f"coverage:{inp.absence_id}:{inp.action}"
+        await self._commit(
+            [
+                self._entry(
+                    "assigned",
+                    step=step,
+                    details={
+                        "from": previous,
+                        "to": assignee_id,
+                        "source": source,
+                        "absence_id": inp.absence_id,
+                        "coverage": inp.action,
+                    },
+                )
+            ]
+        )
+        self._notify_assignee("assigned", step=step)
 
     @workflow.query
     def state(self) -> InteractionState:

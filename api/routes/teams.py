@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from api import errors
-from api.deps import PrincipalDep, SessionDep
+from api import coverage, errors
+from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep
 from api.schemas import MemberPublic, MemberPut, StaffPublic, StaffPut
 from domain.models import TeamConfig
 from store import repositories as repo
@@ -27,8 +27,13 @@ def _team_public(team_id: str, cfg: dict[str, Any], version: int) -> dict[str, A
 
 
 @router.put("/{team_id}")
-def put_team(
-    team_id: TeamId, body: TeamConfig, principal: PrincipalDep, session: SessionDep
+async def put_team(
+    team_id: TeamId,
+    body: TeamConfig,
+    principal: PrincipalDep,
+    session: SessionDep,
+    client: TemporalDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Store the team's calendar, policy and escalation matrix (manager of the team, or system)."""
     # A manager belongs to one team: they configure it, but never create or change another.
@@ -37,6 +42,9 @@ def put_team(
         "only the system or the team's manager may configure a team",
     )
     cfg = body.model_dump(mode="json")
+    # Check-ins follow the new calendar. Temporal first: if it is unreachable the PUT fails
+    # whole (503) instead of saving a calendar the check-ins never hear of.
+    await coverage.refresh_checkins(client, settings, team_id, body)
     with committing(session):
         team = repo.upsert_team(session, team_id, body.name, cfg)
         version = team.version

@@ -131,3 +131,31 @@ async def settled_history_length(handle: WorkflowHandle[Any, Any]) -> int:
             return n
         last = n
         await asyncio.sleep(0.5)
+
+
+def add_interaction_row(session: Any, *, assignee_id: str | None, due_at: datetime, **over: Any) -> Any:
+    """A read-model row without a workflow (for what activities read from SQL: fan-out, digests)."""
+    from store.models import Interaction
+
+    ext = over.pop("external_id", f"ext-{uuid.uuid4().hex[:10]}")
+    team_id = over.pop("team_id", "eastside")
+    row = Interaction(
+        id=uuid.uuid4().hex,
+        workflow_id=interaction_workflow_id(team_id, ext),
+        team_id=team_id,
+        external_id=ext,
+        member_id="mem-1",
+        channel="call",
+        status="open",
+        assignee_id=assignee_id,
+        assignment_source="owner" if assignee_id else "unassigned",
+        received_at=due_at - timedelta(hours=8),
+        due_at=due_at,
+        version=0,
+        created_at=due_at,
+        updated_at=due_at,
+    )
+    for key, value in over.items():
+        setattr(row, key, value)
+    session.add(row)
+    return row
