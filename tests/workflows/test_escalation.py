@@ -342,4 +342,4 @@ async def test_a_long_ladder_continues_as_new_and_keeps_its_promises(
     assert (await eventually(lambda: _status_is(parent, "acknowledged"))).status == "escalated"
     history = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
     assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-    assert len(history.events) < 80
+    assert len(history.events) < 60 + 40  # the limit, plus at most the step in flight
