@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -168,6 +170,7 @@ def dev(
         settings.temporal_address = f"127.0.0.1:{temporal_port}"
     upgrade(settings.database_url)
     load_team_file(make_sessionmaker(make_engine(settings.database_url)), demo)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         asyncio.run(_run_dev(settings, host, port, ui_port, demo.tokens))
     except KeyboardInterrupt:
@@ -176,6 +179,18 @@ def dev(
         if server is not None:
             server.terminate()
             server.wait(timeout=10)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the dev server gets SIGTERM when `followthrough dev` dies, however it dies."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _stop_on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt  # `finally` stops the dev server (uvicorn re-raises SIGTERM at exit)
 
 
 def _start_dev_server(port: int, ui_port: int) -> subprocess.Popen[bytes]:
@@ -201,7 +216,12 @@ def _start_dev_server(port: int, ui_port: int) -> subprocess.Popen[bytes]:
     ]
     for name, kind in SEARCH_ATTRIBUTE_TYPES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(".temporal/server.log", "ab"))  # noqa: SIM115
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=open(".temporal/server.log", "ab"),  # noqa: SIM115
+        preexec_fn=_die_with_parent,
+    )
     deadline = time.monotonic() + 60
     while not _port_open("127.0.0.1", port):
         if proc.poll() is not None or time.monotonic() > deadline:
