@@ -139,6 +139,8 @@ class EscalationNoticePublic(BaseModel):
     recipient_role: str | None
     at: Timestamp
     reason: str
+    # The staff the notice reached (a role fans out to everyone with it), once written.
+    recipients: list[str] = Field(default_factory=list)
 
 
 class EscalationPublic(BaseModel):

@@ -220,6 +220,7 @@ def to_public(
 ) -> list[InteractionPublic]:
     attempts = repo.attempts_of(session, [r.id for r in rows])
     escalations = repo.escalations_of_interactions(session, [r.id for r in rows])
+    reached = repo.escalation_recipients(session, [e.id for found in escalations.values() for e in found])
     out = []
     for r in rows:
         timeline = None
@@ -259,7 +260,9 @@ def to_public(
                     )  # type: ignore[arg-type]
                     for a in attempts[r.id]
                 ],
-                escalations=[escalation_to_public(e) for e in escalations[r.id]],
+                escalations=[
+                    escalation_to_public(e, recipients=reached.get(e.id)) for e in escalations[r.id]
+                ],
                 timeline=timeline,
                 created_at=r.created_at,
                 updated_at=r.updated_at,
@@ -269,7 +272,10 @@ def to_public(
 
 
 def escalation_to_public(
-    e: Escalation, *, timeline: Sequence[TimelineEvent] | None = None
+    e: Escalation,
+    *,
+    timeline: Sequence[TimelineEvent] | None = None,
+    recipients: dict[int, list[str]] | None = None,
 ) -> EscalationPublic:
     return EscalationPublic(
         id=e.id,
@@ -285,7 +291,10 @@ def escalation_to_public(
         documentation_required=e.documentation_required,
         matrix_version=e.matrix_version,
         rule=e.rule,
-        notified=[EscalationNoticePublic.model_validate(n) for n in e.notified],
+        notified=[
+            EscalationNoticePublic.model_validate({**n, "recipients": (recipients or {}).get(i, [])})
+            for i, n in enumerate(e.notified, start=1)
+        ],
         owner_id=e.owner_id,
         started_at=e.started_at,
         started_by=e.started_by,

@@ -411,6 +411,26 @@ def escalations_of_interactions(
     return out
 
 
+def escalation_recipients(session: Session, escalation_ids: Sequence[str]) -> dict[str, dict[int, list[str]]]:
+    """Who each escalation notice reached: {escalation id: {notice number (1-based): staff ids}}.
+
+    The outbox key of an escalation notice is ``escalation:{id}:notice:{n}:{recipient}``.
+    """
+    out: dict[str, dict[int, list[str]]] = {e: {} for e in escalation_ids}
+    if not escalation_ids:
+        return out
+    rows = session.execute(
+        select(Notification.escalation_id, Notification.key, Notification.recipient_id)
+        .where(Notification.escalation_id.in_(list(escalation_ids)), Notification.kind == "escalation")
+        .order_by(Notification.id)
+    )
+    for escalation_id, key, recipient in rows:
+        parts = key.split(":")
+        if escalation_id in out and len(parts) >= 5 and parts[2] == "notice" and parts[3].isdigit():
+            out[escalation_id].setdefault(int(parts[3]), []).append(recipient)
+    return out
+
+
 def escalation_timeline(session: Session, escalation_id: str) -> list[TimelineEvent]:
     return list(
         session.scalars(

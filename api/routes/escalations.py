@@ -67,7 +67,9 @@ def list_escalations(
         )
     except repo.BadCursor as err:
         raise errors.invalid(str(err)) from err
-    return Page(items=[service.escalation_to_public(e) for e in rows], next_cursor=next_cursor)
+    reached = repo.escalation_recipients(session, [e.id for e in rows])
+    items = [service.escalation_to_public(e, recipients=reached.get(e.id)) for e in rows]
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{escalation_id}")
@@ -204,7 +206,11 @@ def _note(session: Session, row: Escalation, kind: str, principal: Principal, no
 
 
 def _detail(session: Session, row: Escalation) -> EscalationPublic:
-    return service.escalation_to_public(row, timeline=repo.escalation_timeline(session, row.id))
+    return service.escalation_to_public(
+        row,
+        timeline=repo.escalation_timeline(session, row.id),
+        recipients=repo.escalation_recipients(session, [row.id]).get(row.id),
+    )
 
 
 def _fresh(session: Session, escalation_id: str) -> EscalationPublic:

@@ -65,6 +65,8 @@ async def test_named_staff_acknowledge_and_documentation_is_required(api: httpx.
     for headers in (ANA, OPS):
         r = await act(api, eid, "acknowledge", {}, headers)
         assert r.status_code == 403, r.text
+    got = (await api.get(f"/v1/escalations/{eid}", headers=LEAD)).json()
+    assert [n["recipients"] for n in got["notified"]] == [["chw-ben"]]
     r = await act(api, eid, "acknowledge", {"note": "calling her now"}, BEN)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -169,6 +171,9 @@ async def test_lead_reassigns_the_escalation_owner(api: httpx.AsyncClient) -> No
     assert r.status_code == 200, r.text
     assert r.json()["owner_id"] == "chw-ben" and r.json()["status"] == "open"
     assert (await eventually(lambda: _escalation_notices(api, "chw-ben")))[0]["details"]["reason"] == "owner"
+    listed = (await api.get("/v1/escalations", params={"trigger": "outside_role"}, headers=LEAD)).json()
+    (item,) = listed["items"]
+    assert [n["recipients"] for n in item["notified"]] == [["lead-1"], ["chw-ben"]]  # a role fans out
     r = await act(api, esc["id"], "assign", {"owner_id": "nobody"}, LEAD)
     assert r.status_code == 422
     r = await act(api, esc["id"], "assign", {"owner_id": "chw-ben"}, LEAD)
