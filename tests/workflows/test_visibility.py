@@ -209,9 +209,10 @@ async def test_interactions_and_escalations_carry_readable_summaries(
         assert esc_details is not None
         assert esc_details.startswith(f"Escalation {esc.escalation_id}: 2 level(s), wall clock")
 
-        # Timers and activities read well in the event history too.
-        timers = await _summaries(client, handle, EventType.EVENT_TYPE_TIMER_STARTED)
-        assert timers and all(TIMER.fullmatch(t) for t in timers), timers
+        # Timers and activities read well in the event history too (the first timer starts once
+        # the workflow has recorded the escalation: wait for it).
+        timers = await eventually(lambda: _summaries(client, handle, EventType.EVENT_TYPE_TIMER_STARTED))
+        assert all(TIMER.fullmatch(t) for t in timers), timers
         activities = await _summaries(client, handle, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
         assert "record created (v1)" in activities and "read the safety escalation rule" in activities
         esc_timers = await eventually(
