@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities
@@ -325,12 +326,16 @@ class EscalationWorkflow(TimerLoop):
     async def _tell_parent(self) -> None:
         s = self._s
         parent = workflow.get_external_workflow_handle(self._inp.interaction_workflow_id)
-        await parent.signal(
-            "escalation_changed",
-            EscalationRef(
-                escalation_id=s.escalation_id, workflow_id=self._wid, trigger=s.trigger, status=s.status
-            ),
-        )
+        try:
+            await parent.signal(
+                "escalation_changed",
+                EscalationRef(
+                    escalation_id=s.escalation_id, workflow_id=self._wid, trigger=s.trigger, status=s.status
+                ),
+            )
+        except FailureError as err:
+            # The interaction was terminated from the UI/CLI: the escalation's own record stands.
+            workflow.logger.warning("parent %s not told of %s: %s", parent.id, s.status, err)
 
     def _entry(
         self,

@@ -343,3 +343,28 @@ async def test_a_long_ladder_continues_as_new_and_keeps_its_promises(
     history = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
     assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert len(history.events) < 60 + 40  # the limit, plus at most the step in flight
+
+
+async def test_an_escalation_outlives_a_terminated_interaction(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """Ops terminate a case from the UI: its escalation can still be acknowledged and closed."""
+    inp = interaction_input(team(), await now_of(env), channel="call", flags=["sensitive"])
+    parent = await start(client, inp, task_queue)
+    row, handle = await escalation_handle(client, sessions, inp.interaction_id)
+    await ladder_of_length(sessions, inp.interaction_id, 1)
+    await parent.terminate("opened by mistake")
+    st = await handle.execute_update(
+        EscalationWorkflow.acknowledge,
+        AcknowledgeInput(escalation_id=row.id, actor_id="lead-1", actor_role="lead"),
+    )
+    assert st.status == "acknowledged"
+    documented = EscalationResolveInput(
+        escalation_id=row.id,
+        actor_id="lead-1",
+        actor_role="lead",
+        action_taken_given=True,
+        outcome_given=True,
+    )
+    assert (await handle.execute_update(EscalationWorkflow.resolve, documented)).status == "resolved"
+    assert (await handle.result())["status"] == "resolved"
