@@ -6,6 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import BaseModel
@@ -101,6 +102,11 @@ def workflow_input(row: Interaction, cfg: TeamConfig, team: Team) -> Interaction
     )
 
 
+def _local(at: datetime, inp: InteractionInput) -> str:
+    """A time as the team reads it: ``Mon 24 Nov 2026 17:00``."""
+    return f"{at.astimezone(ZoneInfo(inp.calendar.timezone)):%a %d %b %Y %H:%M}"
+
+
 async def start_workflow(client: Client, settings: Settings, inp: InteractionInput, row: Interaction) -> None:
     """Start (or find) the interaction's workflow; a closed one is left closed."""
     # A closed run for this id (resolved) makes the start fail: a duplicate start changes nothing.
@@ -123,8 +129,9 @@ async def start_workflow(client: Client, settings: Settings, inp: InteractionInp
             ),
             static_summary=f"{row.channel} {row.external_id} for team {row.team_id}",
             static_details=(
-                f"Interaction {row.id}: {row.channel} received {row.received_at.isoformat()}, "
-                f"due {row.due_at.isoformat()}, assignee {row.assignee_id or 'unassigned'}."
+                f"Interaction {row.id}: {row.channel} received {_local(row.received_at, inp)}, "
+                f"due {_local(row.due_at, inp)} ({inp.calendar.timezone}), "
+                f"assignee {row.assignee_id or 'unassigned'}."
             ),
         )
 

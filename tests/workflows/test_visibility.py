@@ -11,6 +11,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.enums.v1 import EventType
@@ -201,7 +202,11 @@ async def test_interactions_and_escalations_carry_readable_summaries(
         details = await desc.static_details()
         assert details is not None
         assert f"Interaction {st.interaction_id}: call received" in details
-        assert f"due {st.due_at.isoformat()}" in details and "assignee chw-ana" in details
+        due_local = st.due_at.astimezone(ZoneInfo("America/Chicago"))
+        assert (
+            f"due {due_local:%a %d %b %Y %H:%M} (America/Chicago)" in details
+            and "assignee chw-ana" in details
+        )
 
         esc_desc = await client.get_workflow_handle(esc.workflow_id).describe()
         assert await esc_desc.static_summary() == f"safety escalation of {wid}"
