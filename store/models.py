@@ -124,6 +124,8 @@ class Interaction(Base):
         UniqueConstraint("team_id", "external_id"),
         Index("ix_interactions_queue", "team_id", "status", "due_at"),
         Index("ix_interactions_assignee", "assignee_id", "status", "due_at"),
+        # The hand-back at the end of an absence finds the cases it moved by their source.
+        Index("ix_interactions_source", "assignment_source", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
