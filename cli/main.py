@@ -106,6 +106,23 @@ def load_config(file: Path) -> None:
     tf = read_team_file(file)
     load_team_file(make_sessionmaker(make_engine(settings.database_url)), tf)
     console.print(f"[green]loaded[/] team {tf.team_id}: {len(tf.staff)} staff, {len(tf.members)} members")
+    # Like PUT /v1/teams: the team's check-ins follow the calendar just loaded.
+    host, _, port = settings.temporal_address.rpartition(":")
+    if not port.isdigit() or not _port_open(host or "localhost", int(port)):
+        console.print(
+            f"[yellow]Temporal at {settings.temporal_address} does not answer:[/] check-ins start or "
+            "follow the new calendar when the team is next PUT or loaded with Temporal up"
+        )
+        return
+    asyncio.run(_refresh_checkins(settings, tf.team_id, tf.config))
+    console.print(f"check-ins of {tf.team_id} follow the loaded calendar")
+
+
+async def _refresh_checkins(settings: Settings, team_id: str, config: Any) -> None:
+    from api.coverage import refresh_checkins
+    from workers.client import connect
+
+    await refresh_checkins(await connect(settings), settings, team_id, config)
 
 
 @app.command()

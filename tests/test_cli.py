@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -94,3 +98,28 @@ def test_escalations_and_report(db: str) -> None:
     assert [c.strip() for c in call_row.split("│") if c.strip()][:5] == ["call", "2", "1", "0", "1"]
     unknown = CliRunner().invoke(app, ["report", "--team", "nowhere"])
     assert unknown.exit_code != 0 and "unknown team" in unknown.output
+
+
+async def test_load_config_starts_the_teams_check_ins(
+    dev_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Temporal up, loading a team file starts (or refreshes) its CheckinWorkflow."""
+    monkeypatch.setenv("FOLLOWTHROUGH_DATABASE_URL", f"sqlite:///{tmp_path / 'lc.db'}")
+    monkeypatch.setenv("FOLLOWTHROUGH_TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
+    team = f"team-{uuid.uuid4().hex[:6]}"
+    team_file = _team_file(tmp_path, team)
+    runner = CliRunner()
+    assert (await asyncio.to_thread(runner.invoke, app, ["migrate"])).exit_code == 0
+    out = await asyncio.to_thread(runner.invoke, app, ["load-config", team_file])
+    assert out.exit_code == 0, out.output
+    assert f"check-ins of {team} follow the loaded calendar" in out.output
+    desc = await dev_env.client.get_workflow_handle(f"checkin:{team}").describe()
+    assert desc.status == WorkflowExecutionStatus.RUNNING
+    await dev_env.client.get_workflow_handle(f"checkin:{team}").terminate("test over")
+
+
+def _team_file(tmp_path: Path, team: str) -> str:
+    """The demo team file under another team id."""
+    path = tmp_path / "team.yaml"
+    path.write_text(Path("config/demo_team.yaml").read_text().replace("eastside", team))
+    return str(path)
