@@ -24,6 +24,7 @@ from temporalio import activity
 from domain.messages import NotificationRequest
 from store.db import unit_of_work
 from store.models import Notification, Staff
+from store.repositories import absent_staff_at
 
 log = structlog.get_logger(__name__)
 
@@ -112,24 +113,28 @@ class NotificationActivities:
         return len(ids)
 
     def _recipients(self, session: Session, req: NotificationRequest) -> list[str]:
+        """A named recipient, or everyone of the role who is not away (SPEC 2.5).
+
+        A team without leads on duty tells its managers on duty; if everyone of both roles is
+        away, they are all told anyway: a notice about a member is never addressed to nobody.
+        """
         if req.recipient_id is not None:
             return [req.recipient_id]
         role = req.recipient_role or "lead"
-        staff = list(
-            session.scalars(
-                select(Staff.id).where(Staff.team_id == req.team_id, Staff.role == role).order_by(Staff.id)
-            )
-        )
-        if not staff and role == "lead":
-            # A team without leads still has somebody accountable: its managers.
+        roles = [role, "manager"] if role == "lead" else [role]
+        away = absent_staff_at(session, req.team_id, datetime.now(UTC))
+        everyone: list[str] = []
+        for r in roles:
             staff = list(
                 session.scalars(
-                    select(Staff.id)
-                    .where(Staff.team_id == req.team_id, Staff.role == "manager")
-                    .order_by(Staff.id)
+                    select(Staff.id).where(Staff.team_id == req.team_id, Staff.role == r).order_by(Staff.id)
                 )
             )
-        return staff
+            on_duty = [s for s in staff if s not in away]
+            if on_duty:
+                return on_duty
+            everyone += staff
+        return everyone
 
     def _write(self, req: NotificationRequest) -> list[int]:
         now = datetime.now(UTC)

@@ -7,6 +7,7 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -15,9 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.notifications import SIGNATURE_HEADER, WebhookChannel
+from activities.notifications import SIGNATURE_HEADER, LogChannel, NotificationActivities, WebhookChannel
 from domain.messages import NotificationRequest
-from store.models import Notification
+from store.db import unit_of_work
+from store.models import Absence, Notification, Staff
 from tests.conftest import now_of
 from tests.workflows.support import eventually, interaction_input, start, team
 from workers.main import build_worker
@@ -99,3 +101,44 @@ async def test_retried_notify_writes_one_row_and_calls_the_webhook_once(
     assert headers[SIGNATURE_HEADER] == expected
     sent = json.loads(body)
     assert sent["kind"] == "assigned" and sent["interaction_id"] == inp.interaction_id
+
+
+def _away(sessions: sessionmaker[Session], staff_id: str, absence_id: str) -> None:
+    now = datetime.now(UTC)
+    with unit_of_work(sessions) as s:
+        s.add(
+            Absence(
+                id=absence_id,
+                workflow_id=f"absence:{absence_id}",
+                team_id="eastside",
+                staff_id=staff_id,
+                starts_at=now - timedelta(hours=1),
+                ends_at=now + timedelta(hours=8),
+                status="active",
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def test_role_notices_skip_staff_who_are_away(sessions: sessionmaker[Session]) -> None:
+    """Leads on duty are told; with every lead away, the managers; with everyone away, all of them."""
+    notify = NotificationActivities(sessions, LogChannel()).notify
+
+    def tell(key: str, role: str = "lead") -> list[str]:
+        notify(NotificationRequest(key=key, team_id="eastside", kind="unassigned", recipient_role=role))  # type: ignore[arg-type]
+        with sessions() as s:
+            rows = s.scalars(select(Notification).where(Notification.key.like(f"{key}:%")))
+            return sorted(n.recipient_id for n in rows)
+
+    with unit_of_work(sessions) as s:
+        s.add(Staff(id="lead-2", team_id="eastside", name="lead-2", role="lead"))
+    assert tell("k1") == ["lead-1", "lead-2"]
+    _away(sessions, "lead-1", "a1")
+    assert tell("k2") == ["lead-2"]
+    _away(sessions, "lead-2", "a2")
+    assert tell("k3") == ["mgr-1"]
+    _away(sessions, "mgr-1", "a3")
+    assert tell("k4") == ["lead-1", "lead-2", "mgr-1"]  # never nobody
+    assert tell("k5", role="manager") == ["mgr-1"]
