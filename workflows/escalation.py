@@ -14,7 +14,7 @@ matrix later affects new escalations only.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from temporalio import workflow
@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities
     from activities.notifications import NotificationActivities
     from domain.calendar import BusinessCalendar
+    from domain.escalations import ladder_deadline, level_of, resolve_overdue_target
     from domain.messages import (
         AcknowledgeInput,
         EscalationAssignInput,
@@ -102,13 +103,10 @@ class EscalationWorkflow(TimerLoop):
         )
 
     def _after(self, start: datetime, minutes: int) -> datetime:
-        """``minutes`` later on the rule's clock."""
-        if self._rule.clock == "wall":
-            return start + timedelta(minutes=minutes)
-        return self._cal.add_open_minutes(start, minutes)
+        return ladder_deadline(start, minutes, clock=self._rule.clock, calendar=self._cal)
 
     def _level(self, n: int) -> EscalationLevel:
-        return self._rule.levels[min(n, len(self._rule.levels)) - 1]
+        return level_of(self._rule, n)
 
     def _wake(self) -> tuple[datetime, str] | None:
         s = self._s
@@ -141,13 +139,8 @@ class EscalationWorkflow(TimerLoop):
             )
         elif s.status == "acknowledged":
             s.resolve_overdue_notified = True
-            nxt = s.level + 1
-            if nxt <= len(self._rule.levels):
-                notice = self._notify_level(nxt, "resolve_overdue")
-            else:
-                notice = self._notify_target(
-                    EscalationLevel(role="manager", ack_within_minutes=1), nxt, "resolve_overdue"
-                )
+            nxt, target = resolve_overdue_target(self._rule, s.level)
+            notice = self._notify_target(target, nxt, "resolve_overdue")
             await self._commit([self._entry("escalation_resolve_overdue", details=_describe(notice))])
 
     # ------------------------------------------------------------------ updates

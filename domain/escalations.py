@@ -1,0 +1,39 @@
+"""The escalation ladder's clock and targets (SPEC 2.4), pure and sandbox-safe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from domain.calendar import BusinessCalendar
+from domain.models import Clock, EscalationLevel, EscalationRule
+
+
+def ladder_deadline(start: datetime, minutes: int, *, clock: Clock, calendar: BusinessCalendar) -> datetime:
+    """``minutes`` after ``start`` on the rule's clock.
+
+    ``wall``: plain elapsed time (safety runs nights, weekends and holidays). ``business``: open
+    minutes of the team calendar, so nothing advances while the team is closed.
+    """
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    if minutes < 0:
+        raise ValueError("minutes must not be negative")
+    if clock == "wall":
+        # Elapsed time: add in UTC (aware arithmetic in a DST zone would add wall-clock time).
+        return (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(start.tzinfo)
+    return calendar.add_open_minutes(start, minutes)
+
+
+def level_of(rule: EscalationRule, level: int) -> EscalationLevel:
+    """The rule's level ``level`` (1-based); past the last, the last (it is re-notified)."""
+    if level < 1:
+        raise ValueError("levels start at 1")
+    return rule.levels[min(level, len(rule.levels)) - 1]
+
+
+def resolve_overdue_target(rule: EscalationRule, level: int) -> tuple[int, EscalationLevel]:
+    """Who hears of a resolve deadline missed at ``level``: the next level, or the manager."""
+    nxt = level + 1
+    if nxt <= len(rule.levels):
+        return nxt, rule.levels[nxt - 1]
+    return nxt, EscalationLevel(role="manager", ack_within_minutes=rule.levels[-1].ack_within_minutes)
