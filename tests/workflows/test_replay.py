@@ -12,19 +12,23 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.messages import EscalationInput, EscalationState
 from workflows import ALL_WORKFLOWS
+from workflows.common import KEEP_TIMER_PATCH
 from workflows.escalation import EscalationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-CASES = {
-    "escalation_safety_night.json": "escalation:eastside:vm-rec:safety",
-    "interaction_with_escalation.json": "interaction:eastside:vm-rec",
+IDS = {
+    "escalation_safety_night": "escalation:eastside:vm-rec:safety",
+    "interaction_with_escalation": "interaction:eastside:vm-rec",
 }
+# v1: recorded before the keep-unchanged-timer patch (old runs); v2: with it.
+CASES = {f"{name}.{v}.json": wid for name, wid in IDS.items() for v in ("v1", "v2")}
 
 
 def load(name: str) -> WorkflowHistory:
@@ -42,9 +46,10 @@ async def test_committed_history_replays(name: str) -> None:
     assert result.replay_failure is None, result.replay_failure
 
 
-def test_the_escalation_history_is_the_whole_ladder() -> None:
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_the_escalation_history_is_the_whole_ladder(version: str) -> None:
     """The recorded case covers what replay must protect: level change, repeats, ack, resolve."""
-    text = json.dumps(load("escalation_safety_night.json").to_json_dict())
+    text = json.dumps(load(f"escalation_safety_night.{version}.json").to_json_dict())
     assert text.count("TIMER_FIRED") >= 3  # level 2, then two repeats
     assert text.count("WORKFLOW_EXECUTION_UPDATE_COMPLETED") == 2  # acknowledge, resolve
     assert "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED" in text  # the parent was told
@@ -64,6 +69,22 @@ async def test_a_reordered_workflow_is_caught() -> None:
     """The replay check can fail: a changed command order is reported as nondeterminism."""
     result = await Replayer(
         workflows=[ReorderedEscalation], data_converter=pydantic_data_converter
-    ).replay_workflow(load("escalation_safety_night.json"), raise_on_replay_failure=False)
+    ).replay_workflow(load("escalation_safety_night.v2.json"), raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "nondetermin" in str(result.replay_failure).lower()
+
+
+def test_only_new_runs_carry_the_keep_timer_patch() -> None:
+    """v1 is a run from before the patch (it must replay on the old path), v2 one from after."""
+
+    def patches(name: str) -> list[str]:
+        found = []
+        for event in load(name).events:
+            if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+                for payload in event.marker_recorded_event_attributes.details["patch-data"].payloads:
+                    found.append(json.loads(payload.data)["id"])
+        return found
+
+    assert patches("interaction_with_escalation.v1.json") == []
+    assert patches("interaction_with_escalation.v2.json") == [KEEP_TIMER_PATCH]
+    assert patches("escalation_safety_night.v2.json") == [KEEP_TIMER_PATCH]

@@ -34,8 +34,11 @@ from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
 
 HERE = Path(__file__).parent
-ESCALATION = HERE / "escalation_safety_night.json"
-INTERACTION = HERE / "interaction_with_escalation.json"
+# Bump when a deliberate, patched change alters the commands; keep the older files: they are
+# what runs started before the change look like, and they must still replay.
+VERSION = "v2"  # v2: the keep-unchanged-timer patch
+ESCALATION = HERE / f"escalation_safety_night.{VERSION}.json"
+INTERACTION = HERE / f"interaction_with_escalation.{VERSION}.json"
 
 
 async def main() -> None:
