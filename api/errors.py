@@ -8,7 +8,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -81,6 +83,26 @@ def _validation_message(err: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid input"
 
 
+class NulGuard:
+    """Refuse NUL characters in the path or query string with a 422 before any route runs
+    (PostgreSQL text cannot hold them; SQLite would store them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query: bytes = scope.get("query_string", b"")
+            if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+                response = JSONResponse(
+                    body("invalid", "the path and query string must not contain NUL characters"),
+                    status_code=422,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -106,6 +128,14 @@ def install(app: FastAPI) -> None:
     async def _update_failed(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
         api = from_update_failure(exc)
         return JSONResponse(body(api.code, api.message), status_code=api.status)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot store (too long, out of range, NUL): the caller's input.
+        # The transaction was rolled back, so nothing changed.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "value not storable"
+        log.info("request.data_error", reason=reason)
+        return JSONResponse(body("invalid", f"invalid input: {reason}"), status_code=422)
 
     @app.exception_handler(RPCError)
     async def _rpc(_: Request, exc: RPCError) -> JSONResponse:

@@ -242,7 +242,7 @@ class EscalationLevel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["lead", "manager"] | None = None
-    staff_id: str | None = Field(default=None, min_length=1)
+    staff_id: str | None = Field(default=None, min_length=1, max_length=64)
     ack_within_minutes: int = Field(gt=0)
 
     @model_validator(mode="after")
@@ -291,7 +291,7 @@ class TeamConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     calendar: CalendarConfig
     policy: Policy = Field(default_factory=Policy)
     escalation_matrix: dict[Trigger, EscalationRule] = Field(default_factory=dict)
