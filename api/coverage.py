@@ -240,10 +240,7 @@ def to_public(
     for r in rows:
         timeline = None
         if with_timeline:
-            timeline = [
-                TimelinePublic(kind=e.kind, at=e.at, actor_id=e.actor_id, details=e.details, note=e.note)
-                for e in repo.absence_timeline(session, r.id)
-            ]
+            timeline = [TimelinePublic.model_validate(e) for e in repo.absence_timeline(session, r.id)]
         out.append(
             AbsencePublic(
                 id=r.id,

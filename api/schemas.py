@@ -180,6 +180,10 @@ class AttemptPublic(BaseModel):
 
 
 class TimelinePublic(BaseModel):
+    """One audit line; built straight from a ``TimelineEvent`` row (``model_validate(row)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     kind: str
     at: Timestamp
     actor_id: str | None

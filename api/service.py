@@ -232,10 +232,7 @@ def to_public(
     for r in rows:
         timeline = None
         if with_timeline:
-            timeline = [
-                TimelinePublic(kind=e.kind, at=e.at, actor_id=e.actor_id, details=e.details, note=e.note)
-                for e in repo.timeline_of(session, r.id)
-            ]
+            timeline = [TimelinePublic.model_validate(e) for e in repo.timeline_of(session, r.id)]
         out.append(
             InteractionPublic(
                 id=r.id,
@@ -311,12 +308,7 @@ def escalation_to_public(
         resolved_at=e.resolved_at,
         action_taken=e.action_taken,
         outcome=e.outcome,
-        timeline=None
-        if timeline is None
-        else [
-            TimelinePublic(kind=t.kind, at=t.at, actor_id=t.actor_id, details=t.details, note=t.note)
-            for t in timeline
-        ],
+        timeline=None if timeline is None else [TimelinePublic.model_validate(t) for t in timeline],
     )
 
 
