@@ -111,6 +111,8 @@ async def test_documentation_optional_when_the_matrix_says_so(api: httpx.AsyncCl
     created = await create(api, member_id="mem-1", flags=["sensitive"])
     esc = await escalation_of(api, created["id"], "sensitive")
     assert esc["documentation_required"] is False
+    r = await api.post(f"/v1/escalations/{esc['id']}/acknowledge", headers=LEAD)  # no body at all
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged", r.text
     r = await act(api, esc["id"], "resolve", {}, LEAD)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "resolved" and r.json()["action_taken"] is None
