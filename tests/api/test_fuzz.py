@@ -156,4 +156,3 @@ async def test_no_body_gets_a_500(api: httpx.AsyncClient) -> None:
                 if r.status_code >= 500:
                     bad.append(f"GET {path}?{param}={value[:40]!r} → {r.status_code} {r.text[:200]}")
     assert not bad, f"{len(bad)} answers were 5xx or lacked an error body:\n" + "\n".join(bad[:20])
-
