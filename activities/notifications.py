@@ -118,16 +118,22 @@ class NotificationActivities:
         A team without leads on duty tells its managers on duty; if everyone of both roles is
         away, they are all told anyway: a notice about a member is never addressed to nobody.
         """
-        if req.recipient_id is not None:
-            return [req.recipient_id]
-        role = req.recipient_role or "lead"
-        roles = [role, "manager"] if role == "lead" else [role]
         away = absent_staff_at(session, req.team_id, datetime.now(UTC))
+        if req.recipient_id is not None:
+            if req.kind == "escalation" and req.recipient_id in away:
+                # An escalation level names someone who is out of office: it must still reach
+                # somebody who can acknowledge it now, so the team's leads on duty are told too.
+                return [req.recipient_id, *self._on_duty(session, req.team_id, "lead", away)]
+            return [req.recipient_id]
+        return self._on_duty(session, req.team_id, req.recipient_role or "lead", away)
+
+    def _on_duty(self, session: Session, team_id: str, role: str, away: set[str]) -> list[str]:
+        roles = [role, "manager"] if role == "lead" else [role]
         everyone: list[str] = []
         for r in roles:
             staff = list(
                 session.scalars(
-                    select(Staff.id).where(Staff.team_id == req.team_id, Staff.role == r).order_by(Staff.id)
+                    select(Staff.id).where(Staff.team_id == team_id, Staff.role == r).order_by(Staff.id)
                 )
             )
             on_duty = [s for s in staff if s not in away]

@@ -142,3 +142,20 @@ def test_role_notices_skip_staff_who_are_away(sessions: sessionmaker[Session]) -
     _away(sessions, "mgr-1", "a3")
     assert tell("k4") == ["lead-1", "lead-2", "mgr-1"]  # never nobody
     assert tell("k5", role="manager") == ["mgr-1"]
+
+
+def test_an_escalation_naming_someone_away_also_reaches_the_leads_on_duty(
+    sessions: sessionmaker[Session],
+) -> None:
+    notify = NotificationActivities(sessions, LogChannel()).notify
+
+    def tell(key: str, kind: str) -> list[str]:
+        notify(NotificationRequest(key=key, team_id="eastside", kind=kind, recipient_id="chw-ben"))  # type: ignore[arg-type]
+        with sessions() as s:
+            rows = s.scalars(select(Notification).where(Notification.key.like(f"{key}:%")))
+            return sorted(n.recipient_id for n in rows)
+
+    assert tell("e1", "escalation") == ["chw-ben"]
+    _away(sessions, "chw-ben", "b1")
+    assert tell("e2", "escalation") == ["chw-ben", "lead-1"]
+    assert tell("e3", "assigned") == ["chw-ben"]  # other notices keep their addressee
