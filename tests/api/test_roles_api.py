@@ -7,13 +7,17 @@ A refused call changes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from api.app import create_app
+from config.settings import Settings
 from tests.api.support import (
     ANA,
     BEN,
@@ -44,6 +48,18 @@ CALLERS: dict[str, dict[str, str]] = {
 READERS = {"system", "ops", "manager", "lead", "chw_assigned", "chw_other"}
 ACTORS = {"manager", "lead", "chw_assigned"}
 TEAM_LEADS = {"manager", "lead"}
+ABSENCE_PLANNERS = {"system", "manager", "lead", "chw_assigned"}
+
+
+def absence_window(n: int) -> tuple[str, str]:
+    """Day ``n`` of a series of one-day absences far enough ahead not to overlap each other."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=40 + 2 * n)
+    return start.isoformat(), (start + timedelta(days=1)).isoformat()
+
+
+def absence_body(n: int) -> dict[str, Any]:
+    starts_at, ends_at = absence_window(n)
+    return {"staff_id": "chw-ana", "backup_id": "chw-ben", "starts_at": starts_at, "ends_at": ends_at}
 
 
 @dataclass(frozen=True)
@@ -55,11 +71,14 @@ class Route:
     params: dict[str, Any] = field(default_factory=dict)
     needs_interaction: bool = False
     needs_escalation: bool = False  # {eid}: a fresh complaint escalation (lead, then manager)
+    needs_absence: bool = False  # {aid}: a fresh scheduled absence of chw-ana
     success: int = 200
 
 
 ROUTES: dict[str, Route] = {
     "put_team": Route("PUT", "/v1/teams/eastside", {"system", "manager"}, body=CHICAGO_TEAM),
+    "get_team": Route("GET", "/v1/teams/eastside", READERS),
+    "list_staff": Route("GET", "/v1/teams/eastside/staff", READERS),
     "put_staff": Route(
         "PUT", "/v1/teams/eastside/staff/chw-new", {"system", "manager"}, body={"name": "New", "role": "chw"}
     ),
@@ -114,6 +133,12 @@ ROUTES: dict[str, Route] = {
         body={"owner_id": "chw-ben"},
         needs_escalation=True,
     ),
+    # Absences of chw-ana: she, the team's leads and managers, and the system plan them.
+    "create_absence": Route("POST", "/v1/absences", ABSENCE_PLANNERS, success=201),
+    "list_absences": Route("GET", "/v1/absences", READERS, params={"team_id": "eastside"}),
+    "get_absence": Route("GET", "/v1/absences/{aid}", READERS, needs_absence=True),
+    "change_absence": Route("PATCH", "/v1/absences/{aid}", ABSENCE_PLANNERS, needs_absence=True),
+    "cancel_absence": Route("POST", "/v1/absences/{aid}/cancel", ABSENCE_PLANNERS, needs_absence=True),
     "notifications": Route(
         "GET",
         "/v1/notifications",
@@ -124,6 +149,12 @@ ROUTES: dict[str, Route] = {
         "GET", "/v1/reports/sla", {"system", "ops", *TEAM_LEADS}, params={"team_id": "eastside"}
     ),
 }
+
+
+def _later(n: int) -> str:
+    """A new end for the absence of ``absence_body(100 + n)``: twelve hours later."""
+    _, ends_at = absence_window(100 + n)
+    return (datetime.fromisoformat(ends_at) + timedelta(hours=12)).isoformat()
 
 
 def expected_status(route: Route, caller: str) -> int:
@@ -140,6 +171,12 @@ def snapshot_of(api: httpx.AsyncClient, route_name: str, iid: str | None, eid: s
 
     async def escalation() -> Any:
         return (await api.get(f"/v1/escalations/{eid}", headers=SYSTEM)).json()
+
+    async def absences() -> Any:
+        r = await api.get(
+            "/v1/absences", params={"status": "scheduled,active,ended,cancelled"}, headers=SYSTEM
+        )
+        return sorted((a["id"], a["status"], a["ends_at"]) for a in r.json()["items"])
 
     async def interaction() -> Any:
         assert iid is not None
@@ -166,6 +203,8 @@ def snapshot_of(api: httpx.AsyncClient, route_name: str, iid: str | None, eid: s
         return staff
     if route_name == "create_interaction":
         return interactions
+    if route_name in ("create_absence", "change_absence", "cancel_absence"):
+        return absences
     if eid is not None:
         return escalation
     if iid is not None:
@@ -207,17 +246,29 @@ async def test_role_matrix(api: httpx.AsyncClient, route_name: str) -> None:
     wrong: list[str] = []
     for n, (caller, headers) in enumerate(CALLERS.items()):
         iid = await fresh_interaction(api) if route.needs_interaction else None
-        eid = None
+        eid = aid = None
         if route.needs_escalation:
             iid, eid = await fresh_escalation(api)
+        if route.needs_absence:
+            r = await api.post("/v1/absences", json=absence_body(100 + n), headers=SYSTEM)
+            assert r.status_code == 201, r.text
+            aid = r.json()["id"]
         body = route.body
+        if route_name == "create_absence":
+            body = absence_body(n)
+        if route_name == "change_absence":
+            body = {"ends_at": _later(n)}
         if route_name == "create_interaction":
             body = interaction_body(external_id=f"new-{n}")
         snapshot = snapshot_of(api, route_name, iid, eid)
         before = await snapshot()
 
         r = await api.request(
-            route.method, route.path.format(iid=iid, eid=eid), json=body, params=route.params, headers=headers
+            route.method,
+            route.path.format(iid=iid, eid=eid, aid=aid),
+            json=body,
+            params=route.params,
+            headers=headers,
         )
 
         want = expected_status(route, caller)
@@ -296,7 +347,7 @@ async def test_bad_tokens_are_401_everywhere(api: httpx.AsyncClient) -> None:
         for route in ROUTES.values():
             r = await api.request(
                 route.method,
-                route.path.format(iid="x", eid="x"),
+                route.path.format(iid="x", eid="x", aid="x"),
                 json=route.body,
                 params=route.params,
                 headers=headers,
@@ -304,3 +355,25 @@ async def test_bad_tokens_are_401_everywhere(api: httpx.AsyncClient) -> None:
             assert r.status_code == 401, (route.path, headers, r.text)
             assert r.json()["error"]["code"] == "unauthorized"
             assert r.headers.get("www-authenticate") == "Bearer"
+
+
+def test_every_route_is_in_the_role_matrix() -> None:
+    """A new route cannot ship without its row in the matrix above."""
+    app = create_app(Settings(database_url="sqlite:///:memory:"))
+    served = {
+        (method.upper(), re.sub(r"\{[a-z_]+\}", "{}", path))
+        for path, ops in app.openapi()["paths"].items()
+        if path.startswith("/v1/")
+        for method in ops
+    }
+    covered = {
+        (
+            r.method,
+            re.sub(r"\{[a-z]+\}", "{}", r.path)
+            .replace("/eastside", "/{}")
+            .replace("/chw-new", "/{}")
+            .replace("/mem-new", "/{}"),
+        )
+        for r in ROUTES.values()
+    }
+    assert served - covered == set(), f"routes without a role-matrix row: {sorted(served - covered)}"
