@@ -7,7 +7,7 @@ and wake the loop. Member text never enters this workflow, only ids, enums and t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
@@ -556,7 +556,7 @@ class InteractionWorkflow(TimerLoop):
                 FT_CHANNEL.value_set(s.channel),
                 FT_STATUS.value_set(s.status),
                 FT_ASSIGNEE.value_set(s.assignee_id or "unassigned"),
-                FT_DUE_AT.value_set(s.due_at),
+                FT_DUE_AT.value_set(s.due_at.astimezone(UTC)),  # one zone for every team
                 FT_TRIGGERS.value_set(list(s.triggers)),
             ]
         )
