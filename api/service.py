@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from domain.calendar import BusinessCalendar
 from domain.deadlines import due_at
 from domain.ids import interaction_workflow_id
 from domain.messages import EscalationState, InteractionInput, InteractionState
-from domain.models import TeamConfig
+from domain.models import TRIGGERS, TeamConfig
 from store import repositories as repo
 from store.models import Escalation, Interaction, Team, TimelineEvent
 from workflows.interaction import InteractionWorkflow
@@ -46,6 +47,8 @@ from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_S
 log = structlog.get_logger(__name__)
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# How long POST /v1/interactions waits for the escalations its flags raise to be recorded.
+ESCALATION_WAIT_SECONDS = 10.0
 # A backfill after an outage is days old; older than this is a broken clock, not a missed call.
 MAX_BACKFILL = timedelta(days=5 * 366)
 
@@ -192,7 +195,33 @@ async def create_interaction(
     await start_workflow(client, settings, workflow_input(row, cfg, team), row)
     if created:
         log.info("interaction.created", interaction_id=row.id, team_id=row.team_id, channel=row.channel)
+        triggers = {f for f in row.flags if f in TRIGGERS}
+        if triggers:
+            await _escalations_recorded(session, row, triggers)
     return row, created
+
+
+async def _escalations_recorded(
+    session: Session, row: Interaction, triggers: set[str], *, within: float = ESCALATION_WAIT_SECONDS
+) -> None:
+    """Wait (briefly) until the workflow has recorded the escalations the create flags raised.
+
+    A case flagged ``safety`` at creation answers with its escalation already visible, as a
+    flag added later does. The workflow starts them within a fraction of a second; if it is
+    slower (a worker restarting), the answer goes out without them rather than failing.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    try:
+        while loop.time() < deadline:
+            session.rollback()  # nothing is pending: end the read so the next one sees new commits
+            found = {e.trigger for e in repo.escalations_of_interactions(session, [row.id])[row.id]}
+            if triggers <= found:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("interaction.escalations_pending", interaction_id=row.id, triggers=sorted(triggers))
+    finally:
+        session.refresh(row)  # the answer shows the status the workflow recorded
 
 
 def require_interaction(session: Session, interaction_id: str) -> Interaction:

@@ -189,3 +189,13 @@ async def test_lead_reassigns_the_escalation_owner(api: httpx.AsyncClient) -> No
 
 async def _escalation_notices(api: httpx.AsyncClient, recipient: str) -> list[dict[str, Any]]:
     return [n for n in await notifications(api, recipient) if n["kind"] == "escalation"]
+
+
+async def test_flags_given_at_creation_answer_with_their_escalations(api: httpx.AsyncClient) -> None:
+    """Like a flag added later, a flag in the create body is visible in the answer."""
+    await setup_team(api)
+    created = await create(api, member_id="mem-1", flags=["safety", "urgent"])
+    assert [e["trigger"] for e in created["escalations"]] == ["safety"]
+    assert created["status"] == "escalated" and created["escalations"][0]["status"] == "open"
+    listed = (await api.get("/v1/escalations", params={"team_id": "eastside"}, headers=LEAD)).json()["items"]
+    assert [(e["interaction_id"], e["trigger"]) for e in listed] == [(created["id"], "safety")]
