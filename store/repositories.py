@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from store.models import (
     Absence,
@@ -24,6 +24,7 @@ from store.models import (
 )
 
 UNASSIGNED = "unassigned"
+T = TypeVar("T")
 
 
 class BadCursor(ValueError):
@@ -42,6 +43,52 @@ def decode_cursor(cursor: str, n: int) -> list[str]:
     if len(parts) != n:
         raise BadCursor("cursor is not valid")
     return parts
+
+
+def _digits(value: str) -> int:
+    if not value.isdigit():
+        raise ValueError(value)
+    return int(value)
+
+
+def _cursor_part(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def keyset_page(
+    session: Session,
+    q: Select[T],
+    keys: Sequence[tuple[InstrumentedAttribute[Any], Callable[[str], Any]]],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[T], str | None]:
+    """One page of ``q`` ordered by ``keys`` (the last one unique), after ``cursor``.
+
+    ``keys`` pairs each ordering column with the parser of its cursor text; the cursor of the
+    next page holds the last row's key values.
+    """
+    columns = [column for column, _ in keys]
+    if cursor:
+        parts = decode_cursor(cursor, len(keys))
+        try:
+            values = [parse(part) for (_, parse), part in zip(keys, parts, strict=True)]
+        except ValueError as err:
+            raise BadCursor("cursor is not valid") from err
+        # Lexicographically after the cursor: (a > x) or (a = x and b > y) or ...
+        q = q.where(
+            or_(
+                *(
+                    and_(*(columns[j] == values[j] for j in range(i)), columns[i] > values[i])
+                    for i in range(len(columns))
+                )
+            )
+        )
+    rows = list(session.scalars(q.order_by(*columns).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(*(_cursor_part(getattr(rows[-1], c.key)) for c in columns))
 
 
 # ---------------------------------------------------------------- teams, staff, members
@@ -157,19 +204,13 @@ def list_absences(
         q = q.where(Absence.staff_id == f.staff_id)
     if f.statuses:
         q = q.where(Absence.status.in_(list(f.statuses)))
-    if cursor:
-        start_s, last_id = decode_cursor(cursor, 2)
-        try:
-            start = datetime.fromisoformat(start_s)
-        except ValueError as err:
-            raise BadCursor("cursor is not valid") from err
-        q = q.where(or_(Absence.starts_at > start, and_(Absence.starts_at == start, Absence.id > last_id)))
-    rows = list(session.scalars(q.order_by(Absence.starts_at, Absence.id).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].starts_at.isoformat(), rows[-1].id)
-    return rows, next_cursor
+    return keyset_page(
+        session,
+        q,
+        [(Absence.starts_at, datetime.fromisoformat), (Absence.id, str)],
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 def absence_timeline(session: Session, absence_id: str) -> list[TimelineEvent]:
@@ -230,20 +271,13 @@ def list_interactions(
     if f.overdue is not None:
         late = overdue_clause(f.now or datetime.now(UTC))
         q = q.where(late if f.overdue else ~late)
-    if cursor:
-        due_s, last_id = decode_cursor(cursor, 2)
-        try:
-            due = datetime.fromisoformat(due_s)
-        except ValueError as err:
-            raise BadCursor("cursor is not valid") from err
-        q = q.where(or_(Interaction.due_at > due, and_(Interaction.due_at == due, Interaction.id > last_id)))
-    rows = list(session.scalars(q.order_by(Interaction.due_at, Interaction.id).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(last.due_at.isoformat(), last.id)
-    return rows, next_cursor
+    return keyset_page(
+        session,
+        q,
+        [(Interaction.due_at, datetime.fromisoformat), (Interaction.id, str)],
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 def attempts_of(session: Session, interaction_ids: Sequence[str]) -> dict[str, list[Attempt]]:
@@ -310,17 +344,7 @@ def list_notifications(
         q = q.where(Notification.team_id.in_(list(team_ids)))
     if interaction_id is not None:
         q = q.where(Notification.interaction_id == interaction_id)
-    if cursor:
-        (last,) = decode_cursor(cursor, 1)
-        if not last.isdigit():
-            raise BadCursor("cursor is not valid")
-        q = q.where(Notification.id > int(last))
-    rows = list(session.scalars(q.order_by(Notification.id).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(str(rows[-1].id))
-    return rows, next_cursor
+    return keyset_page(session, q, [(Notification.id, _digits)], cursor=cursor, limit=limit)
 
 
 def count_notifications(session: Session, **where: Any) -> int:
@@ -373,27 +397,13 @@ def list_escalations(
         q = q.where(Escalation.trigger == f.trigger)
     if f.interaction_id is not None:
         q = q.where(Escalation.interaction_id == f.interaction_id)
-    if cursor:
-        sev_s, started_s, last_id = decode_cursor(cursor, 3)
-        try:
-            sev, started = int(sev_s), datetime.fromisoformat(started_s)
-        except ValueError as err:
-            raise BadCursor("cursor is not valid") from err
-        q = q.where(
-            or_(
-                Escalation.severity > sev,
-                and_(Escalation.severity == sev, Escalation.started_at > started),
-                and_(Escalation.severity == sev, Escalation.started_at == started, Escalation.id > last_id),
-            )
-        )
-    order = (Escalation.severity, Escalation.started_at, Escalation.id)
-    rows = list(session.scalars(q.order_by(*order).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(str(last.severity), last.started_at.isoformat(), last.id)
-    return rows, next_cursor
+    # Most severe first (lowest number), then oldest.
+    keys: list[tuple[InstrumentedAttribute[Any], Callable[[str], Any]]] = [
+        (Escalation.severity, int),
+        (Escalation.started_at, datetime.fromisoformat),
+        (Escalation.id, str),
+    ]
+    return keyset_page(session, q, keys, cursor=cursor, limit=limit)
 
 
 def escalations_of_interactions(
