@@ -40,6 +40,15 @@ class Principal:
         if not allowed:
             raise forbidden(message)
 
+    def team_scope(self, team_id: str | None) -> list[str] | None:
+        """The teams a list may show this caller: staff see their own team (asking for another
+        is 403); ops and system see all (None)."""
+        if self.role not in ("chw", "lead", "manager"):
+            return None
+        if team_id is not None and team_id != self.team_id:
+            raise forbidden("not a member of this team")
+        return [self.team_id or ""]
+
 
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings

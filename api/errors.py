@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -59,6 +60,15 @@ def invalid(message: str) -> ApiError:
 
 def unavailable(message: str) -> ApiError:
     return ApiError(503, "unavailable", message)
+
+
+def parse_statuses(status: str | None, allowed: Sequence[str], default: Sequence[str]) -> list[str]:
+    """A comma-separated ``status`` filter (``default`` when absent); an unknown one is 422."""
+    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else list(default)
+    unknown = [s for s in statuses if s not in allowed]
+    if unknown:
+        raise invalid(f"unknown status {unknown[0]!r}; expected one of {', '.join(allowed)}")
+    return statuses
 
 
 def body(code: str, message: str) -> dict[str, Any]:

@@ -64,16 +64,8 @@ def list_absences(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[AbsencePublic]:
     """Absences ordered by ``starts_at``; staff see their own team's."""
-    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else list(repo.ABSENCE_PENDING)
-    unknown = [s for s in statuses if s not in repo.ABSENCE_STATUSES]
-    if unknown:
-        expected = ", ".join(repo.ABSENCE_STATUSES)
-        raise errors.invalid(f"unknown status {unknown[0]!r}; expected one of {expected}")
-    team_ids: list[str] | None = None
-    if principal.role in ("chw", "lead", "manager"):
-        if team_id is not None and team_id != principal.team_id:
-            raise errors.forbidden("not a member of this team")
-        team_ids = [principal.team_id or ""]
+    statuses = errors.parse_statuses(status, repo.ABSENCE_STATUSES, repo.ABSENCE_PENDING)
+    team_ids = principal.team_scope(team_id)
     try:
         rows, next_cursor = repo.list_absences(
             session,

@@ -41,17 +41,10 @@ def list_escalations(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[EscalationPublic]:
     """Escalations ordered by severity (safety first), then age (oldest first)."""
-    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else list(UNRESOLVED)
-    unknown = [s for s in statuses if s not in STATUSES]
-    if unknown:
-        raise errors.invalid(f"unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)}")
+    statuses = errors.parse_statuses(status, STATUSES, UNRESOLVED)
     if trigger is not None and trigger not in TRIGGERS:
         raise errors.invalid(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
-    team_ids: list[str] | None = None
-    if principal.role in ("chw", "lead", "manager"):
-        if team_id is not None and team_id != principal.team_id:
-            raise errors.forbidden("not a member of this team")
-        team_ids = [principal.team_id or ""]
+    team_ids = principal.team_scope(team_id)
     try:
         rows, next_cursor = repo.list_escalations(
             session,

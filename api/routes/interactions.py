@@ -59,15 +59,8 @@ def list_interactions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[InteractionPublic]:
     """The queue, ordered by ``due_at``; ``assignee_id=unassigned`` is the unassigned queue."""
-    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else list(ACTIVE)
-    unknown = [s for s in statuses if s not in STATUSES]
-    if unknown:
-        raise errors.invalid(f"unknown status {unknown[0]!r}; expected one of {', '.join(STATUSES)}")
-    team_ids: list[str] | None = None
-    if principal.role in ("chw", "lead", "manager"):
-        if team_id is not None and team_id != principal.team_id:
-            raise errors.forbidden("not a member of this team")
-        team_ids = [principal.team_id or ""]
+    statuses = errors.parse_statuses(status, STATUSES, ACTIVE)
+    team_ids = principal.team_scope(team_id)
     try:
         rows, next_cursor = repo.list_interactions(
             session,
