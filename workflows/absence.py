@@ -8,15 +8,11 @@ updates with validators, so a rejected change writes no history. Only ids and ti
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.absences import AbsenceActivities
@@ -33,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
 
-from workflows.common import PROJECTION_OPTIONS
+from workflows.common import PROJECTION_OPTIONS, TimerLoop, conflict, invalid
 
 # The fan-out heartbeats after every batch: a worker that dies mid-way is noticed within a
 # minute and the retry resumes after the last batch it reported.
@@ -44,18 +40,8 @@ FANOUT_OPTIONS: dict[str, Any] = {
 }
 
 
-def invalid(message: str) -> ApplicationError:
-    """Bad input for the current state: the API maps type ``Invalid`` to 422."""
-    return ApplicationError(message, type="Invalid", non_retryable=True)
-
-
-def conflict(message: str) -> ApplicationError:
-    """The absence is over: the API maps type ``Conflict`` to 409."""
-    return ApplicationError(message, type="Conflict", non_retryable=True)
-
-
 @workflow.defn
-class AbsenceWorkflow:
+class AbsenceWorkflow(TimerLoop):
     @workflow.init
     def __init__(self, inp: AbsenceInput) -> None:
         self._inp = inp
@@ -68,53 +54,50 @@ class AbsenceWorkflow:
             starts_at=inp.starts_at,
             ends_at=inp.ends_at,
         )
-        self._changed = False
-        # Updates and timer firings take turns, as in InteractionWorkflow.
-        self._lock = asyncio.Lock()
-        self._ready = inp.carried_state is not None
+        self._init_loop(ready=inp.carried_state is not None)
 
     @workflow.run
     async def run(self, inp: AbsenceInput) -> AbsenceState:
+        await self._run_until(
+            lambda: self._s.status not in ("scheduled", "active"),
+            start=self._start if inp.carried_state is None else None,
+            history_limit=inp.history_limit,
+        )
+        return self._s
+
+    async def _start(self) -> None:
         s = self._s
-        if inp.carried_state is None:
-            async with self._lock:
-                await self._commit(
-                    [
-                        self._entry(
-                            "absence_scheduled",
-                            details={
-                                "staff_id": s.staff_id,
-                                "backup_id": s.backup_id,
-                                "starts_at": s.starts_at.isoformat(),
-                                "ends_at": s.ends_at.isoformat(),
-                            },
-                        )
-                    ]
+        await self._commit(
+            [
+                self._entry(
+                    "absence_scheduled",
+                    details={
+                        "staff_id": s.staff_id,
+                        "backup_id": s.backup_id,
+                        "starts_at": s.starts_at.isoformat(),
+                        "ends_at": s.ends_at.isoformat(),
+                    },
                 )
-            self._ready = True
-        while s.status in ("scheduled", "active"):
-            if workflow.info().get_current_history_length() > inp.history_limit:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(inp.model_copy(update={"carried_state": s}))
-            target = s.starts_at if s.status == "scheduled" else s.ends_at
-            self._changed = False
-            delay = (target - workflow.now()).total_seconds()
-            if delay > 0:
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._changed, timeout=delay, timeout_summary=self._timer_summary(target)
-                    )
-                    continue  # extended, shortened or cancelled: work out the next wake-up again
-                except TimeoutError:
-                    pass
-            async with self._lock:
-                now = workflow.now()
-                if s.status == "scheduled" and now >= s.starts_at:
-                    await self._begin()
-                elif s.status == "active" and now >= s.ends_at:
-                    await self._finish("ended", actor_id=None)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return s
+            ]
+        )
+
+    def _wake(self) -> tuple[datetime, str] | None:
+        s = self._s
+        if s.status not in ("scheduled", "active"):
+            return None
+        target = s.starts_at if s.status == "scheduled" else s.ends_at
+        return target, self._timer_summary(target)
+
+    async def _fire_due(self) -> None:
+        s = self._s
+        now = workflow.now()
+        if s.status == "scheduled" and now >= s.starts_at:
+            await self._begin()
+        elif s.status == "active" and now >= s.ends_at:
+            await self._finish("ended", actor_id=None)
+
+    def _carry_over(self) -> AbsenceInput:
+        return self._inp.model_copy(update={"carried_state": self._s})
 
     # ------------------------------------------------------------------ transitions
     async def _begin(self) -> None:
@@ -209,12 +192,6 @@ class AbsenceWorkflow:
     def state(self) -> AbsenceState:
         return self._s
 
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        await workflow.wait_condition(lambda: self._ready)
-        async with self._lock:
-            yield
-
     # ------------------------------------------------------------------ rules
     def _require_not_over(self) -> None:
         if self._s.status in ("ended", "cancelled"):
@@ -232,7 +209,7 @@ class AbsenceWorkflow:
     async def _commit(self, events: list[TimelineEntry]) -> None:
         s = self._s
         s.version += 1
-        self._changed = True
+        self._touch()
         await workflow.execute_activity_method(
             AbsenceActivities.sync_absence,
             AbsenceProjection(workflow_id=self._wid, state=s.model_copy(deep=True), events=events),
