@@ -13,12 +13,15 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from domain.ids import interaction_workflow_id
 from domain.messages import InteractionInput, InteractionState
 from domain.models import TeamConfig
+from store.models import Notification, TimelineEvent
 from tests.conftest import CHICAGO_TEAM
 from workflows.interaction import InteractionWorkflow
 
@@ -159,3 +162,38 @@ def add_interaction_row(session: Any, *, assignee_id: str | None, due_at: dateti
         setattr(row, key, value)
     session.add(row)
     return row
+
+
+def at(day: datetime, hour: int, minute: int = 0, *, plus_days: int = 0) -> datetime:
+    """``hour:minute`` Chicago time on ``day`` (plus ``plus_days``)."""
+    d = (day + timedelta(days=plus_days)).date()
+    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=CHICAGO)
+
+
+def timeline(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> list[TimelineEvent]:
+    """The interaction's timeline lines of one kind, oldest first."""
+    with sessions() as s:
+        return list(
+            s.scalars(
+                select(TimelineEvent)
+                .where(TimelineEvent.interaction_id == interaction_id, TimelineEvent.kind == kind)
+                .order_by(TimelineEvent.at)
+            )
+        )
+
+
+def notices(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> list[Notification]:
+    """The outbox rows of one kind about the interaction, in order."""
+    with sessions() as s:
+        return list(
+            s.scalars(
+                select(Notification)
+                .where(Notification.interaction_id == interaction_id, Notification.kind == kind)
+                .order_by(Notification.id)
+            )
+        )
+
+
+async def now_value(value: T) -> T:
+    """``value`` as an awaitable, for ``eventually`` over a synchronous read."""
+    return value

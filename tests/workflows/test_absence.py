@@ -29,13 +29,15 @@ from domain.messages import (
 )
 from store import repositories as repo
 from store.db import unit_of_work
-from store.models import Absence, Member, Notification, Staff, TimelineEvent
+from store.models import Absence, Member, Staff, TimelineEvent
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
-    CHICAGO,
+    at,
     eventually,
     interaction_input,
     next_weekday_at,
+    notices,
+    now_value,
     start,
     state_of,
     team,
@@ -45,11 +47,6 @@ from workflows.interaction import InteractionWorkflow
 
 TOLERANCE = timedelta(seconds=5)
 Handle = WorkflowHandle[Any, Any]
-
-
-def at(day: datetime, hour: int, minute: int = 0, *, plus_days: int = 0) -> datetime:
-    d = (day + timedelta(days=plus_days)).date()
-    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=CHICAGO)
 
 
 async def start_absence(
@@ -123,19 +120,8 @@ def coverage_moves(sessions: sessionmaker[Session], interaction_id: str) -> list
 async def moves_recorded(sessions: sessionmaker[Session], interaction_id: str, n: int) -> list[TimelineEvent]:
     """The coverage moves once ``n`` are in the timeline (the projection lags the state by an activity)."""
     return await eventually(
-        lambda: _async(m if len(m := coverage_moves(sessions, interaction_id)) == n else [])
+        lambda: now_value(m if len(m := coverage_moves(sessions, interaction_id)) == n else [])
     )
-
-
-def notices(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> list[Notification]:
-    with sessions() as s:
-        return list(
-            s.scalars(
-                select(Notification)
-                .where(Notification.interaction_id == interaction_id, Notification.kind == kind)
-                .order_by(Notification.id)
-            )
-        )
 
 
 def absence_row(sessions: sessionmaker[Session], absence_id: str) -> Absence | None:
@@ -205,7 +191,7 @@ async def test_absence_moves_open_cases_at_start_routes_new_ones_and_hands_back_
         (move,) = await moves_recorded(sessions, inp.interaction_id, 1)
         assert move.details["from"] == "chw-ana" and move.details["to"] == "chw-ben"
         assert at(monday, 9) <= move.at <= at(monday, 9, 1) + TOLERANCE
-        assigned = await eventually(lambda i=inp: _async(notices(sessions, i.interaction_id, "assigned")))  # type: ignore[misc]
+        assigned = await eventually(lambda i=inp: now_value(notices(sessions, i.interaction_id, "assigned")))  # type: ignore[misc]
         assert "chw-ben" in [n.recipient_id for n in assigned]
 
     # A case of Ana's member received during the absence goes straight to the backup.
@@ -238,7 +224,7 @@ async def test_absence_moves_open_cases_at_start_routes_new_ones_and_hands_back_
             "end",
         )
         await eventually(
-            lambda i=inp: _async(  # type: ignore[misc]
+            lambda i=inp: now_value(  # type: ignore[misc]
                 [n for n in notices(sessions, i.interaction_id, "assigned") if n.recipient_id == "chw-ana"]
             )
         )
@@ -310,7 +296,7 @@ async def test_absence_without_backup_fills_the_unassigned_queue_and_notifies_ev
     assert [s.assignment_source for s in states] == [f"absence:{absence_id}"] * 2
     for inp, _ in cases:
         landed = await eventually(
-            lambda i=inp: _async(
+            lambda i=inp: now_value(
                 r if len(r := notices(sessions, i.interaction_id, "unassigned")) == 2 else []
             )  # type: ignore[misc]
         )
@@ -452,7 +438,3 @@ async def test_repeated_coverage_signals_change_nothing(
         ("a1", "end"),
     ]
     assert (await state_of(handle)).version == 3  # created, moved, handed back
-
-
-async def _async(value: Any) -> Any:
-    return value

@@ -28,10 +28,11 @@ from store.db import unit_of_work
 from store.models import Escalation, Notification, Team
 from tests.conftest import CHICAGO_TEAM, advance_to, now_of
 from tests.workflows.support import (
-    CHICAGO,
+    at,
     eventually,
     interaction_input,
     next_weekday_at,
+    now_value,
     settled_history_length,
     start,
     state_of,
@@ -42,11 +43,6 @@ from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
 
 TOLERANCE = timedelta(seconds=5)
-
-
-def at(day: datetime, hour: int, minute: int = 0, *, plus_days: int = 0) -> datetime:
-    d = (day + timedelta(days=plus_days)).date()
-    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=CHICAGO)
 
 
 def escalation_notices(sessions: sessionmaker[Session], interaction_id: str) -> list[Notification]:
@@ -70,7 +66,7 @@ def ladder(sessions: sessionmaker[Session], interaction_id: str) -> list[tuple[s
 
 async def ladder_of_length(sessions: sessionmaker[Session], interaction_id: str, n: int) -> list[Any]:
     got = await eventually(
-        lambda: _async(r if len(r := escalation_notices(sessions, interaction_id)) >= n else [])
+        lambda: now_value(r if len(r := escalation_notices(sessions, interaction_id)) >= n else [])
     )
     await asyncio.sleep(0.3)  # nothing more arrives than expected
     return got
@@ -81,7 +77,7 @@ async def escalation_handle(client: Client, sessions: sessionmaker[Session], int
         with sessions() as s:
             return s.scalars(select(Escalation).where(Escalation.interaction_id == interaction_id)).first()
 
-    row = await eventually(lambda: _async(find()))
+    row = await eventually(lambda: now_value(find()))
     return row, client.get_workflow_handle(row.workflow_id)
 
 
@@ -308,10 +304,6 @@ async def _status_is(handle: WorkflowHandle[Any, Any], status: str) -> Any:
 async def _open_triggers(handle: WorkflowHandle[Any, Any], triggers: set[str]) -> Any:
     st = await state_of(handle)
     return st if {e.trigger for e in st.escalations} == triggers else None
-
-
-async def _async(value: Any) -> Any:
-    return value
 
 
 async def test_a_long_ladder_continues_as_new_and_keeps_its_promises(

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -16,27 +15,24 @@ from temporalio.worker import Worker
 
 from activities.notifications import LogChannel
 from domain.messages import AssignInput, AttemptInput, FlagInput, InteractionState, ResolveInput
-from store.models import Notification, TimelineEvent
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
-    CHICAGO,
+    at,
     eventually,
     interaction_input,
     next_weekday_at,
+    notices,
+    now_value,
     settled_history_length,
     start,
     state_of,
     team,
+    timeline,
 )
 from workers.main import build_worker
 from workflows.interaction import InteractionWorkflow
 
 TOLERANCE = timedelta(seconds=5)
-
-
-def local(day: datetime, hour: int, minute: int = 0, *, plus_days: int = 0) -> datetime:
-    d = (day + timedelta(days=plus_days)).date()
-    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=CHICAGO)
 
 
 async def attempt(handle: WorkflowHandle[Any, Any], outcome: str, staff: str = "chw-ana") -> InteractionState:
@@ -47,28 +43,6 @@ async def attempt(handle: WorkflowHandle[Any, Any], outcome: str, staff: str = "
     return result
 
 
-def timeline(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> list[TimelineEvent]:
-    with sessions() as s:
-        return list(
-            s.scalars(
-                select(TimelineEvent)
-                .where(TimelineEvent.interaction_id == interaction_id, TimelineEvent.kind == kind)
-                .order_by(TimelineEvent.at)
-            )
-        )
-
-
-def notices(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> list[Notification]:
-    with sessions() as s:
-        return list(
-            s.scalars(
-                select(Notification)
-                .where(Notification.interaction_id == interaction_id, Notification.kind == kind)
-                .order_by(Notification.id)
-            )
-        )
-
-
 async def test_due_soon_reminder_then_overdue(
     env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
 ) -> None:
@@ -77,24 +51,24 @@ async def test_due_soon_reminder_then_overdue(
     inp = interaction_input(team(), monday, channel="text")
     handle = await start(client, inp, task_queue)
     st = await eventually(lambda: state_of(handle))
-    assert st.due_at == local(monday, 10, plus_days=1)  # text: 480 business minutes → Tue 10:00
+    assert st.due_at == at(monday, 10, plus_days=1)  # text: 480 business minutes → Tue 10:00
 
-    await advance_to(env, local(monday, 8, 59, plus_days=1))
+    await advance_to(env, at(monday, 8, 59, plus_days=1))
     assert timeline(sessions, inp.interaction_id, "due_soon_reminder") == []
 
-    await advance_to(env, local(monday, 9, 1, plus_days=1))
+    await advance_to(env, at(monday, 9, 1, plus_days=1))
     reminder = (
-        await eventually(lambda: _async(timeline(sessions, inp.interaction_id, "due_soon_reminder")))
+        await eventually(lambda: now_value(timeline(sessions, inp.interaction_id, "due_soon_reminder")))
     )[0]
-    assert abs(reminder.at - local(monday, 9, plus_days=1)) < TOLERANCE  # 60 clock minutes before due
-    due_soon = await eventually(lambda: _async(notices(sessions, inp.interaction_id, "due_soon")))
+    assert abs(reminder.at - at(monday, 9, plus_days=1)) < TOLERANCE  # 60 clock minutes before due
+    due_soon = await eventually(lambda: now_value(notices(sessions, inp.interaction_id, "due_soon")))
     assert [n.recipient_id for n in due_soon] == ["chw-ana"]
     assert not (await state_of(handle)).overdue
 
-    await advance_to(env, local(monday, 10, 1, plus_days=1))
-    overdue = (await eventually(lambda: _async(timeline(sessions, inp.interaction_id, "overdue"))))[0]
+    await advance_to(env, at(monday, 10, 1, plus_days=1))
+    overdue = (await eventually(lambda: now_value(timeline(sessions, inp.interaction_id, "overdue"))))[0]
     assert abs(overdue.at - st.due_at) < TOLERANCE
-    escalation = await eventually(lambda: _async(notices(sessions, inp.interaction_id, "escalation")))
+    escalation = await eventually(lambda: now_value(notices(sessions, inp.interaction_id, "escalation")))
     assert [(n.recipient_id, n.trigger) for n in escalation] == [("lead-1", "deadline_missed")]
     st = await state_of(handle)
     assert st.overdue and st.status == "escalated" and st.triggers == ["deadline_missed"]
@@ -107,12 +81,12 @@ async def test_attempt_before_due_meets_sla_and_never_goes_overdue(
     await advance_to(env, monday)
     inp = interaction_input(team(), monday, channel="call")
     handle = await start(client, inp, task_queue)
-    await advance_to(env, local(monday, 11))
+    await advance_to(env, at(monday, 11))
     st = await attempt(handle, "reached")
     assert st.first_response_at is not None and st.first_response_at <= st.due_at
     assert st.next_retry_at is None
 
-    await advance_to(env, local(monday, 18))
+    await advance_to(env, at(monday, 18))
     st = await state_of(handle)
     assert not st.overdue and st.status == "attempting" and st.triggers == []
     assert timeline(sessions, inp.interaction_id, "overdue") == []
@@ -131,39 +105,41 @@ async def test_three_no_answers_are_spaced_by_business_time_then_unreachable(
 
     # 15:30, not 16:00: the due-soon timer fires at 16:00, and the Java test server wedges when
     # an update cancels a timer that fired in the same workflow task (sdk-java#2606, #3088).
-    await advance_to(env, local(thursday, 15, 30))
+    await advance_to(env, at(thursday, 15, 30))
     st = await attempt(handle, "no_answer")
     # 90 open minutes left on Thursday, 30 more on Friday morning: across the night.
     assert st.next_retry_at is not None
-    assert abs(st.next_retry_at - local(thursday, 9, 30, plus_days=1)) < TOLERANCE
+    assert abs(st.next_retry_at - at(thursday, 9, 30, plus_days=1)) < TOLERANCE
 
-    await advance_to(env, local(thursday, 9, 31, plus_days=1))
-    reminders = await eventually(lambda: _async(timeline(sessions, inp.interaction_id, "retry_reminder")))
-    assert abs(reminders[0].at - local(thursday, 9, 30, plus_days=1)) < TOLERANCE
+    await advance_to(env, at(thursday, 9, 31, plus_days=1))
+    reminders = await eventually(lambda: now_value(timeline(sessions, inp.interaction_id, "retry_reminder")))
+    assert abs(reminders[0].at - at(thursday, 9, 30, plus_days=1)) < TOLERANCE
     assert [
         n.recipient_id
-        for n in await eventually(lambda: _async(notices(sessions, inp.interaction_id, "retry_due")))
+        for n in await eventually(lambda: now_value(notices(sessions, inp.interaction_id, "retry_due")))
     ] == ["chw-ana"]
 
-    await advance_to(env, local(thursday, 16, 30, plus_days=1))  # Friday 16:30
+    await advance_to(env, at(thursday, 16, 30, plus_days=1))  # Friday 16:30
     st = await attempt(handle, "busy")
     # 30 open minutes on Friday, then the weekend is closed, 90 minutes on Monday.
     assert st.next_retry_at is not None
-    assert abs(st.next_retry_at - local(thursday, 10, 30, plus_days=4)) < TOLERANCE
+    assert abs(st.next_retry_at - at(thursday, 10, 30, plus_days=4)) < TOLERANCE
 
-    await advance_to(env, local(thursday, 10, 31, plus_days=4))
+    await advance_to(env, at(thursday, 10, 31, plus_days=4))
     reminders = await eventually(
-        lambda: _async(r if len(r := timeline(sessions, inp.interaction_id, "retry_reminder")) == 2 else [])
+        lambda: now_value(
+            r if len(r := timeline(sessions, inp.interaction_id, "retry_reminder")) == 2 else []
+        )
     )
-    assert abs(reminders[1].at - local(thursday, 10, 30, plus_days=4)) < TOLERANCE
+    assert abs(reminders[1].at - at(thursday, 10, 30, plus_days=4)) < TOLERANCE
 
-    await advance_to(env, local(thursday, 11, plus_days=4))
+    await advance_to(env, at(thursday, 11, plus_days=4))
     st = await attempt(handle, "left_voicemail")
     assert st.unreachable and st.next_retry_at is None and "unreachable" in st.triggers
-    escalation = await eventually(lambda: _async(notices(sessions, inp.interaction_id, "escalation")))
+    escalation = await eventually(lambda: now_value(notices(sessions, inp.interaction_id, "escalation")))
     assert [(n.recipient_id, n.trigger) for n in escalation] == [("lead-1", "unreachable")]
     # No third reminder comes: retries have stopped.
-    await advance_to(env, local(thursday, 17, plus_days=5))
+    await advance_to(env, at(thursday, 17, plus_days=5))
     assert len(timeline(sessions, inp.interaction_id, "retry_reminder")) == 2
 
 
@@ -203,7 +179,7 @@ async def test_assign_moves_the_case_without_changing_due_at(
     assert st.assignee_id == "chw-ben" and st.assignment_source == "lead:lead-1"
     assert st.due_at == before.due_at
     assigned = await eventually(
-        lambda: _async(
+        lambda: now_value(
             [n for n in notices(sessions, inp.interaction_id, "assigned") if n.recipient_id == "chw-ben"]
         )
     )
@@ -212,7 +188,7 @@ async def test_assign_moves_the_case_without_changing_due_at(
         InteractionWorkflow.assign_update, AssignInput(assignee_id=None, actor_id="lead-1")
     )
     assert st.assignee_id is None and st.assignment_source == "unassigned" and st.due_at == before.due_at
-    unassigned = await eventually(lambda: _async(notices(sessions, inp.interaction_id, "unassigned")))
+    unassigned = await eventually(lambda: now_value(notices(sessions, inp.interaction_id, "unassigned")))
     assert [n.recipient_id for n in unassigned] == ["lead-1"]
 
 
@@ -223,11 +199,9 @@ async def test_flagging_urgent_only_moves_due_at_earlier(
     await advance_to(env, monday)
     handle = await start(client, interaction_input(team(), monday, channel="text"), task_queue)
     st = await eventually(lambda: state_of(handle))
-    assert st.due_at == local(monday, 16, plus_days=1)  # 60 open minutes Monday + 420 Tuesday
+    assert st.due_at == at(monday, 16, plus_days=1)  # 60 open minutes Monday + 420 Tuesday
     st = await handle.execute_update(InteractionWorkflow.flag, FlagInput(flag="urgent", flag_id="f1"))
-    assert st.urgent and st.due_at == local(
-        monday, 10, plus_days=1
-    )  # SPEC: urgent text Mon 16:00 → Tue 10:00
+    assert st.urgent and st.due_at == at(monday, 10, plus_days=1)  # SPEC: urgent text Mon 16:00 → Tue 10:00
 
 
 @pytest.mark.parametrize(
@@ -282,12 +256,8 @@ async def test_invalid_signal_changes_nothing_and_is_recorded_as_rejected(
     handle = await start(client, inp, task_queue)
     await eventually(lambda: state_of(handle))
     await handle.signal("assign", AssignInput(assignee_id="chw-ana", actor_id="lead-1"))
-    rejected = await eventually(lambda: _async(timeline(sessions, inp.interaction_id, "rejected")))
+    rejected = await eventually(lambda: now_value(timeline(sessions, inp.interaction_id, "rejected")))
     assert rejected[0].details["action"] == "assign"
     assert (await state_of(handle)).assignee_id == "chw-ana"
     await handle.signal("resolve", ResolveInput(actor_id="lead-1"))
     assert (await handle.result()).status == "resolved"
-
-
-async def _async(value: Any) -> Any:
-    return value
