@@ -32,6 +32,7 @@ from tests.workflows.support import (
     eventually,
     interaction_input,
     next_weekday_at,
+    notices,
     now_value,
     settled_history_length,
     start,
@@ -46,14 +47,7 @@ TOLERANCE = timedelta(seconds=5)
 
 
 def escalation_notices(sessions: sessionmaker[Session], interaction_id: str) -> list[Notification]:
-    with sessions() as s:
-        return list(
-            s.scalars(
-                select(Notification)
-                .where(Notification.interaction_id == interaction_id, Notification.kind == "escalation")
-                .order_by(Notification.id)
-            )
-        )
+    return notices(sessions, interaction_id, "escalation")
 
 
 def ladder(sessions: sessionmaker[Session], interaction_id: str) -> list[tuple[str, int, str]]:
