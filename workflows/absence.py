@@ -217,22 +217,6 @@ class AbsenceWorkflow(TimerLoop):
             **PROJECTION_OPTIONS,
         )
 
-    def _entry(
-        self,
-        kind: str,
-        *,
-        step: str | None = None,
-        actor_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> TimelineEntry:
-        return TimelineEntry(
-            key=f"{self._wid}:{step or kind}",
-            kind=kind,
-            at=workflow.now(),
-            actor_id=actor_id,
-            details=details or {},
-        )
-
     def _timer_summary(self, at: datetime) -> str:
         s = self._s
         what = "absence starts" if s.status == "scheduled" else "absence ends, hand-back"

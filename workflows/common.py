@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.messages import TimelineEntry
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
@@ -156,6 +159,31 @@ class TimerLoop:
         await workflow.wait_condition(lambda: self._ready)
         async with self._lock:
             yield
+
+    def _entry(
+        self,
+        kind: str,
+        *,
+        step: str | None = None,
+        actor_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> TimelineEntry:
+        """One audit line, keyed by scope + step so a retried activity records it once."""
+        return TimelineEntry(
+            key=f"{self._entry_scope()}:{step or kind}",
+            kind=kind,
+            at=workflow.now(),
+            actor_id=actor_id,
+            details={**self._entry_context(), **(details or {})},
+        )
+
+    def _entry_scope(self) -> str:
+        """What makes timeline keys unique: the workflow id, unless a subclass says otherwise."""
+        return workflow.info().workflow_id
+
+    def _entry_context(self) -> dict[str, Any]:
+        """Details every timeline line of this workflow carries."""
+        return {}
 
     def _in_background(self, activity: Awaitable[Any]) -> None:
         """Run an activity (a notice) without blocking the caller; awaited before the run ends."""

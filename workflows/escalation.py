@@ -330,21 +330,12 @@ class EscalationWorkflow(TimerLoop):
             # The interaction was terminated from the UI/CLI: the escalation's own record stands.
             workflow.logger.warning("parent %s not told of %s: %s", parent.id, s.status, err)
 
-    def _entry(
-        self,
-        kind: str,
-        *,
-        step: str | None = None,
-        actor_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> TimelineEntry:
-        return TimelineEntry(
-            key=f"escalation:{self._s.escalation_id}:{step or kind}",
-            kind=kind,
-            at=workflow.now(),
-            actor_id=actor_id,
-            details={"escalation_id": self._s.escalation_id, "trigger": self._s.trigger, **(details or {})},
-        )
+    def _entry_scope(self) -> str:
+        # The workflow id is reused by a later escalation of the same trigger: key by escalation.
+        return f"escalation:{self._s.escalation_id}"
+
+    def _entry_context(self) -> dict[str, Any]:
+        return {"escalation_id": self._s.escalation_id, "trigger": self._s.trigger}
 
     def _when(self, at: datetime) -> str:
         local = at.astimezone(self._cal.tz)

@@ -8,7 +8,7 @@ and wake the loop. Member text never enters this workflow, only ids, enums and t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -618,22 +618,6 @@ class InteractionWorkflow(TimerLoop):
             ),
             summary=f"record rejected {action}",
             **PROJECTION_OPTIONS,
-        )
-
-    def _entry(
-        self,
-        kind: str,
-        *,
-        step: str | None = None,
-        actor_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> TimelineEntry:
-        return TimelineEntry(
-            key=f"{self._wid}:{step or kind}",
-            kind=kind,
-            at=workflow.now(),
-            actor_id=actor_id,
-            details=details or {},
         )
 
     def _timer_summary(self, kind: WakeKind, at: datetime) -> str:
