@@ -118,9 +118,11 @@ class NotificationActivities:
         A team without leads on duty tells its managers on duty; if everyone of both roles is
         away, they are all told anyway: a notice about a member is never addressed to nobody.
         """
+        if req.recipient_id is not None and req.kind != "escalation":
+            return [req.recipient_id]  # the common case: no absence lookup
         away = absent_staff_at(session, req.team_id, datetime.now(UTC))
         if req.recipient_id is not None:
-            if req.kind == "escalation" and req.recipient_id in away:
+            if req.recipient_id in away:
                 # An escalation level names someone who is out of office: it must still reach
                 # somebody who can acknowledge it now, so the team's leads on duty are told too.
                 return [req.recipient_id, *self._on_duty(session, req.team_id, "lead", away)]
