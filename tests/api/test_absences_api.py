@@ -229,9 +229,13 @@ async def test_active_absence_covers_cases_routes_new_ones_and_cancel_hands_back
     moved = await eventually(lambda: assignee(before["id"], "chw-ben"))
     assert moved["assignment_source"] == f"absence:{a['id']}" and moved["due_at"] == before["due_at"]
     assert "assigned" in [e["kind"] for e in moved["timeline"]]
-    assert before["id"] in [
-        n["interaction_id"] for n in await notifications(api, "chw-ben") if n["kind"] == "assigned"
-    ]
+
+    async def told_ben() -> bool:  # the notice is written in the background, after the move
+        return before["id"] in [
+            n["interaction_id"] for n in await notifications(api, "chw-ben") if n["kind"] == "assigned"
+        ]
+
+    assert await eventually(told_ben)
 
     during = await create(api, member_id="mem-1")
     assert (during["assignee_id"], during["assignment_source"]) == ("chw-ben", f"absence:{a['id']}")
