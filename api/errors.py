@@ -26,7 +26,7 @@ _APP_TYPES = {
     "Conflict": ("conflict", 409),
     "Invalid": ("invalid", 422),
     "NotFound": ("not_found", 404),
-    "PermissionDenied": ("forbidden", 403),
+    "Forbidden": ("forbidden", 403),
 }
 
 

@@ -1,7 +1,9 @@
-"""Business-rule violations shared by the API and workflows.
+"""The one error vocabulary of Followthrough.
 
-Each error carries a stable ``code`` so the API can map it to an HTTP status and the
-``{"error": {"code", "message"}}`` body without inspecting messages.
+Services raise these classes; workflow validators raise Temporal ``ApplicationError`` whose
+``type`` is the class name (``rejection``), so a rejected update comes back to the API as the
+same class (``from_application_error``); ``api/errors.py`` maps each class to an HTTP status in
+one table. Each error carries a stable ``code`` for the ``{"error": {"code", "message"}}`` body.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ class DomainError(Exception):
     """Base class: a request broke a business rule (never a bug or an outage)."""
 
     code: str = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class NotFound(DomainError):
@@ -35,3 +41,25 @@ class Forbidden(DomainError):
     """The caller's role may not perform the action."""
 
     code = "forbidden"
+
+
+class Unauthorized(DomainError):
+    """The caller did not say who they are (no or an unknown token)."""
+
+    code = "unauthorized"
+
+
+class Unavailable(DomainError):
+    """A dependency (Temporal, the database) does not answer: try again later."""
+
+    code = "unavailable"
+
+
+ERRORS: dict[str, type[DomainError]] = {
+    cls.__name__: cls for cls in (NotFound, Conflict, Invalid, Forbidden, Unauthorized, Unavailable)
+}
+
+
+def from_type(type_name: str | None, message: str) -> DomainError:
+    """The domain error an ``ApplicationError`` of ``type_name`` stands for (unknown: Conflict)."""
+    return ERRORS.get(type_name or "", Conflict)(message)

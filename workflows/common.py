@@ -11,6 +11,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.errors import Conflict, DomainError, Forbidden, Invalid
     from domain.messages import TimelineEntry
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
@@ -33,19 +34,25 @@ HISTORY_LIMIT = 2000
 KEEP_TIMER_PATCH = "keep-unchanged-timer"
 
 
+def rejection(error: type[DomainError], message: str) -> ApplicationError:
+    """A validator's refusal: an ``ApplicationError`` typed by the domain error class, which the
+    API turns back into that class (``domain.errors.from_type``) and maps to HTTP."""
+    return ApplicationError(message, type=error.__name__, non_retryable=True)
+
+
 def conflict(message: str) -> ApplicationError:
-    """A business-rule rejection: the API maps type ``Conflict`` to 409."""
-    return ApplicationError(message, type="Conflict", non_retryable=True)
+    """A business-rule rejection (409)."""
+    return rejection(Conflict, message)
 
 
 def denied(message: str) -> ApplicationError:
-    """The caller may not do this: the API maps type ``PermissionDenied`` to 403."""
-    return ApplicationError(message, type="PermissionDenied", non_retryable=True)
+    """The caller may not do this (403)."""
+    return rejection(Forbidden, message)
 
 
 def invalid(message: str) -> ApplicationError:
-    """Bad input (e.g. missing documentation): the API maps type ``Invalid`` to 422."""
-    return ApplicationError(message, type="Invalid", non_retryable=True)
+    """Bad input, e.g. missing documentation (422)."""
+    return rejection(Invalid, message)
 
 
 class TimerLoop:
