@@ -1,8 +1,11 @@
-"""The one place that maps domain and Temporal errors to HTTP answers ``{"error": {code, message}}``."""
+"""The one place that maps errors to HTTP answers ``{"error": {"code", "message"}}``.
+
+Services raise the ``domain.errors`` vocabulary; ``STATUS`` says which HTTP status each class
+is. Temporal and database failures that reach a route are mapped here too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -13,75 +16,35 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from domain.errors import DomainError
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
+from services.common import from_update_failure
 
 log = structlog.get_logger(__name__)
 
-_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422, "forbidden": 403, "unauthorized": 401}
-# ApplicationError types raised by workflow validators.
-_APP_TYPES = {
-    "Conflict": ("conflict", 409),
-    "Invalid": ("invalid", 422),
-    "NotFound": ("not_found", 404),
-    "Forbidden": ("forbidden", 403),
+STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Forbidden: 403,
+    Unauthorized: 401,
+    Unavailable: 503,
 }
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def unauthorized(message: str = "missing or invalid bearer token") -> ApiError:
-    return ApiError(401, "unauthorized", message)
-
-
-def forbidden(message: str) -> ApiError:
-    return ApiError(403, "forbidden", message)
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, "not_found", message)
-
-
-def conflict(message: str) -> ApiError:
-    return ApiError(409, "conflict", message)
-
-
-def invalid(message: str) -> ApiError:
-    return ApiError(422, "invalid", message)
-
-
-def unavailable(message: str) -> ApiError:
-    return ApiError(503, "unavailable", message)
-
-
-def parse_statuses(status: str | None, allowed: Sequence[str], default: Sequence[str]) -> list[str]:
-    """A comma-separated ``status`` filter (``default`` when absent); an unknown one is 422."""
-    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else list(default)
-    unknown = [s for s in statuses if s not in allowed]
-    if unknown:
-        raise invalid(f"unknown status {unknown[0]!r}; expected one of {', '.join(allowed)}")
-    return statuses
+def status_of(err: DomainError) -> int:
+    return next((code for cls, code in STATUS.items() if isinstance(err, cls)), 409)
 
 
 def body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-def from_update_failure(err: WorkflowUpdateFailedError) -> ApiError:
-    """A validator's rejection comes back as an ApplicationError cause."""
-    cause = err.cause
-    if isinstance(cause, ApplicationError):
-        code, status = _APP_TYPES.get(cause.type or "", ("conflict", 409))
-        return ApiError(status, code, cause.message)
-    return conflict(str(cause or err))
+def respond(err: DomainError) -> JSONResponse:
+    status = status_of(err)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body(err.code, err.message), status_code=status, headers=headers)
 
 
 def _validation_message(err: RequestValidationError) -> str:
@@ -114,14 +77,9 @@ class NulGuard:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(body(exc.code, exc.message), status_code=exc.status, headers=headers)
-
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(body(exc.code, str(exc)), status_code=_STATUS.get(exc.code, 409))
+        return respond(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -136,8 +94,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(WorkflowUpdateFailedError)
     async def _update_failed(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
-        api = from_update_failure(exc)
-        return JSONResponse(body(api.code, api.message), status_code=api.status)
+        return respond(from_update_failure(exc))
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:

@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     field_validator,
-    model_validator,
 )
 
 from domain.models import Channel, Flag, Outcome, StaffRole
+from services.schemas import (
+    AbsenceCreate as AbsenceCreate,
+    ChannelReport as ChannelReport,
+    InputModel,
+    InteractionCreate as InteractionCreate,
+    SlaReport as SlaReport,
+    Timestamp,
+    in_range,
+    not_blank,
+)
 
 T = TypeVar("T")
-
-# Every time the API answers with is UTC with an explicit offset: 2026-11-16T23:00:00+00:00.
-Timestamp = Annotated[
-    datetime, PlainSerializer(lambda d: d.astimezone(UTC).isoformat(), return_type=str, when_used="json")
-]
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*")
-    @classmethod
-    def _no_nul(cls, v: Any) -> Any:
-        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
-        if isinstance(v, str) and "\x00" in v:
-            raise ValueError("must not contain NUL characters")
-        return v
-
-
-def _not_blank(v: str) -> str:
-    if not v.strip():
-        raise ValueError("must not be empty")
-    return v
 
 
 class Page(BaseModel, Generic[T]):
@@ -48,7 +33,7 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-class StaffPut(_In):
+class StaffPut(InputModel):
     name: str = Field(min_length=1, max_length=200)
     role: StaffRole
 
@@ -60,7 +45,7 @@ class StaffPublic(BaseModel):
     role: StaffRole
 
 
-class MemberPut(_In):
+class MemberPut(InputModel):
     owner_id: str | None
 
 
@@ -70,65 +55,42 @@ class MemberPublic(BaseModel):
     owner_id: str | None
 
 
-class InteractionCreate(_In):
-    team_id: str = Field(min_length=1, max_length=64)
-    external_id: str = Field(min_length=1, max_length=200)
-    member_id: str = Field(min_length=1, max_length=64)
-    channel: Channel
-    received_at: AwareDatetime
-    urgent: bool = False
-    flags: list[Flag] = Field(default_factory=list)
-    summary: str | None = Field(default=None, max_length=10_000)
-
-    @field_validator("received_at")
-    @classmethod
-    def _received_at_in_range(cls, v: datetime) -> datetime:
-        # Year 1 or 9999 with an offset cannot even be converted to UTC.
-        try:
-            utc = v.astimezone(UTC)
-        except OverflowError as err:
-            raise ValueError("is out of range") from err
-        if utc.year < 1971 or utc.year > 9000:
-            raise ValueError("is out of range")
-        return v
-
-
-class AttemptCreate(_In):
+class AttemptCreate(InputModel):
     outcome: Outcome
     note: str | None = Field(default=None, max_length=10_000)
 
 
-class FlagCreate(_In):
+class FlagCreate(InputModel):
     flag: Flag
     note: str | None = Field(default=None, max_length=10_000)
 
 
-class AssignCreate(_In):
+class AssignCreate(InputModel):
     assignee_id: str | None
     reason: str = Field(default="", max_length=2_000)
 
 
-class ResolveCreate(_In):
+class ResolveCreate(InputModel):
     resolution: str = Field(min_length=1, max_length=10_000)
 
     @field_validator("resolution")
     @classmethod
     def _resolution_not_blank(cls, v: str) -> str:
-        return _not_blank(v)
+        return not_blank(v)
 
 
-class AcknowledgeCreate(_In):
+class AcknowledgeCreate(InputModel):
     note: str | None = Field(default=None, max_length=10_000)
 
 
-class EscalationResolveCreate(_In):
+class EscalationResolveCreate(InputModel):
     """``action_taken`` and ``outcome`` are required when the escalation's rule says so."""
 
     action_taken: str | None = Field(default=None, max_length=10_000)
     outcome: str | None = Field(default=None, max_length=10_000)
 
 
-class EscalationAssignCreate(_In):
+class EscalationAssignCreate(InputModel):
     owner_id: str = Field(min_length=1, max_length=64)
     reason: str = Field(default="", max_length=2_000)
 
@@ -235,61 +197,14 @@ class NotificationPublic(BaseModel):
     delivered_at: Timestamp | None
 
 
-class ChannelReport(BaseModel):
-    received: int
-    answered_on_time: int
-    answered_late: int
-    open_overdue: int
-    median_first_response_business_minutes: float | None
-    first_contact_resolution_rate: float | None
-
-
-class SlaReport(BaseModel):
-    team_id: str
-    from_: Timestamp = Field(serialization_alias="from")
-    to: Timestamp
-    channels: dict[str, ChannelReport]
-    escalations_by_trigger: dict[str, int]
-    unreachable_rate: float | None
-
-
 # ---------------------------------------------------------------- absences (SPEC 2.5)
-def _in_range(v: datetime) -> datetime:
-    try:
-        utc = v.astimezone(UTC)
-    except OverflowError as err:
-        raise ValueError("is out of range") from err
-    if utc.year < 1971 or utc.year > 9000:
-        raise ValueError("is out of range")
-    return v
-
-
-class AbsenceCreate(_In):
-    staff_id: str = Field(min_length=1, max_length=64)
-    backup_id: str | None = Field(default=None, min_length=1, max_length=64)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    reason: str | None = Field(default=None, max_length=2_000)
-
-    @field_validator("starts_at", "ends_at")
-    @classmethod
-    def _times_in_range(cls, v: datetime) -> datetime:
-        return _in_range(v)
-
-    @model_validator(mode="after")
-    def _ends_after_start(self) -> AbsenceCreate:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
-        return self
-
-
-class AbsenceUpdate(_In):
+class AbsenceUpdate(InputModel):
     ends_at: AwareDatetime
 
     @field_validator("ends_at")
     @classmethod
     def _time_in_range(cls, v: datetime) -> datetime:
-        return _in_range(v)
+        return in_range(v)
 
 
 class AbsencePublic(BaseModel):

@@ -25,7 +25,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.absences import COVERAGE_SIGNAL, AbsenceActivities
-from cli.main import SEARCH_ATTRIBUTE_TYPES
 from domain.ids import interaction_workflow_id
 from domain.messages import CoverageInput, FanoutInput, InteractionInput
 from domain.models import TeamConfig
@@ -34,6 +33,7 @@ from store.migrate import upgrade
 from store.models import Interaction, Staff
 from store.repositories import upsert_team
 from workflows.interaction import InteractionWorkflow
+from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 TEAM = {
     "name": "bench",

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from config.logging import configure_logging
 from config.settings import Settings, TokenGrant
+from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 if TYPE_CHECKING:
     from temporalio.runtime import Runtime
@@ -32,16 +33,10 @@ app = typer.Typer(
     help="Followthrough: durable follow-up and escalation for CHW call centers.", no_args_is_help=True
 )
 console = Console()
+# The HTTP API's factory, served by uvicorn by its import string (as `uvicorn --factory` would):
+# the command line starts the API without depending on its code.
+API_APP = "api.app:create_app"
 log = structlog.get_logger("followthrough.cli")
-
-SEARCH_ATTRIBUTE_TYPES = {
-    "FtTeam": "Keyword",
-    "FtChannel": "Keyword",
-    "FtStatus": "Keyword",
-    "FtAssignee": "Keyword",
-    "FtDueAt": "Datetime",
-    "FtTriggers": "KeywordList",
-}
 
 
 def _settings() -> Settings:
@@ -99,7 +94,7 @@ def migrate() -> None:
 @app.command("load-config")
 def load_config(file: Path) -> None:
     """Load a team file (team config, staff, caseloads) into the database."""
-    from config.loader import load_team_file, read_team_file
+    from services.teams import load_team_file, read_team_file
     from store.db import make_engine, make_sessionmaker
 
     settings = _settings()
@@ -119,7 +114,7 @@ def load_config(file: Path) -> None:
 
 
 async def _refresh_checkins(settings: Settings, team_id: str, config: Any) -> None:
-    from api.coverage import refresh_checkins
+    from services.checkins import refresh_checkins
     from workers.client import connect
 
     await refresh_checkins(await connect(settings), settings, team_id, config)
@@ -158,10 +153,8 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the HTTP API."""
     import uvicorn
 
-    from api.app import create_app
-
-    settings = _settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    _settings()  # fail early and clearly on bad settings (e.g. a codec key)
+    uvicorn.run(API_APP, factory=True, host=host, port=port, log_config=None)
 
 
 @app.command()
@@ -172,7 +165,7 @@ def dev(
     ui_port: int = 8233,
 ) -> None:
     """One command: Temporal dev server, migrations, demo team, worker and API."""
-    from config.loader import DEMO_TEAM, load_team_file, read_team_file
+    from services.teams import DEMO_TEAM, load_team_file, read_team_file
     from store.db import make_engine, make_sessionmaker
     from store.migrate import upgrade
 
@@ -257,14 +250,14 @@ async def _run_dev(
 ) -> None:
     import uvicorn
 
-    from api.app import create_app
-    from api.coverage import refresh_checkins
-    from config.loader import DEMO_TEAM, read_team_file
+    from config.settings import get_settings
+    from services.checkins import refresh_checkins
+    from services.teams import DEMO_TEAM, read_team_file
     from store.db import make_engine, make_sessionmaker
     from workers.client import connect, ensure_search_attributes
     from workers.main import build_worker, delivery_channel
 
-    # API and worker share this client, so the SDK metrics cover both.
+    # The worker's client serves the SDK metrics; the API connects its own (lazily).
     client = await connect(settings, runtime=_metrics_runtime(settings))
     await ensure_search_attributes(client)
     sessions = make_sessionmaker(make_engine(settings.database_url))
@@ -273,9 +266,13 @@ async def _run_dev(
     w = build_worker(
         client, task_queue=settings.task_queue, sessions=sessions, channel=delivery_channel(settings)
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, temporal_client=client), host=host, port=port, log_config=None)
+    # The API reads its settings from the environment, like `followthrough api` does.
+    os.environ["FOLLOWTHROUGH_TEMPORAL_ADDRESS"] = settings.temporal_address
+    os.environ["FOLLOWTHROUGH_TOKENS"] = json.dumps(
+        {token: grant.model_dump() for token, grant in settings.tokens.items()}
     )
+    get_settings.cache_clear()
+    server = uvicorn.Server(uvicorn.Config(API_APP, factory=True, host=host, port=port, log_config=None))
     api_task = asyncio.create_task(server.serve())
     worker_task = asyncio.create_task(w.run())
     while not server.started:
@@ -402,7 +399,7 @@ def report(
     """The SLA report of a team (same figures as GET /v1/reports/sla)."""
     from datetime import UTC, datetime, timedelta
 
-    from api.routes.reports import compute_sla
+    from services.reports import compute_sla
     from store import repositories as repo
     from store.db import make_engine, make_sessionmaker
 
@@ -450,9 +447,8 @@ def assign(
 
 
 async def _assign(settings: Settings, interaction_id: str, assignee: str | None, actor: str | None) -> None:
-    from api import service
-    from api.errors import ApiError
-    from domain.messages import AssignInput
+    from domain.errors import DomainError
+    from services import interactions
     from store.db import make_engine, make_sessionmaker
     from workers.client import connect
 
@@ -460,15 +456,13 @@ async def _assign(settings: Settings, interaction_id: str, assignee: str | None,
     client = await connect(settings)
     with sessions() as session:
         try:
-            row = service.require_interaction(session, interaction_id)
-            state = await service.run_update(
-                client, row, "assign", AssignInput(assignee_id=assignee, actor_id=actor)
+            row = interactions.require_interaction(session, interaction_id)
+            row = await interactions.assign(
+                session, client, row, assignee_id=assignee, reason="", actor_id=actor
             )
-        except ApiError as err:
+        except DomainError as err:
             raise typer.Exit(code=_fail(err.message)) from err
-    console.print(
-        json.dumps({"id": interaction_id, "assignee_id": state.assignee_id, "status": state.status})
-    )
+    console.print(json.dumps({"id": interaction_id, "assignee_id": row.assignee_id, "status": row.status}))
 
 
 # ---------------------------------------------------------------- absences
@@ -489,9 +483,9 @@ def _aware(value: str, name: str) -> datetime:
 
 async def _absence_action(settings: Settings, action: str, **kw: Any) -> None:
     """Run one absence operation as the API would, and print the absence."""
-    from api import coverage
-    from api.errors import ApiError
-    from api.schemas import AbsenceCreate
+    from domain.errors import DomainError
+    from services import absences
+    from services.schemas import AbsenceCreate
     from store.db import make_engine, make_sessionmaker
     from workers.client import connect
 
@@ -505,15 +499,15 @@ async def _absence_action(settings: Settings, action: str, **kw: Any) -> None:
                     body = AbsenceCreate.model_validate(kw)
                 except ValueError as err:
                     raise typer.Exit(code=_fail(str(err))) from err
-                row = await coverage.create_absence(session, client, settings, body, actor_id=actor)
+                row = await absences.create_absence(session, client, settings, body, actor_id=actor)
             else:
-                row = coverage.require_absence(session, kw["absence_id"])
+                row = absences.require_absence(session, kw["absence_id"])
                 if action == "extend":
                     ends_at = kw["ends_at"]
-                    row = await coverage.change_absence_end(session, client, row, ends_at, actor_id=actor)
+                    row = await absences.change_absence_end(session, client, row, ends_at, actor_id=actor)
                 else:
-                    row = await coverage.cancel_absence(session, client, row, actor_id=actor)
-        except ApiError as err:
+                    row = await absences.cancel_absence(session, client, row, actor_id=actor)
+        except DomainError as err:
             raise typer.Exit(code=_fail(err.message)) from err
         _print_absences([row], title=f"absence {action}")
 

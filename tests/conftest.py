@@ -21,7 +21,6 @@ from temporalio.worker import Worker
 
 from activities.notifications import DeliveryChannel, LogChannel
 from api.app import create_app
-from cli.main import SEARCH_ATTRIBUTE_TYPES
 from config.settings import Settings, TokenGrant
 from domain.models import TeamConfig
 from store.db import make_engine, make_sessionmaker, unit_of_work
@@ -31,6 +30,7 @@ from store.repositories import upsert_team
 from tests import postgres
 from workers.client import ensure_search_attributes
 from workers.main import build_worker
+from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 
 def binary(name: str) -> str:

@@ -25,10 +25,10 @@ import typer
 import yaml
 from sqlalchemy.engine import make_url
 
-from cli.main import SEARCH_ATTRIBUTE_TYPES, app
-from config.loader import DEMO_TEAM, read_team_file
+from cli.main import app
 from config.settings import Settings
-from workflows.search_attributes import ALL_KEYS
+from services.teams import DEMO_TEAM, read_team_file
+from workflows.search_attributes import ALL_KEYS, SEARCH_ATTRIBUTE_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -1,4 +1,4 @@
-"""Custom search attributes (SPEC 3) shown and filterable in the Temporal UI."""
+"""Custom search attributes shown and filterable in the Temporal UI."""
 
 from __future__ import annotations
 
@@ -12,3 +12,13 @@ FT_DUE_AT = SearchAttributeKey.for_datetime("FtDueAt")
 FT_TRIGGERS = SearchAttributeKey.for_keyword_list("FtTriggers")
 
 ALL_KEYS = (FT_TEAM, FT_CHANNEL, FT_STATUS, FT_ASSIGNEE, FT_DUE_AT, FT_TRIGGERS)
+
+# The same keys as the dev server's ``--search-attribute Name=Type`` flags and the operator API
+# name their types: {"FtTeam": "Keyword", ..., "FtDueAt": "Datetime", "FtTriggers": "KeywordList"}.
+SEARCH_ATTRIBUTE_TYPES: dict[str, str] = {
+    key.name: "".join(
+        part.capitalize()
+        for part in key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").split("_")
+    )
+    for key in ALL_KEYS
+}

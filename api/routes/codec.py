@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import PrincipalDep
-from api.errors import invalid, not_found
+from domain.errors import Invalid, NotFound
 from workers.codec import CodecError, EncryptionCodec
 
 router = APIRouter(prefix="/codec", tags=["codec"])
@@ -47,7 +47,7 @@ class CodecPayloads(BaseModel):
 def _codec(request: Request) -> EncryptionCodec:
     codec: EncryptionCodec | None = request.app.state.codec
     if codec is None:
-        raise not_found("payload encryption is off (no FOLLOWTHROUGH_CODEC_KEY): there is nothing to decode")
+        raise NotFound("payload encryption is off (no FOLLOWTHROUGH_CODEC_KEY): there is nothing to decode")
     return codec
 
 
@@ -57,11 +57,11 @@ async def _apply(
     try:
         message = json_format.ParseDict(body.model_dump(), Payloads(), ignore_unknown_fields=True)
     except json_format.ParseError as err:
-        raise invalid(f"payloads are not valid protobuf JSON: {err}") from err
+        raise Invalid(f"payloads are not valid protobuf JSON: {err}") from err
     try:
         result = await fn(message.payloads)
     except CodecError as err:
-        raise invalid(str(err)) from err
+        raise Invalid(str(err)) from err
     out: dict[str, Any] = json_format.MessageToDict(Payloads(payloads=result))
     return CodecPayloads.model_validate({"payloads": out.get("payloads", [])})
 

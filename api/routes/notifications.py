@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api import errors
 from api.deps import PrincipalDep, SessionDep
 from api.schemas import NotificationPublic, Page
+from domain.errors import Forbidden, Invalid
 from store import repositories as repo
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -27,14 +27,14 @@ def list_notifications(
     team_ids: list[str] | None = None
     if principal.role == "chw":
         if recipient_id is not None and recipient_id != principal.staff_id:
-            raise errors.forbidden("a CHW reads only their own notifications")
+            raise Forbidden("a CHW reads only their own notifications")
         recipient_id = principal.staff_id
     elif principal.role in ("lead", "manager"):
         team_ids = [principal.team_id or ""]
         if recipient_id is not None:
             recipient = repo.get_staff(session, recipient_id)
             if recipient is not None and recipient.team_id != principal.team_id:
-                raise errors.forbidden("leads and managers read only their own team's notifications")
+                raise Forbidden("leads and managers read only their own team's notifications")
     try:
         rows, next_cursor = repo.list_notifications(
             session,
@@ -45,7 +45,7 @@ def list_notifications(
             limit=limit,
         )
     except repo.BadCursor as err:
-        raise errors.invalid(str(err)) from err
+        raise Invalid(str(err)) from err
     items = [
         NotificationPublic(
             id=n.id,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from domain.escalations import ladder_deadline, level_of, resolve_overdue_target
 from domain.models import EscalationRule, default_escalation_rule

@@ -16,7 +16,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.service import route_new
 from domain.ids import absence_workflow_id
 from domain.messages import (
     AbsenceCancelInput,
@@ -27,6 +26,7 @@ from domain.messages import (
     InteractionInput,
     InteractionState,
 )
+from services.routing import route_new
 from store import repositories as repo
 from store.db import unit_of_work
 from store.models import Absence, Member, Staff, TimelineEvent

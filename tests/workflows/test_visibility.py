@@ -19,7 +19,6 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogChannel
-from api import service
 from api.schemas import InteractionCreate
 from config.settings import Settings
 from domain.messages import (
@@ -30,6 +29,7 @@ from domain.messages import (
     InteractionState,
     ResolveInput,
 )
+from services import interactions as service
 from store.db import unit_of_work
 from store.models import Member
 from store.repositories import upsert_team

@@ -1,0 +1,185 @@
+"""Absences: plan coverage when staff are out of office.
+
+Overlap and backup checks run here against SQL (a workflow cannot see other absences); the
+state changes themselves are ``AbsenceWorkflow`` updates, so a rejected change writes no history.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import structlog
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+
+from config.settings import Settings
+from domain.absences import window_error
+from domain.errors import Conflict, Invalid, NotFound
+from domain.ids import absence_workflow_id
+from domain.messages import AbsenceCancelInput, AbsenceChangeInput, AbsenceInput, AbsenceState
+from services.common import now_utc, run_update
+from services.schemas import AbsenceCreate
+from services.teams import require_staff
+from store import repositories as repo
+from store.models import Absence, Staff
+from workflows.absence import AbsenceWorkflow
+from workflows.search_attributes import FT_TEAM
+
+log = structlog.get_logger(__name__)
+
+
+def _describe(a: Absence) -> str:
+    return f"{a.starts_at.isoformat()} to {a.ends_at.isoformat()} (absence {a.id})"
+
+
+def require_absence(session: Session, absence_id: str) -> Absence:
+    row = repo.get_absence(session, absence_id)
+    if row is None:
+        raise NotFound(f"absence '{absence_id}' not found")
+    return row
+
+
+def _check_window(
+    session: Session,
+    *,
+    staff_id: str,
+    backup_id: str | None,
+    starts_at: datetime,
+    ends_at: datetime,
+    exclude_id: str | None = None,
+) -> None:
+    """Conflict when the CHW is already away then, or the backup is away themselves."""
+    error = window_error(starts_at, ends_at)
+    if error is not None:
+        raise Invalid(error)
+    if ends_at <= now_utc():
+        raise Invalid("ends_at has already passed")
+    clash = repo.overlapping_absences(session, staff_id, starts_at, ends_at, exclude_id=exclude_id)
+    if clash:
+        raise Conflict(f"{staff_id} is already absent from {_describe(clash[0])}")
+    if backup_id is not None:
+        away = repo.overlapping_absences(session, backup_id, starts_at, ends_at)
+        if away:
+            raise Conflict(
+                f"backup {backup_id} is absent themselves from {_describe(away[0])}: "
+                "choose another backup, or none for the unassigned queue"
+            )
+
+
+async def create_absence(
+    session: Session, client: Client, settings: Settings, body: AbsenceCreate, *, actor_id: str | None
+) -> Absence:
+    """Insert the absence and start its workflow; nothing stays behind if the start fails."""
+    staff = require_staff(session, body.staff_id)
+    if body.backup_id is not None:
+        if body.backup_id == body.staff_id:
+            raise Invalid("the backup must be someone other than the absent staff member")
+        require_staff(session, body.backup_id, team_id=staff.team_id)
+    # Serialise absences of one staff member (PostgreSQL row lock; SQLite has one writer anyway).
+    session.get(Staff, staff.id, with_for_update=True)
+    _check_window(
+        session,
+        staff_id=staff.id,
+        backup_id=body.backup_id,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
+    now = now_utc()
+    absence_id = uuid.uuid4().hex
+    row = Absence(
+        id=absence_id,
+        workflow_id=absence_workflow_id(absence_id),
+        team_id=staff.team_id,
+        staff_id=staff.id,
+        backup_id=body.backup_id,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        status="scheduled",
+        reason=body.reason,
+        created_by=actor_id,
+        version=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.commit()
+    try:
+        await client.start_workflow(
+            AbsenceWorkflow.run,
+            AbsenceInput(
+                absence_id=row.id,
+                team_id=row.team_id,
+                staff_id=row.staff_id,
+                backup_id=row.backup_id,
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+            ),
+            id=row.workflow_id,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(FT_TEAM, row.team_id)]),
+            static_summary=f"absence of {row.staff_id}, backup {row.backup_id or 'unassigned queue'}",
+            static_details=(
+                f"Absence {row.id} of {row.staff_id} in team {row.team_id}: "
+                f"{row.starts_at.isoformat()} to {row.ends_at.isoformat()}."
+            ),
+        )
+    except BaseException:
+        # No workflow, no absence: a row without its workflow would route cases forever.
+        session.delete(row)
+        session.commit()
+        raise
+    log.info("absence.created", absence_id=row.id, staff_id=row.staff_id, backup_id=row.backup_id)
+    return row
+
+
+async def _run_update(
+    client: Client, row: Absence, update: str, arg: AbsenceChangeInput | AbsenceCancelInput
+) -> AbsenceState:
+    return await run_update(
+        client, row.workflow_id, update, arg, result_type=AbsenceState, closed=f"absence {row.id} is over"
+    )
+
+
+def _require_not_over(row: Absence) -> None:
+    if row.status in ("ended", "cancelled"):
+        raise Conflict(f"absence {row.id} is already {row.status}")
+
+
+async def change_absence_end(
+    session: Session, client: Client, row: Absence, ends_at: datetime, *, actor_id: str | None
+) -> Absence:
+    """Extend or shorten; the same ``ends_at`` again is answered without a change."""
+    _require_not_over(row)
+    if ends_at == row.ends_at:
+        return row
+    _check_window(
+        session,
+        staff_id=row.staff_id,
+        backup_id=row.backup_id,
+        starts_at=row.starts_at,
+        ends_at=ends_at,
+        exclude_id=row.id,
+    )
+    await _run_update(client, row, "change_end", AbsenceChangeInput(ends_at=ends_at, actor_id=actor_id))
+    return fresh(session, row.id)
+
+
+async def cancel_absence(session: Session, client: Client, row: Absence, *, actor_id: str | None) -> Absence:
+    """Call the absence off; an active one has handed its cases back when this returns."""
+    _require_not_over(row)
+    await _run_update(client, row, "cancel", AbsenceCancelInput(actor_id=actor_id))
+    return fresh(session, row.id)
+
+
+def fresh(session: Session, absence_id: str) -> Absence:
+    session.expire_all()
+    return require_absence(session, absence_id)

@@ -1,0 +1,94 @@
+"""The SLA report: what a lead needs to see whether the promises are kept."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from domain.calendar import BusinessCalendar
+from domain.errors import Invalid
+from domain.models import CHANNELS
+from services.common import now_utc
+from services.schemas import ChannelReport, SlaReport
+from services.teams import require_team, team_config
+from store import repositories as repo
+from store.models import Team
+
+DEFAULT_RANGE = timedelta(days=30)
+
+
+def _rate(num: int, den: int) -> float | None:
+    return None if den == 0 else num / den
+
+
+def report_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """``[from, to)`` in UTC; ``to`` defaults to now and ``from`` to 30 days before ``to``."""
+    try:
+        to = (end or now_utc()).astimezone(UTC)
+        since = start.astimezone(UTC) if start is not None else to - DEFAULT_RANGE
+    except OverflowError as err:
+        raise Invalid("'from' and 'to' must be within years 1 to 9999 in UTC") from err
+    if to <= since:
+        raise Invalid("'to' must be after 'from'")
+    return since, to
+
+
+def sla_report(session: Session, team_id: str, start: datetime | None, end: datetime | None) -> SlaReport:
+    """The SLA figures of a team for interactions with ``from <= received_at < to``."""
+    team = require_team(session, team_id)
+    since, to = report_range(start, end)
+    return compute_sla(session, team, since, to)
+
+
+def compute_sla(session: Session, team: Team, start: datetime, end: datetime) -> SlaReport:
+    """The SLA figures of ``team`` for interactions received in ``[start, end)`` (UTC)."""
+    team_id = team.id
+    cfg = team_config(team)
+    rows = repo.interactions_received(session, team_id, start, end)
+    # Holidays for every year the counted interactions were received or answered in.
+    years = [r.received_at.year for r in rows] + [
+        r.first_response_at.year for r in rows if r.first_response_at is not None
+    ]
+    cal = BusinessCalendar(cfg.calendar.snapshot(min(years) - 1, max(years) + 1)) if years else None
+    now = now_utc()
+    channels: dict[str, ChannelReport] = {}
+    for channel in CHANNELS:
+        mine = [r for r in rows if r.channel == channel]
+        answered = [r for r in mine if r.first_response_at is not None]
+        on_time = sum(
+            1 for r in answered if r.first_response_at is not None and r.first_response_at <= r.due_at
+        )
+        minutes = [
+            cal.open_minutes_between(r.received_at, r.first_response_at)
+            for r in answered
+            if r.first_response_at is not None and cal is not None
+        ]
+        resolved = [r for r in mine if r.resolved_at is not None]
+        fcr = sum(1 for r in resolved if r.first_attempt_outcome in ("reached", "replied"))
+        channels[channel] = ChannelReport(
+            received=len(mine),
+            answered_on_time=on_time,
+            answered_late=len(answered) - on_time,
+            open_overdue=sum(
+                1 for r in mine if r.first_response_at is None and r.resolved_at is None and r.due_at < now
+            ),
+            median_first_response_business_minutes=statistics.median(minutes) if minutes else None,
+            first_contact_resolution_rate=_rate(fcr, len(resolved)),
+        )
+    # Every escalation started for the counted interactions (a trigger raised again after its
+    # escalation was resolved counts twice).
+    escalations = repo.escalations_of_interactions(session, [r.id for r in rows])
+    by_trigger = Counter(e.trigger for found in escalations.values() for e in found)
+    attempted = [r for r in rows if r.attempt_count > 0]
+    unreachable = sum(1 for r in attempted if "unreachable" in r.triggers)
+    return SlaReport(
+        team_id=team_id,
+        from_=start,
+        to=end,
+        channels=channels,
+        escalations_by_trigger=dict(by_trigger),
+        unreachable_rate=_rate(unreachable, len(attempted)),
+    )

@@ -1,0 +1,144 @@
+"""Teams, staff and members: the configuration a call center runs on, and team files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+
+import config
+from config.settings import Settings, TokenGrant
+from domain.calendar import BusinessCalendar
+from domain.errors import Conflict, Invalid, NotFound
+from domain.models import StaffRole, TeamConfig
+from services.checkins import refresh_checkins
+from store import repositories as repo
+from store.db import committing, unit_of_work
+from store.models import Member, Staff, Team
+
+DEMO_TEAM = Path(config.__file__).parent / "demo_team.yaml"
+
+
+def team_config(team: Team) -> TeamConfig:
+    return TeamConfig.model_validate(team.config)
+
+
+def calendar_for(cfg: TeamConfig, around: Any) -> BusinessCalendar:
+    return BusinessCalendar.from_config(cfg.calendar, around=around.date())
+
+
+def require_team(session: Session, team_id: str, *, as_input: bool = False) -> Team:
+    """The team; unknown is NotFound (in a path) or Invalid (named in a request body)."""
+    team = repo.get_team(session, team_id)
+    if team is None:
+        raise (Invalid if as_input else NotFound)(f"unknown team '{team_id}'")
+    return team
+
+
+def require_staff(session: Session, staff_id: str, *, team_id: str | None = None) -> Staff:
+    """A staff member named in input (of ``team_id`` when given); unknown is Invalid."""
+    staff = repo.get_staff(session, staff_id)
+    if staff is None or (team_id is not None and staff.team_id != team_id):
+        where = f" in team '{team_id}'" if team_id is not None else ""
+        raise Invalid(f"unknown staff '{staff_id}'{where}")
+    return staff
+
+
+def _require_existing_team(session: Session, team_id: str) -> None:
+    if repo.get_team(session, team_id) is None:
+        raise NotFound(f"team '{team_id}' not found")
+
+
+async def put_team(
+    session: Session, client: Client, settings: Settings, team_id: str, cfg: TeamConfig
+) -> Team:
+    """Store the team's calendar, policy and escalation matrix, then have check-ins follow it.
+
+    The row is committed first: the check-in workflow reads the calendar from SQL, so a signal
+    sent before the commit could be overridden by the old row. If Temporal does not answer the
+    call fails (503) with the configuration saved; the PUT is idempotent, so a retry converges.
+    """
+    with committing(session):
+        team = repo.upsert_team(session, team_id, cfg.name, cfg.model_dump(mode="json"))
+    await refresh_checkins(client, settings, team_id, cfg)
+    return team
+
+
+def put_staff(session: Session, team_id: str, staff_id: str, *, name: str, role: StaffRole) -> Staff:
+    _require_existing_team(session, team_id)
+    with committing(session):
+        staff = session.get(Staff, staff_id)
+        if staff is None:
+            staff = Staff(id=staff_id, team_id=team_id, name=name, role=role)
+            session.add(staff)
+        elif staff.team_id != team_id:
+            raise Conflict(f"staff '{staff_id}' belongs to team '{staff.team_id}'")
+        else:
+            staff.name = name
+            staff.role = role
+    return staff
+
+
+def put_member(session: Session, team_id: str, member_id: str, *, owner_id: str | None) -> Member:
+    """Set a member's owning CHW (caseload); ``None`` routes their cases to the unassigned queue."""
+    _require_existing_team(session, team_id)
+    if owner_id is not None:
+        require_staff(session, owner_id, team_id=team_id)
+    with committing(session):
+        member = repo.get_member(session, team_id, member_id)
+        if member is None:
+            member = Member(team_id=team_id, id=member_id, owner_id=owner_id)
+            session.add(member)
+        else:
+            member.owner_id = owner_id
+    return member
+
+
+# ---------------------------------------------------------------- team files
+class StaffEntry(BaseModel):
+    id: str
+    name: str
+    role: StaffRole
+
+
+class MemberEntry(BaseModel):
+    id: str
+    owner_id: str | None = None
+
+
+class TeamFile(BaseModel):
+    """A team file (``config/demo_team.yaml``): team config, staff, caseloads, dev tokens."""
+
+    team_id: str
+    config: TeamConfig
+    staff: list[StaffEntry] = Field(default_factory=list)
+    members: list[MemberEntry] = Field(default_factory=list)
+    tokens: dict[str, TokenGrant] = Field(default_factory=dict)
+
+
+def read_team_file(path: Path) -> TeamFile:
+    data: Any = yaml.safe_load(path.read_text())
+    return TeamFile.model_validate(data)
+
+
+def load_team_file(sessions: sessionmaker[Session], tf: TeamFile) -> None:
+    """Upsert everything in the file in one transaction."""
+    with unit_of_work(sessions) as session:
+        repo.upsert_team(session, tf.team_id, tf.config.name, tf.config.model_dump(mode="json"))
+        for s in tf.staff:
+            staff = session.get(Staff, s.id)
+            if staff is None:
+                session.add(Staff(id=s.id, team_id=tf.team_id, name=s.name, role=s.role))
+            else:
+                staff.team_id, staff.name, staff.role = tf.team_id, s.name, s.role
+        session.flush()
+        for m in tf.members:
+            member = session.get(Member, (tf.team_id, m.id))
+            if member is None:
+                session.add(Member(team_id=tf.team_id, id=m.id, owner_id=m.owner_id))
+            else:
+                member.owner_id = m.owner_id
