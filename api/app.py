@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,7 @@ from api.routes import (
     teams,
 )
 from config.settings import Settings, get_settings
+from services.db import Database
 from store.db import make_engine, make_sessionmaker
 from workers.client import connect
 from workers.codec import EncryptionCodec
@@ -34,7 +36,13 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     """
     settings = settings or get_settings()
     payload_codec = EncryptionCodec.from_key(settings.codec_key) if settings.codec_key else None
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,7 +58,10 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
+    # Database work runs in at most as many threads as the pool has connections.
+    app.state.db = Database(app.state.sessions, threads=settings.db_pool_size + settings.db_max_overflow)
     app.state.temporal = temporal_client
+    app.state.temporal_lock = asyncio.Lock()
     app.state.codec = payload_codec
     app.state.metrics = Metrics(app.state.sessions)
 
@@ -72,6 +83,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     ):
         app.include_router(module.router)
     # Added last = outermost: every answer, a CORS preflight included, carries the request id.
+    app.add_middleware(errors.CatchAll)
     app.add_middleware(codec.CodecCORSMiddleware, origins=settings.ui_origins)
     app.add_middleware(errors.NulGuard)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

@@ -1,18 +1,26 @@
-"""Annotated dependencies: settings, DB session, Temporal client, the caller (``Principal``)."""
+"""Annotated dependencies: settings, the database, the Temporal client, the caller (``Principal``).
+
+Routes never hold a session: they hand functions to ``Database.run`` (``DbDep``), which runs
+them in a worker thread with a short session of their own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
 from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
+import structlog
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from config.settings import Settings
 from domain.errors import Forbidden, Unauthorized, Unavailable
 from services.access import Principal
+from services.db import Database
 from store.models import Staff
+
+log = structlog.get_logger(__name__)
 
 
 def get_settings(request: Request) -> Settings:
@@ -20,25 +28,35 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    factory: sessionmaker[Session] = request.app.state.sessions
-    with factory() as session:
-        yield session
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
 
 
 async def get_temporal(request: Request) -> Client:
     client: Client | None = request.app.state.temporal
     if client is None:
-        connect = request.app.state.temporal_connect
-        try:
-            client = await connect()
-        except Exception as err:
-            raise Unavailable(f"Temporal is not reachable: {err}") from err
-        request.app.state.temporal = client
+        settings: Settings = request.app.state.settings
+        async with request.app.state.temporal_lock:
+            client = request.app.state.temporal
+            if client is None:
+                try:
+                    async with asyncio.timeout(settings.temporal_rpc_timeout_seconds):
+                        client = await request.app.state.temporal_connect()
+                except Exception as err:
+                    log.warning("temporal.connect_failed", error_type=type(err).__name__)
+                    raise Unavailable("Temporal is not reachable; try again shortly") from err
+                request.app.state.temporal = client
+    assert client is not None
     return client
 
 
-def get_principal(request: Request, session: Annotated[Session, Depends(get_session)]) -> Principal:
+def _staff_team(session: Session, staff_id: str) -> str | None:
+    staff = session.get(Staff, staff_id)
+    return staff.team_id if staff is not None else None
+
+
+async def get_principal(request: Request, db: Annotated[Database, Depends(get_db)]) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -51,12 +69,22 @@ def get_principal(request: Request, session: Annotated[Session, Depends(get_sess
     if grant.role in ("chw", "lead", "manager"):
         if grant.staff_id is None:
             raise Forbidden("this staff token names no staff_id")
-        staff = session.get(Staff, grant.staff_id)
-        team_id = staff.team_id if staff is not None else None
+        team_id = await db.run(_staff_team, grant.staff_id)
     return Principal(role=grant.role, staff_id=grant.staff_id, team_id=team_id)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+DbDep = Annotated[Database, Depends(get_db)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+# A client-chosen key (any string up to 200 characters, e.g. a UUID) that makes an action safe to
+# repeat: the same key answers the same result and changes nothing.
+IdempotencyKeyDep = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Repeat-safe actions: the same key answers the same result and changes nothing.",
+    ),
+]

@@ -12,14 +12,15 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from services.common import from_update_failure
+from services.db import database_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +44,12 @@ def body(code: str, message: str) -> dict[str, Any]:
 
 def respond(err: DomainError) -> JSONResponse:
     status = status_of(err)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body(err.code, err.message), status_code=status, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(err, Unavailable):
+        headers["Retry-After"] = str(err.retry_after)
+    return JSONResponse(body(err.code, err.message), status_code=status, headers=headers or None)
 
 
 def _validation_message(err: RequestValidationError) -> str:
@@ -74,6 +79,39 @@ class NulGuard:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class CatchAll:
+    """Answer any unexpected error with a 500 in the error shape, and log only its type.
+
+    The exception's text may carry member data or driver details, so it stays out of the answer
+    and the log (no traceback either); the request id ties the log line to the answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("request.failed", error_type=type(exc).__name__)
+            if not started:
+                response = JSONResponse(
+                    body("internal", "an unexpected error occurred; it has been logged"), status_code=500
+                )
+                await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
@@ -106,5 +144,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _rpc(_: Request, exc: RPCError) -> JSONResponse:
-        log.warning("temporal.unavailable", error=str(exc))
-        return JSONResponse(body("unavailable", f"Temporal is not reachable: {exc.message}"), status_code=503)
+        log.warning("temporal.unavailable", status=exc.status.name if exc.status else None)
+        return respond(Unavailable("Temporal is not reachable; try again shortly"))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        return respond(database_unavailable(exc))

@@ -7,6 +7,7 @@ ids do not explode the series count. Queue figures are read from SQL at scrape t
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -160,6 +161,12 @@ class RequestContextMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+            except asyncio.CancelledError:
+                # The client went away (or the server is stopping) before an answer: not an error
+                # of ours. 499 is the customary "client closed request".
+                if status == 500:
+                    status = 499
+                raise
             finally:
                 elapsed = time.perf_counter() - started
                 # The router records the matched route in the scope; its path is the template.

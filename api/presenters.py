@@ -13,11 +13,12 @@ from api.schemas import (
     EscalationPublic,
     InteractionPublic,
     MemberPublic,
+    NotificationPublic,
     StaffPublic,
     TimelinePublic,
 )
 from store import repositories as repo
-from store.models import Absence, Escalation, Interaction, Member, Staff, TimelineEvent
+from store.models import Absence, Escalation, Interaction, Member, Notification, Staff, TimelineEvent
 
 
 def interactions(
@@ -77,8 +78,16 @@ def interactions(
 
 
 def interaction(session: Session, row: Interaction) -> InteractionPublic:
-    """One interaction with its timeline (the detail page and every action's answer)."""
-    return interactions(session, [row], with_timeline=True)[0]
+    """One interaction with its timeline (the detail page and every action's answer), read
+    afresh in ``session`` so the row and its timeline come from one snapshot."""
+    fresh = repo.get_interaction(session, row.id) or row
+    return interactions(session, [fresh], with_timeline=True)[0]
+
+
+def interaction_summary(session: Session, row: Interaction) -> InteractionPublic:
+    """One interaction without its timeline (the answer to a start), read afresh."""
+    fresh = repo.get_interaction(session, row.id) or row
+    return interactions(session, [fresh])[0]
 
 
 def escalation(
@@ -124,7 +133,8 @@ def escalations(session: Session, rows: Sequence[Escalation]) -> list[Escalation
 
 
 def escalation_detail(session: Session, row: Escalation) -> EscalationPublic:
-    """One escalation with its level history (``notified``) and timeline."""
+    """One escalation with its level history (``notified``) and timeline (one snapshot)."""
+    row = repo.get_escalation(session, row.id) or row
     return escalation(
         row,
         timeline=repo.escalation_timeline(session, row.id),
@@ -163,7 +173,8 @@ def absences(
 
 
 def absence(session: Session, row: Absence) -> AbsencePublic:
-    return absences(session, [row], with_timeline=True)[0]
+    fresh = repo.get_absence(session, row.id) or row
+    return absences(session, [fresh], with_timeline=True)[0]
 
 
 def staff(s: Staff) -> StaffPublic:
@@ -172,3 +183,18 @@ def staff(s: Staff) -> StaffPublic:
 
 def member(m: Member) -> MemberPublic:
     return MemberPublic(id=m.id, team_id=m.team_id, owner_id=m.owner_id)
+
+
+def notification(n: Notification) -> NotificationPublic:
+    return NotificationPublic(
+        id=n.id,
+        recipient_id=n.recipient_id,
+        team_id=n.team_id,
+        kind=n.kind,
+        interaction_id=n.interaction_id,
+        escalation_id=n.escalation_id,
+        trigger=n.trigger,
+        details=n.payload,
+        created_at=n.created_at,
+        delivered_at=n.delivered_at,
+    )

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 if TYPE_CHECKING:
     from temporalio.runtime import Runtime
+
+    from services.db import Database
 
 app = typer.Typer(
     help="Followthrough: durable follow-up and escalation for CHW call centers.", no_args_is_help=True
@@ -449,20 +452,25 @@ def assign(
 async def _assign(settings: Settings, interaction_id: str, assignee: str | None, actor: str | None) -> None:
     from domain.errors import DomainError
     from services import interactions
-    from store.db import make_engine, make_sessionmaker
     from workers.client import connect
 
-    sessions = make_sessionmaker(make_engine(settings.database_url))
+    db = _database(settings)
     client = await connect(settings)
-    with sessions() as session:
-        try:
-            row = interactions.require_interaction(session, interaction_id)
-            row = await interactions.assign(
-                session, client, row, assignee_id=assignee, reason="", actor_id=actor
-            )
-        except DomainError as err:
-            raise typer.Exit(code=_fail(err.message)) from err
+    try:
+        row = await db.run(interactions.require_interaction, interaction_id)
+        row = await interactions.assign(
+            db, client, settings, row, assignee_id=assignee, reason="", actor_id=actor, key=uuid.uuid4().hex
+        )
+    except DomainError as err:
+        raise typer.Exit(code=_fail(err.message)) from err
     console.print(json.dumps({"id": interaction_id, "assignee_id": row.assignee_id, "status": row.status}))
+
+
+def _database(settings: Settings) -> Database:
+    from services.db import Database
+    from store.db import make_engine, make_sessionmaker
+
+    return Database(make_sessionmaker(make_engine(settings.database_url)), threads=4)
 
 
 # ---------------------------------------------------------------- absences
@@ -486,30 +494,30 @@ async def _absence_action(settings: Settings, action: str, **kw: Any) -> None:
     from domain.errors import DomainError
     from services import absences
     from services.schemas import AbsenceCreate
-    from store.db import make_engine, make_sessionmaker
     from workers.client import connect
 
-    sessions = make_sessionmaker(make_engine(settings.database_url))
+    db = _database(settings)
     client = await connect(settings)
     actor = kw.pop("actor")
-    with sessions() as session:
-        try:
-            if action == "add":
-                try:
-                    body = AbsenceCreate.model_validate(kw)
-                except ValueError as err:
-                    raise typer.Exit(code=_fail(str(err))) from err
-                row = await absences.create_absence(session, client, settings, body, actor_id=actor)
+    key = uuid.uuid4().hex
+    try:
+        if action == "add":
+            try:
+                body = AbsenceCreate.model_validate(kw)
+            except ValueError as err:
+                raise typer.Exit(code=_fail(str(err))) from err
+            row = await absences.create_absence(db, client, settings, body, actor_id=actor)
+        else:
+            row = await db.run(absences.require_absence, kw["absence_id"])
+            if action == "extend":
+                row = await absences.change_absence_end(
+                    db, client, settings, row, kw["ends_at"], actor_id=actor, key=key
+                )
             else:
-                row = absences.require_absence(session, kw["absence_id"])
-                if action == "extend":
-                    ends_at = kw["ends_at"]
-                    row = await absences.change_absence_end(session, client, row, ends_at, actor_id=actor)
-                else:
-                    row = await absences.cancel_absence(session, client, row, actor_id=actor)
-        except DomainError as err:
-            raise typer.Exit(code=_fail(err.message)) from err
-        _print_absences([row], title=f"absence {action}")
+                row = await absences.cancel_absence(db, client, settings, row, actor_id=actor, key=key)
+    except DomainError as err:
+        raise typer.Exit(code=_fail(err.message)) from err
+    _print_absences([row], title=f"absence {action}")
 
 
 def _print_absences(rows: Sequence[Any], *, title: str) -> None:

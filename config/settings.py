@@ -41,6 +41,21 @@ class Settings(BaseSettings):
     ui_origins: Annotated[list[str], NoDecode] = ["http://localhost:8233", "http://localhost:8080"]
     # Where the worker serves the Temporal SDK's Prometheus metrics (``/metrics``); empty = off.
     worker_metrics_address: str | None = "127.0.0.1:9464"
+    # The request path. Database work runs in at most ``db_pool_size + db_max_overflow`` threads,
+    # so a burst waits for a thread instead of a connection; a connection that cannot be had
+    # within ``db_pool_timeout_seconds`` (or a server that does not answer a connect within
+    # ``db_connect_timeout_seconds``) is a 503.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    db_connect_timeout_seconds: int = Field(default=5, ge=1, le=60)
+    # Deadlines on Temporal calls from a request: starting a workflow or reading (rpc), and an
+    # action (a workflow update) waiting for the worker to apply it. Past them the answer is a
+    # 503 with Retry-After; an action may still be applied later, exactly once per Idempotency-Key.
+    temporal_rpc_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    temporal_update_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    # How long a worker lets running activities finish after SIGTERM/SIGINT before it stops.
+    worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=600)
 
     @field_validator("codec_key", "webhook_url", "webhook_secret", "worker_metrics_address", mode="before")
     @classmethod

@@ -50,9 +50,13 @@ class Unauthorized(DomainError):
 
 
 class Unavailable(DomainError):
-    """A dependency (Temporal, the database) does not answer: try again later."""
+    """A dependency (Temporal, the database) does not answer: try again after ``retry_after`` s."""
 
     code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 ERRORS: dict[str, type[DomainError]] = {

@@ -7,9 +7,10 @@ state changes themselves are ``AbsenceWorkflow`` updates, so a rejected change w
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.common import (
@@ -24,7 +25,8 @@ from domain.absences import window_error
 from domain.errors import Conflict, Invalid, NotFound
 from domain.ids import absence_workflow_id
 from domain.messages import AbsenceCancelInput, AbsenceChangeInput, AbsenceInput, AbsenceState
-from services.common import now_utc, run_update
+from services.common import now_utc, operation_id, run_update, with_deadline
+from services.db import Database
 from services.schemas import AbsenceCreate
 from services.teams import require_staff
 from store import repositories as repo
@@ -73,10 +75,7 @@ def _check_window(
             )
 
 
-async def create_absence(
-    session: Session, client: Client, settings: Settings, body: AbsenceCreate, *, actor_id: str | None
-) -> Absence:
-    """Insert the absence and start its workflow; nothing stays behind if the start fails."""
+def _insert(session: Session, body: AbsenceCreate, actor_id: str | None, absence_id: str) -> Absence:
     staff = require_staff(session, body.staff_id)
     if body.backup_id is not None:
         if body.backup_id == body.staff_id:
@@ -92,7 +91,6 @@ async def create_absence(
         ends_at=body.ends_at,
     )
     now = now_utc()
-    absence_id = uuid.uuid4().hex
     row = Absence(
         id=absence_id,
         workflow_id=absence_workflow_id(absence_id),
@@ -110,42 +108,83 @@ async def create_absence(
     )
     session.add(row)
     session.commit()
-    try:
-        await client.start_workflow(
-            AbsenceWorkflow.run,
-            AbsenceInput(
-                absence_id=row.id,
-                team_id=row.team_id,
-                staff_id=row.staff_id,
-                backup_id=row.backup_id,
-                starts_at=row.starts_at,
-                ends_at=row.ends_at,
-            ),
-            id=row.workflow_id,
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(FT_TEAM, row.team_id)]),
-            static_summary=f"absence of {row.staff_id}, backup {row.backup_id or 'unassigned queue'}",
-            static_details=(
-                f"Absence {row.id} of {row.staff_id} in team {row.team_id}: "
-                f"{row.starts_at.isoformat()} to {row.ends_at.isoformat()}."
-            ),
-        )
-    except BaseException:
-        # No workflow, no absence: a row without its workflow would route cases forever.
+    return row
+
+
+def _delete(session: Session, absence_id: str) -> None:
+    row = session.get(Absence, absence_id)
+    if row is not None:
         session.delete(row)
         session.commit()
+
+
+async def create_absence(
+    db: Database,
+    client: Client,
+    settings: Settings,
+    body: AbsenceCreate,
+    *,
+    actor_id: str | None,
+    key: str | None = None,
+) -> Absence:
+    """Insert the absence and start its workflow; nothing stays behind if the start fails.
+
+    With a ``key`` the absence's id derives from it: a repeat finds the absence already planned.
+    """
+    absence_id = operation_id("absence", key) if key else uuid.uuid4().hex
+    existing = await db.run(repo.get_absence, absence_id) if key else None
+    if existing is not None:
+        return existing
+    row = await db.run(_insert, body, actor_id, absence_id)
+    seconds = settings.temporal_rpc_timeout_seconds
+    try:
+        await with_deadline(
+            client.start_workflow(
+                AbsenceWorkflow.run,
+                AbsenceInput(
+                    absence_id=row.id,
+                    team_id=row.team_id,
+                    staff_id=row.staff_id,
+                    backup_id=row.backup_id,
+                    starts_at=row.starts_at,
+                    ends_at=row.ends_at,
+                ),
+                id=row.workflow_id,
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(FT_TEAM, row.team_id)]),
+                static_summary=f"absence of {row.staff_id}, backup {row.backup_id or 'unassigned queue'}",
+                static_details=(
+                    f"Absence {row.id} of {row.staff_id} in team {row.team_id}: "
+                    f"{row.starts_at.isoformat()} to {row.ends_at.isoformat()}."
+                ),
+                rpc_timeout=timedelta(seconds=seconds),
+            ),
+            seconds=seconds,
+            what="starting the absence's workflow",
+        )
+    except BaseException:
+        # No workflow, no absence: a row without its workflow would route cases forever. (If a
+        # timed-out start did happen, the workflow finds no row and changes nothing.)
+        await db.run(_delete, row.id)
         raise
     log.info("absence.created", absence_id=row.id, staff_id=row.staff_id, backup_id=row.backup_id)
     return row
 
 
 async def _run_update(
-    client: Client, row: Absence, update: str, arg: AbsenceChangeInput | AbsenceCancelInput
+    client: Client, settings: Settings, row: Absence, update: str, arg: BaseModel, *, key: str
 ) -> AbsenceState:
     return await run_update(
-        client, row.workflow_id, update, arg, result_type=AbsenceState, closed=f"absence {row.id} is over"
+        client,
+        row.workflow_id,
+        update,
+        arg,
+        result_type=AbsenceState,
+        closed=f"absence {row.id} is over",
+        update_id=f"{update}-{key}",
+        seconds=settings.temporal_update_timeout_seconds,
     )
 
 
@@ -154,13 +193,7 @@ def _require_not_over(row: Absence) -> None:
         raise Conflict(f"absence {row.id} is already {row.status}")
 
 
-async def change_absence_end(
-    session: Session, client: Client, row: Absence, ends_at: datetime, *, actor_id: str | None
-) -> Absence:
-    """Extend or shorten; the same ``ends_at`` again is answered without a change."""
-    _require_not_over(row)
-    if ends_at == row.ends_at:
-        return row
+def _check_change(session: Session, row: Absence, ends_at: datetime) -> None:
     _check_window(
         session,
         staff_id=row.staff_id,
@@ -169,15 +202,36 @@ async def change_absence_end(
         ends_at=ends_at,
         exclude_id=row.id,
     )
-    await _run_update(client, row, "change_end", AbsenceChangeInput(ends_at=ends_at, actor_id=actor_id))
-    return fresh(session, row.id)
 
 
-async def cancel_absence(session: Session, client: Client, row: Absence, *, actor_id: str | None) -> Absence:
+async def change_absence_end(
+    db: Database,
+    client: Client,
+    settings: Settings,
+    row: Absence,
+    ends_at: datetime,
+    *,
+    actor_id: str | None,
+    key: str,
+) -> Absence:
+    """Extend or shorten; the same ``ends_at`` again is answered without a change."""
+    _require_not_over(row)
+    if ends_at == row.ends_at:
+        return row
+    await db.run(_check_change, row, ends_at)
+    await _run_update(
+        client, settings, row, "change_end", AbsenceChangeInput(ends_at=ends_at, actor_id=actor_id), key=key
+    )
+    return await db.run(fresh, row.id)
+
+
+async def cancel_absence(
+    db: Database, client: Client, settings: Settings, row: Absence, *, actor_id: str | None, key: str
+) -> Absence:
     """Call the absence off; an active one has handed its cases back when this returns."""
     _require_not_over(row)
-    await _run_update(client, row, "cancel", AbsenceCancelInput(actor_id=actor_id))
-    return fresh(session, row.id)
+    await _run_update(client, settings, row, "cancel", AbsenceCancelInput(actor_id=actor_id), key=key)
+    return await db.run(fresh, row.id)
 
 
 def fresh(session: Session, absence_id: str) -> Absence:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -11,7 +11,7 @@ from config.settings import Settings
 from domain.ids import checkin_workflow_id
 from domain.messages import CheckinInput
 from domain.models import TeamConfig
-from services.common import now_utc
+from services.common import now_utc, with_deadline
 from workflows.checkin import CheckinWorkflow
 from workflows.search_attributes import FT_TEAM
 
@@ -24,7 +24,8 @@ def checkin_input(team_id: str, cfg: TeamConfig, *, around: datetime | None = No
 async def refresh_checkins(client: Client, settings: Settings, team_id: str, cfg: TeamConfig) -> None:
     """Start the team's CheckinWorkflow, or hand the running one the new calendar (signal-with-start)."""
     inp = checkin_input(team_id, cfg)
-    await client.start_workflow(
+    seconds = settings.temporal_rpc_timeout_seconds
+    call = client.start_workflow(
         CheckinWorkflow.run,
         inp,
         id=checkin_workflow_id(team_id),
@@ -34,4 +35,6 @@ async def refresh_checkins(client: Client, settings: Settings, team_id: str, cfg
         static_summary=f"check-in digests of team {team_id}",
         start_signal="calendar_changed",
         start_signal_args=[inp.calendar],
+        rpc_timeout=timedelta(seconds=seconds),
     )
+    await with_deadline(call, seconds=seconds, what="refreshing the team's check-ins")

@@ -2,19 +2,64 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import structlog
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import Conflict, DomainError, Invalid, from_type
+from domain.errors import Conflict, DomainError, Invalid, Unavailable, from_type
+
+log = structlog.get_logger(__name__)
 
 R = TypeVar("R")
+T = TypeVar("T")
+
+RETRY_AFTER_SECONDS = 5
+# Temporal answered, and the call was not carried out: safe to undo what led up to it.
+_REFUSED = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.PERMISSION_DENIED}
+
+
+class StartRefused(Unavailable):
+    """Temporal could not be reached to start a workflow: it was certainly not started."""
+
+
+def operation_id(kind: str, key: str) -> str:
+    """An id derived from an action's key, so a repeat of the action names the same thing."""
+    return hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()[:32]
+
+
+async def with_deadline(call: Awaitable[T], *, seconds: float, what: str) -> T:
+    """Await a Temporal call for at most ``seconds``; an outage becomes ``Unavailable``.
+
+    ``StartRefused`` when Temporal was not reachable at all (nothing happened); plain
+    ``Unavailable`` when the outcome is unknown (it may still happen: repeat with the same key).
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            return await call
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+        log.warning("temporal.deadline", what=what, seconds=seconds)
+        raise Unavailable(
+            f"Temporal did not complete {what} within {seconds:g} s (is the worker running?); it may "
+            "still be applied: repeat the request with the same Idempotency-Key to get its answer",
+            retry_after=RETRY_AFTER_SECONDS,
+        ) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise
+        log.warning("temporal.unavailable", what=what, status=err.status.name if err.status else None)
+        cls = StartRefused if err.status in _REFUSED else Unavailable
+        raise cls(
+            f"Temporal is not reachable for {what}; try again shortly", retry_after=RETRY_AFTER_SECONDS
+        ) from err
 
 
 def now_utc() -> datetime:
@@ -47,15 +92,26 @@ async def run_update(
     result_type: type[R],
     closed: str,
     update_id: str | None = None,
+    seconds: float = 20.0,
 ) -> R:
-    """Run a workflow update; a rejection becomes its domain error, a closed workflow a Conflict.
+    """Run a workflow update within ``seconds``; a rejection becomes its domain error, a
+    closed workflow a Conflict, an outage or a missing worker ``Unavailable`` (503).
 
-    ``closed`` is the message for a workflow that has already ended (e.g. "interaction x is closed").
+    ``update_id`` (derived from the request's Idempotency-Key) makes a repeat attach to the same
+    update instead of applying it twice. ``closed`` is the message for a workflow that has ended.
     """
     handle = client.get_workflow_handle(workflow_id)
     try:
-        result: R = await handle.execute_update(
-            update, arg, id=update_id or f"{update}-{uuid.uuid4().hex}", result_type=result_type
+        result: R = await with_deadline(
+            handle.execute_update(
+                update,
+                arg,
+                id=update_id or f"{update}-{uuid.uuid4().hex}",
+                result_type=result_type,
+                rpc_timeout=timedelta(seconds=seconds),
+            ),
+            seconds=seconds,
+            what=f"the {update} action",
         )
     except WorkflowUpdateFailedError as err:
         raise from_update_failure(err) from err

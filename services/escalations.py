@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 
-from domain.errors import Conflict, Invalid, NotFound
+from config.settings import Settings
+from domain.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from domain.messages import (
     AcknowledgeInput,
     EscalationAssignInput,
@@ -16,10 +17,10 @@ from domain.messages import (
     EscalationState,
 )
 from services.access import Principal
-from services.common import run_update
+from services.common import operation_id, run_update
+from services.db import Database
 from services.teams import require_staff
-from store import repositories as repo
-from store.db import committing
+from store import idempotency as idem, repositories as repo
 from store.models import Escalation
 
 
@@ -36,7 +37,7 @@ def fresh(session: Session, escalation_id: str) -> Escalation:
 
 
 async def run_escalation_update(
-    client: Client, row: Escalation, update: str, arg: BaseModel
+    client: Client, settings: Settings, row: Escalation, update: str, arg: BaseModel, *, key: str
 ) -> EscalationState:
     """Run an escalation update; validator rejections become their domain errors."""
     if row.status == "resolved":
@@ -48,14 +49,17 @@ async def run_escalation_update(
         arg,
         result_type=EscalationState,
         closed=f"escalation {row.id} has ended",
+        update_id=f"{update}-{key}",
+        seconds=settings.temporal_update_timeout_seconds,
     )
 
 
-def _note(session: Session, row: Escalation, kind: str, actor_id: str | None, note: str) -> None:
-    with committing(session):
+def _place_note(session: Session, text_key: str, row: Escalation, kind: str, actor_id: str | None) -> None:
+    note = idem.take_text(session, text_key)
+    if note is not None:
         repo.add_note(
             session,
-            key=f"note:{kind}:{uuid.uuid4().hex}",
+            key=f"note:{text_key}",
             interaction_id=row.interaction_id,
             escalation_id=row.id,
             kind=kind,
@@ -63,21 +67,62 @@ def _note(session: Session, row: Escalation, kind: str, actor_id: str | None, no
             note=note,
             details={"escalation_id": row.id, "trigger": row.trigger},
         )
+    session.commit()
+
+
+async def _noted_update(
+    db: Database,
+    client: Client,
+    settings: Settings,
+    row: Escalation,
+    update: str,
+    arg: BaseModel,
+    *,
+    key: str,
+    note: str | None,
+    kind: str,
+    actor_id: str | None,
+) -> None:
+    """An update whose optional note is stored before it runs and placed on the timeline after."""
+    text_key = f"{kind}:{operation_id(kind, key)}"
+    note = note if note and note.strip() else None
+    if note:
+        await db.run(idem.stash_text, text_key, note)
+    try:
+        await run_escalation_update(client, settings, row, update, arg, key=key)
+    except DomainError as err:
+        if note and not isinstance(err, Unavailable):
+            await db.run(idem.drop_text, text_key)
+        raise
+    if note:
+        await db.run(_place_note, text_key, row, kind, actor_id)
 
 
 async def acknowledge(
-    session: Session, client: Client, row: Escalation, principal: Principal, *, note: str | None
+    db: Database,
+    client: Client,
+    settings: Settings,
+    row: Escalation,
+    principal: Principal,
+    *,
+    note: str | None,
+    key: str,
 ) -> Escalation:
     """Take the escalation: the ladder stops, the resolve timer starts."""
-    await run_escalation_update(
+    arg = AcknowledgeInput(escalation_id=row.id, actor_id=principal.actor_id, actor_role=principal.role)
+    await _noted_update(
+        db,
         client,
+        settings,
         row,
         "acknowledge",
-        AcknowledgeInput(escalation_id=row.id, actor_id=principal.actor_id, actor_role=principal.role),
+        arg,
+        key=key,
+        note=note,
+        kind="acknowledge_note",
+        actor_id=principal.actor_id,
     )
-    if note:
-        _note(session, row, "acknowledge_note", principal.actor_id, note)
-    return fresh(session, row.id)
+    return await db.run(fresh, row.id)
 
 
 def missing_documentation(row: Escalation, *, action_taken: str, outcome: str) -> list[str]:
@@ -87,16 +132,44 @@ def missing_documentation(row: Escalation, *, action_taken: str, outcome: str) -
     return [name for name, value in (("action_taken", action_taken), ("outcome", outcome)) if not value]
 
 
+def _place_documentation(session: Session, escalation_id: str) -> None:
+    row = require_escalation(session, escalation_id)
+    action = idem.take_text(session, f"escalation_action:{escalation_id}")
+    outcome = idem.take_text(session, f"escalation_outcome:{escalation_id}")
+    if row.action_taken is None and action:
+        row.action_taken = action
+    if row.outcome is None and outcome:
+        row.outcome = outcome
+    session.commit()
+
+
+def _stash_documentation(session: Session, escalation_id: str, texts: dict[str, Any]) -> None:
+    for name, text in texts.items():
+        if text:
+            idem.stash_text(session, f"escalation_{name}:{escalation_id}", text)
+
+
+def _drop_documentation(session: Session, escalation_id: str) -> None:
+    for name in ("action", "outcome"):
+        idem.drop_text(session, f"escalation_{name}:{escalation_id}")
+
+
 async def resolve(
-    session: Session,
+    db: Database,
     client: Client,
+    settings: Settings,
     row: Escalation,
     principal: Principal,
     *,
     action_taken: str | None,
     outcome: str | None,
+    key: str,
 ) -> Escalation:
-    """Close the escalation with what was done and how it ended (required when the rule says so)."""
+    """Close the escalation with what was done and how it ended (required when the rule says so).
+
+    The documentation is stored before the update runs; a repeat by the same person of a resolve
+    whose answer was lost completes it instead of answering 409.
+    """
     action = (action_taken or "").strip()
     result = (outcome or "").strip()
     missing = missing_documentation(row, action_taken=action, outcome=result)
@@ -104,38 +177,54 @@ async def resolve(
         raise Invalid(
             f"this {row.trigger} escalation requires documentation: {' and '.join(missing)} must not be empty"
         )
-    await run_escalation_update(
-        client,
-        row,
-        "resolve",
-        EscalationResolveInput(
+    await db.run(_stash_documentation, row.id, {"action": action, "outcome": result})
+    lost_answer = (
+        row.status == "resolved" and row.resolved_by == principal.actor_id and row.action_taken is None
+    )
+    if not lost_answer:
+        arg = EscalationResolveInput(
             escalation_id=row.id,
             actor_id=principal.actor_id,
             actor_role=principal.role,
             action_taken_given=bool(action),
             outcome_given=bool(result),
-        ),
-    )
-    with committing(session):
-        stored = require_escalation(session, row.id)
-        stored.action_taken = action or None
-        stored.outcome = result or None
-    return fresh(session, row.id)
+        )
+        try:
+            await run_escalation_update(client, settings, row, "resolve", arg, key=key)
+        except DomainError as err:
+            if not isinstance(err, Unavailable):
+                await db.run(_drop_documentation, row.id)
+            raise
+    await db.run(_place_documentation, row.id)
+    return await db.run(fresh, row.id)
 
 
 async def assign(
-    session: Session, client: Client, row: Escalation, principal: Principal, *, owner_id: str, reason: str
+    db: Database,
+    client: Client,
+    settings: Settings,
+    row: Escalation,
+    principal: Principal,
+    *,
+    owner_id: str,
+    reason: str,
+    key: str,
 ) -> Escalation:
     """Hand the escalation to another staff member of the team."""
-    require_staff(session, owner_id, team_id=row.team_id)
-    await run_escalation_update(
+    await db.run(require_staff, owner_id, team_id=row.team_id)
+    arg = EscalationAssignInput(
+        escalation_id=row.id, owner_id=owner_id, actor_id=principal.actor_id, actor_role=principal.role
+    )
+    await _noted_update(
+        db,
         client,
+        settings,
         row,
         "assign",
-        EscalationAssignInput(
-            escalation_id=row.id, owner_id=owner_id, actor_id=principal.actor_id, actor_role=principal.role
-        ),
+        arg,
+        key=key,
+        note=reason,
+        kind="escalation_assign_reason",
+        actor_id=principal.actor_id,
     )
-    if reason.strip():
-        _note(session, row, "escalation_assign_reason", principal.actor_id, reason)
-    return fresh(session, row.id)
+    return await db.run(fresh, row.id)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -27,7 +29,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from config.settings import Settings
 from domain.deadlines import due_at
-from domain.errors import Conflict, Invalid, NotFound
+from domain.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from domain.ids import interaction_workflow_id
 from domain.messages import (
     AssignInput,
@@ -38,12 +40,12 @@ from domain.messages import (
     ResolveInput,
 )
 from domain.models import TRIGGERS, Flag, Outcome, TeamConfig
-from services.common import now_utc, run_update
+from services.common import StartRefused, now_utc, operation_id, run_update, with_deadline
+from services.db import Database
 from services.routing import route_new
 from services.schemas import InteractionCreate
 from services.teams import calendar_for, require_staff, require_team, team_config
-from store import repositories as repo
-from store.db import committing
+from store import idempotency as idem, repositories as repo
 from store.models import Attempt, Interaction, Team
 from workflows.interaction import InteractionWorkflow
 from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_STATUS, FT_TEAM
@@ -102,96 +104,133 @@ def _local(at: datetime, inp: InteractionInput) -> str:
 async def start_workflow(client: Client, settings: Settings, inp: InteractionInput, row: Interaction) -> None:
     """Start (or find) the interaction's workflow; a closed one is left closed."""
     # A closed run for this id (resolved) makes the start fail: a duplicate start changes nothing.
+    seconds = settings.temporal_rpc_timeout_seconds
     with contextlib.suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(
-            InteractionWorkflow.run,
-            inp,
-            id=row.workflow_id,
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(FT_TEAM, row.team_id),
-                    SearchAttributePair(FT_CHANNEL, row.channel),
-                    SearchAttributePair(FT_STATUS, row.status),
-                    SearchAttributePair(FT_ASSIGNEE, row.assignee_id or "unassigned"),
-                    SearchAttributePair(FT_DUE_AT, row.due_at),
-                ]
+        await with_deadline(
+            client.start_workflow(
+                InteractionWorkflow.run,
+                inp,
+                id=row.workflow_id,
+                task_queue=settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(FT_TEAM, row.team_id),
+                        SearchAttributePair(FT_CHANNEL, row.channel),
+                        SearchAttributePair(FT_STATUS, row.status),
+                        SearchAttributePair(FT_ASSIGNEE, row.assignee_id or "unassigned"),
+                        SearchAttributePair(FT_DUE_AT, row.due_at),
+                    ]
+                ),
+                static_summary=f"{row.channel} {row.external_id} for team {row.team_id}",
+                static_details=(
+                    f"Interaction {row.id}: {row.channel} received {_local(row.received_at, inp)}, "
+                    f"due {_local(row.due_at, inp)} ({inp.calendar.timezone}), "
+                    f"assignee {row.assignee_id or 'unassigned'}."
+                ),
+                rpc_timeout=timedelta(seconds=seconds),
             ),
-            static_summary=f"{row.channel} {row.external_id} for team {row.team_id}",
-            static_details=(
-                f"Interaction {row.id}: {row.channel} received {_local(row.received_at, inp)}, "
-                f"due {_local(row.due_at, inp)} ({inp.calendar.timezone}), "
-                f"assignee {row.assignee_id or 'unassigned'}."
-            ),
+            seconds=seconds,
+            what="starting the interaction's workflow",
         )
 
 
+def _insert_or_find(session: Session, body: InteractionCreate) -> tuple[Interaction, bool, InteractionInput]:
+    """The stored row for ``(team, external_id)``, or a new one committed now; and the workflow input."""
+    team = require_team(session, body.team_id, as_input=True)
+    cfg = team_config(team)
+    existing = repo.get_interaction_by_external(session, body.team_id, body.external_id)
+    if existing is not None:
+        if existing.summary is None and body.summary:
+            # A repeat after a half-created start (the row re-made by the workflow) brings the text back.
+            existing.summary = body.summary
+            session.commit()
+        return existing, False, workflow_input(existing, cfg, team)
+    assignee_id, source = route_new(session, body.team_id, body.member_id)
+    flags = sorted(set(body.flags) | ({"urgent"} if body.urgent else set()))
+    urgent = "urgent" in flags
+    cal = calendar_for(cfg, body.received_at)
+    try:
+        due = due_at(body.received_at, body.channel, urgent=urgent, calendar=cal, policy=cfg.policy)
+    except (ValueError, OverflowError) as err:
+        # e.g. a calendar with no open time for months: no deadline can be promised.
+        raise Invalid(f"no response deadline can be computed: {err}") from err
+    now = now_utc()
+    row = Interaction(
+        id=uuid.uuid4().hex,
+        workflow_id=interaction_workflow_id(body.team_id, body.external_id),
+        team_id=body.team_id,
+        external_id=body.external_id,
+        member_id=body.member_id,
+        channel=body.channel,
+        status="open",
+        assignee_id=assignee_id,
+        assignment_source=source,
+        received_at=body.received_at,
+        due_at=due,
+        urgent=urgent,
+        flags=flags,
+        summary=body.summary,
+        version=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # a concurrent identical start won the insert: answer its row
+        existing = repo.get_interaction_by_external(session, body.team_id, body.external_id)
+        if existing is None:
+            raise
+        return existing, False, workflow_input(existing, cfg, team)
+    return row, True, workflow_input(row, cfg, team)
+
+
+def _delete_unstarted(session: Session, interaction_id: str) -> None:
+    """Undo an insert whose workflow could not be started (nothing else refers to it yet)."""
+    row = session.get(Interaction, interaction_id)
+    if row is not None and row.version == 0:
+        session.delete(row)
+        session.commit()
+
+
 async def create_interaction(
-    session: Session, client: Client, settings: Settings, body: InteractionCreate
+    db: Database, client: Client, settings: Settings, body: InteractionCreate
 ) -> tuple[Interaction, bool]:
-    """Insert the row and start the workflow; a duplicate answers the stored row (created=False)."""
+    """Insert the row and start the workflow; a duplicate answers the stored row (created=False).
+
+    If Temporal refuses the start outright, the new row is removed again (no queue row without a
+    deadline) and the caller gets a 503 to retry. If the start's outcome is unknown (a timeout),
+    the row stays: a repeat of the same ``external_id`` finds it and starts (or finds) the
+    workflow, which heals a half-created case.
+    """
     if body.received_at > now_utc() + FUTURE_TOLERANCE:
         raise Invalid("received_at is more than 5 minutes in the future")
     if body.received_at < now_utc() - MAX_BACKFILL:
         raise Invalid("received_at is more than 5 years in the past")
-    team = require_team(session, body.team_id, as_input=True)
-    cfg = team_config(team)
-    existing = repo.get_interaction_by_external(session, body.team_id, body.external_id)
-    created = False
-    if existing is None:
-        assignee_id, source = route_new(session, body.team_id, body.member_id)
-        flags = sorted(set(body.flags) | ({"urgent"} if body.urgent else set()))
-        urgent = "urgent" in flags
-        cal = calendar_for(cfg, body.received_at)
-        try:
-            due = due_at(body.received_at, body.channel, urgent=urgent, calendar=cal, policy=cfg.policy)
-        except (ValueError, OverflowError) as err:
-            # e.g. a calendar with no open time for months: no deadline can be promised.
-            raise Invalid(f"no response deadline can be computed: {err}") from err
-        now = now_utc()
-        row = Interaction(
-            id=uuid.uuid4().hex,
-            workflow_id=interaction_workflow_id(body.team_id, body.external_id),
-            team_id=body.team_id,
-            external_id=body.external_id,
-            member_id=body.member_id,
-            channel=body.channel,
-            status="open",
-            assignee_id=assignee_id,
-            assignment_source=source,
-            received_at=body.received_at,
-            due_at=due,
-            urgent=urgent,
-            flags=flags,
-            summary=body.summary,
-            version=0,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        try:
-            session.commit()
-            created = True
-        except IntegrityError:
-            session.rollback()
-            existing = repo.get_interaction_by_external(session, body.team_id, body.external_id)
-            if existing is None:
-                raise
-    if existing is not None:
-        row = existing
-    await start_workflow(client, settings, workflow_input(row, cfg, team), row)
+    row, created, inp = await db.run(_insert_or_find, body)
+    try:
+        await start_workflow(client, settings, inp, row)
+    except StartRefused:
+        if created:
+            await db.run(_delete_unstarted, row.id)
+        raise
     if created:
         log.info("interaction.created", interaction_id=row.id, team_id=row.team_id, channel=row.channel)
         triggers = {f for f in row.flags if f in TRIGGERS}
         if triggers:
-            await _escalations_recorded(session, row, triggers)
-    return row, created
+            await _escalations_recorded(db, row.id, triggers)
+    return await db.run(require_interaction, row.id), created
+
+
+def _recorded_triggers(session: Session, interaction_id: str) -> set[str]:
+    return {e.trigger for e in repo.escalations_of_interactions(session, [interaction_id])[interaction_id]}
 
 
 async def _escalations_recorded(
-    session: Session, row: Interaction, triggers: set[str], *, within: float = ESCALATION_WAIT_SECONDS
+    db: Database, interaction_id: str, triggers: set[str], *, within: float = ESCALATION_WAIT_SECONDS
 ) -> None:
     """Wait (briefly) until the workflow has recorded the escalations the create flags raised.
 
@@ -201,21 +240,16 @@ async def _escalations_recorded(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    try:
-        while loop.time() < deadline:
-            session.rollback()  # nothing is pending: end the read so the next one sees new commits
-            found = {e.trigger for e in repo.escalations_of_interactions(session, [row.id])[row.id]}
-            if triggers <= found:
-                return
-            await asyncio.sleep(0.05)
-        log.warning("interaction.escalations_pending", interaction_id=row.id, triggers=sorted(triggers))
-    finally:
-        session.refresh(row)  # the answer shows the status the workflow recorded
+    while loop.time() < deadline:
+        if triggers <= await db.run(_recorded_triggers, interaction_id):
+            return
+        await asyncio.sleep(0.05)
+    log.warning("interaction.escalations_pending", interaction_id=interaction_id, triggers=sorted(triggers))
 
 
 # ---------------------------------------------------------------- actions
 async def run_interaction_update(
-    client: Client, row: Interaction, update: str, arg: BaseModel, *, update_id: str | None = None
+    client: Client, settings: Settings, row: Interaction, update: str, arg: BaseModel, *, key: str
 ) -> InteractionState:
     """Run an interaction update; a validator's rejection becomes its domain error (409/422/403)."""
     if row.status == "resolved":
@@ -227,92 +261,177 @@ async def run_interaction_update(
         arg,
         result_type=InteractionState,
         closed=f"interaction {row.id} is closed",
-        update_id=update_id,
+        update_id=f"{update}-{key}",
+        seconds=settings.temporal_update_timeout_seconds,
     )
 
 
-async def record_attempt(
+async def _with_text(db: Database, text_key: str, text: str | None, action: Awaitable[object]) -> None:
+    """Run ``action`` (an update) with ``text`` stored durably under ``text_key`` first.
+
+    A refused update leaves no text behind; an update that may have been applied (a timeout,
+    a crash) keeps it, so the projection or a retry with the same key puts it in its place.
+    """
+    if text:
+        await db.run(idem.stash_text, text_key, text)
+    try:
+        await action
+    except DomainError as err:
+        if text and not isinstance(err, Unavailable):
+            await db.run(idem.drop_text, text_key)
+        raise
+
+
+def _place_attempt_note(session: Session, attempt_id: str) -> None:
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is not None:
+        note = idem.take_text(session, f"attempt:{attempt_id}")
+        if note is not None and attempt.note is None:
+            attempt.note = note
+        session.commit()
+
+
+def _place_note(
     session: Session,
+    text_key: str,
+    *,
+    interaction_id: str,
+    kind: str,
+    actor_id: str | None,
+    details: dict[str, Any],
+) -> None:
+    note = idem.take_text(session, text_key)
+    if note is not None:
+        repo.add_note(
+            session,
+            key=f"note:{text_key}",
+            interaction_id=interaction_id,
+            kind=kind,
+            actor_id=actor_id,
+            note=note,
+            details=details,
+        )
+    session.commit()
+
+
+async def record_attempt(
+    db: Database,
     client: Client,
+    settings: Settings,
     row: Interaction,
     *,
     outcome: Outcome,
     note: str | None,
     actor_id: str | None,
+    key: str,
 ) -> Interaction:
-    """Record one contact attempt; its note goes to SQL only."""
-    attempt_id = uuid.uuid4().hex
-    await run_interaction_update(
+    """Record one contact attempt (once per ``key``); its note goes to SQL only."""
+    attempt_id = operation_id("attempt", key)
+    update = run_interaction_update(
         client,
+        settings,
         row,
         "record_attempt",
         AttemptInput(attempt_id=attempt_id, outcome=outcome, staff_id=actor_id),
-        update_id=f"attempt-{attempt_id}",
+        key=key,
     )
+    await _with_text(db, f"attempt:{attempt_id}", note, update)
     if note:
-        with committing(session):
-            attempt = session.get(Attempt, attempt_id)
-            if attempt is not None:
-                attempt.note = note
-    return fresh(session, row.id)
+        await db.run(_place_attempt_note, attempt_id)
+    return await db.run(fresh, row.id)
 
 
 async def flag(
-    session: Session, client: Client, row: Interaction, *, flag: Flag, note: str | None, actor_id: str | None
+    db: Database,
+    client: Client,
+    settings: Settings,
+    row: Interaction,
+    *,
+    flag: Flag,
+    note: str | None,
+    actor_id: str | None,
+    key: str,
 ) -> Interaction:
     """Raise a flag (a trigger flag escalates); its note goes to the timeline in SQL only."""
-    flag_id = uuid.uuid4().hex
-    await run_interaction_update(
-        client, row, "flag", FlagInput(flag=flag, flag_id=flag_id, staff_id=actor_id)
+    flag_id = operation_id("flag", key)
+    update = run_interaction_update(
+        client, settings, row, "flag", FlagInput(flag=flag, flag_id=flag_id, staff_id=actor_id), key=key
     )
+    await _with_text(db, f"flag:{flag_id}", note, update)
     if note:
-        with committing(session):
-            repo.add_note(
-                session,
-                key=f"note:flag:{flag_id}",
-                interaction_id=row.id,
-                kind="flag_note",
-                actor_id=actor_id,
-                note=note,
-                details={"flag": flag},
-            )
-    return fresh(session, row.id)
+        await db.run(
+            _place_note,
+            f"flag:{flag_id}",
+            interaction_id=row.id,
+            kind="flag_note",
+            actor_id=actor_id,
+            details={"flag": flag},
+        )
+    return await db.run(fresh, row.id)
 
 
 async def assign(
-    session: Session,
+    db: Database,
     client: Client,
+    settings: Settings,
     row: Interaction,
     *,
     assignee_id: str | None,
     reason: str,
     actor_id: str | None,
+    key: str,
 ) -> Interaction:
     """Reassign; ``assignee_id=None`` sends the case to the unassigned queue."""
     if assignee_id is not None:
-        require_staff(session, assignee_id, team_id=row.team_id)
-    await run_interaction_update(
-        client, row, "assign", AssignInput(assignee_id=assignee_id, actor_id=actor_id)
+        await db.run(require_staff, assignee_id, team_id=row.team_id)
+    reason = reason if reason.strip() else ""
+    update = run_interaction_update(
+        client, settings, row, "assign", AssignInput(assignee_id=assignee_id, actor_id=actor_id), key=key
     )
-    if reason.strip():
-        with committing(session):
-            repo.add_note(
-                session,
-                key=f"note:assign:{uuid.uuid4().hex}",
-                interaction_id=row.id,
-                kind="assign_reason",
-                actor_id=actor_id,
-                note=reason,
-                details={"to": assignee_id},
-            )
-    return fresh(session, row.id)
+    text_key = f"assign:{operation_id('assign', key)}"
+    await _with_text(db, text_key, reason, update)
+    if reason:
+        await db.run(
+            _place_note,
+            text_key,
+            interaction_id=row.id,
+            kind="assign_reason",
+            actor_id=actor_id,
+            details={"to": assignee_id},
+        )
+    return await db.run(fresh, row.id)
+
+
+def _place_resolution(session: Session, interaction_id: str) -> None:
+    row = require_interaction(session, interaction_id)
+    text = idem.take_text(session, f"resolution:{interaction_id}")
+    if text is not None and row.resolution is None:
+        row.resolution = text
+    session.commit()
 
 
 async def resolve(
-    session: Session, client: Client, row: Interaction, *, resolution: str, actor_id: str | None
+    db: Database,
+    client: Client,
+    settings: Settings,
+    row: Interaction,
+    *,
+    resolution: str,
+    actor_id: str | None,
+    key: str,
 ) -> Interaction:
-    """Close the case (the workflow refuses while an escalation is open); the resolution stays in SQL."""
-    await run_interaction_update(client, row, "resolve", ResolveInput(actor_id=actor_id))
-    with committing(session):
-        require_interaction(session, row.id).resolution = resolution
-    return fresh(session, row.id)
+    """Close the case (the workflow refuses while an escalation is open); the resolution stays in SQL.
+
+    A repeat by the same person of a resolve whose answer was lost (the case is resolved by
+    them but has no resolution text yet) completes it instead of answering 409.
+    """
+    text_key = f"resolution:{row.id}"
+    if row.status == "resolved" and row.resolved_by == actor_id and row.resolution is None:
+        await db.run(idem.stash_text, text_key, resolution)
+    else:
+        update = run_interaction_update(
+            client, settings, row, "resolve", ResolveInput(actor_id=actor_id), key=key
+        )
+        await _with_text(db, text_key, resolution, update)
+    await db.run(_place_resolution, row.id)
+    return await db.run(fresh, row.id)

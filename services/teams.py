@@ -16,6 +16,7 @@ from domain.calendar import BusinessCalendar
 from domain.errors import Conflict, Invalid, NotFound
 from domain.models import StaffRole, TeamConfig
 from services.checkins import refresh_checkins
+from services.db import Database
 from store import repositories as repo
 from store.db import committing, unit_of_work
 from store.models import Member, Staff, Team
@@ -53,17 +54,19 @@ def _require_existing_team(session: Session, team_id: str) -> None:
         raise NotFound(f"team '{team_id}' not found")
 
 
-async def put_team(
-    session: Session, client: Client, settings: Settings, team_id: str, cfg: TeamConfig
-) -> Team:
+def _save_team(session: Session, team_id: str, cfg: TeamConfig) -> Team:
+    with committing(session):
+        return repo.upsert_team(session, team_id, cfg.name, cfg.model_dump(mode="json"))
+
+
+async def put_team(db: Database, client: Client, settings: Settings, team_id: str, cfg: TeamConfig) -> Team:
     """Store the team's calendar, policy and escalation matrix, then have check-ins follow it.
 
     The row is committed first: the check-in workflow reads the calendar from SQL, so a signal
     sent before the commit could be overridden by the old row. If Temporal does not answer the
     call fails (503) with the configuration saved; the PUT is idempotent, so a retry converges.
     """
-    with committing(session):
-        team = repo.upsert_team(session, team_id, cfg.name, cfg.model_dump(mode="json"))
+    team = await db.run(_save_team, team_id, cfg)
     await refresh_checkins(client, settings, team_id, cfg)
     return team
 

@@ -10,11 +10,27 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL and a busy timeout so worker and API can share it."""
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    connect_timeout: int = 10,
+) -> Engine:
+    """Create an engine; SQLite gets WAL and a busy timeout so worker and API can share it.
+
+    Bound parameters never appear in error messages or logs (``hide_parameters``): they carry
+    member text. A PostgreSQL server that does not answer fails the connect in
+    ``connect_timeout`` seconds; a pool with no free connection fails in ``pool_timeout``.
+    """
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["connect_args"] = {"connect_timeout": connect_timeout}
+    if ":memory:" not in url:
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 

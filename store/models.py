@@ -240,3 +240,31 @@ class Escalation(Base):
     started_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
+
+
+class PendingText(Base):
+    """Member text an action brings (a note, a resolution, documentation), stored before the
+    workflow update runs, under a key derived from the action's Idempotency-Key: a retry finds it,
+    and the projection writes it to its home even if the API dies between the update and its answer.
+    """
+
+    __tablename__ = "pending_texts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IdempotentAnswer(Base):
+    """The answer an action with an ``Idempotency-Key`` gave, so a repeat answers the same.
+
+    ``status`` is NULL while the first request is still running (or died before answering).
+    """
+
+    __tablename__ = "idempotent_answers"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)

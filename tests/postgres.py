@@ -15,8 +15,9 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -71,8 +72,23 @@ def _docker_cluster() -> Iterator[str]:
         yield pg.get_connection_url()
 
 
+@dataclass
+class Outage:
+    """Stop and start a local cluster (an outage drill); the data survives."""
+
+    url: str
+    stop: Callable[[], None]
+    start: Callable[[], None]
+
+
 @contextmanager
 def _local_cluster(bindir: Path) -> Iterator[str]:
+    with local_cluster(bindir) as outage:
+        yield outage.url
+
+
+@contextmanager
+def local_cluster(bindir: Path) -> Iterator[Outage]:
     as_root = os.geteuid() == 0
     tmp = Path(tempfile.mkdtemp(prefix="followthrough-pg-"))
     data = tmp / "data"
@@ -108,21 +124,30 @@ def _local_cluster(bindir: Path) -> Iterator[str]:
         f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
-    run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(tmp / "server.log"),
-        "-w",
-        "-t",
-        "30",
-        "-o",
-        opts,
-        "start",
-    )
+
+    def start() -> None:
+        run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(tmp / "server.log"),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            opts,
+            "start",
+        )
+
+    def stop() -> None:
+        # "fast": connections are cut, but what was committed survives (the throwaway cluster runs
+        # without fsync, so an "immediate" stop would lose recent commits, which no real outage does).
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+
+    start()
     try:
-        yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres"
+        yield Outage(f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres", stop, start)
     finally:
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
@@ -130,6 +155,16 @@ def _local_cluster(bindir: Path) -> Iterator[str]:
             check=False,
         )
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def outage_cluster() -> Iterator[Outage]:
+    """A local cluster of its own that a test may stop and start (no Docker: pg_ctl)."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        raise PostgresUnavailable("no initdb/pg_ctl found (apt-get install postgresql)")
+    with local_cluster(bindir) as outage:
+        yield outage
 
 
 @contextmanager

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from api import presenters
-from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api import idempotency, presenters
+from api.deps import DbDep, IdempotencyKeyDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas import AbsenceCreate, AbsencePublic, AbsenceUpdate, Page
 from domain.errors import Invalid
 from services import absences as service, access
@@ -24,26 +26,32 @@ router = APIRouter(prefix="/v1/absences", tags=["absences"])
 AbsenceId = Annotated[str, Path(max_length=64)]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=AbsencePublic)
 async def create_absence(
     body: AbsenceCreate,
+    request: Request,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
     settings: SettingsDep,
-) -> AbsencePublic:
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
     """Plan an absence: at ``starts_at`` the CHW's open cases move to the backup (or the unassigned queue)."""
     principal.require(principal.role != "ops", "ops read absences but do not plan them")
-    staff = require_staff(session, body.staff_id)
+    staff = await db.run(require_staff, body.staff_id)
     access.require_absence_planner(principal, team_id=staff.team_id, staff_id=staff.id)
-    row = await service.create_absence(session, client, settings, body, actor_id=principal.actor_id)
-    return presenters.absences(session, [row])[0]
+
+    async def act(key: str) -> AbsencePublic:
+        row = await service.create_absence(db, client, settings, body, actor_id=principal.actor_id, key=key)
+        return (await db.read(presenters.absences, [row]))[0]
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act, status_code=201)
 
 
 @router.get("")
-def list_absences(
+async def list_absences(
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     team_id: str | None = None,
     staff_id: str | None = None,
     status: Annotated[str | None, Query(description="comma-separated; default: scheduled,active")] = None,
@@ -52,47 +60,67 @@ def list_absences(
 ) -> Page[AbsencePublic]:
     """Absences ordered by ``starts_at``; staff see their own team's."""
     statuses = parse_statuses(status, repo.ABSENCE_STATUSES, repo.ABSENCE_PENDING)
-    team_ids = principal.team_scope(team_id)
-    try:
-        rows, next_cursor = repo.list_absences(
-            session,
-            repo.AbsenceFilter(team_id=team_id, team_ids=team_ids, staff_id=staff_id, statuses=statuses),
-            cursor=cursor,
-            limit=limit,
-        )
-    except repo.BadCursor as err:
-        raise Invalid(str(err)) from err
-    return Page(items=presenters.absences(session, rows), next_cursor=next_cursor)
+    where = repo.AbsenceFilter(
+        team_id=team_id, team_ids=principal.team_scope(team_id), staff_id=staff_id, statuses=statuses
+    )
+
+    def page(session: Session) -> Page[AbsencePublic]:
+        try:
+            rows, next_cursor = repo.list_absences(session, where, cursor=cursor, limit=limit)
+        except repo.BadCursor as err:
+            raise Invalid(str(err)) from err
+        return Page(items=presenters.absences(session, rows), next_cursor=next_cursor)
+
+    return await db.read(page)
 
 
 @router.get("/{absence_id}")
-def get_absence(absence_id: AbsenceId, principal: PrincipalDep, session: SessionDep) -> AbsencePublic:
-    row = service.require_absence(session, absence_id)
+async def get_absence(absence_id: AbsenceId, principal: PrincipalDep, db: DbDep) -> AbsencePublic:
+    row = await db.run(service.require_absence, absence_id)
     principal.require(principal.can_read_team(row.team_id), "not a member of this absence's team")
-    return presenters.absence(session, row)
+    return await db.read(presenters.absence, row)
 
 
-@router.patch("/{absence_id}")
+@router.patch("/{absence_id}", response_model=AbsencePublic)
 async def change_absence(
     absence_id: AbsenceId,
     body: AbsenceUpdate,
+    request: Request,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
-) -> AbsencePublic:
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
     """Extend or shorten (``ends_at``) while the absence is scheduled or active."""
-    row = service.require_absence(session, absence_id)
+    row = await db.run(service.require_absence, absence_id)
     access.require_absence_manager(principal, row)
-    row = await service.change_absence_end(session, client, row, body.ends_at, actor_id=principal.actor_id)
-    return presenters.absence(session, row)
+
+    async def act(key: str) -> AbsencePublic:
+        done = await service.change_absence_end(
+            db, client, settings, row, body.ends_at, actor_id=principal.actor_id, key=key
+        )
+        return await db.read(presenters.absence, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act)
 
 
-@router.post("/{absence_id}/cancel")
+@router.post("/{absence_id}/cancel", response_model=AbsencePublic)
 async def cancel_absence(
-    absence_id: AbsenceId, principal: PrincipalDep, session: SessionDep, client: TemporalDep
-) -> AbsencePublic:
+    absence_id: AbsenceId,
+    request: Request,
+    principal: PrincipalDep,
+    db: DbDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
     """Call the absence off; an active one hands the cases it moved back before this answers."""
-    row = service.require_absence(session, absence_id)
+    row = await db.run(service.require_absence, absence_id)
     access.require_absence_manager(principal, row)
-    row = await service.cancel_absence(session, client, row, actor_id=principal.actor_id)
-    return presenters.absence(session, row)
+
+    async def act(key: str) -> AbsencePublic:
+        done = await service.cancel_absence(db, client, settings, row, actor_id=principal.actor_id, key=key)
+        return await db.read(presenters.absence, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, None, act)

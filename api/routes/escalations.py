@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from api import presenters
-from api.deps import PrincipalDep, SessionDep, TemporalDep
+from api import idempotency, presenters
+from api.deps import DbDep, IdempotencyKeyDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas import (
     AcknowledgeCreate,
     EscalationAssignCreate,
@@ -28,9 +30,9 @@ UNRESOLVED = ("open", "acknowledged")
 
 
 @router.get("")
-def list_escalations(
+async def list_escalations(
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     team_id: str | None = None,
     status: Annotated[str | None, Query(description="comma-separated; default: open,acknowledged")] = None,
     trigger: str | None = None,
@@ -42,75 +44,106 @@ def list_escalations(
     statuses = parse_statuses(status, STATUSES, UNRESOLVED)
     if trigger is not None and trigger not in TRIGGERS:
         raise Invalid(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
-    team_ids = principal.team_scope(team_id)
-    try:
-        rows, next_cursor = repo.list_escalations(
-            session,
-            repo.EscalationFilter(
-                team_id=team_id,
-                team_ids=team_ids,
-                statuses=statuses,
-                trigger=trigger,
-                interaction_id=interaction_id,
-            ),
-            cursor=cursor,
-            limit=limit,
-        )
-    except repo.BadCursor as err:
-        raise Invalid(str(err)) from err
-    return Page(items=presenters.escalations(session, rows), next_cursor=next_cursor)
+    where = repo.EscalationFilter(
+        team_id=team_id,
+        team_ids=principal.team_scope(team_id),
+        statuses=statuses,
+        trigger=trigger,
+        interaction_id=interaction_id,
+    )
+
+    def page(session: Session) -> Page[EscalationPublic]:
+        try:
+            rows, next_cursor = repo.list_escalations(session, where, cursor=cursor, limit=limit)
+        except repo.BadCursor as err:
+            raise Invalid(str(err)) from err
+        return Page(items=presenters.escalations(session, rows), next_cursor=next_cursor)
+
+    return await db.read(page)
 
 
 @router.get("/{escalation_id}")
-def get_escalation(escalation_id: str, principal: PrincipalDep, session: SessionDep) -> EscalationPublic:
+async def get_escalation(escalation_id: str, principal: PrincipalDep, db: DbDep) -> EscalationPublic:
     """One escalation with its level history (``notified``) and timeline."""
-    row = service.require_escalation(session, escalation_id)
+    row = await db.run(service.require_escalation, escalation_id)
     principal.require(principal.can_read_team(row.team_id), "not a member of this escalation's team")
-    return presenters.escalation_detail(session, row)
+    return await db.read(presenters.escalation_detail, row)
 
 
-@router.post("/{escalation_id}/acknowledge")
+@router.post("/{escalation_id}/acknowledge", response_model=EscalationPublic)
 async def acknowledge(
     escalation_id: str,
+    request: Request,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
+    settings: SettingsDep,
     body: AcknowledgeCreate | None = None,
-) -> EscalationPublic:
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
     """Take the escalation: the ladder stops, the resolve timer starts."""
-    row = service.require_escalation(session, escalation_id)
+    row = await db.run(service.require_escalation, escalation_id)
     access.require_escalation_actor(principal, row, owner_may=False)
-    row = await service.acknowledge(session, client, row, principal, note=body.note if body else None)
-    return presenters.escalation_detail(session, row)
+
+    async def act(key: str) -> EscalationPublic:
+        done = await service.acknowledge(
+            db, client, settings, row, principal, note=body.note if body else None, key=key
+        )
+        return await db.read(presenters.escalation_detail, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act)
 
 
-@router.post("/{escalation_id}/resolve")
+@router.post("/{escalation_id}/resolve", response_model=EscalationPublic)
 async def resolve(
     escalation_id: str,
     body: EscalationResolveCreate,
+    request: Request,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
-) -> EscalationPublic:
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
     """Close the escalation with what was done (``action_taken``) and how it ended (``outcome``)."""
-    row = service.require_escalation(session, escalation_id)
+    row = await db.run(service.require_escalation, escalation_id)
     access.require_escalation_actor(principal, row, owner_may=True)
-    row = await service.resolve(
-        session, client, row, principal, action_taken=body.action_taken, outcome=body.outcome
-    )
-    return presenters.escalation_detail(session, row)
+
+    async def act(key: str) -> EscalationPublic:
+        done = await service.resolve(
+            db,
+            client,
+            settings,
+            row,
+            principal,
+            action_taken=body.action_taken,
+            outcome=body.outcome,
+            key=key,
+        )
+        return await db.read(presenters.escalation_detail, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act)
 
 
-@router.post("/{escalation_id}/assign")
+@router.post("/{escalation_id}/assign", response_model=EscalationPublic)
 async def assign(
     escalation_id: str,
     body: EscalationAssignCreate,
+    request: Request,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
-) -> EscalationPublic:
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
     """Hand the escalation to another staff member of the team (lead/manager)."""
-    row = service.require_escalation(session, escalation_id)
+    row = await db.run(service.require_escalation, escalation_id)
     access.require_escalation_assigner(principal, row.team_id)
-    row = await service.assign(session, client, row, principal, owner_id=body.owner_id, reason=body.reason)
-    return presenters.escalation_detail(session, row)
+
+    async def act(key: str) -> EscalationPublic:
+        done = await service.assign(
+            db, client, settings, row, principal, owner_id=body.owner_id, reason=body.reason, key=key
+        )
+        return await db.read(presenters.escalation_detail, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from api import presenters
-from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api import idempotency, presenters
+from api.deps import DbDep, IdempotencyKeyDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas import (
     AssignCreate,
     AttemptCreate,
@@ -19,8 +21,11 @@ from api.schemas import (
 )
 from domain.errors import Invalid
 from services import access, interactions as service
+from services.access import Principal
 from services.common import parse_statuses
+from services.db import Database
 from store import repositories as repo
+from store.models import Interaction
 
 router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
 
@@ -28,27 +33,25 @@ STATUSES = ("open", "attempting", "escalated", "resolved")
 ACTIVE = ("open", "attempting", "escalated")
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=InteractionPublic)
 async def create_interaction(
     body: InteractionCreate,
-    response: Response,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
     settings: SettingsDep,
-) -> InteractionPublic:
+) -> JSONResponse:
     """Start one interaction per missed call, voicemail or text; idempotent on (team, external_id)."""
     access.require_interaction_starter(principal)
-    row, created = await service.create_interaction(session, client, settings, body)
-    if not created:
-        response.status_code = 200
-    return presenters.interactions(session, [row])[0]
+    row, created = await service.create_interaction(db, client, settings, body)
+    answer = await db.read(presenters.interaction_summary, row)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.get("")
-def list_interactions(
+async def list_interactions(
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     team_id: str | None = None,
     assignee_id: str | None = None,
     status: Annotated[str | None, Query(description="comma-separated; default: all not resolved")] = None,
@@ -57,83 +60,136 @@ def list_interactions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[InteractionPublic]:
     """The queue, ordered by ``due_at``; ``assignee_id=unassigned`` is the unassigned queue."""
-    statuses = parse_statuses(status, STATUSES, ACTIVE)
-    team_ids = principal.team_scope(team_id)
-    try:
-        rows, next_cursor = repo.list_interactions(
-            session,
-            repo.InteractionFilter(
-                team_id=team_id,
-                team_ids=team_ids,
-                assignee_id=assignee_id,
-                statuses=statuses,
-                overdue=overdue,
-            ),
-            cursor=cursor,
-            limit=limit,
-        )
-    except repo.BadCursor as err:
-        raise Invalid(str(err)) from err
-    return Page(items=presenters.interactions(session, rows), next_cursor=next_cursor)
+    where = repo.InteractionFilter(
+        team_id=team_id,
+        team_ids=principal.team_scope(team_id),
+        assignee_id=assignee_id,
+        statuses=parse_statuses(status, STATUSES, ACTIVE),
+        overdue=overdue,
+    )
+
+    def page(session: Session) -> Page[InteractionPublic]:
+        try:
+            rows, next_cursor = repo.list_interactions(session, where, cursor=cursor, limit=limit)
+        except repo.BadCursor as err:
+            raise Invalid(str(err)) from err
+        return Page(items=presenters.interactions(session, rows), next_cursor=next_cursor)
+
+    return await db.read(page)
 
 
 @router.get("/{interaction_id}")
-def get_interaction(interaction_id: str, principal: PrincipalDep, session: SessionDep) -> InteractionPublic:
-    row = service.require_interaction(session, interaction_id)
+async def get_interaction(interaction_id: str, principal: PrincipalDep, db: DbDep) -> InteractionPublic:
+    row = await db.run(service.require_interaction, interaction_id)
     principal.require(principal.can_read_team(row.team_id), "not a member of this interaction's team")
-    return presenters.interaction(session, row)
+    return await db.read(presenters.interaction, row)
 
 
-@router.post("/{interaction_id}/attempts")
+async def _acting(db: Database, principal: Principal, interaction_id: str) -> Interaction:
+    row = await db.run(service.require_interaction, interaction_id)
+    access.require_interaction_actor(principal, row)
+    return row
+
+
+@router.post("/{interaction_id}/attempts", response_model=InteractionPublic)
 async def record_attempt(
     interaction_id: str,
     body: AttemptCreate,
+    request: Request,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
-) -> InteractionPublic:
-    row = service.require_interaction(session, interaction_id)
-    access.require_interaction_actor(principal, row)
-    row = await service.record_attempt(
-        session, client, row, outcome=body.outcome, note=body.note, actor_id=principal.actor_id
-    )
-    return presenters.interaction(session, row)
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
+    row = await _acting(db, principal, interaction_id)
+
+    async def act(key: str) -> InteractionPublic:
+        done = await service.record_attempt(
+            db,
+            client,
+            settings,
+            row,
+            outcome=body.outcome,
+            note=body.note,
+            actor_id=principal.actor_id,
+            key=key,
+        )
+        return await db.read(presenters.interaction, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act)
 
 
-@router.post("/{interaction_id}/flags")
+@router.post("/{interaction_id}/flags", response_model=InteractionPublic)
 async def flag_interaction(
-    interaction_id: str, body: FlagCreate, principal: PrincipalDep, session: SessionDep, client: TemporalDep
-) -> InteractionPublic:
-    row = service.require_interaction(session, interaction_id)
-    access.require_interaction_actor(principal, row)
-    row = await service.flag(
-        session, client, row, flag=body.flag, note=body.note, actor_id=principal.actor_id
-    )
-    return presenters.interaction(session, row)
+    interaction_id: str,
+    body: FlagCreate,
+    request: Request,
+    principal: PrincipalDep,
+    db: DbDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
+    row = await _acting(db, principal, interaction_id)
+
+    async def act(key: str) -> InteractionPublic:
+        done = await service.flag(
+            db, client, settings, row, flag=body.flag, note=body.note, actor_id=principal.actor_id, key=key
+        )
+        return await db.read(presenters.interaction, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act)
 
 
-@router.post("/{interaction_id}/assign")
+@router.post("/{interaction_id}/assign", response_model=InteractionPublic)
 async def assign_interaction(
-    interaction_id: str, body: AssignCreate, principal: PrincipalDep, session: SessionDep, client: TemporalDep
-) -> InteractionPublic:
+    interaction_id: str,
+    body: AssignCreate,
+    request: Request,
+    principal: PrincipalDep,
+    db: DbDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
     """Reassign (lead/manager of the team); ``assignee_id: null`` sends it to the unassigned queue."""
-    row = service.require_interaction(session, interaction_id)
+    row = await db.run(service.require_interaction, interaction_id)
     access.require_assigner(principal, row.team_id)
-    row = await service.assign(
-        session, client, row, assignee_id=body.assignee_id, reason=body.reason, actor_id=principal.actor_id
-    )
-    return presenters.interaction(session, row)
+
+    async def act(key: str) -> InteractionPublic:
+        done = await service.assign(
+            db,
+            client,
+            settings,
+            row,
+            assignee_id=body.assignee_id,
+            reason=body.reason,
+            actor_id=principal.actor_id,
+            key=key,
+        )
+        return await db.read(presenters.interaction, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act)
 
 
-@router.post("/{interaction_id}/resolve")
+@router.post("/{interaction_id}/resolve", response_model=InteractionPublic)
 async def resolve_interaction(
     interaction_id: str,
     body: ResolveCreate,
+    request: Request,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
-) -> InteractionPublic:
-    row = service.require_interaction(session, interaction_id)
-    access.require_interaction_actor(principal, row)
-    row = await service.resolve(session, client, row, resolution=body.resolution, actor_id=principal.actor_id)
-    return presenters.interaction(session, row)
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyDep = None,
+) -> JSONResponse:
+    row = await _acting(db, principal, interaction_id)
+
+    async def act(key: str) -> InteractionPublic:
+        done = await service.resolve(
+            db, client, settings, row, resolution=body.resolution, actor_id=principal.actor_id, key=key
+        )
+        return await db.read(presenters.interaction, done)
+
+    return await idempotency.once(db, request, principal, idempotency_key, body, act)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from api.deps import PrincipalDep, SessionDep
+from api.deps import DbDep, PrincipalDep
 from api.schemas import SlaReport
 from services import access, reports
 
@@ -15,13 +15,13 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 
 @router.get("/sla", response_model_by_alias=True)
-def sla_report(
+async def sla_report(
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     team_id: str,
     from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     to: AwareDatetime | None = None,
 ) -> SlaReport:
     """Counts interactions with ``from <= received_at < to`` (default: the last 30 days)."""
     access.require_report_reader(principal, team_id)
-    return reports.sla_report(session, team_id, from_, to)
+    return await db.read(reports.sla_report, team_id, from_, to)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api import presenters
-from api.deps import PrincipalDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import DbDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas import MemberPublic, MemberPut, StaffPublic, StaffPut
 from domain.models import TeamConfig
 from services import access, teams as service
@@ -30,41 +30,44 @@ async def put_team(
     team_id: TeamId,
     body: TeamConfig,
     principal: PrincipalDep,
-    session: SessionDep,
+    db: DbDep,
     client: TemporalDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Store the team's calendar, policy and escalation matrix (manager of the team, or system)."""
     access.require_team_manager(principal, team_id, "configure a team")
-    team = await service.put_team(session, client, settings, team_id, body)
+    team = await service.put_team(db, client, settings, team_id, body)
     return _team_public(team_id, body.model_dump(mode="json"), team.version)
 
 
 @router.get("/{team_id}")
-def get_team(team_id: TeamId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
-    team = service.require_team(session, team_id)
+async def get_team(team_id: TeamId, principal: PrincipalDep, db: DbDep) -> dict[str, Any]:
+    team = await db.run(service.require_team, team_id)
     principal.require(principal.can_read_team(team_id), "not a member of this team")
     return _team_public(team.id, team.config, team.version)
 
 
 @router.put("/{team_id}/staff/{staff_id}")
-def put_staff(
-    team_id: TeamId, staff_id: StaffId, body: StaffPut, principal: PrincipalDep, session: SessionDep
+async def put_staff(
+    team_id: TeamId, staff_id: StaffId, body: StaffPut, principal: PrincipalDep, db: DbDep
 ) -> StaffPublic:
     access.require_team_manager(principal, team_id, "manage staff")
-    return presenters.staff(service.put_staff(session, team_id, staff_id, name=body.name, role=body.role))
+    staff = await db.run(service.put_staff, team_id, staff_id, name=body.name, role=body.role)
+    return presenters.staff(staff)
 
 
 @router.get("/{team_id}/staff")
-def list_staff(team_id: TeamId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+async def list_staff(team_id: TeamId, principal: PrincipalDep, db: DbDep) -> dict[str, Any]:
     principal.require(principal.can_read_team(team_id), "not a member of this team")
-    return {"items": [presenters.staff(s) for s in repo.team_staff(session, team_id)], "next_cursor": None}
+    staff = await db.run(repo.team_staff, team_id)
+    return {"items": [presenters.staff(s) for s in staff], "next_cursor": None}
 
 
 @router.put("/{team_id}/members/{member_id}")
-def put_member(
-    team_id: TeamId, member_id: MemberId, body: MemberPut, principal: PrincipalDep, session: SessionDep
+async def put_member(
+    team_id: TeamId, member_id: MemberId, body: MemberPut, principal: PrincipalDep, db: DbDep
 ) -> MemberPublic:
     """Set a member's owning CHW (caseload); system, or a lead/manager of the team."""
     access.require_caseload_editor(principal, team_id)
-    return presenters.member(service.put_member(session, team_id, member_id, owner_id=body.owner_id))
+    member = await db.run(service.put_member, team_id, member_id, owner_id=body.owner_id)
+    return presenters.member(member)

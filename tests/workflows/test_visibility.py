@@ -30,6 +30,7 @@ from domain.messages import (
     ResolveInput,
 )
 from services import interactions as service
+from services.db import Database
 from store.db import unit_of_work
 from store.models import Member
 from store.repositories import upsert_team
@@ -67,8 +68,7 @@ async def create(
             **body,
         }
     )
-    with sessions() as session:
-        row, created = await service.create_interaction(session, client, settings, inp)
+    row, created = await service.create_interaction(Database(sessions, threads=4), client, settings, inp)
     assert created
     return row.workflow_id, client.get_workflow_handle_for(InteractionWorkflow.run, row.workflow_id)
 
