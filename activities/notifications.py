@@ -1,9 +1,12 @@
-"""The notification outbox and its delivery channels (SPEC 2.6).
+"""The notification outbox and its delivery channels.
 
-``notify`` first writes one outbox row per recipient under a unique key (workflow id + step +
-recipient), then delivers every row of that key not yet delivered. A retried activity finds
-the rows already there and only finishes delivery: a notice is written once and sent once
-unless the channel itself fails after accepting it (then at-least-once, keyed for dedupe).
+``notify`` writes one outbox row per recipient under a unique key (workflow id + step +
+recipient), then tries each row's delivery once. A retried activity finds the rows already
+there. A delivery that fails (the webhook endpoint is down) does not fail the activity: the
+row waits in the outbox and the worker's ``workers.outbox.Dispatcher`` tries it again with
+backoff until it goes through, so a workflow never waits on a channel (a resolved escalation
+finishes at once; deadlines keep firing during an outage). A notice is sent once unless the
+channel fails after accepting it (then at-least-once, keyed by ``Idempotency-Key`` for dedupe).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from domain.messages import NotificationRequest
+from store import outbox
 from store.db import unit_of_work
 from store.models import Notification, Staff
 from store.repositories import absent_staff_at
@@ -101,15 +105,16 @@ class NotificationActivities:
         self._sessions = sessions
         self._channel = channel
         self._after_insert = after_insert
+        self.outbox = Outbox(sessions, channel)
 
     @activity.defn(name="notify")
     def notify(self, req: NotificationRequest) -> int:
-        """Write the notice for each recipient and deliver it; returns how many recipients."""
+        """Write the notice for each recipient and try to deliver it; returns how many recipients."""
         ids = self._write(req)
         if self._after_insert is not None:
             self._after_insert(req)
         for nid in ids:
-            self._deliver(nid)
+            self.outbox.deliver(nid)
         return len(ids)
 
     def _recipients(self, session: Session, req: NotificationRequest) -> list[str]:
@@ -175,16 +180,48 @@ class NotificationActivities:
             session.flush()
             return sorted([*existing.values(), *(r.id for r in rows)])
 
-    def _deliver(self, notification_id: int) -> None:
-        with unit_of_work(self._sessions) as session:
-            row = session.get(Notification, notification_id, with_for_update=True)
-            if row is None or row.delivered_at is not None:
-                return
-            row.delivery_attempts += 1
+
+def _reason(err: Exception) -> str:
+    """Why a delivery failed, without the URL or the answer's body."""
+    if isinstance(err, httpx.HTTPStatusError):
+        return f"HTTP {err.response.status_code}"
+    return type(err).__name__
+
+
+class Outbox:
+    """Delivers outbox rows through a channel: one try per claim, backoff after a failure."""
+
+    def __init__(self, sessions: sessionmaker[Session], channel: DeliveryChannel) -> None:
+        self._sessions = sessions
+        self._channel = channel
+
+    def deliver(self, notification_id: int) -> bool:
+        """Try one delivery of the notice; True if it is delivered (now or before)."""
+        with self._sessions() as session:
+            row = outbox.claim(session, notification_id)
+            if row is None:
+                return False
             body = notification_body(row)
-        # Deliver outside the transaction; record success in a second one.
-        self._channel.deliver(body)
-        with unit_of_work(self._sessions) as session:
-            row = session.get(Notification, notification_id)
-            if row is not None and row.delivered_at is None:
-                row.delivered_at = datetime.now(UTC)
+        try:
+            self._channel.deliver(body)  # outside any transaction
+        except Exception as err:
+            reason = _reason(err)
+            with self._sessions() as session:
+                retry_at = outbox.failed(session, notification_id, reason)
+            log.warning(
+                "notification.delivery_failed",
+                notification_id=notification_id,
+                reason=reason,
+                retry_at=retry_at.isoformat() if retry_at else None,
+            )
+            return False
+        with self._sessions() as session:
+            outbox.delivered(session, notification_id)
+        return True
+
+    def deliver_due(self, *, limit: int = 100) -> tuple[int, int]:
+        """Try every notice whose next try is due (oldest first): ``(delivered, failed)``."""
+        with self._sessions() as session:
+            ids = outbox.due(session, limit=limit)
+        ok = sum(1 for nid in ids if self.deliver(nid))
+        return ok, len(ids) - ok

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from store import repositories as repo
+from store import outbox, repositories as repo
 
 log = structlog.get_logger(__name__)
 
@@ -53,9 +53,11 @@ class QueueCollector(Collector):
         )
         try:
             with self._sessions() as session:
-                figures = repo.queue_figures(session, datetime.now(UTC))
+                now = datetime.now(UTC)
+                figures = repo.queue_figures(session, now)
+                oldest = outbox.oldest_undelivered(session)
         except Exception as err:
-            log.warning("metrics.queue_figures_failed", error=str(err))
+            log.warning("metrics.queue_figures_failed", error_type=type(err).__name__)
             up.add_metric([], 0)
             yield up
             return
@@ -97,7 +99,12 @@ class QueueCollector(Collector):
             overdue.add_metric([team], figures.overdue.get(team, 0))
             unassigned.add_metric([team], figures.unassigned.get(team, 0))
             backlog.add_metric([team], figures.undelivered_notifications.get(team, 0))
-        yield from (open_, overdue, unassigned, backlog, escalations)
+        waiting = GaugeMetricFamily(
+            "followthrough_notifications_oldest_undelivered_seconds",
+            "Age of the oldest notification still waiting in the outbox (0: none waits)",
+        )
+        waiting.add_metric([], 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0))
+        yield from (open_, overdue, unassigned, backlog, escalations, waiting)
 
 
 class Metrics:

@@ -130,17 +130,30 @@ def worker() -> None:
     asyncio.run(_run_worker(settings))
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (a second one exits at once)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            os._exit(1)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    return stop
+
+
 async def _run_worker(settings: Settings) -> None:
     from store.db import make_engine, make_sessionmaker
     from workers.client import connect, ensure_search_attributes
-    from workers.main import build_worker, delivery_channel
+    from workers.main import serve
 
+    stop = _stop_on_signals()
     client = await connect(settings, runtime=_metrics_runtime(settings))
     await ensure_search_attributes(client)
     sessions = make_sessionmaker(make_engine(settings.database_url))
-    w = build_worker(
-        client, task_queue=settings.task_queue, sessions=sessions, channel=delivery_channel(settings)
-    )
     log.info(
         "worker.started",
         task_queue=settings.task_queue,
@@ -148,7 +161,7 @@ async def _run_worker(settings: Settings) -> None:
         metrics_address=settings.worker_metrics_address,
         encrypted=settings.codec_key is not None,
     )
-    await w.run()
+    await serve(client, settings, sessions, stop)
 
 
 @app.command()
@@ -258,7 +271,7 @@ async def _run_dev(
     from services.teams import DEMO_TEAM, read_team_file
     from store.db import make_engine, make_sessionmaker
     from workers.client import connect, ensure_search_attributes
-    from workers.main import build_worker, delivery_channel
+    from workers.main import serve
 
     # The worker's client serves the SDK metrics; the API connects its own (lazily).
     client = await connect(settings, runtime=_metrics_runtime(settings))
@@ -266,9 +279,6 @@ async def _run_dev(
     sessions = make_sessionmaker(make_engine(settings.database_url))
     demo = read_team_file(DEMO_TEAM)
     await refresh_checkins(client, settings, demo.team_id, demo.config)
-    w = build_worker(
-        client, task_queue=settings.task_queue, sessions=sessions, channel=delivery_channel(settings)
-    )
     # The API reads its settings from the environment, like `followthrough api` does.
     os.environ["FOLLOWTHROUGH_TEMPORAL_ADDRESS"] = settings.temporal_address
     os.environ["FOLLOWTHROUGH_TOKENS"] = json.dumps(
@@ -276,8 +286,9 @@ async def _run_dev(
     )
     get_settings.cache_clear()
     server = uvicorn.Server(uvicorn.Config(API_APP, factory=True, host=host, port=port, log_config=None))
-    api_task = asyncio.create_task(server.serve())
-    worker_task = asyncio.create_task(w.run())
+    api_task = asyncio.create_task(server.serve())  # uvicorn stops on SIGTERM/SIGINT
+    stop = asyncio.Event()
+    worker_task = asyncio.create_task(serve(client, settings, sessions, stop))
     while not server.started:
         if api_task.done():
             await api_task
@@ -307,8 +318,8 @@ async def _run_dev(
         await asyncio.wait({api_task, worker_task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         server.should_exit = True
-        await w.shutdown()
-        await api_task
+        stop.set()  # the worker finishes running activities within its grace period
+        await asyncio.wait({api_task, worker_task}, timeout=settings.worker_shutdown_grace_seconds + 15)
 
 
 @app.command()

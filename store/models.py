@@ -189,7 +189,10 @@ class TimelineEvent(Base):
 
 class Notification(Base):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_recipient", "recipient_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notifications_recipient", "recipient_id", "created_at"),
+        Index("ix_notifications_undelivered", "delivered_at", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(400), unique=True)
@@ -203,6 +206,11 @@ class Notification(Base):
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the outbox may try this notice next: a lease while one deliverer holds it, then the
+    # backoff after a failed try. NULL: due now.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Why the last try failed, without addresses ("HTTP 503", "ConnectError").
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Escalation(Base):

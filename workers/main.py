@@ -1,11 +1,15 @@
-"""Worker assembly: which workflows and activities run, with their dependencies."""
+"""Worker assembly: which workflows and activities run, with their dependencies, and the
+worker process (Temporal worker + outbox dispatcher) with its graceful shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -14,10 +18,19 @@ from activities.absences import AbsenceActivities
 from activities.checkins import CheckinActivities
 from activities.escalations import EscalationActivities
 from activities.interactions import InteractionActivities
-from activities.notifications import DeliveryChannel, LogChannel, NotificationActivities, WebhookChannel
+from activities.notifications import (
+    DeliveryChannel,
+    LogChannel,
+    NotificationActivities,
+    Outbox,
+    WebhookChannel,
+)
 from config.settings import Settings
 from workers.interceptors import ActivityLogContext
+from workers.outbox import Dispatcher
 from workflows import ALL_WORKFLOWS
+
+log = structlog.get_logger(__name__)
 
 
 def delivery_channel(settings: Settings) -> DeliveryChannel:
@@ -61,6 +74,7 @@ def build_worker(
     sessions: sessionmaker[Session],
     channel: DeliveryChannel,
     executor: ThreadPoolExecutor | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
     **notify_kwargs: object,
 ) -> Worker:
     return Worker(
@@ -71,4 +85,44 @@ def build_worker(
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
         interceptors=[ActivityLogContext()],
+        graceful_shutdown_timeout=graceful_shutdown,
     )
+
+
+async def serve(
+    client: Client, settings: Settings, sessions: sessionmaker[Session], stop: asyncio.Event
+) -> None:
+    """Run the Temporal worker and the outbox dispatcher until ``stop`` is set (SIGTERM/SIGINT),
+    then shut both down within a bounded time, also when the Temporal server is already gone.
+
+    Activities still running get ``worker_shutdown_grace_seconds`` to finish; what does not
+    finish is retried by Temporal on another (or the restarted) worker.
+    """
+    channel = delivery_channel(settings)
+    grace = settings.worker_shutdown_grace_seconds
+    worker = build_worker(
+        client,
+        task_queue=settings.task_queue,
+        sessions=sessions,
+        channel=channel,
+        graceful_shutdown=timedelta(seconds=grace),
+    )
+    dispatcher = Dispatcher(Outbox(sessions, channel))
+    tasks = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+    log.info("worker.stopping", grace_seconds=grace)
+    dispatcher.stop()
+    try:
+        async with asyncio.timeout(grace + 10):
+            await worker.shutdown()
+    except TimeoutError:
+        log.warning("worker.shutdown_timed_out", grace_seconds=grace)
+    except Exception as err:  # e.g. the server is gone: nothing left to hand back
+        log.warning("worker.shutdown_failed", error_type=type(err).__name__)
+    stopping.cancel()
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    log.info("worker.stopped")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import structlog
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
@@ -134,3 +136,14 @@ async def test_request_id_is_echoed_or_generated_and_bound_to_log_lines(api: htt
     assert re.fullmatch(r"[0-9a-f]{32}", odd.headers["X-Request-ID"])
     # Error answers carry it too.
     assert "X-Request-ID" in (await api.get("/v1/interactions")).headers
+
+
+ALERT_RULES = yaml.safe_load((Path(__file__).parents[2] / "deploy/prometheus/alerts.yml").read_text())
+
+
+async def test_every_alert_rule_names_a_metric_the_api_serves(api: httpx.AsyncClient) -> None:
+    rules = ALERT_RULES["groups"][0]["rules"]
+    served = (await api.get("/metrics")).text
+    for rule in rules:
+        for name in re.findall(r"followthrough_[a-z_]+", rule["expr"]):
+            assert f"# TYPE {name} " in served, f"{rule['alert']} reads {name}, which /metrics does not serve"

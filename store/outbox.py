@@ -1,0 +1,95 @@
+"""The notification outbox's delivery bookkeeping: claim a notice, record success or backoff.
+
+A notice is claimed with a conditional update (``next_attempt_at`` moved a lease ahead), which
+works the same on SQLite and PostgreSQL: of two deliverers (the ``notify`` activity's first try
+and the worker's dispatcher, or two worker replicas) exactly one gets it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from store.models import Notification
+
+LEASE = timedelta(seconds=60)
+FIRST_RETRY = timedelta(seconds=2)
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff(attempts: int) -> timedelta:
+    """2 s, 4 s, 8 s, … capped at 10 minutes: a dead endpoint is asked about six times an hour."""
+    wait: timedelta = FIRST_RETRY * (2 ** min(max(attempts - 1, 0), 16))
+    return min(wait, MAX_BACKOFF)
+
+
+def claim(session: Session, notification_id: int) -> Notification | None:
+    """Take the notice for one delivery try (committed), or None if delivered or held elsewhere."""
+    now = _now()
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.delivered_at.is_(None),
+            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+        )
+        .values(next_attempt_at=now + LEASE, delivery_attempts=Notification.delivery_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(Notification, notification_id)
+
+
+def delivered(session: Session, notification_id: int) -> None:
+    row = session.get(Notification, notification_id)
+    if row is not None and row.delivered_at is None:
+        row.delivered_at = _now()
+        row.next_attempt_at = None
+        row.last_error = None
+    session.commit()
+
+
+def failed(session: Session, notification_id: int, reason: str) -> datetime | None:
+    """Schedule the next try with backoff; returns when it is due."""
+    row = session.get(Notification, notification_id)
+    if row is None or row.delivered_at is not None:
+        session.commit()
+        return None
+    row.next_attempt_at = _now() + backoff(row.delivery_attempts)
+    row.last_error = reason[:200]
+    session.commit()
+    return row.next_attempt_at
+
+
+def due(session: Session, *, limit: int) -> list[int]:
+    """Undelivered notices whose next try is due, oldest first."""
+    now = _now()
+    return list(
+        session.scalars(
+            select(Notification.id)
+            .where(
+                Notification.delivered_at.is_(None),
+                or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+            )
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+    )
+
+
+def oldest_undelivered(session: Session) -> datetime | None:
+    """When the oldest notice still waiting for delivery was written (None: none waits)."""
+    oldest: datetime | None = session.scalar(
+        select(func.min(Notification.created_at)).where(Notification.delivered_at.is_(None))
+    )
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return oldest

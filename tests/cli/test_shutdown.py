@@ -1,0 +1,118 @@
+"""``followthrough worker`` stops cleanly on SIGTERM within its grace period, also when the
+Temporal server is already gone (it used to wait forever)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import binary
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@pytest.fixture
+def temporal_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            binary("temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--headless",
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_port(port)
+    yield proc, port
+    proc.kill()
+    proc.wait()
+
+
+def _worker(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "FOLLOWTHROUGH_DATABASE_URL": f"sqlite:///{tmp_path / 'ft.db'}",
+        "FOLLOWTHROUGH_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "FOLLOWTHROUGH_WORKER_METRICS_ADDRESS": "",
+        "FOLLOWTHROUGH_WORKER_SHUTDOWN_GRACE_SECONDS": "2",
+        "FOLLOWTHROUGH_LOG_FORMAT": "json",
+    }
+    subprocess.run([str(BIN / "followthrough"), "migrate"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        [str(BIN / "followthrough"), "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    for line in proc.stdout:
+        if "worker.started" in line:
+            return proc
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise AssertionError("the worker did not start")
+
+
+def _stopped_within(proc: subprocess.Popen[str], seconds: float) -> float:
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"the worker was still running {seconds} s after SIGTERM") from None
+    return time.monotonic() - started
+
+
+def test_worker_stops_on_sigterm(
+    tmp_path: Path, temporal_server: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    _, port = temporal_server
+    proc = _worker(tmp_path, port)
+    _stopped_within(proc, 15)
+    assert proc.returncode == 0
+
+
+def test_worker_stops_on_sigterm_when_temporal_is_already_gone(
+    tmp_path: Path, temporal_server: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    server, port = temporal_server
+    proc = _worker(tmp_path, port)
+    server.kill()
+    server.wait()
+    _stopped_within(proc, 30)

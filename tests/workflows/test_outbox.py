@@ -1,0 +1,124 @@
+"""Webhook outage: notices wait in the outbox with backoff and go out once the endpoint is back;
+no workflow waits on delivery (a resolved escalation finishes; deadlines keep firing)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notifications import NotificationActivities, Outbox
+from domain.messages import EscalationResolveInput, NotificationRequest
+from store import outbox
+from store.models import Notification
+from tests.workflows.support import eventually, interaction_input, start, team
+from tests.workflows.test_escalation import escalation_handle, ladder_of_length
+from workers.main import build_worker
+from workflows.escalation import EscalationWorkflow
+
+
+class Endpoint:
+    """A delivery channel that is down until ``up`` is set; counts deliveries per outbox key."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.received: Counter[str] = Counter()
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        if not self.up:
+            raise ConnectionError("endpoint down")
+        self.received[str(body["key"])] += 1
+
+
+def undelivered(sessions: sessionmaker[Session]) -> list[Notification]:
+    with sessions() as s:
+        return list(s.scalars(select(Notification).where(Notification.delivered_at.is_(None))))
+
+
+def make_due(sessions: sessionmaker[Session]) -> None:
+    """Skip the backoff wait (the test does not sleep through it)."""
+    with sessions() as s:
+        s.execute(update(Notification).values(next_attempt_at=None))
+        s.commit()
+
+
+def test_a_failed_delivery_waits_with_backoff_and_goes_out_once(sessions: sessionmaker[Session]) -> None:
+    endpoint = Endpoint()
+    activities = NotificationActivities(sessions, endpoint)
+    req = NotificationRequest(
+        key="wf-1:created", team_id="eastside", kind="assigned", recipient_id="chw-ana", details={}
+    )
+    assert activities.notify(req) == 1  # the endpoint is down, and the activity does not fail
+    [row] = undelivered(sessions)
+    assert row.delivery_attempts == 1 and row.last_error == "ConnectionError"
+    assert row.next_attempt_at is not None and row.next_attempt_at > datetime.now(UTC)
+    box = Outbox(sessions, endpoint)
+    assert box.deliver_due() == (0, 0)  # not due yet: backing off
+    make_due(sessions)
+    assert box.deliver_due() == (0, 1)  # still down: the next wait is longer
+    [row] = undelivered(sessions)
+    assert row.delivery_attempts == 2
+    assert outbox.backoff(2) == 2 * outbox.backoff(1)
+    assert outbox.backoff(50) == timedelta(minutes=10)
+    endpoint.up = True
+    make_due(sessions)
+    assert box.deliver_due() == (1, 0)
+    assert box.deliver_due() == (0, 0)
+    assert activities.notify(req) == 1  # a retried activity finds the row delivered: no resend
+    assert endpoint.received == Counter({"wf-1:created:chw-ana": 1})
+    assert undelivered(sessions) == []
+
+
+def test_one_deliverer_at_a_time(sessions: sessionmaker[Session]) -> None:
+    endpoint = Endpoint()
+    NotificationActivities(sessions, endpoint).notify(
+        NotificationRequest(
+            key="wf-2:x", team_id="eastside", kind="assigned", recipient_id="chw-ana", details={}
+        )
+    )
+    make_due(sessions)
+    [row] = undelivered(sessions)
+    with sessions() as s:
+        assert outbox.claim(s, row.id) is not None
+    with sessions() as s:
+        assert outbox.claim(s, row.id) is None  # held by the first deliverer's lease
+
+
+async def test_a_resolved_escalation_finishes_while_the_webhook_is_down(
+    dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    client = dev_env.client
+    endpoint = Endpoint()
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=endpoint):
+        inp = interaction_input(team(), datetime.now(UTC), channel="text", flags=["complaint"])
+        await start(client, inp, task_queue)
+        row, handle = await escalation_handle(client, sessions, inp.interaction_id)
+        await ladder_of_length(sessions, inp.interaction_id, 1)
+        resolved = EscalationResolveInput(
+            escalation_id=row.id,
+            actor_id="lead-1",
+            actor_role="lead",
+            action_taken_given=True,
+            outcome_given=True,
+        )
+        await handle.execute_update(EscalationWorkflow.resolve, resolved)
+        result = await asyncio.wait_for(handle.result(), timeout=20)
+        assert result["status"] == "resolved"
+    waiting = undelivered(sessions)
+    assert waiting, "the notices wait in the outbox"
+    endpoint.up = True
+    make_due(sessions)
+    box = Outbox(sessions, endpoint)
+
+    async def all_out() -> bool:
+        box.deliver_due()
+        return not undelivered(sessions)
+
+    await eventually(all_out)
+    assert set(endpoint.received.values()) == {1}
+    assert len(endpoint.received) == len(waiting)
