@@ -11,10 +11,13 @@ from temporalio import activity
 from domain.messages import EscalationProjection, EscalationRuleSnapshot
 from domain.models import EscalationRule, TeamConfig, Trigger, default_escalation_rule
 from store.db import unit_of_work
-from store.models import Team
+from store.models import Escalation, Team
 from store.projection import project_escalation
 
 log = structlog.get_logger(__name__)
+
+# A closed row outranks any late projection of the workflow that ended.
+ENDED_VERSION = 2**31 - 1
 
 
 class EscalationActivities:
@@ -41,3 +44,18 @@ class EscalationActivities:
             escalation_id=projection.state.escalation_id,
             version=projection.state.version,
         )
+
+    @activity.defn(name="end_escalation")
+    def end_escalation(self, escalation_id: str, reason: str) -> None:
+        """Close the row of an escalation whose workflow ended without resolving it (terminated,
+        failed, timed out): it leaves the open lists; its timeline says why."""
+        with unit_of_work(self._sessions) as session:
+            row = session.get(Escalation, escalation_id, with_for_update=True)
+            if row is not None and row.status != "resolved":
+                now = datetime.now(UTC)
+                row.status = "resolved"
+                row.resolved_at = now
+                row.outcome = row.outcome or f"ended without resolution: {reason}"
+                row.updated_at = now
+                row.version = ENDED_VERSION
+        log.warning("escalation.ended_unresolved", escalation_id=escalation_id, reason=reason)

@@ -7,8 +7,12 @@ def interaction_workflow_id(team_id: str, external_id: str) -> str:
     return f"interaction:{team_id}:{external_id}"
 
 
-def escalation_workflow_id(team_id: str, external_id: str, trigger: str) -> str:
-    return f"escalation:{team_id}:{external_id}:{trigger}"
+def escalation_workflow_id(team_id: str, external_id: str, trigger: str, seq: int = 1) -> str:
+    """The ``seq``-th escalation of ``trigger`` on one interaction: each has a workflow id of its
+    own (the first keeps the plain form), so raising a trigger again never collides with an
+    earlier escalation that is still finishing."""
+    base = f"escalation:{team_id}:{external_id}:{trigger}"
+    return base if seq == 1 else f"{base}:{seq}"
 
 
 def absence_workflow_id(absence_id: str) -> str:

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
+from activities.escalations import ENDED_VERSION
 from config.settings import Settings
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from domain.messages import (
     AcknowledgeInput,
     EscalationAssignInput,
+    EscalationRef,
     EscalationResolveInput,
     EscalationState,
 )
 from services.access import Principal
-from services.common import operation_id, run_update
+from services.common import now_utc, operation_id, run_update, with_deadline
 from services.db import Database
 from services.teams import require_staff
 from store import idempotency as idem, repositories as repo
-from store.models import Escalation
+from store.models import Escalation, Interaction
+
+log = structlog.get_logger(__name__)
 
 
 def require_escalation(session: Session, escalation_id: str) -> Escalation:
@@ -228,3 +234,58 @@ async def assign(
         actor_id=principal.actor_id,
     )
     return await db.run(fresh, row.id)
+
+
+def _unresolved_of(session: Session, interaction_id: str) -> list[Escalation]:
+    return [
+        e
+        for e in repo.escalations_of_interactions(session, [interaction_id])[interaction_id]
+        if e.status != "resolved"
+    ]
+
+
+def _close_row(session: Session, escalation_id: str, reason: str) -> None:
+    row = session.get(Escalation, escalation_id)
+    if row is not None and row.status != "resolved":
+        now = now_utc()
+        row.status = "resolved"
+        row.resolved_at = now
+        row.outcome = row.outcome or f"ended without resolution: {reason}"
+        row.updated_at = now
+        row.version = ENDED_VERSION
+    session.commit()
+
+
+async def reconcile(db: Database, client: Client, settings: Settings, interaction: Interaction) -> int:
+    """Close escalations of ``interaction`` whose workflow has ended without resolving them (the
+    case's own watcher does this, but not across a continue-as-new): tell the case and close the
+    row. Returns how many were closed; called when an action finds the case blocked."""
+    closed = 0
+    pending = await db.run(_unresolved_of, interaction.id)
+    for row in pending:
+        try:
+            desc = await with_deadline(
+                client.get_workflow_handle(row.workflow_id).describe(),
+                seconds=settings.temporal_rpc_timeout_seconds,
+                what="reading an escalation's workflow",
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            status_name = "NOT_FOUND"
+        else:
+            if desc.status in (None, WorkflowExecutionStatus.RUNNING):
+                continue
+            status_name = desc.status.name
+        ref = EscalationRef(
+            escalation_id=row.id, workflow_id=row.workflow_id, trigger=row.trigger, status="resolved"
+        )
+        await with_deadline(
+            client.get_workflow_handle(interaction.workflow_id).signal("escalation_changed", ref),
+            seconds=settings.temporal_rpc_timeout_seconds,
+            what="telling the case its escalation ended",
+        )
+        await db.run(_close_row, row.id, status_name.lower())
+        log.warning("escalation.reconciled", escalation_id=row.id, workflow_status=status_name)
+        closed += 1
+    return closed

@@ -40,6 +40,7 @@ from domain.messages import (
     ResolveInput,
 )
 from domain.models import TRIGGERS, Flag, Outcome, TeamConfig
+from services import escalations
 from services.common import StartRefused, now_utc, operation_id, run_update, with_deadline
 from services.db import Database
 from services.routing import route_new
@@ -429,9 +430,19 @@ async def resolve(
     if row.status == "resolved" and row.resolved_by == actor_id and row.resolution is None:
         await db.run(idem.stash_text, text_key, resolution)
     else:
-        update = run_interaction_update(
-            client, settings, row, "resolve", ResolveInput(actor_id=actor_id), key=key
-        )
-        await _with_text(db, text_key, resolution, update)
+        try:
+            update = run_interaction_update(
+                client, settings, row, "resolve", ResolveInput(actor_id=actor_id), key=key
+            )
+            await _with_text(db, text_key, resolution, update)
+        except Conflict:
+            # Blocked by an escalation whose workflow ended without telling the case? Close those
+            # and try once more; otherwise the conflict stands.
+            if not await escalations.reconcile(db, client, settings, row):
+                raise
+            update = run_interaction_update(
+                client, settings, row, "resolve", ResolveInput(actor_id=actor_id), key=f"{key}:again"
+            )
+            await _with_text(db, text_key, resolution, update)
     await db.run(_place_resolution, row.id)
     return await db.run(fresh, row.id)

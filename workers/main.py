@@ -59,6 +59,7 @@ def activity_objects(
         interactions.sync_interaction,
         escalations.escalation_rule,
         escalations.sync_escalation,
+        escalations.end_escalation,
         notifications.notify,
         absences.sync_absence,
         absences.fan_out_coverage,

@@ -7,11 +7,12 @@ and wake the loop. Member text never enters this workflow, only ids, enums and t
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.common import NOTIFY_OPTIONS, PROJECTION_OPTIONS, TimerLoop, conflict
@@ -43,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveInput,
         TimelineEntry,
     )
-    from domain.models import UNSUCCESSFUL_OUTCOMES, Trigger, default_escalation_rule
+    from domain.models import UNSUCCESSFUL_OUTCOMES, EscalationRule, Trigger, default_escalation_rule
     from workflows.search_attributes import (
         FT_ASSIGNEE,
         FT_CHANNEL,
@@ -54,6 +55,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 WakeKind = Literal["due_soon", "overdue", "retry_due"]
+# Runs that record this patch give every escalation its own workflow id, start it before recording
+# it, and watch it for an unresolved end; runs started before it replay on the old path.
+ESCALATION_OWN_ID_PATCH = "escalation-own-id"
 
 
 @workflow.defn
@@ -80,6 +84,7 @@ class InteractionWorkflow(TimerLoop):
                 flags=["urgent"] if inp.urgent else [],
             )
         self._init_loop(ready=inp.carried_state is not None)
+        self._watchers: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ run loop
     @workflow.run
@@ -455,15 +460,60 @@ class InteractionWorkflow(TimerLoop):
         else:
             rule = self._inp.escalation_matrix.get(trigger) or default_escalation_rule(trigger)
             version = self._inp.matrix_version
+        escalation_id = workflow.uuid4().hex
+        if not workflow.patched(ESCALATION_OWN_ID_PATCH):
+            await self._raise_trigger_v1(trigger, escalation_id, rule, version, actor_id=actor_id)
+            return
+        # Its own workflow id, and the child first: the case records an escalation only once it
+        # exists, so a start that fails leaves no ghost (an "open" escalation nobody is told of).
+        seq = 1 + sum(1 for e in s.escalations if e.trigger == trigger)
         ref = EscalationRef(
-            escalation_id=workflow.uuid4().hex,
-            workflow_id=escalation_workflow_id(s.team_id, self._inp.external_id, trigger),
+            escalation_id=escalation_id,
+            workflow_id=escalation_workflow_id(s.team_id, self._inp.external_id, trigger, seq),
             trigger=trigger,
         )
-        if trigger not in s.triggers:
-            s.triggers.append(trigger)
-        s.escalations.append(ref)
         started = workflow.now()
+        child = await workflow.start_child_workflow(
+            EscalationWorkflow.run,
+            self._escalation_input(ref, rule, version, started, actor_id),
+            id=ref.workflow_id,
+            # The interaction may continue-as-new; the escalation must outlive that run.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"{trigger} escalation of {self._wid}",
+            static_details=(
+                f"Escalation {ref.escalation_id}: {len(rule.levels)} level(s), {rule.clock} clock, "
+                f"matrix version {version}."
+            ),
+        )
+        await self._record_escalation(ref, rule, version, started, actor_id)
+        self._watchers.append(asyncio.ensure_future(self._watch(child, ref)))
+
+    def _escalation_input(
+        self, ref: EscalationRef, rule: EscalationRule, version: int, started: datetime, actor_id: str | None
+    ) -> EscalationInput:
+        s = self._s
+        return EscalationInput(
+            escalation_id=ref.escalation_id,
+            interaction_id=s.interaction_id,
+            interaction_workflow_id=self._wid,
+            team_id=s.team_id,
+            trigger=ref.trigger,
+            rule=rule,
+            matrix_version=version,
+            calendar=self._inp.calendar,
+            started_by=actor_id,
+            started_at=started,
+            history_limit=self._inp.history_limit,
+        )
+
+    async def _record_escalation(
+        self, ref: EscalationRef, rule: EscalationRule, version: int, started: datetime, actor_id: str | None
+    ) -> None:
+        """Add the escalation to the case's state and write its first row (the API sees it at once)."""
+        s = self._s
+        if ref.trigger not in s.triggers:
+            s.triggers.append(ref.trigger)
+        s.escalations.append(ref)
         first_row = EscalationProjection(
             workflow_id=ref.workflow_id,
             rule=rule,
@@ -471,7 +521,7 @@ class InteractionWorkflow(TimerLoop):
                 escalation_id=ref.escalation_id,
                 interaction_id=s.interaction_id,
                 team_id=s.team_id,
-                trigger=trigger,
+                trigger=ref.trigger,
                 level_notified_at=started,
                 started_at=started,
                 started_by=actor_id,
@@ -482,33 +532,72 @@ class InteractionWorkflow(TimerLoop):
             [
                 self._entry(
                     "escalation_triggered",
-                    step=f"trigger:{trigger}:{ref.escalation_id}",
+                    step=f"trigger:{ref.trigger}:{ref.escalation_id}",
                     actor_id=actor_id,
-                    details={"trigger": trigger, "escalation_id": ref.escalation_id},
+                    details={"trigger": ref.trigger, "escalation_id": ref.escalation_id},
                 )
             ],
             escalation=first_row,
         )
-        inp = EscalationInput(
-            escalation_id=ref.escalation_id,
-            interaction_id=s.interaction_id,
-            interaction_workflow_id=self._wid,
-            team_id=s.team_id,
+
+    async def _watch(self, child: workflow.ChildWorkflowHandle[Any, Any], ref: EscalationRef) -> None:
+        """An escalation that ends without telling the case (terminated, failed, timed out) is closed
+        here, so the case is never blocked by it; one that resolved normally has already told it."""
+        try:
+            await child
+            return
+        except ChildWorkflowError as err:
+            reason = type(err.cause).__name__ if err.cause is not None else "ended"
+        async with self._turn():
+            if ref.status == "resolved":
+                return
+            ref.status = "resolved"
+            await workflow.execute_activity_method(
+                EscalationActivities.end_escalation,
+                args=[ref.escalation_id, reason],
+                summary=f"close the {ref.trigger} escalation that ended unresolved",
+                **PROJECTION_OPTIONS,
+            )
+            await self._commit(
+                [
+                    self._entry(
+                        "escalation_ended_unresolved",
+                        step=f"ended:{ref.escalation_id}",
+                        details={
+                            "trigger": ref.trigger,
+                            "escalation_id": ref.escalation_id,
+                            "reason": reason,
+                        },
+                    )
+                ]
+            )
+
+    async def _raise_trigger_v1(
+        self,
+        trigger: Trigger,
+        escalation_id: str,
+        rule: EscalationRule,
+        version: int,
+        *,
+        actor_id: str | None,
+    ) -> None:
+        """Runs started before ESCALATION_OWN_ID_PATCH: one workflow id per trigger, recorded first,
+        started after (retrying while an earlier escalation of the trigger still finishes)."""
+        s = self._s
+        ref = EscalationRef(
+            escalation_id=escalation_id,
+            workflow_id=escalation_workflow_id(s.team_id, self._inp.external_id, trigger),
             trigger=trigger,
-            rule=rule,
-            matrix_version=version,
-            calendar=self._inp.calendar,
-            started_by=actor_id,
-            started_at=started,
-            history_limit=self._inp.history_limit,
         )
+        started = workflow.now()
+        await self._record_escalation(ref, rule, version, started, actor_id)
+        inp = self._escalation_input(ref, rule, version, started, actor_id)
         for _ in range(30):
             try:
                 await workflow.start_child_workflow(
                     EscalationWorkflow.run,
                     inp,
                     id=ref.workflow_id,
-                    # The interaction may continue-as-new; the escalation must outlive that run.
                     parent_close_policy=ParentClosePolicy.ABANDON,
                     static_summary=f"{trigger} escalation of {self._wid}",
                     static_details=(
@@ -518,7 +607,6 @@ class InteractionWorkflow(TimerLoop):
                 )
                 return
             except WorkflowAlreadyStartedError:
-                # The previous escalation of this trigger is resolved but still finishing.
                 await workflow.sleep(timedelta(seconds=2))
         raise ApplicationError(f"could not start the {trigger} escalation: {ref.workflow_id} keeps running")
 

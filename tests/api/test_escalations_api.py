@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
 from tests.api.support import ANA, BEN, LEAD, MANAGER, OPS, SYSTEM, create, detail, notifications, setup_team
 from tests.conftest import CHICAGO_TEAM
@@ -199,3 +200,17 @@ async def test_flags_given_at_creation_answer_with_their_escalations(api: httpx.
     assert created["status"] == "escalated" and created["escalations"][0]["status"] == "open"
     listed = (await api.get("/v1/escalations", params={"team_id": "eastside"}, headers=LEAD)).json()["items"]
     assert [(e["interaction_id"], e["trigger"]) for e in listed] == [(created["id"], "safety")]
+
+
+async def test_a_case_whose_escalation_workflow_was_terminated_can_be_resolved(
+    api: httpx.AsyncClient, client: Client
+) -> None:
+    await setup_team(api)
+    case = await create(api, flags=["safety"])
+    escalation = await escalation_of(api, case["id"], "safety")
+    await client.get_workflow_handle(escalation["workflow_id"]).terminate("ended by mistake")
+    r = await api.post(f"/v1/interactions/{case['id']}/resolve", json={"resolution": "done"}, headers=ANA)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "resolved"
+    [ended] = r.json()["escalations"]
+    assert ended["status"] == "resolved" and ended["outcome"].startswith("ended without resolution")
