@@ -170,7 +170,8 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     _settings()  # fail early and clearly on bad settings (e.g. a codec key)
-    uvicorn.run(API_APP, factory=True, host=host, port=port, log_config=None)
+    # SIGTERM/SIGINT: stop accepting, let requests in flight finish (each has its own deadlines).
+    uvicorn.run(API_APP, factory=True, host=host, port=port, log_config=None, timeout_graceful_shutdown=30)
 
 
 @app.command()
@@ -285,7 +286,11 @@ async def _run_dev(
         {token: grant.model_dump() for token, grant in settings.tokens.items()}
     )
     get_settings.cache_clear()
-    server = uvicorn.Server(uvicorn.Config(API_APP, factory=True, host=host, port=port, log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            API_APP, factory=True, host=host, port=port, log_config=None, timeout_graceful_shutdown=30
+        )
+    )
     api_task = asyncio.create_task(server.serve())  # uvicorn stops on SIGTERM/SIGINT
     stop = asyncio.Event()
     worker_task = asyncio.create_task(serve(client, settings, sessions, stop))

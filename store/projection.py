@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.messages import EscalationProjection, TimelineEntry
@@ -70,7 +71,14 @@ def project_escalation(session: Session, projection: EscalationProjection, now: 
             updated_at=now,
             version=-1,
         )
-        session.add(row)
+        # The interaction's projection and the escalation's own may both create the row first
+        # (the child starts before the case records it): the loser re-reads instead of failing.
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            row = session.get(Escalation, st.escalation_id, with_for_update=True)
+            assert row is not None
     if st.version > row.version:
         row.status = st.status
         row.level = st.level

@@ -126,11 +126,13 @@ async def history_text(handle: WorkflowHandle[Any, Any]) -> str:
 
 
 async def settled_history_length(handle: WorkflowHandle[Any, Any]) -> int:
-    """History length once background work (notices) has finished: equal over 0.5 s."""
+    """History length once background work (notices, projections) has finished: no activity
+    pending and the length equal over 0.5 s."""
     last = -1
     while True:
         n = len((await handle.fetch_history()).events)
-        if n == last:
+        pending = (await handle.describe()).raw_description.pending_activities
+        if n == last and not pending:
             return n
         last = n
         await asyncio.sleep(0.5)
