@@ -1,4 +1,4 @@
-"""FastAPI application factory (SPEC 4.4: ``api.app.create_app(settings=None)``)."""
+"""FastAPI application factory (docs/api.md §4.4: ``api.app.create_app(settings=None)``)."""
 
 from __future__ import annotations
 

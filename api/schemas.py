@@ -197,7 +197,7 @@ class NotificationPublic(BaseModel):
     delivered_at: Timestamp | None
 
 
-# ---------------------------------------------------------------- absences (SPEC 2.5)
+# ---------------------------------------------------------------- absences (docs/rules.md §2.5)
 class AbsenceUpdate(InputModel):
     ends_at: AwareDatetime
 

@@ -241,7 +241,7 @@ def iso(dt: datetime) -> str:
     return dt.isoformat()
 
 
-# ---------------------------------------------------------------- absences and coverage (SPEC 2.5)
+# ---------------------------------------------------------------- absences and coverage (docs/rules.md §2.5)
 AbsenceStatus = Literal["scheduled", "active", "ended", "cancelled"]
 CoverageAction = Literal["start", "end"]
 
@@ -319,7 +319,7 @@ class FanoutResult(_Message):
     closed: int = 0
 
 
-# ---------------------------------------------------------------- check-ins (SPEC 2.5)
+# ---------------------------------------------------------------- check-ins (docs/rules.md §2.5)
 class CheckinInput(_Message):
     """A team's CheckinWorkflow: the calendar it follows and the last check-in it sent."""
 

@@ -1,4 +1,4 @@
-"""Team configuration models (SPEC 2.1-2.4, 4.3).
+"""Team configuration models (docs/rules.md §2.1-2.4, 4.3).
 
 These pydantic models are the single validated shape of a team's calendar, policy and
 escalation matrix. They are pure: the only outside knowledge they use is the ``holidays``
@@ -32,7 +32,7 @@ FLAGS: tuple[Flag, ...] = get_args(Flag)
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 UNSUCCESSFUL_OUTCOMES: tuple[Outcome, ...] = ("no_answer", "left_voicemail", "busy")
-# Order of the escalation list (SPEC 4.3 "ordered by severity then age"): harm first, then
+# Order of the escalation list (docs/api.md §4.3 "ordered by severity then age"): harm first, then
 # matters the CHW cannot handle, then service failures.
 TRIGGER_SEVERITY: dict[Trigger, int] = {
     "safety": 1,
@@ -152,7 +152,7 @@ class CalendarSnapshot(BaseModel):
 
 
 class CalendarConfig(BaseModel):
-    """A team's business calendar as configured (SPEC 2.1)."""
+    """A team's business calendar as configured (docs/rules.md §2.1)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -224,7 +224,7 @@ class CalendarConfig(BaseModel):
 
 
 class Policy(BaseModel):
-    """Deadline and retry knobs of a team (SPEC 2.2, 2.3)."""
+    """Deadline and retry knobs of a team (docs/rules.md §2.2; docs/rules.md §2.3)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -253,7 +253,7 @@ class EscalationLevel(BaseModel):
 
 
 class EscalationRule(BaseModel):
-    """How one trigger escalates (SPEC 2.4)."""
+    """How one trigger escalates (docs/rules.md §2.4)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -269,7 +269,7 @@ def default_clock(trigger: str) -> Clock:
 
 
 def default_escalation_rule(trigger: Trigger) -> EscalationRule:
-    """The SPEC 2.4 default for a trigger: lead, then manager."""
+    """The docs/rules.md §2.4 default for a trigger: lead, then manager."""
     ack, resolve = (15, 240) if trigger == "safety" else (60, 480)
     return EscalationRule(
         levels=[
@@ -283,7 +283,7 @@ def default_escalation_rule(trigger: Trigger) -> EscalationRule:
 
 
 class TeamConfig(BaseModel):
-    """The body of ``PUT /v1/teams/{team_id}`` (SPEC 4.3).
+    """The body of ``PUT /v1/teams/{team_id}`` (docs/api.md §4.3).
 
     After validation ``escalation_matrix`` always holds all six triggers, so callers never
     need to fall back to defaults themselves.

@@ -126,7 +126,7 @@ def get_member(session: Session, team_id: str, member_id: str) -> Member | None:
     return session.get(Member, (team_id, member_id))
 
 
-# ---------------------------------------------------------------- absences (SPEC 2.5)
+# ---------------------------------------------------------------- absences (docs/rules.md §2.5)
 ABSENCE_STATUSES = ("scheduled", "active", "ended", "cancelled")
 ABSENCE_PENDING = ("scheduled", "active")
 

@@ -1,5 +1,6 @@
-"""Payload encryption (SPEC 3): with FOLLOWTHROUGH_CODEC_KEY set, the Temporal server holds only
-ciphertext, and the API's codec endpoint gives the Temporal UI/CLI the original JSON back."""
+"""Payload encryption (docs/architecture.md §3): with FOLLOWTHROUGH_CODEC_KEY set, the Temporal
+server holds only ciphertext, and the API's codec endpoint gives the Temporal UI/CLI the original JSON
+back."""
 
 from __future__ import annotations
 

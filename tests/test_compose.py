@@ -3,7 +3,7 @@
 The build machine cannot run `docker compose up`, so these tests read the files the way
 compose and the image would and hold them to what the code expects: every service and
 dependency exists, images are pinned, every FOLLOWTHROUGH_* variable is a real setting that
-validates, the Temporal jobs register exactly SPEC 3's search attributes, and every command
+validates, the Temporal jobs register exactly docs/architecture.md §3's search attributes, and every command
 the image runs is a real CLI command with valid options.
 """
 

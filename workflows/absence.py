@@ -1,4 +1,4 @@
-"""AbsenceWorkflow: one CHW out of office, from scheduled to active to ended (SPEC 2.5).
+"""AbsenceWorkflow: one CHW out of office, from scheduled to active to ended (docs/rules.md §2.5).
 
 Sleeps until ``starts_at``, marks the absence active (the API routes new cases by it) and
 fans a ``coverage`` signal out to the absent CHW's open interactions; sleeps until

@@ -1,4 +1,4 @@
-"""CheckinWorkflow: one per team, sends the check-in digests (SPEC 2.5).
+"""CheckinWorkflow: one per team, sends the check-in digests (docs/rules.md §2.5).
 
 Sleeps to the next check-in computed by ``domain.checkins`` from the calendar snapshot in its
 input (opening, midday, 90 minutes before close, on business days only), has an activity

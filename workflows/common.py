@@ -56,7 +56,7 @@ def invalid(message: str) -> ApplicationError:
 
 
 class TimerLoop:
-    """The shape every Followthrough workflow shares (DESIGN 3): one timer at a time.
+    """The shape every Followthrough workflow shares (the original design): one timer at a time.
 
     Subclasses hold their state and say when they next need to wake (``_wake``) and what to do
     then (``_fire_due``). Handlers run their changes inside ``_turn()``: the lock makes each

@@ -1,6 +1,6 @@
 """EscalationWorkflow: one trigger on one interaction, from the first notice to a documented resolution.
 
-The ladder (SPEC 2.4) runs on one timer at a time, like the interaction:
+The ladder (docs/rules.md §2.4) runs on one timer at a time, like the interaction:
 - open: notify level 1 at once; when a level's ``ack_within_minutes`` pass unacknowledged,
   notify the next level; after the last level, re-notify it every ``ack_within_minutes``
   until someone acknowledges (no cap);

@@ -315,7 +315,7 @@ class InteractionWorkflow(TimerLoop):
                 return
             await self._resolve(inp)
 
-    # ------------------------------------------------------------------ coverage (absences, SPEC 2.5)
+    # ---------------------------------------------------- coverage (absences, docs/rules.md §2.5)
     @workflow.signal(name="coverage")
     async def coverage(self, inp: CoverageInput) -> None:
         """An absence starts or ends: move the case to the cover, or hand it back.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # One-shot (compose service `temporal-search-attributes`), once the Temporal server is healthy:
 # make sure our namespace exists (the plain server image creates none) and carries the custom
-# search attributes of SPEC 3, given as SEARCH_ATTRIBUTES="Name=Type Name=Type ...".
+# search attributes of docs/architecture.md §3, given as SEARCH_ATTRIBUTES="Name=Type Name=Type ...".
 #
 # Safe to re-run: an existing namespace or attribute is left as it is. The worker registers
 # missing attributes too (workers.client.ensure_search_attributes); doing it here means the

@@ -1,5 +1,6 @@
-"""Absences over HTTP (SPEC 2.5, 4.3): validation, overlaps, roles, and coverage end to end
-against a real worker on the time-skipping server (kept at real time) and each database."""
+"""Absences over HTTP (docs/rules.md §2.5; docs/api.md §4.3): validation, overlaps, roles, and
+coverage end to end against a real worker on the time-skipping server (kept at real time) and each
+database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""No input produces a 500 (SPEC 4.3): every writing route gets a few hundred mutated bodies.
+"""No input produces a 500 (docs/api.md §4.3): every writing route gets a few hundred mutated bodies.
 
 Each body starts from a valid one and is bent the way real clients get things wrong: a field
 dropped, a field of the wrong type, an out-of-range or naive time, NUL bytes, huge numbers,

@@ -1,4 +1,5 @@
-"""No member text in any workflow history (SPEC 3): canaries go in over HTTP, never come out."""
+"""No member text in any workflow history (docs/architecture.md §3): canaries go in over HTTP,
+never come out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ops view of the API (SPEC 4.3): ``/metrics`` for Prometheus, and a request id on every answer."""
+"""Ops view of the API (docs/api.md §4.3): ``/metrics`` for Prometheus, and a request id on every answer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The role matrix (SPEC 4.1, 4.3): every route by every caller, allowed (2xx) or refused.
+"""The role matrix (docs/api.md §4.1, 4.3): every route by every caller, allowed (2xx) or refused.
 
 System starts interactions; a CHW acts (attempt, flag, resolve) only on interactions assigned
 to them; leads and managers act on their own team (assigning is theirs alone); ops reads.

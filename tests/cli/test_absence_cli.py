@@ -1,4 +1,4 @@
-"""``followthrough absence`` and ``followthrough queue`` as a lead would run them (SPEC 4.2),
+"""``followthrough absence`` and ``followthrough queue`` as a lead would run them (docs/api.md §4.2),
 as subprocesses against the real Temporal dev server and a worker."""
 
 from __future__ import annotations

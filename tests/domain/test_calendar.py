@@ -1,4 +1,4 @@
-"""Business calendar arithmetic, SPEC 2.1."""
+"""Business calendar arithmetic, docs/rules.md §2.1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Check-in moments (SPEC 2.5) and absence rules, as pure functions."""
+"""Check-in moments (docs/rules.md §2.5) and absence rules, as pure functions."""
 
 from __future__ import annotations
 

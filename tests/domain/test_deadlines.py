@@ -1,4 +1,4 @@
-"""Response deadlines, SPEC 2.2 and 2.3 (worked examples and calendar edge cases)."""
+"""Response deadlines, docs/rules.md §2.2 and 2.3 (worked examples and calendar edge cases)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.domain.support import (
     utc,
 )
 
-# SPEC 2.2 example team: 09:00-17:00 Mon-Fri, America/Chicago, cutoff 60, text 480, urgent 120.
+# docs/rules.md §2.2 example team: 09:00-17:00 Mon-Fri, America/Chicago, cutoff 60, text 480, urgent 120.
 # 2026-11-16 is a Monday; no public holidays that week.
 EXAMPLE_TEAM = team()
 
@@ -29,7 +29,7 @@ def due(received: datetime, channel: str, *, urgent: bool = False) -> datetime:
     return response_due(received, channel, urgent=urgent, team=EXAMPLE_TEAM)
 
 
-# --- SPEC 2.2 worked examples ---------------------------------------------------------
+# --- docs/rules.md §2.2 worked examples ---------------------------------------------------------
 
 
 def test_call_during_business_hours_is_due_at_close_the_same_day() -> None:

@@ -1,4 +1,4 @@
-"""The escalation ladder's clock (SPEC 2.4): worked examples and properties."""
+"""The escalation ladder's clock (docs/rules.md §2.4): worked examples and properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TeamConfig validation and defaults, SPEC 4.3 and 4.4."""
+"""TeamConfig validation and defaults, docs/api.md §4.3 and 4.4."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from domain.models import (
 )
 from tests.domain.support import calendar_body
 
-SPEC_BODY: dict[str, Any] = {
+CONTRACT_BODY: dict[str, Any] = {
     "name": "Eastside CHWs",
     "calendar": {
         "timezone": "America/Chicago",
@@ -63,13 +63,13 @@ SPEC_BODY: dict[str, Any] = {
 
 
 def body(**changes: Any) -> dict[str, Any]:
-    result = copy.deepcopy(SPEC_BODY)
+    result = copy.deepcopy(CONTRACT_BODY)
     result.update(changes)
     return result
 
 
 def with_calendar(**changes: Any) -> dict[str, Any]:
-    result = copy.deepcopy(SPEC_BODY)
+    result = copy.deepcopy(CONTRACT_BODY)
     result["calendar"].update(changes)
     return result
 
@@ -80,11 +80,11 @@ def assert_invalid(data: dict[str, Any], fragment: str) -> None:
     assert fragment in str(info.value)
 
 
-# --- the SPEC 4.3 body ----------------------------------------------------------------
+# --- the docs/api.md §4.3 body ----------------------------------------------------------------
 
 
 def test_spec_example_body_validates() -> None:
-    cfg = TeamConfig.model_validate(SPEC_BODY)
+    cfg = TeamConfig.model_validate(CONTRACT_BODY)
     assert cfg.name == "Eastside CHWs"
     assert cfg.calendar.hours["wed"] == [("09:00", "12:00"), ("13:00", "17:00")]
     assert cfg.calendar.closures == [date(2026, 12, 24)]
@@ -92,10 +92,10 @@ def test_spec_example_body_validates() -> None:
 
 
 def test_spec_example_body_round_trips_through_json() -> None:
-    cfg = TeamConfig.model_validate(SPEC_BODY)
+    cfg = TeamConfig.model_validate(CONTRACT_BODY)
     dumped = cfg.model_dump(mode="json")
-    assert dumped["calendar"] == SPEC_BODY["calendar"]
-    assert dumped["policy"] == SPEC_BODY["policy"]
+    assert dumped["calendar"] == CONTRACT_BODY["calendar"]
+    assert dumped["policy"] == CONTRACT_BODY["policy"]
     assert dumped["escalation_matrix"]["safety"]["levels"][0]["role"] == "lead"
     assert TeamConfig.model_validate(dumped) == cfg
 

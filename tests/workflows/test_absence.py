@@ -1,4 +1,4 @@
-"""Absences on the time-skipping server (SPEC 2.5): cases move to the backup at the start, new
+"""Absences on the time-skipping server (docs/rules.md §2.5): cases move to the backup at the start, new
 ones route around the absent CHW, and the moved ones come back at the end, deadlines untouched."""
 
 from __future__ import annotations

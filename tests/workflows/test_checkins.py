@@ -1,4 +1,4 @@
-"""Check-in digests on the time-skipping server (SPEC 2.5): opening, midday and 90 minutes
+"""Check-in digests on the time-skipping server (docs/rules.md §2.5): opening, midday and 90 minutes
 before close on business days, none on a holiday, each with the right counts."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The escalation ladder of SPEC 2.4 on the time-skipping server."""
+"""The escalation ladder of docs/rules.md §2.4 on the time-skipping server."""
 
 from __future__ import annotations
 

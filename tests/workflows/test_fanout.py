@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ class FakeClient:
 
 
 @pytest.fixture
-def cases(sessions: sessionmaker[Session]) -> Iterator[list[str]]:
+def cases(sessions: sessionmaker[Session]) -> list[str]:
     """250 open cases of chw-ana, 5 of chw-ben, 3 of Ana's resolved: ids in workflow-id order."""
     due = datetime.now(UTC) + timedelta(hours=4)
     with unit_of_work(sessions) as s:
@@ -51,7 +50,7 @@ def cases(sessions: sessionmaker[Session]) -> Iterator[list[str]]:
         for i in range(3):
             add_interaction_row(s, assignee_id="chw-ana", due_at=due, external_id=f"r{i}", status="resolved")
         ids = sorted(r.workflow_id for r in ana)
-    yield ids
+    return ids
 
 
 START = CoverageInput(absence_id="abs-1", action="start", absent_staff_id="chw-ana", backup_id="chw-ben")

@@ -1,19 +1,20 @@
-"""Every path of an interaction's life, on the time-skipping server (SPEC 2.2, 2.3)."""
+"""Every path of an interaction's life, on the time-skipping server (docs/rules.md §2.2, §2.3)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.notifications import LogChannel
 from domain.messages import AssignInput, AttemptInput, FlagInput, InteractionState, ResolveInput
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
@@ -23,7 +24,6 @@ from tests.workflows.support import (
     next_weekday_at,
     notices,
     now_value,
-    settled_history_length,
     start,
     state_of,
     team,
@@ -201,7 +201,19 @@ async def test_flagging_urgent_only_moves_due_at_earlier(
     st = await eventually(lambda: state_of(handle))
     assert st.due_at == at(monday, 16, plus_days=1)  # 60 open minutes Monday + 420 Tuesday
     st = await handle.execute_update(InteractionWorkflow.flag, FlagInput(flag="urgent", flag_id="f1"))
-    assert st.urgent and st.due_at == at(monday, 10, plus_days=1)  # SPEC: urgent text Mon 16:00 → Tue 10:00
+    assert st.urgent and st.due_at == at(monday, 10, plus_days=1)  # rules §2.2: urgent Mon 16:00 → Tue 10:00
+
+
+class HeldChannel:
+    """Delivers nothing until released: the creation notice keeps its activity running, so a
+    resolved case's workflow is still open (draining its notices) and later updates reach the
+    validator instead of a closed workflow."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        self.released.wait(timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -211,42 +223,62 @@ async def test_rejected_updates_leave_history_unchanged(
     dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str, case: str
 ) -> None:
     """On the real dev server: a rejected update rides on a speculative workflow task that
-    leaves no trace (the time-skipping server does not implement speculative tasks)."""
+    leaves no trace (the time-skipping server does not implement speculative tasks). The
+    validator is what refuses: the workflow is still running when the rejected update arrives."""
     client = dev_env.client
-    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
-        await _rejected_update_case(client, task_queue, case)
+    channel = HeldChannel()
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=channel):
+        try:
+            await _rejected_update_case(client, task_queue, case)
+        finally:
+            channel.released.set()  # before the worker stops: it waits for running activities
+
+
+async def held_history_length(handle: WorkflowHandle[Any, Any]) -> int:
+    """History length once only the held notice is still running: equal over 0.5 s."""
+    last = -1
+    while True:
+        n = len((await handle.fetch_history()).events)
+        pending = (await handle.describe()).raw_description.pending_activities
+        if n == last and all(a.activity_type.name == "notify" for a in pending):
+            return n
+        last = n
+        await asyncio.sleep(0.5)
 
 
 async def _rejected_update_case(client: Client, task_queue: str, case: str) -> None:
     handle = await start(client, interaction_input(team(), datetime.now(UTC), channel="call"), task_queue)
     await eventually(lambda: state_of(handle))
     if case in ("resolve_twice", "attempt_on_resolved"):
-        await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1"))
-        await handle.result()
+        done = await handle.execute_update(
+            InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1")
+        )
+        assert done.status == "resolved"
     if case == "duplicate_attempt":
         await handle.execute_update(
             InteractionWorkflow.record_attempt, AttemptInput(attempt_id="a-1", outcome="no_answer")
         )
-    before = await settled_history_length(handle)
-    with pytest.raises((WorkflowUpdateFailedError, RPCError)) as info:
-        if case == "resolve_twice":
-            await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1"))
-        elif case == "attempt_on_resolved":
-            await attempt(handle, "reached")
-        elif case == "same_assignee":
-            await handle.execute_update(
-                InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1")
-            )
-        else:
-            await handle.execute_update(
-                InteractionWorkflow.record_attempt,
-                AttemptInput(attempt_id="a-1", outcome="no_answer"),
-                id="another-update-id",
-            )
+    before = await held_history_length(handle)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    rejected: dict[str, Callable[[], Awaitable[Any]]] = {
+        "resolve_twice": lambda: handle.execute_update(
+            InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1")
+        ),
+        "attempt_on_resolved": lambda: attempt(handle, "reached"),
+        "same_assignee": lambda: handle.execute_update(
+            InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1")
+        ),
+        "duplicate_attempt": lambda: handle.execute_update(
+            InteractionWorkflow.record_attempt,
+            AttemptInput(attempt_id="a-1", outcome="no_answer"),
+            id="another-update-id",
+        ),
+    }
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await rejected[case]()
+    assert "already" in str(info.value.cause)
     after = (await handle.fetch_history()).events
     assert len(after) == before, [e.event_type for e in after[before:]]
-    if isinstance(info.value, WorkflowUpdateFailedError):
-        assert "already" in str(info.value.cause)
 
 
 async def test_invalid_signal_changes_nothing_and_is_recorded_as_rejected(

@@ -1,4 +1,4 @@
-"""The outbox: a retried notification activity writes once and delivers once (SPEC 2.6)."""
+"""The outbox: a retried notification activity writes once and delivers once (docs/rules.md §2.6)."""
 
 from __future__ import annotations
 

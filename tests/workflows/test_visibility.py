@@ -1,4 +1,4 @@
-"""What ops see in the Temporal UI: search attributes, list queries and summaries (SPEC 3).
+"""What ops see in the Temporal UI: search attributes, list queries and summaries (docs/architecture.md §3).
 
 On the real dev server (the time-skipping server has no advanced visibility), in real time.
 Each test uses a team id of its own, so its queries list exactly its own workflows even though
@@ -145,7 +145,7 @@ async def test_queries_on_search_attributes_follow_every_state_change(
         await lists(client, f"{team} AND FtTriggers IN ('safety', 'complaint')", [wid])
         await lists(client, f"{team} AND FtTriggers = 'safety'", [])
         # Only interactions carry Ft* attributes: a team query lists no escalation. Ops find an
-        # interaction's escalations by parent, or by the id prefix of SPEC 3.
+        # interaction's escalations by parent, or by the id prefix of docs/architecture.md §3.
         await lists(client, f"ParentWorkflowId = '{wid}'", [esc.workflow_id])
         await lists(
             client,
