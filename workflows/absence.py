@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.absences import AbsenceActivities
+    from domain.absences import window_error
     from domain.messages import (
         AbsenceCancelInput,
         AbsenceChangeInput,
@@ -200,8 +201,9 @@ class AbsenceWorkflow(TimerLoop):
     def _check_change(self, inp: AbsenceChangeInput) -> None:
         self._require_not_over()
         s = self._s
-        if inp.ends_at <= s.starts_at:
-            raise invalid("ends_at must be after starts_at")
+        window = window_error(s.starts_at, inp.ends_at)  # the one window rule, shared with the API
+        if window is not None:
+            raise invalid(window)
         if s.status == "active" and inp.ends_at <= workflow.now():
             raise invalid("ends_at has already passed: cancel the absence to end it now")
 
