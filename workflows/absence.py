@@ -42,7 +42,7 @@ FANOUT_OPTIONS: dict[str, Any] = {
 
 
 @workflow.defn
-class AbsenceWorkflow(TimerLoop):
+class AbsenceWorkflow(TimerLoop[None]):
     @workflow.init
     def __init__(self, inp: AbsenceInput) -> None:
         self._inp = inp
@@ -208,10 +208,9 @@ class AbsenceWorkflow(TimerLoop):
             raise invalid("ends_at has already passed: cancel the absence to end it now")
 
     # ------------------------------------------------------------------ effects
-    async def _commit(self, events: list[TimelineEntry]) -> None:
+    async def _record(self, events: list[TimelineEntry], extra: None) -> None:
         s = self._s
         s.version += 1
-        self._touch()
         await workflow.execute_activity_method(
             AbsenceActivities.sync_absence,
             AbsenceProjection(workflow_id=self._wid, state=s.model_copy(deep=True), events=events),
