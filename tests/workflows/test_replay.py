@@ -6,9 +6,11 @@ The histories are recorded by ``python -m tests.workflows.histories.record``.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import workflow
@@ -62,7 +64,7 @@ class ReorderedEscalation:
     @workflow.run
     async def run(self, inp: EscalationInput) -> EscalationState:
         await workflow.sleep(timedelta(minutes=1))
-        return await EscalationWorkflow().run(inp)  # pragma: no cover - never reached in replay
+        return await EscalationWorkflow(inp).run(inp)  # pragma: no cover - never reached in replay
 
 
 async def test_a_reordered_workflow_is_caught() -> None:
@@ -88,3 +90,50 @@ def test_only_new_runs_carry_the_keep_timer_patch() -> None:
     assert patches("interaction_with_escalation.v1.json") == []
     assert patches("interaction_with_escalation.v2.json") == [KEEP_TIMER_PATCH]
     assert patches("escalation_safety_night.v2.json") == [KEEP_TIMER_PATCH]
+
+
+# Where a history carries the payloads a workflow reads back into message models on replay.
+MODEL_PAYLOADS = {
+    "workflowExecutionStartedEventAttributes": ("input",),
+    "workflowExecutionSignaledEventAttributes": ("input",),
+    "workflowExecutionUpdateAcceptedEventAttributes": ("acceptedRequest", "input", "args"),
+    "activityTaskCompletedEventAttributes": ("result",),
+}
+
+
+def with_unknown_field(name: str) -> tuple[WorkflowHistory, set[str]]:
+    """The committed history with a field this code does not know in every model payload it
+    reads back: the workflow input, signals, update arguments and activity results. That is a
+    history written by a release that had a field since removed, or an update sent by a newer
+    API during a rolling deploy."""
+    raw = json.loads((HISTORIES / name).read_text())
+    touched: set[str] = set()
+    for event in raw["events"]:
+        for attributes, path in MODEL_PAYLOADS.items():
+            node: Any = event.get(attributes)
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            for payload in (node or {}).get("payloads", []):
+                if base64.b64decode(payload["metadata"]["encoding"]) != b"json/plain":
+                    continue  # binary/null: an activity that returns nothing
+                value = json.loads(base64.b64decode(payload["data"]))
+                if isinstance(value, dict):
+                    value["field_from_another_release"] = {"any": ["shape"]}
+                    payload["data"] = base64.b64encode(json.dumps(value).encode()).decode()
+                    touched.add(attributes)
+    return WorkflowHistory.from_json(CASES[name], json.dumps(raw)), touched
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_a_history_carrying_unknown_fields_replays(name: str) -> None:
+    """Message models ignore fields they do not know (docs/adr/message-evolution.md), so removing
+    a field, or a newer API sending one, does not strand the workflows in flight."""
+    history, touched = with_unknown_field(name)
+    assert {
+        "workflowExecutionStartedEventAttributes",
+        "workflowExecutionUpdateAcceptedEventAttributes",
+    } <= touched
+    result = await Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is None, result.replay_failure
