@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -204,6 +205,13 @@ async def test_flagging_urgent_only_moves_due_at_earlier(
     assert st.urgent and st.due_at == at(monday, 10, plus_days=1)  # SPEC: urgent text Mon 16:00 → Tue 10:00
 
 
+class DownChannel:
+    """A delivery channel that is down: every notice fails and Temporal retries it (backing off)."""
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        raise ConnectionError("channel down (test)")
+
+
 @pytest.mark.parametrize(
     "case", ["resolve_twice", "attempt_on_resolved", "same_assignee", "duplicate_attempt"]
 )
@@ -211,9 +219,16 @@ async def test_rejected_updates_leave_history_unchanged(
     dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str, case: str
 ) -> None:
     """On the real dev server: a rejected update rides on a speculative workflow task that
-    leaves no trace (the time-skipping server does not implement speculative tasks)."""
+    leaves no trace (the time-skipping server does not implement speculative tasks).
+
+    A resolved case is still *running* here: with the channel down its creation notice keeps
+    retrying, and the run waits for its notices before it completes. So the update reaches the
+    workflow and its validator is what refuses it (against a completed workflow the server
+    would refuse it before any workflow code ran, and the test could not fail)."""
     client = dev_env.client
-    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
+    resolved = case in ("resolve_twice", "attempt_on_resolved")
+    channel = DownChannel() if resolved else LogChannel()
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=channel):
         await _rejected_update_case(client, task_queue, case)
 
 
@@ -221,14 +236,17 @@ async def _rejected_update_case(client: Client, task_queue: str, case: str) -> N
     handle = await start(client, interaction_input(team(), datetime.now(UTC), channel="call"), task_queue)
     await eventually(lambda: state_of(handle))
     if case in ("resolve_twice", "attempt_on_resolved"):
-        await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1"))
-        await handle.result()
+        st: InteractionState = await handle.execute_update(
+            InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1")
+        )
+        assert st.status == "resolved"
     if case == "duplicate_attempt":
         await handle.execute_update(
             InteractionWorkflow.record_attempt, AttemptInput(attempt_id="a-1", outcome="no_answer")
         )
     before = await settled_history_length(handle)
-    with pytest.raises((WorkflowUpdateFailedError, RPCError)) as info:
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    with pytest.raises(WorkflowUpdateFailedError) as info:
         if case == "resolve_twice":
             await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1"))
         elif case == "attempt_on_resolved":
@@ -243,10 +261,20 @@ async def _rejected_update_case(client: Client, task_queue: str, case: str) -> N
                 AttemptInput(attempt_id="a-1", outcome="no_answer"),
                 id="another-update-id",
             )
+    cause = info.value.cause
+    expected = {
+        "resolve_twice": "is already resolved",
+        "attempt_on_resolved": "is already resolved",
+        "same_assignee": "is already assigned to chw-ana",
+        "duplicate_attempt": "attempt a-1 is already recorded",
+    }[case]
+    assert isinstance(cause, ApplicationError) and cause.type == "Conflict", cause
+    assert expected in cause.message
+    # Refused by the validator: no update accepted, nothing written (a handler's own re-check
+    # would refuse it too, but only after the update was accepted into the history).
     after = (await handle.fetch_history()).events
-    assert len(after) == before, [e.event_type for e in after[before:]]
-    if isinstance(info.value, WorkflowUpdateFailedError):
-        assert "already" in str(info.value.cause)
+    assert len(after) == before, [EventType.Name(e.event_type) for e in after[before:]]
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
 async def test_invalid_signal_changes_nothing_and_is_recorded_as_rejected(
