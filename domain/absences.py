@@ -1,4 +1,4 @@
-"""Absence rules that need no I/O (docs/rules.md §2.5): windows, overlaps, and who covers whom."""
+"""Absence rules that need no I/O (docs/rules.md §2.5): the window, and who covers whom."""
 
 from __future__ import annotations
 
@@ -14,11 +14,6 @@ def window_error(starts_at: datetime, ends_at: datetime) -> str | None:
     if ends_at <= starts_at:
         return "ends_at must be after starts_at"
     return None
-
-
-def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
-    """Half-open windows overlap when each starts before the other ends (back to back is fine)."""
-    return a_start < b_end and b_start < a_end
 
 
 def absence_source(absence_id: str) -> str:

@@ -20,7 +20,16 @@ NotificationKind = Literal["due_soon", "retry_due", "escalation", "assigned", "u
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=False, extra="forbid")
+    """The base of every model here: unknown fields are ignored, not refused.
+
+    Histories keep these payloads for the life of a workflow, and during a rolling deploy an
+    API and a worker of different releases exchange them. A field added in one release must
+    not fail the other, and a field removed must not fail the histories that still carry it:
+    new fields get defaults, removed ones are first no longer read, and are always accepted
+    (docs/adr/message-evolution.md). HTTP bodies are validated strictly in ``api.schemas``.
+    """
+
+    model_config = ConfigDict(frozen=False, extra="ignore")
 
 
 class AttemptRecord(_Message):

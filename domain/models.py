@@ -127,9 +127,11 @@ class CalendarSnapshot(BaseModel):
 
     Workflows carry this instead of ``CalendarConfig`` so deadline math is deterministic
     (a new ``holidays`` release cannot change a running workflow) and needs no I/O.
+    Built by code, never from a request body, and kept in histories: it ignores unknown fields
+    like the models of ``domain.messages`` (docs/adr/message-evolution.md).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     timezone: str
     hours: WeeklyHours

@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.absences import AbsenceActivities
+    from domain.absences import window_error
     from domain.messages import (
         AbsenceCancelInput,
         AbsenceChangeInput,
@@ -41,7 +42,7 @@ FANOUT_OPTIONS: dict[str, Any] = {
 
 
 @workflow.defn
-class AbsenceWorkflow(TimerLoop):
+class AbsenceWorkflow(TimerLoop[None]):
     @workflow.init
     def __init__(self, inp: AbsenceInput) -> None:
         self._inp = inp
@@ -200,16 +201,16 @@ class AbsenceWorkflow(TimerLoop):
     def _check_change(self, inp: AbsenceChangeInput) -> None:
         self._require_not_over()
         s = self._s
-        if inp.ends_at <= s.starts_at:
-            raise invalid("ends_at must be after starts_at")
+        window = window_error(s.starts_at, inp.ends_at)  # the one window rule, shared with the API
+        if window is not None:
+            raise invalid(window)
         if s.status == "active" and inp.ends_at <= workflow.now():
             raise invalid("ends_at has already passed: cancel the absence to end it now")
 
     # ------------------------------------------------------------------ effects
-    async def _commit(self, events: list[TimelineEntry]) -> None:
+    async def _record(self, events: list[TimelineEntry], extra: None) -> None:
         s = self._s
         s.version += 1
-        self._touch()
         await workflow.execute_activity_method(
             AbsenceActivities.sync_absence,
             AbsenceProjection(workflow_id=self._wid, state=s.model_copy(deep=True), events=events),

@@ -31,6 +31,8 @@ class CheckinWorkflow:
         self._last_sent_at: datetime | None = inp.last_sent_at
         self._next: CheckinMoment | None = None
         self._changed = False
+        # The newest calendar a ``calendar_changed`` signal brought during this run, if any.
+        self._signalled: CalendarSnapshot | None = None
 
     @workflow.run
     async def run(self, inp: CheckinInput) -> None:
@@ -70,7 +72,14 @@ class CheckinWorkflow:
             self._last_sent_at = moment.at
 
     async def _continue_as_new(self) -> None:
-        """Carry the calendar (refreshed from SQL, so holidays roll over the years) and the last moment."""
+        """Carry the calendar and the last moment into the next run.
+
+        The calendar is refreshed from SQL, so holidays roll over the years, unless a
+        ``calendar_changed`` signal arrived during this run: the newest signalled calendar wins.
+        The API signals before it commits the team, so SQL can still hold the old calendar
+        after the signal arrived (even while this very refresh runs); the next run refreshes
+        from SQL again. Only the carried input differs, not the commands, so no patch is needed.
+        """
         snapshot = await workflow.execute_activity_method(
             CheckinActivities.team_calendar,
             TeamCalendarInput(team_id=self._inp.team_id, around=workflow.now()),
@@ -81,7 +90,7 @@ class CheckinWorkflow:
         workflow.continue_as_new(
             self._inp.model_copy(
                 update={
-                    "calendar": snapshot or self._cal.snapshot,
+                    "calendar": self._signalled or snapshot or self._cal.snapshot,
                     "last_sent_at": self._last_sent_at,
                 }
             )
@@ -91,6 +100,7 @@ class CheckinWorkflow:
     def calendar_changed(self, snapshot: CalendarSnapshot) -> None:
         """The team's configuration was saved: follow its new hours and closures from now on."""
         self._cal = BusinessCalendar(snapshot)
+        self._signalled = snapshot
         self._changed = True
 
     @workflow.query

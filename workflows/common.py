@@ -1,12 +1,13 @@
-"""What every workflow shares: activity options and the errors validators raise."""
+"""What the workflows share: activity options, the errors validators raise, and ``TimerLoop``."""
 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar, final
 
 from temporalio import workflow
 
@@ -32,6 +33,8 @@ HISTORY_LIMIT = 2000
 # Runs that record this patch keep an unchanged timer across state changes (see TimerLoop);
 # runs started before it replay with the old loop. Deprecate once no such run is open.
 KEEP_TIMER_PATCH = "keep-unchanged-timer"
+# What a TimerLoop subclass's ``_record`` takes besides the timeline lines.
+Extra = TypeVar("Extra")
 
 
 def rejection(error: type[DomainError], message: str) -> ApplicationError:
@@ -55,15 +58,33 @@ def invalid(message: str) -> ApplicationError:
     return rejection(Invalid, message)
 
 
-class TimerLoop:
-    """The shape every Followthrough workflow shares (the original design): one timer at a time.
+class TimerLoop(ABC, Generic[Extra]):
+    """The shape of the interaction, escalation and absence workflows: one timer at a time.
 
-    Subclasses hold their state and say when they next need to wake (``_wake``) and what to do
-    then (``_fire_due``). Handlers run their changes inside ``_turn()``: the lock makes each
-    state change and the activities recording it finish before the next begins, and nothing
-    runs before ``_start`` has recorded the case. ``_commit`` implementations call ``_touch``
-    so the loop recomputes its wake-up.
+    ``CheckinWorkflow`` does not use it: it changes no state a handler could race with, writes
+    no projection and has nothing to draw in the timeline, so it keeps its own short loop.
+
+    The contract, declared here rather than remembered:
+
+    - a subclass says when it next needs to wake (``_wake``), what to do then (``_fire_due``),
+      what the next run starts from on continue-as-new (``_carry_over``) and how a state change
+      is recorded (``_record``: bump the version, write the SQL projection);
+    - every state change goes through ``_commit``, which the base owns: it tells the loop to
+      work out its wake-up again and then runs ``_record``. Subclasses never override
+      ``_commit`` and never call ``_record`` themselves;
+    - handlers make their changes inside ``_turn()``: the lock makes each change and the
+      activities recording it finish before the next begins, and nothing runs before the
+      start (``_run_until(start=...)``) has recorded the case.
+
+    ``Extra`` is what a subclass's ``_record`` may take besides the timeline lines (the
+    interaction passes the first row of an escalation it raised; the others take ``None``).
+    ``_entry_scope`` and ``_entry_context`` are optional hooks with defaults.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_commit" in vars(cls):
+            raise TypeError(f"{cls.__name__} overrides TimerLoop._commit: implement _record instead")
 
     def _init_loop(self, *, ready: bool) -> None:
         self._changed = False
@@ -72,20 +93,37 @@ class TimerLoop:
         self._ready = ready
 
     # -- what a subclass provides
+    @abstractmethod
     def _wake(self) -> tuple[datetime, str] | None:
         """The next instant to act at and the timer's summary for the UI (None: wait for a handler)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _fire_due(self) -> None:
         """Act on whatever is due now (called under the lock; re-check, a handler may have run)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _carry_over(self) -> Any:
         """The input of the next run when continuing as new."""
-        raise NotImplementedError
+
+    @abstractmethod
+    async def _record(self, events: list[TimelineEntry], extra: Extra | None) -> None:
+        """Record a state change already applied to the state: bump its version, project it to SQL."""
+
+    # -- what the base owns
+    @final
+    async def _commit(self, events: list[TimelineEntry], extra: Extra | None = None) -> None:
+        """Apply a state change: the loop re-derives its wake-up, then the change is recorded.
+
+        The order is part of the workflow's commands: the loop is told *before* ``_record``
+        schedules its activity, so a timer it cancels or starts lands in the same workflow task
+        as that activity. Committed histories depend on it.
+        """
+        self._touch()
+        await self._record(events, extra)
 
     # -- the loop
     def _touch(self) -> None:
+        """Wake the loop to work out its next wake-up (only ``_commit`` calls it)."""
         self._changed = True
 
     async def _run_until(

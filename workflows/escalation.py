@@ -46,7 +46,7 @@ Reason = Literal["level", "repeat", "resolve_overdue", "owner"]
 
 
 @workflow.defn
-class EscalationWorkflow(TimerLoop):
+class EscalationWorkflow(TimerLoop[None]):
     @workflow.init
     def __init__(self, inp: EscalationInput) -> None:
         self._inp = inp
@@ -303,10 +303,9 @@ class EscalationWorkflow(TimerLoop):
         )
         return notice
 
-    async def _commit(self, events: list[TimelineEntry]) -> None:
+    async def _record(self, events: list[TimelineEntry], extra: None) -> None:
         s = self._s
         s.version += 1
-        self._touch()
         await workflow.execute_activity_method(
             EscalationActivities.sync_escalation,
             EscalationProjection(

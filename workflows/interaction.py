@@ -61,7 +61,7 @@ ESCALATION_OWN_ID_PATCH = "escalation-own-id"
 
 
 @workflow.defn
-class InteractionWorkflow(TimerLoop):
+class InteractionWorkflow(TimerLoop[EscalationProjection]):
     @workflow.init
     def __init__(self, inp: InteractionInput) -> None:
         self._inp = inp
@@ -537,7 +537,7 @@ class InteractionWorkflow(TimerLoop):
                     details={"trigger": ref.trigger, "escalation_id": ref.escalation_id},
                 )
             ],
-            escalation=first_row,
+            first_row,
         )
 
     async def _watch(self, child: workflow.ChildWorkflowHandle[Any, Any], ref: EscalationRef) -> None:
@@ -630,14 +630,12 @@ class InteractionWorkflow(TimerLoop):
             return "attempting"
         return "open"
 
-    async def _commit(
-        self, events: list[TimelineEntry], escalation: EscalationProjection | None = None
-    ) -> None:
-        """Apply a state change: bump the version, refresh search attributes, project to SQL."""
+    async def _record(self, events: list[TimelineEntry], escalation: EscalationProjection | None) -> None:
+        """Record a state change: bump the version, refresh search attributes, project to SQL
+        (with the first row of an escalation this change raised, in the same transaction)."""
         s = self._s
         s.version += 1
         s.status = self._status()
-        self._touch()
         workflow.upsert_search_attributes(
             [
                 FT_TEAM.value_set(s.team_id),

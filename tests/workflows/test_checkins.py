@@ -3,20 +3,23 @@ before close on business days, none on a holiday, each with the right counts."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import holidays
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.calendar import BusinessCalendar
 from domain.ids import checkin_workflow_id
-from domain.messages import CheckinInput
+from domain.messages import CheckinInput, DigestInput, TeamCalendarInput
 from domain.models import CalendarSnapshot
 from store.db import unit_of_work
 from store.models import Absence, Notification, Staff
@@ -195,3 +198,54 @@ async def test_checkins_continue_as_new_with_a_small_history_limit_without_gaps_
     history = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
     assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert (await handle.describe()).run_id != first_run
+
+
+async def test_a_calendar_signalled_while_the_refresh_reads_sql_is_the_one_carried_over(
+    env: WorkflowEnvironment, client: Client, task_queue: str
+) -> None:
+    """The API signals the new calendar before it commits it, so the refresh that precedes
+    continue-as-new can read the old one from SQL after the signal arrived: the signal wins."""
+    _, day = holiday_then_business_day(await now_of(env))
+    stale = snapshot(day)
+    later = stale.model_copy(
+        update={"hours": {d: [("10:00", "18:00")] for d in ("mon", "tue", "wed", "thu", "fri")}}
+    )
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    @activity.defn(name="team_calendar")
+    async def team_calendar(inp: TeamCalendarInput) -> CalendarSnapshot | None:
+        if release.is_set():
+            return later  # committed by now
+        reading.set()
+        await release.wait()
+        return stale  # read before the API committed
+
+    @activity.defn(name="send_digests")
+    async def send_digests(inp: DigestInput) -> int:
+        return 0
+
+    await advance_to(env, at(day, 6))
+    async with Worker(
+        client, task_queue=task_queue, workflows=[CheckinWorkflow], activities=[team_calendar, send_digests]
+    ):
+        # A history limit of 1: the first run refreshes its calendar and continues as new at once.
+        handle = await start_checkins(client, task_queue, day, history_limit=1)
+        first_run = (await handle.describe()).run_id
+        await asyncio.wait_for(reading.wait(), timeout=15)
+        await handle.signal(CheckinWorkflow.calendar_changed, later)
+        release.set()
+        first = client.get_workflow_handle(handle.id, run_id=first_run)
+
+        async def continued() -> CheckinInput | None:
+            last = (await first.fetch_history()).events[-1]
+            if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                return None
+            payloads = last.workflow_execution_continued_as_new_event_attributes.input.payloads
+            carried: CheckinInput = pydantic_data_converter.payload_converter.from_payloads(
+                payloads, [CheckinInput]
+            )[0]
+            return carried
+
+        carried = await eventually(continued)
+        await handle.terminate("test over")  # every later run continues as new at once too
+    assert carried.calendar == later

@@ -216,6 +216,13 @@ class HeldChannel:
         self.released.wait(timeout=60)
 
 
+class DownChannel:
+    """A delivery channel that is down: every notice fails and Temporal retries it (backing off)."""
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        raise ConnectionError("channel down (test)")
+
+
 @pytest.mark.parametrize(
     "case", ["resolve_twice", "attempt_on_resolved", "same_assignee", "duplicate_attempt"]
 )

@@ -6,9 +6,11 @@ The histories are recorded by ``python -m tests.workflows.histories.record``.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import workflow
@@ -23,12 +25,9 @@ from workflows.common import KEEP_TIMER_PATCH
 from workflows.escalation import EscalationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-IDS = {
-    "escalation_safety_night": "escalation:eastside:vm-rec:safety",
-    "interaction_with_escalation": "interaction:eastside:vm-rec",
-}
-# v1: recorded before the keep-unchanged-timer patch (old runs); v2: with it.
-CASES = {f"{name}.{v}.json": wid for name, wid in IDS.items() for v in ("v1", "v2")}
+# File name -> workflow id, written by the recorder. v1: recorded before the keep-unchanged-timer
+# patch (old runs); v2: with it.
+CASES: dict[str, str] = json.loads((HISTORIES / "index.json").read_text())
 
 
 def load(name: str) -> WorkflowHistory:
@@ -38,12 +37,76 @@ def load(name: str) -> WorkflowHistory:
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_committed_history_replays(name: str) -> None:
     history = load(name)
-    kinds = json.dumps(history.to_json_dict())
-    assert "WORKFLOW_EXECUTION_COMPLETED" in kinds  # a finished case, not a fragment
+    last = history.events[-1].event_type
+    assert last in (  # a whole run, not a fragment
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    )
     result = await Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
         history, raise_on_replay_failure=False
     )
     assert result.replay_failure is None, result.replay_failure
+
+
+def test_every_file_is_indexed_and_every_indexed_file_exists() -> None:
+    assert sorted(p.name for p in HISTORIES.glob("*.json") if p.name != "index.json") == sorted(CASES)
+
+
+def what_happens(name: str) -> set[str]:
+    """The workflow type and the handlers, signals and endings a history exercises."""
+    found: set[str] = set()
+    for event in load(name).events:
+        if event.HasField("workflow_execution_started_event_attributes"):
+            found.add(event.workflow_execution_started_event_attributes.workflow_type.name)
+        elif event.HasField("workflow_execution_signaled_event_attributes"):
+            found.add(f"signal:{event.workflow_execution_signaled_event_attributes.signal_name}")
+        elif event.HasField("workflow_execution_update_accepted_event_attributes"):
+            found.add(
+                f"update:{event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name}"
+            )
+        elif event.HasField("workflow_execution_continued_as_new_event_attributes"):
+            found.add("continued_as_new")
+        elif event.HasField("timer_fired_event_attributes"):
+            found.add("timer_fired")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "interaction_happy_path",
+            {"InteractionWorkflow", "update:record_attempt", "update:resolve", "timer_fired"},
+        ),
+        (
+            "interaction_with_escalation",
+            {"InteractionWorkflow", "signal:escalation_changed", "update:resolve"},
+        ),
+        (
+            "escalation_safety_night",
+            {"EscalationWorkflow", "update:acknowledge", "update:resolve", "timer_fired"},
+        ),
+        ("interaction_covered", {"InteractionWorkflow", "signal:coverage"}),
+        ("absence_coverage", {"AbsenceWorkflow", "timer_fired"}),
+        ("absence_extend_cancel", {"AbsenceWorkflow", "update:change_end", "update:cancel"}),
+        ("absence_continued_first_run", {"AbsenceWorkflow", "update:change_end", "continued_as_new"}),
+        ("absence_continued_last_run", {"AbsenceWorkflow", "timer_fired"}),
+        ("interaction_continued_first_run", {"InteractionWorkflow", "update:assign", "continued_as_new"}),
+        ("interaction_continued_last_run", {"InteractionWorkflow", "update:resolve"}),
+        (
+            "checkin_continued_first_run",
+            {"CheckinWorkflow", "signal:calendar_changed", "timer_fired", "continued_as_new"},
+        ),
+    ],
+)
+def test_the_recorded_paths_are_the_ones_that_matter(name: str, expected: set[str]) -> None:
+    """Each recorded case covers what its replay must protect (re-record if this fails)."""
+    assert expected <= what_happens(f"{name}.v2.json")
+
+
+def test_every_workflow_type_has_a_recorded_history() -> None:
+    types = set().union(*(what_happens(name) for name in CASES))
+    assert {w.__name__ for w in ALL_WORKFLOWS} <= types
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
@@ -62,7 +125,7 @@ class ReorderedEscalation:
     @workflow.run
     async def run(self, inp: EscalationInput) -> EscalationState:
         await workflow.sleep(timedelta(minutes=1))
-        return await EscalationWorkflow().run(inp)  # pragma: no cover - never reached in replay
+        return await EscalationWorkflow(inp).run(inp)  # pragma: no cover - never reached in replay
 
 
 async def test_a_reordered_workflow_is_caught() -> None:
@@ -88,3 +151,47 @@ def test_only_new_runs_carry_the_keep_timer_patch() -> None:
     assert patches("interaction_with_escalation.v1.json") == []
     assert patches("interaction_with_escalation.v2.json") == [KEEP_TIMER_PATCH]
     assert patches("escalation_safety_night.v2.json") == [KEEP_TIMER_PATCH]
+
+
+# Where a history carries the payloads a workflow reads back into message models on replay.
+MODEL_PAYLOADS = {
+    "workflowExecutionStartedEventAttributes": ("input",),
+    "workflowExecutionSignaledEventAttributes": ("input",),
+    "workflowExecutionUpdateAcceptedEventAttributes": ("acceptedRequest", "input", "args"),
+    "activityTaskCompletedEventAttributes": ("result",),
+}
+
+
+def with_unknown_field(name: str) -> tuple[WorkflowHistory, set[str]]:
+    """The committed history with a field this code does not know in every model payload it
+    reads back: the workflow input, signals, update arguments and activity results. That is a
+    history written by a release that had a field since removed, or an update sent by a newer
+    API during a rolling deploy."""
+    raw = json.loads((HISTORIES / name).read_text())
+    touched: set[str] = set()
+    for event in raw["events"]:
+        for attributes, path in MODEL_PAYLOADS.items():
+            node: Any = event.get(attributes)
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            for payload in (node or {}).get("payloads", []):
+                if base64.b64decode(payload["metadata"]["encoding"]) != b"json/plain":
+                    continue  # binary/null: an activity that returns nothing
+                value = json.loads(base64.b64decode(payload["data"]))
+                if isinstance(value, dict):
+                    value["field_from_another_release"] = {"any": ["shape"]}
+                    payload["data"] = base64.b64encode(json.dumps(value).encode()).decode()
+                    touched.add(attributes)
+    return WorkflowHistory.from_json(CASES[name], json.dumps(raw)), touched
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_a_history_carrying_unknown_fields_replays(name: str) -> None:
+    """Message models ignore fields they do not know (docs/adr/message-evolution.md), so removing
+    a field, or a newer API sending one, does not strand the workflows in flight."""
+    history, touched = with_unknown_field(name)
+    assert "workflowExecutionStartedEventAttributes" in touched
+    result = await Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is None, result.replay_failure

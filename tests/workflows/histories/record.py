@@ -2,34 +2,83 @@
 
 Run after a deliberate, versioned change to the workflows (never to hide a replay failure):
 
-    .venv/bin/python -m tests.workflows.histories.record
+    .venv/bin/python -m tests.workflows.histories.record            # every scenario
+    .venv/bin/python -m tests.workflows.histories.record checkins   # only the ones named
 
-It plays one finished case on the time-skipping server: a safety concern flagged on a Saturday
-at 02:00, the lead silent, the manager notified at 02:15 and again at 02:30 and 02:45,
-acknowledged at 02:50, resolved with documentation at 03:10, then the interaction resolved.
+Each scenario plays finished cases on its own time-skipping server and database and writes
+``<name>.<VERSION>.json`` for each workflow run it keeps, plus the run's workflow id in
+``index.json`` (the replay test reads it). Files of an older VERSION stay: they are what runs
+started before a patched change look like, and they must keep replaying.
+
+Scenarios (see ``SCENARIOS``):
+
+- ``ladder``: a safety concern flagged on a Saturday at 02:00, the lead silent, the manager
+  notified at 02:15 and again at 02:30 and 02:45, acknowledged at 02:50, resolved with
+  documentation at 03:10, then the interaction resolved (the escalation and its interaction);
+- ``happy_path``: a call, a no-answer, the retry reminder, a reached attempt, resolved;
+- ``coverage``: an absence moves a case to the backup at 09:00 and hands it back at 14:00
+  (the absence and the covered interaction);
+- ``absence_changes``: an absence extended before it starts, shortened while active, then
+  cancelled (the hand-back runs inside the cancel);
+- ``absence_continue_as_new``, ``interaction_continue_as_new``: small history limits, so the
+  workflow continues as new (its first run, ending in continue-as-new, and its last run);
+- ``checkins``: a team's check-ins over a few days with a new calendar signalled, up to the
+  first continue-as-new.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import tempfile
-from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogChannel
-from domain.messages import AcknowledgeInput, EscalationResolveInput, ResolveInput
+from domain.ids import absence_workflow_id, checkin_workflow_id
+from domain.messages import (
+    AbsenceCancelInput,
+    AbsenceChangeInput,
+    AbsenceInput,
+    AcknowledgeInput,
+    AssignInput,
+    AttemptInput,
+    CheckinInput,
+    EscalationResolveInput,
+    InteractionInput,
+    InteractionState,
+    ResolveInput,
+)
 from domain.models import TeamConfig
 from store.db import make_engine, make_sessionmaker, unit_of_work
 from store.migrate import upgrade
 from store.models import Escalation, Staff
 from store.repositories import upsert_team
 from tests.conftest import CHICAGO_TEAM, advance_to, binary
-from tests.workflows.support import eventually, interaction_input, next_weekday_at, start, team
+from tests.workflows.support import (
+    at,
+    eventually,
+    interaction_input,
+    next_weekday_at,
+    settled_history_length,
+    start,
+    state_of,
+    team,
+)
 from workers.client import ensure_search_attributes
 from workers.main import build_worker
+from workflows.absence import AbsenceWorkflow
+from workflows.checkin import CheckinWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
 
@@ -37,11 +86,21 @@ HERE = Path(__file__).parent
 # Bump when a deliberate, patched change alters the commands; keep the older files: they are
 # what runs started before the change look like, and they must still replay.
 VERSION = "v2"  # v2: the keep-unchanged-timer patch
-ESCALATION = HERE / f"escalation_safety_night.{VERSION}.json"
-INTERACTION = HERE / f"interaction_with_escalation.{VERSION}.json"
+INDEX = HERE / "index.json"  # file name -> workflow id
+TASK_QUEUE = "record"
+Handle = WorkflowHandle[Any, Any]
 
 
-async def main() -> None:
+@dataclass
+class World:
+    env: WorkflowEnvironment
+    client: Client
+    sessions: sessionmaker[Session]
+
+
+@asynccontextmanager
+async def world() -> AsyncIterator[World]:
+    """A fresh database with team ``eastside`` and a time-skipping server with a worker."""
     tmp = Path(tempfile.mkdtemp())
     url = f"sqlite:///{tmp / 'record.db'}"
     upgrade(url)
@@ -50,54 +109,280 @@ async def main() -> None:
     with unit_of_work(sessions) as s:
         cfg = TeamConfig.model_validate(CHICAGO_TEAM)
         upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json"))
-        for staff_id, role in (("mgr-1", "manager"), ("lead-1", "lead"), ("chw-ana", "chw")):
+        for staff_id, role in (
+            ("mgr-1", "manager"),
+            ("lead-1", "lead"),
+            ("chw-ana", "chw"),
+            ("chw-ben", "chw"),
+        ):
             s.add(Staff(id=staff_id, team_id="eastside", name=staff_id, role=role))
-    async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=binary("temporal-test-server")
-    ) as env:
-        await ensure_search_attributes(env.client)
-        async with build_worker(env.client, task_queue="record", sessions=sessions, channel=LogChannel()):
-            saturday = next_weekday_at(await env.get_current_time(), 5, 2)
-            await advance_to(env, saturday)
-            inp = interaction_input(
-                team(), saturday, channel="voicemail", flags=["safety"], external_id="vm-rec"
-            )
-            parent = await start(env.client, inp, "record")
+    try:
+        async with await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter, test_server_existing_path=binary("temporal-test-server")
+        ) as env:
+            await ensure_search_attributes(env.client)
+            async with build_worker(
+                env.client, task_queue=TASK_QUEUE, sessions=sessions, channel=LogChannel()
+            ):
+                yield World(env, env.client, sessions)
+    finally:
+        engine.dispose()
 
-            def row() -> Escalation | None:
-                with sessions() as s:
-                    return s.query(Escalation).filter_by(interaction_id=inp.interaction_id).first()
 
-            async def found() -> Escalation | None:
-                return row()
+# ---------------------------------------------------------------- helpers
+async def open_case(
+    w: World, received_at: datetime, external_id: str, **over: Any
+) -> tuple[InteractionInput, Handle]:
+    inp = interaction_input(team(), received_at, channel="call", external_id=external_id)
+    if over:
+        inp = inp.model_copy(update=over)
+    started = await start(w.client, inp, TASK_QUEUE)
+    handle = w.client.get_workflow_handle(started.id)  # no run id: follows continue-as-new
+    await eventually(lambda: state_of(handle))
+    return inp, handle
 
-            esc = await eventually(found)
-            handle = env.client.get_workflow_handle(esc.workflow_id)
-            await advance_to(env, saturday + timedelta(minutes=50))
-            await asyncio.sleep(1)
-            await handle.execute_update(
-                EscalationWorkflow.acknowledge,
-                AcknowledgeInput(escalation_id=esc.id, actor_id="mgr-1", actor_role="manager"),
-            )
-            await advance_to(env, saturday + timedelta(minutes=70))
-            await handle.execute_update(
-                EscalationWorkflow.resolve,
-                EscalationResolveInput(
-                    escalation_id=esc.id,
-                    actor_id="mgr-1",
-                    actor_role="manager",
-                    action_taken_given=True,
-                    outcome_given=True,
-                ),
-            )
-            await handle.result()
-            await parent.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
-            await parent.result()
-            ESCALATION.write_text((await handle.fetch_history()).to_json())
-            INTERACTION.write_text((await parent.fetch_history()).to_json())
-    engine.dispose()
-    print(f"wrote {ESCALATION.name} and {INTERACTION.name}")
+
+async def assignee_becomes(handle: Handle, assignee: str | None) -> InteractionState:
+    async def check() -> InteractionState | None:
+        st = await state_of(handle)
+        return st if st.assignee_id == assignee else None
+
+    return await eventually(check)
+
+
+async def resolve(handle: Handle, actor: str = "chw-ana") -> None:
+    await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id=actor))
+    await handle.result()
+
+
+async def start_absence(
+    w: World, absence_id: str, starts_at: datetime, ends_at: datetime, *, history_limit: int = 2000
+) -> Handle:
+    started = await w.client.start_workflow(
+        AbsenceWorkflow.run,
+        AbsenceInput(
+            absence_id=absence_id,
+            team_id="eastside",
+            staff_id="chw-ana",
+            backup_id="chw-ben",
+            starts_at=starts_at,
+            ends_at=ends_at,
+            history_limit=history_limit,
+        ),
+        id=absence_workflow_id(absence_id),
+        task_queue=TASK_QUEUE,
+    )
+    return started
+
+
+async def run_changed(handle: Handle, first_run: str) -> bool:
+    return (await handle.describe()).run_id != first_run
+
+
+def first_run_of(w: World, handle: Handle, run_id: str) -> Handle:
+    return w.client.get_workflow_handle(handle.id, run_id=run_id)
+
+
+# ---------------------------------------------------------------- scenarios
+async def ladder(w: World) -> dict[str, Handle]:
+    saturday = next_weekday_at(await w.env.get_current_time(), 5, 2)
+    await advance_to(w.env, saturday)
+    inp = interaction_input(team(), saturday, channel="voicemail", flags=["safety"], external_id="vm-rec")
+    parent = await start(w.client, inp, TASK_QUEUE)
+
+    async def found() -> Escalation | None:
+        with w.sessions() as s:
+            return s.query(Escalation).filter_by(interaction_id=inp.interaction_id).first()
+
+    esc = await eventually(found)
+    handle = w.client.get_workflow_handle(esc.workflow_id)
+    await advance_to(w.env, saturday + timedelta(minutes=50))
+    await asyncio.sleep(1)
+    await handle.execute_update(
+        EscalationWorkflow.acknowledge,
+        AcknowledgeInput(escalation_id=esc.id, actor_id="mgr-1", actor_role="manager"),
+    )
+    await advance_to(w.env, saturday + timedelta(minutes=70))
+    await handle.execute_update(
+        EscalationWorkflow.resolve,
+        EscalationResolveInput(
+            escalation_id=esc.id,
+            actor_id="mgr-1",
+            actor_role="manager",
+            action_taken_given=True,
+            outcome_given=True,
+        ),
+    )
+    await handle.result()
+    await resolve(parent)
+    return {"escalation_safety_night": handle, "interaction_with_escalation": parent}
+
+
+async def happy_path(w: World) -> dict[str, Handle]:
+    tuesday = next_weekday_at(await w.env.get_current_time(), 1, 10)
+    await advance_to(w.env, tuesday)
+    _, handle = await open_case(w, tuesday, "call-happy")
+    await advance_to(w.env, at(tuesday, 10, 30))
+    st: InteractionState = await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id="a-1", outcome="no_answer", staff_id="chw-ana"),
+    )
+    assert st.next_retry_at is not None
+    await advance_to(w.env, st.next_retry_at + timedelta(minutes=1))
+
+    async def reminded() -> bool:
+        return (await state_of(handle)).retry_reminded_seq == 1
+
+    await eventually(reminded)
+    await advance_to(w.env, st.next_retry_at + timedelta(minutes=7))
+    await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id="a-2", outcome="reached", staff_id="chw-ana"),
+    )
+    await resolve(handle)
+    return {"interaction_happy_path": handle}
+
+
+async def coverage(w: World) -> dict[str, Handle]:
+    monday = next_weekday_at(await w.env.get_current_time(), 0, 8)
+    await advance_to(w.env, monday)
+    _, case = await open_case(w, monday, "call-covered")
+    absence = await start_absence(w, "abs-coverage", at(monday, 9), at(monday, 14))
+    await advance_to(w.env, at(monday, 9, 1))
+    await assignee_becomes(case, "chw-ben")
+    await advance_to(w.env, at(monday, 14, 1))
+    await assignee_becomes(case, "chw-ana")
+    await absence.result()
+    await resolve(case)
+    return {"absence_coverage": absence, "interaction_covered": case}
+
+
+async def absence_changes(w: World) -> dict[str, Handle]:
+    monday = next_weekday_at(await w.env.get_current_time(), 0, 8)
+    await advance_to(w.env, monday)
+    _, case = await open_case(w, monday, "call-cancel")
+    absence = await start_absence(w, "abs-changes", at(monday, 9), at(monday, 12))
+    await absence.execute_update(
+        AbsenceWorkflow.change_end, AbsenceChangeInput(ends_at=at(monday, 12, plus_days=1), actor_id="lead-1")
+    )
+    await advance_to(w.env, at(monday, 9, 1))
+    await assignee_becomes(case, "chw-ben")
+    await advance_to(w.env, at(monday, 10, 7))
+    await absence.execute_update(
+        AbsenceWorkflow.change_end, AbsenceChangeInput(ends_at=at(monday, 15), actor_id="lead-1")
+    )
+    await advance_to(w.env, at(monday, 11, 17))
+    await absence.execute_update(AbsenceWorkflow.cancel, AbsenceCancelInput(actor_id="lead-1"))
+    await absence.result()
+    await assignee_becomes(case, "chw-ana")
+    await resolve(case)
+    return {"absence_extend_cancel": absence}
+
+
+async def absence_continue_as_new(w: World) -> dict[str, Handle]:
+    monday = next_weekday_at(await w.env.get_current_time(), 0, 8)
+    await advance_to(w.env, monday)
+    absence = await start_absence(w, "abs-long", at(monday, 9), at(monday, 10), history_limit=12)
+    first = (await absence.describe()).run_id
+    for minutes in (11, 12, 13):  # each change adds history: the absence continues as new
+        await absence.execute_update(
+            AbsenceWorkflow.change_end, AbsenceChangeInput(ends_at=at(monday, minutes))
+        )
+    latest = w.client.get_workflow_handle(absence.id)
+    await eventually(lambda: run_changed(latest, first))
+    await advance_to(w.env, at(monday, 13, 1))
+    await latest.result()
+    return {
+        "absence_continued_first_run": first_run_of(w, absence, first),
+        "absence_continued_last_run": latest,
+    }
+
+
+async def interaction_continue_as_new(w: World) -> dict[str, Handle]:
+    monday = next_weekday_at(await w.env.get_current_time(), 0, 8)
+    await advance_to(w.env, monday)
+    _, case = await open_case(w, monday, "call-long", history_limit=15)
+    first = (await case.describe()).run_id
+    for n in range(8):  # reassignments add history until the case continues as new
+        if await run_changed(case, first):
+            break
+        await case.execute_update(
+            InteractionWorkflow.assign_update,
+            AssignInput(assignee_id="chw-ben" if n % 2 == 0 else "chw-ana", actor_id="lead-1"),
+        )
+        # Let the run settle (its notices finish) before the next change, so no update lands
+        # while a run is handing over to the next.
+        await settled_history_length(case)
+    await eventually(lambda: run_changed(case, first))
+    await resolve(case, actor="lead-1")
+    return {
+        "interaction_continued_first_run": first_run_of(w, case, first),
+        "interaction_continued_last_run": case,
+    }
+
+
+async def checkins(w: World) -> dict[str, Handle]:
+    tuesday = next_weekday_at(await w.env.get_current_time(), 1, 6)
+    await advance_to(w.env, tuesday)
+    calendar = team().calendar.snapshot(tuesday.year - 1, tuesday.year + 2)
+    started = await w.client.start_workflow(
+        CheckinWorkflow.run,
+        CheckinInput(team_id="eastside", calendar=calendar, history_limit=20),
+        id=checkin_workflow_id("eastside"),
+        task_queue=TASK_QUEUE,
+    )
+    first = (await started.describe()).run_id
+    handle = w.client.get_workflow_handle(started.id)
+    await advance_to(w.env, at(tuesday, 9, 1))
+    await eventually(lambda: _next_checkin_after(handle, at(tuesday, 9, 1)))
+    later = calendar.model_copy(
+        update={"hours": {d: [("10:00", "18:00")] for d in ("mon", "tue", "wed", "thu", "fri")}}
+    )
+    await handle.signal(CheckinWorkflow.calendar_changed, later)
+    for _ in range(20):
+        if await run_changed(handle, first):
+            break
+        nxt = await eventually(
+            lambda: _next_checkin_after(handle, datetime.min.replace(tzinfo=tuesday.tzinfo))
+        )
+        await advance_to(w.env, nxt + timedelta(minutes=1))
+        await eventually(lambda n=nxt: _next_checkin_after(handle, n))  # type: ignore[misc]
+    await eventually(lambda: run_changed(handle, first))
+    await handle.terminate("recorded")  # check-ins never finish on their own
+    return {"checkin_continued_first_run": first_run_of(w, started, first)}
+
+
+async def _next_checkin_after(handle: Handle, after: datetime) -> datetime | None:
+    nxt: datetime | None = await handle.query(CheckinWorkflow.next_checkin_at)
+    return nxt if nxt is not None and nxt > after else None
+
+
+SCENARIOS: dict[str, Callable[[World], Awaitable[dict[str, Handle]]]] = {
+    "ladder": ladder,
+    "happy_path": happy_path,
+    "coverage": coverage,
+    "absence_changes": absence_changes,
+    "absence_continue_as_new": absence_continue_as_new,
+    "interaction_continue_as_new": interaction_continue_as_new,
+    "checkins": checkins,
+}
+
+
+async def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
+    index: dict[str, str] = json.loads(INDEX.read_text()) if INDEX.exists() else {}
+    for name in names or list(SCENARIOS):
+        async with world() as w:
+            runs = await SCENARIOS[name](w)
+            for stem, handle in runs.items():
+                path = HERE / f"{stem}.{VERSION}.json"
+                path.write_text((await handle.fetch_history()).to_json())
+                index[path.name] = handle.id
+                print(f"{name}: wrote {path.name}")
+        INDEX.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
