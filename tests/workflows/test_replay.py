@@ -23,6 +23,7 @@ from domain.messages import EscalationInput, EscalationState
 from workflows import ALL_WORKFLOWS
 from workflows.common import KEEP_TIMER_PATCH
 from workflows.escalation import EscalationWorkflow
+from workflows.interaction import ESCALATION_OWN_ID_PATCH
 
 HISTORIES = Path(__file__).parent / "histories"
 # File name -> workflow id, written by the recorder. v1: recorded before the keep-unchanged-timer
@@ -109,7 +110,7 @@ def test_every_workflow_type_has_a_recorded_history() -> None:
     assert {w.__name__ for w in ALL_WORKFLOWS} <= types
 
 
-@pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
 def test_the_escalation_history_is_the_whole_ladder(version: str) -> None:
     """The recorded case covers what replay must protect: level change, repeats, ack, resolve."""
     text = json.dumps(load(f"escalation_safety_night.{version}.json").to_json_dict())
@@ -138,7 +139,8 @@ async def test_a_reordered_workflow_is_caught() -> None:
 
 
 def test_only_new_runs_carry_the_keep_timer_patch() -> None:
-    """v1 is a run from before the patch (it must replay on the old path), v2 one from after."""
+    """v1 is a run from before the patch (it must replay on the old path), v2 one from after;
+    v3 also records the escalation-own-id patch (v1 and v2 replay on the old escalation path)."""
 
     def patches(name: str) -> list[str]:
         found = []
@@ -151,6 +153,8 @@ def test_only_new_runs_carry_the_keep_timer_patch() -> None:
     assert patches("interaction_with_escalation.v1.json") == []
     assert patches("interaction_with_escalation.v2.json") == [KEEP_TIMER_PATCH]
     assert patches("escalation_safety_night.v2.json") == [KEEP_TIMER_PATCH]
+    # v3: escalations with their own workflow id, started before the case records them.
+    assert set(patches("interaction_with_escalation.v3.json")) == {KEEP_TIMER_PATCH, ESCALATION_OWN_ID_PATCH}
 
 
 # Where a history carries the payloads a workflow reads back into message models on replay.

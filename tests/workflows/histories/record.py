@@ -85,7 +85,7 @@ from workflows.interaction import InteractionWorkflow
 HERE = Path(__file__).parent
 # Bump when a deliberate, patched change alters the commands; keep the older files: they are
 # what runs started before the change look like, and they must still replay.
-VERSION = "v2"  # v2: the keep-unchanged-timer patch
+VERSION = "v3"  # v2: the keep-unchanged-timer patch; v3: the escalation-own-id patch
 INDEX = HERE / "index.json"  # file name -> workflow id
 TASK_QUEUE = "record"
 Handle = WorkflowHandle[Any, Any]
