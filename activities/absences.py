@@ -21,7 +21,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.absences import absence_source, resolve_cover
-from domain.messages import AbsenceProjection, CoverageInput, FanoutInput, FanoutResult
+from domain.messages import (
+    ACTIVE_INTERACTION_STATUSES,
+    AbsenceProjection,
+    CoverageInput,
+    FanoutInput,
+    FanoutResult,
+)
 from store import repositories as repo
 from store.db import unit_of_work
 from store.models import Absence, Interaction
@@ -130,7 +136,7 @@ class AbsenceActivities:
         """
         q = select(Interaction.workflow_id).where(
             Interaction.team_id == team_id,
-            Interaction.status != "resolved",
+            Interaction.status.in_(ACTIVE_INTERACTION_STATUSES),
             Interaction.workflow_id > after,
         )
         if coverage.action == "start":

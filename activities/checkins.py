@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.notifications import NotificationActivities
-from domain.messages import DigestInput, NotificationRequest, TeamCalendarInput
+from domain.messages import ACTIVE_INTERACTION_STATUSES, DigestInput, NotificationRequest, TeamCalendarInput
 from domain.models import CalendarSnapshot, TeamConfig
 from store import repositories as repo
 from store.models import Interaction
@@ -69,7 +69,7 @@ def queue_counts(
                 )
             ),
         )
-        .where(Interaction.team_id == team_id, Interaction.status != "resolved")
+        .where(Interaction.team_id == team_id, Interaction.status.in_(ACTIVE_INTERACTION_STATUSES))
         .group_by(Interaction.assignee_id)
     )
     return {
@@ -112,7 +112,7 @@ class CheckinActivities:
                         select(Interaction.id)
                         .where(
                             Interaction.team_id == inp.team_id,
-                            Interaction.status != "resolved",
+                            Interaction.status.in_(ACTIVE_INTERACTION_STATUSES),
                             Interaction.assignee_id.is_(None),
                         )
                         .order_by(Interaction.due_at, Interaction.id)

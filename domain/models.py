@@ -31,6 +31,9 @@ CHANNELS: tuple[Channel, ...] = get_args(Channel)
 FLAGS: tuple[Flag, ...] = get_args(Flag)
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+STAFF_ROLES: tuple[StaffRole, ...] = get_args(StaffRole)
+ROLES: tuple[Role, ...] = get_args(Role)
+CLOCKS: tuple[Clock, ...] = get_args(Clock)
 UNSUCCESSFUL_OUTCOMES: tuple[Outcome, ...] = ("no_answer", "left_voicemail", "busy")
 # Order of the escalation list (SPEC 4.3 "ordered by severity then age"): harm first, then
 # matters the CHW cannot handle, then service failures.

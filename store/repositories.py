@@ -11,6 +11,12 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from domain.messages import ABSENCE_STATUSES as ABSENCE_STATUSES  # re-exported for existing importers
+from domain.messages import (
+    ACTIVE_INTERACTION_STATUSES,
+    PENDING_ABSENCE_STATUSES,
+    UNRESOLVED_ESCALATION_STATUSES,
+)
 from store.models import (
     Absence,
     Attempt,
@@ -127,8 +133,8 @@ def get_member(session: Session, team_id: str, member_id: str) -> Member | None:
 
 
 # ---------------------------------------------------------------- absences (SPEC 2.5)
-ABSENCE_STATUSES = ("scheduled", "active", "ended", "cancelled")
-ABSENCE_PENDING = ("scheduled", "active")
+# The vocabularies live in domain.messages; this name remains for existing importers.
+ABSENCE_PENDING = PENDING_ABSENCE_STATUSES
 
 
 def get_absence(session: Session, absence_id: str) -> Absence | None:
@@ -141,7 +147,7 @@ def overlapping_absences(
     """The staff member's scheduled or active absences that share time with ``[starts_at, ends_at)``."""
     q = select(Absence).where(
         Absence.staff_id == staff_id,
-        Absence.status.in_(ABSENCE_PENDING),
+        Absence.status.in_(PENDING_ABSENCE_STATUSES),
         Absence.starts_at < ends_at,
         Absence.ends_at > starts_at,
     )
@@ -452,7 +458,8 @@ def escalation_timeline(session: Session, escalation_id: str) -> list[TimelineEv
 
 
 # ---------------------------------------------------------------- ops figures (metrics)
-ACTIVE_STATUSES = ("open", "attempting", "escalated")
+# Kept for existing importers: the vocabulary is domain.messages.ACTIVE_INTERACTION_STATUSES.
+ACTIVE_STATUSES = ACTIVE_INTERACTION_STATUSES
 
 
 @dataclass(frozen=True)
@@ -469,7 +476,7 @@ class QueueFigures:
 
 
 def queue_figures(session: Session, now: datetime) -> QueueFigures:
-    active = Interaction.status.in_(ACTIVE_STATUSES)
+    active = Interaction.status.in_(ACTIVE_INTERACTION_STATUSES)
 
     def per_team(*where: ColumnElement[bool]) -> dict[str, int]:
         q = select(Interaction.team_id, func.count()).where(active, *where).group_by(Interaction.team_id)
@@ -496,7 +503,7 @@ def queue_figures(session: Session, now: datetime) -> QueueFigures:
             (team, trigger, status): int(n)
             for team, trigger, status, n in session.execute(
                 select(Escalation.team_id, Escalation.trigger, Escalation.status, func.count())
-                .where(Escalation.status != "resolved")
+                .where(Escalation.status.in_(UNRESOLVED_ESCALATION_STATUSES))
                 .group_by(Escalation.team_id, Escalation.trigger, Escalation.status)
             )
         },
