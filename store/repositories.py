@@ -241,11 +241,15 @@ def get_interaction_by_external(session: Session, team_id: str, external_id: str
 
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
-    """Overdue: not answered, not resolved, and ``due_at`` has passed."""
+    """The SQL form of ``domain.deadlines.is_overdue``: true for exactly the rows it calls overdue.
+
+    Overdue: not answered, not resolved, and the deadline has come (``due_at <= now``).
+    A property test checks the clause and the domain function agree on random rows.
+    """
     return and_(
         Interaction.first_response_at.is_(None),
         Interaction.resolved_at.is_(None),
-        Interaction.due_at < now,
+        Interaction.due_at <= now,
     )
 
 
