@@ -1,4 +1,4 @@
-"""The notification outbox and its delivery channels (SPEC 2.6).
+"""The notification outbox and its delivery channels.
 
 ``notify`` first writes one outbox row per recipient under a unique key (workflow id + step +
 recipient), then delivers every row of that key not yet delivered. A retried activity finds
@@ -113,7 +113,7 @@ class NotificationActivities:
         return len(ids)
 
     def _recipients(self, session: Session, req: NotificationRequest) -> list[str]:
-        """A named recipient, or everyone of the role who is not away (SPEC 2.5).
+        """A named recipient, or everyone of the role who is not away.
 
         A team without leads on duty tells its managers on duty; if everyone of both roles is
         away, they are all told anyway: a notice about a member is never addressed to nobody.

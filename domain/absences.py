@@ -1,4 +1,4 @@
-"""Absence rules that need no I/O (SPEC 2.5): windows, overlaps, and who covers whom."""
+"""Absence rules that need no I/O: windows, overlaps, and who covers whom."""
 
 from __future__ import annotations
 

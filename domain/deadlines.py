@@ -1,4 +1,4 @@
-"""Response deadlines (SPEC 2.2) and retry spacing (SPEC 2.3).
+"""Response deadlines and retry spacing.
 
 Pure functions of ``received_at`` and the team calendar, never of when a workflow started,
 so a backfilled interaction gets the deadline it would have had and replays are stable.
@@ -83,7 +83,7 @@ def due_at(
     calendar: BusinessCalendar,
     policy: Policy,
 ) -> datetime:
-    """The response deadline of an interaction, in the team time zone (SPEC 2.2).
+    """The response deadline of an interaction, in the team time zone.
 
     Raises:
         ValueError: on a naive ``received_at`` or an unknown channel.
@@ -119,7 +119,7 @@ def due_when_flagged_urgent(
 
 
 def response_due(received_at: datetime, channel: str, *, urgent: bool, team: TeamConfig) -> datetime:
-    """SPEC 4.4 entry point: ``due_at`` for a team configuration.
+    """The public entry point: ``due_at`` for a team configuration.
 
     Raises:
         ValueError: on a naive ``received_at`` or an unknown channel.
@@ -131,7 +131,7 @@ def response_due(received_at: datetime, channel: str, *, urgent: bool, team: Tea
 
 
 def retry_due_at(after: datetime, *, calendar: BusinessCalendar, policy: Policy) -> datetime:
-    """When the next contact attempt is due after an unsuccessful one (SPEC 2.3)."""
+    """When the next contact attempt is due after an unsuccessful one."""
     _require_aware(after, "after")
     return calendar.add_open_minutes(after, policy.retry_spacing_business_minutes)
 

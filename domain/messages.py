@@ -256,7 +256,7 @@ def iso(dt: datetime) -> str:
     return dt.isoformat()
 
 
-# ---------------------------------------------------------------- absences and coverage (SPEC 2.5)
+# ---------------------------------------------------------------- absences and coverage
 AbsenceStatus = Literal["scheduled", "active", "ended", "cancelled"]
 CoverageAction = Literal["start", "end"]
 ABSENCE_STATUSES: tuple[AbsenceStatus, ...] = get_args(AbsenceStatus)
@@ -341,7 +341,7 @@ class FanoutResult(_Message):
     closed: int = 0
 
 
-# ---------------------------------------------------------------- check-ins (SPEC 2.5)
+# ---------------------------------------------------------------- check-ins
 class CheckinInput(_Message):
     """A team's CheckinWorkflow: the calendar it follows and the last check-in it sent."""
 

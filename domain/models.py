@@ -1,4 +1,4 @@
-"""Team configuration models (SPEC 2.1-2.4, 4.3).
+"""Team configuration models.
 
 These pydantic models are the single validated shape of a team's calendar, policy and
 escalation matrix. They are pure: the only outside knowledge they use is the ``holidays``
@@ -35,7 +35,7 @@ STAFF_ROLES: tuple[StaffRole, ...] = get_args(StaffRole)
 ROLES: tuple[Role, ...] = get_args(Role)
 CLOCKS: tuple[Clock, ...] = get_args(Clock)
 UNSUCCESSFUL_OUTCOMES: tuple[Outcome, ...] = ("no_answer", "left_voicemail", "busy")
-# Order of the escalation list (SPEC 4.3 "ordered by severity then age"): harm first, then
+# Order of the escalation list ("ordered by severity then age"): harm first, then
 # matters the CHW cannot handle, then service failures.
 TRIGGER_SEVERITY: dict[Trigger, int] = {
     "safety": 1,
@@ -155,7 +155,7 @@ class CalendarSnapshot(BaseModel):
 
 
 class CalendarConfig(BaseModel):
-    """A team's business calendar as configured (SPEC 2.1)."""
+    """A team's business calendar as configured."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -227,7 +227,7 @@ class CalendarConfig(BaseModel):
 
 
 class Policy(BaseModel):
-    """Deadline and retry knobs of a team (SPEC 2.2, 2.3)."""
+    """Deadline and retry knobs of a team."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -256,7 +256,7 @@ class EscalationLevel(BaseModel):
 
 
 class EscalationRule(BaseModel):
-    """How one trigger escalates (SPEC 2.4)."""
+    """How one trigger escalates."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -272,7 +272,7 @@ def default_clock(trigger: str) -> Clock:
 
 
 def default_escalation_rule(trigger: Trigger) -> EscalationRule:
-    """The SPEC 2.4 default for a trigger: lead, then manager."""
+    """The default rule for a trigger: lead, then manager."""
     ack, resolve = (15, 240) if trigger == "safety" else (60, 480)
     return EscalationRule(
         levels=[
@@ -286,7 +286,7 @@ def default_escalation_rule(trigger: Trigger) -> EscalationRule:
 
 
 class TeamConfig(BaseModel):
-    """The body of ``PUT /v1/teams/{team_id}`` (SPEC 4.3).
+    """The body of ``PUT /v1/teams/{team_id}``.
 
     After validation ``escalation_matrix`` always holds all six triggers, so callers never
     need to fall back to defaults themselves.

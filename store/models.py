@@ -89,7 +89,7 @@ class Member(Base):
 
 
 class Absence(Base):
-    """An absence (SPEC 2.5): the API inserts it, the AbsenceWorkflow's activities keep it current."""
+    """An absence: the API inserts it, the AbsenceWorkflow's activities keep it current."""
 
     __tablename__ = "absences"
     __table_args__ = (
@@ -206,7 +206,7 @@ class Notification(Base):
 
 
 class Escalation(Base):
-    """One escalation (SPEC 2.4): the ladder's projection plus the resolution texts."""
+    """One escalation: the ladder's projection plus the resolution texts."""
 
     __tablename__ = "escalations"
     __table_args__ = (

@@ -132,7 +132,7 @@ def get_member(session: Session, team_id: str, member_id: str) -> Member | None:
     return session.get(Member, (team_id, member_id))
 
 
-# ---------------------------------------------------------------- absences (SPEC 2.5)
+# ---------------------------------------------------------------- absences
 # The vocabularies live in domain.messages; this name remains for existing importers.
 ABSENCE_PENDING = PENDING_ABSENCE_STATUSES
 
