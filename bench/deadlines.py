@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from domain.calendar import BusinessCalendar
 from domain.deadlines import due_at, response_due
@@ -49,7 +49,7 @@ def _time(fn: object, instants: list[datetime]) -> float:
 
 def main() -> None:
     instants = _instants(N)
-    cal = BusinessCalendar.from_config(TEAM.calendar, around=datetime(2026, 6, 1).date())
+    cal = BusinessCalendar.from_config(TEAM.calendar, around=date(2026, 6, 1))
     baseline = _time(lambda at, ch, u: response_due(at, ch, urgent=u, team=TEAM), instants)
     prepared = _time(lambda at, ch, u: due_at(at, ch, urgent=u, calendar=cal, policy=TEAM.policy), instants)
     print(f"calls per variant: {N}")
