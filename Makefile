@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint fmt typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## Apply ruff's safe fixes, then format (`make lint` checks without changing anything).
+fmt: $(STAMP)
+	-$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict domain workflows
-	$(BIN)/mypy api activities store workers cli config bench
+	$(BIN)/mypy --strict domain workflows store activities workers config bench
+	$(BIN)/mypy api cli
 
 pytest: $(STAMP)
 	$(BIN)/pytest
