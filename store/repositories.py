@@ -144,7 +144,10 @@ def get_absence(session: Session, absence_id: str) -> Absence | None:
 def overlapping_absences(
     session: Session, staff_id: str, starts_at: datetime, ends_at: datetime, *, exclude_id: str | None = None
 ) -> list[Absence]:
-    """The staff member's scheduled or active absences that share time with ``[starts_at, ends_at)``."""
+    """The staff member's scheduled or active absences that share time with ``[starts_at, ends_at)``.
+
+    The time test is the SQL form of ``domain.absences.overlaps`` (half-open windows).
+    """
     q = select(Absence).where(
         Absence.staff_id == staff_id,
         Absence.status.in_(PENDING_ABSENCE_STATUSES),
