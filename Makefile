@@ -23,6 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## Apply ruff's safe fixes, then format (`make lint` checks without changing anything).
+fmt: $(STAMP)
+	-$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict domain workflows activities store workers services api cli config bench
 

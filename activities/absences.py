@@ -21,11 +21,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.absences import absence_source, resolve_cover
-from domain.messages import AbsenceProjection, CoverageInput, FanoutInput, FanoutResult
+from domain.messages import (
+    ACTIVE_INTERACTION_STATUSES,
+    AbsenceProjection,
+    CoverageInput,
+    FanoutInput,
+    FanoutResult,
+)
 from store import repositories as repo
 from store.db import unit_of_work
 from store.models import Absence, Interaction
-from store.projection import add_timeline
+from store.projection import add_timeline, write_if_newer
 
 log = structlog.get_logger(__name__)
 
@@ -60,16 +66,18 @@ class AbsenceActivities:
                     version=0,
                 )
                 session.add(row)
-            if st.version > row.version:
-                row.status = st.status
-                row.starts_at = st.starts_at
-                row.ends_at = st.ends_at
-                row.started_at = st.started_at
-                row.ended_at = st.ended_at
-                row.signalled_at_start = st.signalled_at_start
-                row.signalled_at_end = st.signalled_at_end
-                row.version = st.version
-                row.updated_at = now
+            write_if_newer(
+                row,
+                st.version,
+                now,
+                status=st.status,
+                starts_at=st.starts_at,
+                ends_at=st.ends_at,
+                started_at=st.started_at,
+                ended_at=st.ended_at,
+                signalled_at_start=st.signalled_at_start,
+                signalled_at_end=st.signalled_at_end,
+            )
             add_timeline(session, projection.events, absence_id=st.absence_id)
         log.debug("absence.projected", absence_id=st.absence_id, status=st.status, version=st.version)
 
@@ -130,7 +138,7 @@ class AbsenceActivities:
         """
         q = select(Interaction.workflow_id).where(
             Interaction.team_id == team_id,
-            Interaction.status != "resolved",
+            Interaction.status.in_(ACTIVE_INTERACTION_STATUSES),
             Interaction.workflow_id > after,
         )
         if coverage.action == "start":

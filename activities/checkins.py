@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.notifications import NotificationActivities
-from domain.messages import DigestInput, NotificationRequest, TeamCalendarInput
+from domain.messages import ACTIVE_INTERACTION_STATUSES, DigestInput, NotificationRequest, TeamCalendarInput
 from domain.models import CalendarSnapshot, TeamConfig
 from store import repositories as repo
 from store.models import Interaction
@@ -49,9 +49,9 @@ def queue_counts(
 ) -> dict[str | None, QueueCounts]:
     """Per assignee (None = the unassigned queue): open, due today, overdue, retries due.
 
-    *Due today* is still unanswered and due between ``at`` and the end of the local day;
-    *overdue* is unanswered past its deadline; *retries due* has its next attempt due by the
-    end of the day.
+    *Due today* is still unanswered and due after ``at``, by the end of the local day;
+    *overdue* is ``domain.deadlines.is_overdue`` at ``at`` (its SQL form); *retries due* has its
+    next attempt due by the end of the day.
     """
     unanswered = Interaction.first_response_at.is_(None)
     rows = session.execute(
@@ -59,9 +59,9 @@ def queue_counts(
             Interaction.assignee_id,
             func.count(),
             func.sum(
-                case((and_(unanswered, Interaction.due_at >= at, Interaction.due_at < day_end), 1), else_=0)
+                case((and_(unanswered, Interaction.due_at > at, Interaction.due_at < day_end), 1), else_=0)
             ),
-            func.sum(case((and_(unanswered, Interaction.due_at < at), 1), else_=0)),
+            func.sum(case((repo.overdue_clause(at), 1), else_=0)),
             func.sum(
                 case(
                     (and_(Interaction.next_retry_at.is_not(None), Interaction.next_retry_at < day_end), 1),
@@ -69,7 +69,7 @@ def queue_counts(
                 )
             ),
         )
-        .where(Interaction.team_id == team_id, Interaction.status != "resolved")
+        .where(Interaction.team_id == team_id, Interaction.status.in_(ACTIVE_INTERACTION_STATUSES))
         .group_by(Interaction.assignee_id)
     )
     return {
@@ -112,7 +112,7 @@ class CheckinActivities:
                         select(Interaction.id)
                         .where(
                             Interaction.team_id == inp.team_id,
-                            Interaction.status != "resolved",
+                            Interaction.status.in_(ACTIVE_INTERACTION_STATUSES),
                             Interaction.assignee_id.is_(None),
                         )
                         .order_by(Interaction.due_at, Interaction.id)

@@ -16,7 +16,7 @@ from temporalio import activity
 from domain.messages import InteractionProjection
 from store.db import unit_of_work
 from store.models import Attempt, Interaction
-from store.projection import add_timeline, project_escalation
+from store.projection import add_timeline, project_escalation, write_if_newer
 
 log = structlog.get_logger(__name__)
 
@@ -49,24 +49,26 @@ class InteractionActivities:
                     version=0,
                 )
                 session.add(row)
-            if st.version > row.version:
-                row.status = st.status
-                row.assignee_id = st.assignee_id
-                row.assignment_source = st.assignment_source
-                row.due_at = st.due_at
-                row.urgent = st.urgent
-                row.flags = list(st.flags)
-                row.first_response_at = st.first_response_at
-                row.next_retry_at = st.next_retry_at
-                row.overdue = st.overdue
-                row.unreachable = st.unreachable
-                row.triggers = list(st.triggers)
-                row.attempt_count = len(st.attempts)
-                row.first_attempt_outcome = st.attempts[0].outcome if st.attempts else None
-                row.resolved_at = st.resolved_at
-                row.resolved_by = st.resolved_by
-                row.version = st.version
-                row.updated_at = now
+            write_if_newer(
+                row,
+                st.version,
+                now,
+                status=st.status,
+                assignee_id=st.assignee_id,
+                assignment_source=st.assignment_source,
+                due_at=st.due_at,
+                urgent=st.urgent,
+                flags=list(st.flags),
+                first_response_at=st.first_response_at,
+                next_retry_at=st.next_retry_at,
+                overdue=st.overdue,
+                unreachable=st.unreachable,
+                triggers=list(st.triggers),
+                attempt_count=len(st.attempts),
+                first_attempt_outcome=st.attempts[0].outcome if st.attempts else None,
+                resolved_at=st.resolved_at,
+                resolved_by=st.resolved_by,
+            )
             known = set(
                 session.scalars(select(Attempt.id).where(Attempt.interaction_id == st.interaction_id))
             )

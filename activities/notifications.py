@@ -118,7 +118,7 @@ class NotificationActivities:
         return len(ids)
 
     def _recipients(self, session: Session, req: NotificationRequest) -> list[str]:
-        """A named recipient, or everyone of the role who is not away (docs/rules.md §2.5).
+        """A named recipient, or everyone of the role who is not away.
 
         A team without leads on duty tells its managers on duty; if everyone of both roles is
         away, they are all told anyway: a notice about a member is never addressed to nobody.

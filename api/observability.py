@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.messages import ACTIVE_INTERACTION_STATUSES
 from store import outbox, repositories as repo
 
 log = structlog.get_logger(__name__)
@@ -94,7 +95,7 @@ class QueueCollector(Collector):
             {*figures.team_ids, *(t for t, _ in figures.open_by_status), *figures.undelivered_notifications}
         )
         for team in teams:
-            for status in repo.ACTIVE_STATUSES:
+            for status in ACTIVE_INTERACTION_STATUSES:
                 open_.add_metric([team, status], figures.open_by_status.get((team, status), 0))
             overdue.add_metric([team], figures.overdue.get(team, 0))
             unassigned.add_metric([team], figures.unassigned.get(team, 0))

@@ -17,6 +17,7 @@ from api.schemas import (
     StaffPublic,
     TimelinePublic,
 )
+from domain.deadlines import sla_met
 from store import repositories as repo
 from store.models import Absence, Escalation, Interaction, Member, Notification, Staff, TimelineEvent
 
@@ -46,7 +47,7 @@ def interactions(
                 received_at=r.received_at,
                 due_at=r.due_at,
                 first_response_at=r.first_response_at,
-                sla_met=None if r.first_response_at is None else r.first_response_at <= r.due_at,
+                sla_met=sla_met(r.first_response_at, r.due_at),
                 next_retry_at=r.next_retry_at,
                 urgent=r.urgent,
                 flags=list(r.flags),

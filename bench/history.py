@@ -1,4 +1,4 @@
-"""History size of an interaction's happy path (the original design target: about 35 events).
+"""History size of an interaction's happy path (target: about 35 events).
 
 Run: ``.venv/bin/python -m bench.history``. Starts a time-skipping test server and a worker on a
 throwaway SQLite file, runs call → reached → resolve and a call that goes overdue, and prints

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from config.logging import configure_logging
 from config.settings import Settings, TokenGrant
+from domain.messages import ABSENCE_STATUSES, ACTIVE_INTERACTION_STATUSES, PENDING_ABSENCE_STATUSES
 from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ def queue(
             repo.InteractionFilter(
                 team_id=team,
                 assignee_id=assignee,
-                statuses=["open", "attempting", "escalated"],
+                statuses=list(ACTIVE_INTERACTION_STATUSES),
                 overdue=overdue,
             ),
             cursor=None,
@@ -614,7 +615,7 @@ def absence_list(
 
     settings = _settings()
     sessions = make_sessionmaker(make_engine(settings.database_url))
-    statuses = list(repo.ABSENCE_STATUSES if all_ else repo.ABSENCE_PENDING)
+    statuses = list(ABSENCE_STATUSES if all_ else PENDING_ABSENCE_STATUSES)
     with sessions() as session:
         where = repo.AbsenceFilter(team_id=team, staff_id=staff, statuses=statuses)
         rows, _ = repo.list_absences(session, where, cursor=None, limit=limit)

@@ -1,4 +1,4 @@
-"""Settings from the environment (prefix ``FOLLOWTHROUGH_``), docs/api.md §4.1."""
+"""Settings from the environment (prefix ``FOLLOWTHROUGH_``)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,11 @@ from datetime import datetime
 
 
 def window_error(starts_at: datetime, ends_at: datetime) -> str | None:
-    """Why ``[starts_at, ends_at)`` is not a valid absence window, or None."""
+    """Why ``[starts_at, ends_at)`` is not a valid absence window, or None.
+
+    The one home of "ends_at must be after starts_at": request validation, the change of an
+    absence's end and the workflow's own check all raise with this message.
+    """
     for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
             return f"{name} must be timezone-aware"

@@ -1,4 +1,4 @@
-"""Business-time arithmetic on a team calendar (docs/rules.md §2.1).
+"""Business-time arithmetic on a team calendar.
 
 Pure and deterministic so workflows can call it on every wake-up: no clock, no I/O, and no
 ``holidays`` import (holidays arrive already resolved in a ``CalendarSnapshot``).
@@ -118,7 +118,7 @@ class BusinessCalendar:
         return day[0][0].astimezone(self._tz) if day else None
 
     def close_of(self, d: date) -> datetime | None:
-        """End of the last interval of ``d`` (docs/rules.md §2.1 "close"), or None on a closed day."""
+        """End of the last interval of ``d`` (the day's "close"), or None on a closed day."""
         day = self._utc_day(d)
         return day[-1][1].astimezone(self._tz) if day else None
 
@@ -227,8 +227,8 @@ class BusinessCalendar:
         return total / timedelta(minutes=1)
 
     def day_of_receipt(self, at: datetime) -> date:
-        """The local date of ``at`` if it is a business day and ``at`` is before its close, else the
-        first business day after that date (docs/rules.md §2.2)."""
+        """The day of receipt: the local date of ``at`` if it is a business day and ``at`` is
+        before its close, else the first business day after that date."""
         a = _require_aware(at, "at")
         local_day = a.astimezone(self._tz).date()
         intervals = self._utc_day(local_day)

@@ -1,4 +1,4 @@
-"""When check-ins happen (docs/rules.md §2.5, seed 000: start of day, midday, 1-2 hours before the end).
+"""When check-ins happen (start of day, midday, 1-2 hours before the end).
 
 Per business day in the team's time zone: the opening, midday (halfway between the day's
 opening and close) and 90 minutes before the close. A moment before the opening is skipped,

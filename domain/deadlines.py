@@ -1,4 +1,4 @@
-"""Response deadlines (docs/rules.md §2.2) and retry spacing (docs/rules.md §2.3).
+"""Response deadlines and retry spacing.
 
 Pure functions of ``received_at`` and the team calendar, never of when a workflow started,
 so a backfilled interaction gets the deadline it would have had and replays are stable.
@@ -6,10 +6,26 @@ so a backfilled interaction gets the deadline it would have had and replays are 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Literal, get_args
 
 from domain.calendar import BusinessCalendar
 from domain.models import CHANNELS, Policy, TeamConfig
+
+DeadlineKind = Literal["same_day", "one_business_day", "urgent"]
+DEADLINE_KINDS: tuple[DeadlineKind, ...] = get_args(DeadlineKind)
+# How each channel's deadline is computed when the case is not urgent.
+CHANNEL_DEADLINE_KIND: dict[str, DeadlineKind] = {
+    "call": "same_day",
+    "voicemail": "same_day",
+    "text": "one_business_day",
+}
+DEADLINE_LABELS: dict[DeadlineKind, str] = {
+    "same_day": "same-day deadline",
+    "one_business_day": "one-business-day deadline",
+    "urgent": "urgent deadline",
+}
 
 
 def _require_aware(value: datetime, name: str) -> None:
@@ -21,6 +37,32 @@ def _require_aware(value: datetime, name: str) -> None:
 def _require_channel(channel: str) -> None:
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}: expected one of {', '.join(CHANNELS)}")
+
+
+def deadline_kind(channel: str, *, urgent: bool) -> DeadlineKind:
+    """Which rule sets the deadline: the channel's (same day or one business day), or urgency.
+
+    An urgent case is labelled ``urgent`` even when its channel deadline happens to be earlier:
+    ``due_at`` is then the earlier of the two (see ``due_at``).
+
+    Raises:
+        ValueError: on an unknown channel.
+    """
+    _require_channel(channel)
+    return "urgent" if urgent else CHANNEL_DEADLINE_KIND[channel]
+
+
+def is_urgent(flags: Iterable[str], *, urgent: bool = False) -> bool:
+    """A case is urgent when started with ``urgent`` set or with the ``urgent`` flag among its flags."""
+    return urgent or "urgent" in flags
+
+
+def earliest(first: datetime, *others: datetime) -> datetime:
+    """The earliest instant, compared in UTC (same-ZoneInfo comparisons ignore DST folds).
+
+    The winner keeps its own time zone.
+    """
+    return min((first, *others), key=lambda at: at.astimezone(UTC))
 
 
 def _same_day_due(received_at: datetime, calendar: BusinessCalendar, policy: Policy) -> datetime:
@@ -41,27 +83,43 @@ def due_at(
     calendar: BusinessCalendar,
     policy: Policy,
 ) -> datetime:
-    """The response deadline of an interaction, in the team time zone (docs/rules.md §2.2).
+    """The response deadline of an interaction, in the team time zone.
 
     Raises:
         ValueError: on a naive ``received_at`` or an unknown channel.
     """
     _require_aware(received_at, "received_at")
-    _require_channel(channel)
-    if channel == "text":
+    if deadline_kind(channel, urgent=False) == "one_business_day":
         due = calendar.add_open_minutes(received_at, policy.text_response_business_minutes)
     else:
         due = _same_day_due(received_at, calendar, policy)
     if urgent:
-        urgent_due = calendar.add_open_minutes(received_at, policy.urgent_response_business_minutes)
-        # Compare in UTC: same-ZoneInfo comparisons ignore DST folds.
-        if urgent_due.astimezone(UTC) < due.astimezone(UTC):
-            due = urgent_due
+        # Urgency only ever moves the deadline earlier.
+        due = earliest(due, calendar.add_open_minutes(received_at, policy.urgent_response_business_minutes))
     return due
 
 
+def due_when_flagged_urgent(
+    current_due: datetime,
+    received_at: datetime,
+    channel: str,
+    *,
+    calendar: BusinessCalendar,
+    policy: Policy,
+) -> datetime:
+    """The deadline once a case is flagged urgent after it started: never later than ``current_due``.
+
+    The urgent deadline still counts from ``received_at``, not from when the flag was raised.
+
+    Raises:
+        ValueError: on a naive datetime or an unknown channel.
+    """
+    _require_aware(current_due, "current_due")
+    return earliest(current_due, due_at(received_at, channel, urgent=True, calendar=calendar, policy=policy))
+
+
 def response_due(received_at: datetime, channel: str, *, urgent: bool, team: TeamConfig) -> datetime:
-    """docs/api.md §4.4 entry point: ``due_at`` for a team configuration.
+    """The public entry point: ``due_at`` for a team configuration.
 
     Raises:
         ValueError: on a naive ``received_at`` or an unknown channel.
@@ -73,7 +131,7 @@ def response_due(received_at: datetime, channel: str, *, urgent: bool, team: Tea
 
 
 def retry_due_at(after: datetime, *, calendar: BusinessCalendar, policy: Policy) -> datetime:
-    """When the next contact attempt is due after an unsuccessful one (docs/rules.md §2.3)."""
+    """When the next contact attempt is due after an unsuccessful one."""
     _require_aware(after, "after")
     return calendar.add_open_minutes(after, policy.retry_spacing_business_minutes)
 
@@ -82,3 +140,28 @@ def due_soon_at(due: datetime, *, policy: Policy) -> datetime:
     """When the due-soon reminder fires: ``due_soon_minutes`` of clock time before ``due``."""
     _require_aware(due, "due")
     return (due.astimezone(UTC) - timedelta(minutes=policy.due_soon_minutes)).astimezone(due.tzinfo)
+
+
+def is_overdue(
+    due_at: datetime,
+    first_response_at: datetime | None,
+    now: datetime,
+    *,
+    resolved_at: datetime | None = None,
+) -> bool:
+    """Overdue: not answered, not resolved, and the deadline has come (``due_at <= now``).
+
+    The workflow raises ``deadline_missed`` at ``due_at`` itself, so the deadline instant
+    already counts as overdue. ``store.repositories.overdue_clause`` is the SQL form of this
+    rule; keep the two identical (a property test checks they agree).
+    """
+    if first_response_at is not None or resolved_at is not None:
+        return False
+    return due_at.astimezone(UTC) <= now.astimezone(UTC)
+
+
+def sla_met(first_response_at: datetime | None, due_at: datetime) -> bool | None:
+    """Whether the first response kept the promise (``first_response_at <= due_at``); None if unanswered."""
+    if first_response_at is None:
+        return None
+    return first_response_at.astimezone(UTC) <= due_at.astimezone(UTC)

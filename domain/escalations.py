@@ -1,4 +1,4 @@
-"""The escalation ladder's clock and targets (docs/rules.md §2.4), pure and sandbox-safe."""
+"""The escalation ladder's clock and targets, pure and sandbox-safe."""
 
 from __future__ import annotations
 

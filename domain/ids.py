@@ -1,4 +1,4 @@
-"""Workflow ids (docs/architecture.md §3): readable in the Temporal UI, derived only from opaque ids."""
+"""Workflow ids: readable in the Temporal UI, derived only from opaque ids."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ enums and times only. Member text (summaries, notes, resolutions) never appears 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -17,6 +17,21 @@ InteractionStatus = Literal["open", "attempting", "escalated", "resolved"]
 EscalationStatus = Literal["open", "acknowledged", "resolved"]
 ActorRole = Literal["system", "chw", "lead", "manager", "ops"]
 NotificationKind = Literal["due_soon", "retry_due", "escalation", "assigned", "unassigned", "digest"]
+
+# Vocabularies as tuples, derived from the Literals above: SQL filters, CLI choices and metrics
+# labels use these, so a status added to a Literal reaches every list at once.
+INTERACTION_STATUSES: tuple[InteractionStatus, ...] = get_args(InteractionStatus)
+# Still awaiting work: every status but "resolved".
+ACTIVE_INTERACTION_STATUSES: tuple[InteractionStatus, ...] = tuple(
+    s for s in INTERACTION_STATUSES if s != "resolved"
+)
+ESCALATION_STATUSES: tuple[EscalationStatus, ...] = get_args(EscalationStatus)
+# Open or acknowledged: the escalation still blocks resolving its interaction.
+UNRESOLVED_ESCALATION_STATUSES: tuple[EscalationStatus, ...] = tuple(
+    s for s in ESCALATION_STATUSES if s != "resolved"
+)
+ACTOR_ROLES: tuple[ActorRole, ...] = get_args(ActorRole)
+NOTIFICATION_KINDS: tuple[NotificationKind, ...] = get_args(NotificationKind)
 
 
 class _Message(BaseModel):
@@ -250,9 +265,16 @@ def iso(dt: datetime) -> str:
     return dt.isoformat()
 
 
-# ---------------------------------------------------------------- absences and coverage (docs/rules.md §2.5)
+# ---------------------------------------------------------------- absences and coverage
 AbsenceStatus = Literal["scheduled", "active", "ended", "cancelled"]
 CoverageAction = Literal["start", "end"]
+ABSENCE_STATUSES: tuple[AbsenceStatus, ...] = get_args(AbsenceStatus)
+# Not over yet: the absence can still be changed or cancelled, and blocks overlapping ones.
+PENDING_ABSENCE_STATUSES: tuple[AbsenceStatus, ...] = ("scheduled", "active")
+FINISHED_ABSENCE_STATUSES: tuple[AbsenceStatus, ...] = tuple(
+    s for s in ABSENCE_STATUSES if s not in PENDING_ABSENCE_STATUSES
+)
+COVERAGE_ACTIONS: tuple[CoverageAction, ...] = get_args(CoverageAction)
 
 
 class CoverageInput(_Message):
@@ -328,7 +350,7 @@ class FanoutResult(_Message):
     closed: int = 0
 
 
-# ---------------------------------------------------------------- check-ins (docs/rules.md §2.5)
+# ---------------------------------------------------------------- check-ins
 class CheckinInput(_Message):
     """A team's CheckinWorkflow: the calendar it follows and the last check-in it sent."""
 

@@ -1,4 +1,4 @@
-"""Team configuration models (docs/rules.md §2.1-2.4, 4.3).
+"""Team configuration models.
 
 These pydantic models are the single validated shape of a team's calendar, policy and
 escalation matrix. They are pure: the only outside knowledge they use is the ``holidays``
@@ -31,8 +31,11 @@ CHANNELS: tuple[Channel, ...] = get_args(Channel)
 FLAGS: tuple[Flag, ...] = get_args(Flag)
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+STAFF_ROLES: tuple[StaffRole, ...] = get_args(StaffRole)
+ROLES: tuple[Role, ...] = get_args(Role)
+CLOCKS: tuple[Clock, ...] = get_args(Clock)
 UNSUCCESSFUL_OUTCOMES: tuple[Outcome, ...] = ("no_answer", "left_voicemail", "busy")
-# Order of the escalation list (docs/api.md §4.3 "ordered by severity then age"): harm first, then
+# Order of the escalation list ("ordered by severity then age"): harm first, then
 # matters the CHW cannot handle, then service failures.
 TRIGGER_SEVERITY: dict[Trigger, int] = {
     "safety": 1,
@@ -154,7 +157,7 @@ class CalendarSnapshot(BaseModel):
 
 
 class CalendarConfig(BaseModel):
-    """A team's business calendar as configured (docs/rules.md §2.1)."""
+    """A team's business calendar as configured."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -226,7 +229,7 @@ class CalendarConfig(BaseModel):
 
 
 class Policy(BaseModel):
-    """Deadline and retry knobs of a team (docs/rules.md §2.2; docs/rules.md §2.3)."""
+    """Deadline and retry knobs of a team."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -255,7 +258,7 @@ class EscalationLevel(BaseModel):
 
 
 class EscalationRule(BaseModel):
-    """How one trigger escalates (docs/rules.md §2.4)."""
+    """How one trigger escalates."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -271,7 +274,7 @@ def default_clock(trigger: str) -> Clock:
 
 
 def default_escalation_rule(trigger: Trigger) -> EscalationRule:
-    """The docs/rules.md §2.4 default for a trigger: lead, then manager."""
+    """The default rule for a trigger: lead, then manager."""
     ack, resolve = (15, 240) if trigger == "safety" else (60, 480)
     return EscalationRule(
         levels=[
@@ -285,7 +288,7 @@ def default_escalation_rule(trigger: Trigger) -> EscalationRule:
 
 
 class TeamConfig(BaseModel):
-    """The body of ``PUT /v1/teams/{team_id}`` (docs/api.md §4.3).
+    """The body of ``PUT /v1/teams/{team_id}``.
 
     After validation ``escalation_matrix`` always holds all six triggers, so callers never
     need to fall back to defaults themselves.

@@ -278,7 +278,10 @@ async def reconcile(db: Database, client: Client, settings: Settings, interactio
                 continue
             status_name = desc.status.name
         ref = EscalationRef(
-            escalation_id=row.id, workflow_id=row.workflow_id, trigger=row.trigger, status="resolved"
+            escalation_id=row.id,
+            workflow_id=row.workflow_id,
+            trigger=row.trigger,
+            status="resolved",
         )
         await with_deadline(
             client.get_workflow_handle(interaction.workflow_id).signal("escalation_changed", ref),

@@ -28,7 +28,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from config.settings import Settings
-from domain.deadlines import due_at
+from domain.deadlines import due_at, is_urgent
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from domain.ids import interaction_workflow_id
 from domain.messages import (
@@ -149,8 +149,8 @@ def _insert_or_find(session: Session, body: InteractionCreate) -> tuple[Interact
             session.commit()
         return existing, False, workflow_input(existing, cfg, team)
     assignee_id, source = route_new(session, body.team_id, body.member_id)
-    flags = sorted(set(body.flags) | ({"urgent"} if body.urgent else set()))
-    urgent = "urgent" in flags
+    urgent = is_urgent(body.flags, urgent=body.urgent)
+    flags = sorted(set(body.flags) | ({"urgent"} if urgent else set()))
     cal = calendar_for(cfg, body.received_at)
     try:
         due = due_at(body.received_at, body.channel, urgent=urgent, calendar=cal, policy=cfg.policy)

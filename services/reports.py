@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from domain.calendar import BusinessCalendar
+from domain.deadlines import is_overdue, sla_met
 from domain.errors import Invalid
 from domain.models import CHANNELS
 from services.common import now_utc
@@ -58,9 +59,7 @@ def compute_sla(session: Session, team: Team, start: datetime, end: datetime) ->
     for channel in CHANNELS:
         mine = [r for r in rows if r.channel == channel]
         answered = [r for r in mine if r.first_response_at is not None]
-        on_time = sum(
-            1 for r in answered if r.first_response_at is not None and r.first_response_at <= r.due_at
-        )
+        on_time = sum(1 for r in answered if sla_met(r.first_response_at, r.due_at))
         minutes = [
             cal.open_minutes_between(r.received_at, r.first_response_at)
             for r in answered
@@ -73,7 +72,7 @@ def compute_sla(session: Session, team: Team, start: datetime, end: datetime) ->
             answered_on_time=on_time,
             answered_late=len(answered) - on_time,
             open_overdue=sum(
-                1 for r in mine if r.first_response_at is None and r.resolved_at is None and r.due_at < now
+                1 for r in mine if is_overdue(r.due_at, r.first_response_at, now, resolved_at=r.resolved_at)
             ),
             median_first_response_business_minutes=statistics.median(minutes) if minutes else None,
             first_contact_resolution_rate=_rate(fcr, len(resolved)),

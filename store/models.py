@@ -89,8 +89,7 @@ class Member(Base):
 
 
 class Absence(Base):
-    """An absence (docs/rules.md §2.5): the API inserts it, the AbsenceWorkflow's activities keep
-    it current."""
+    """An absence: the API inserts it, the AbsenceWorkflow's activities keep it current."""
 
     __tablename__ = "absences"
     __table_args__ = (
@@ -215,7 +214,7 @@ class Notification(Base):
 
 
 class Escalation(Base):
-    """One escalation (docs/rules.md §2.4): the ladder's projection plus the resolution texts."""
+    """One escalation: the ladder's projection plus the resolution texts."""
 
     __tablename__ = "escalations"
     __table_args__ = (

@@ -7,6 +7,7 @@ Idempotent: timeline lines are keyed by workflow id + step, and rows only move f
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +15,33 @@ from sqlalchemy.orm import Session
 
 from domain.messages import EscalationProjection, TimelineEntry
 from domain.models import TRIGGER_SEVERITY
-from store.models import Escalation, TimelineEvent
+from store.models import Absence, Escalation, Interaction, TimelineEvent
+
+# Rows a workflow owns: each carries the version of the workflow state it was last written from.
+VersionedRow = Interaction | Escalation | Absence
+
+
+def write_if_newer(row: VersionedRow, version: int, now: datetime, **values: Any) -> bool:
+    """Write ``values`` and ``version`` onto ``row`` only when ``version`` is newer than the row's.
+
+    A retried or late projection (an older ``version``) leaves the row as it is. ``updated_at``
+    becomes ``now`` when the row is written. Answers whether it was.
+
+    Raises:
+        AttributeError: when a name in ``values`` is not a column of the row (a typo would
+            otherwise set a plain Python attribute that is never stored).
+    """
+    columns = row.__mapper__.column_attrs.keys()
+    unknown = sorted(set(values) - set(columns))
+    if unknown:
+        raise AttributeError(f"{type(row).__name__} has no column(s) {', '.join(unknown)}")
+    if version <= row.version:
+        return False
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.version = version
+    row.updated_at = now
+    return True
 
 
 def add_timeline(
@@ -79,15 +106,17 @@ def project_escalation(session: Session, projection: EscalationProjection, now: 
         except IntegrityError:
             row = session.get(Escalation, st.escalation_id, with_for_update=True)
             assert row is not None
-    if st.version > row.version:
-        row.status = st.status
-        row.level = st.level
-        row.notified = [n.model_dump(mode="json") for n in st.notified]
-        row.owner_id = st.owner_id
-        row.acknowledged_by = st.acknowledged_by
-        row.acknowledged_at = st.acknowledged_at
-        row.resolved_by = st.resolved_by
-        row.resolved_at = st.resolved_at
-        row.version = st.version
-        row.updated_at = now
+    write_if_newer(
+        row,
+        st.version,
+        now,
+        status=st.status,
+        level=st.level,
+        notified=[n.model_dump(mode="json") for n in st.notified],
+        owner_id=st.owner_id,
+        acknowledged_by=st.acknowledged_by,
+        acknowledged_at=st.acknowledged_at,
+        resolved_by=st.resolved_by,
+        resolved_at=st.resolved_at,
+    )
     add_timeline(session, projection.events, interaction_id=st.interaction_id, escalation_id=st.escalation_id)

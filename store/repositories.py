@@ -11,6 +11,11 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from domain.messages import (
+    ACTIVE_INTERACTION_STATUSES,
+    PENDING_ABSENCE_STATUSES,
+    UNRESOLVED_ESCALATION_STATUSES,
+)
 from store.models import (
     Absence,
     Attempt,
@@ -126,9 +131,7 @@ def get_member(session: Session, team_id: str, member_id: str) -> Member | None:
     return session.get(Member, (team_id, member_id))
 
 
-# ---------------------------------------------------------------- absences (docs/rules.md §2.5)
-ABSENCE_STATUSES = ("scheduled", "active", "ended", "cancelled")
-ABSENCE_PENDING = ("scheduled", "active")
+# ---------------------------------------------------------------- absences
 
 
 def get_absence(session: Session, absence_id: str) -> Absence | None:
@@ -138,10 +141,13 @@ def get_absence(session: Session, absence_id: str) -> Absence | None:
 def overlapping_absences(
     session: Session, staff_id: str, starts_at: datetime, ends_at: datetime, *, exclude_id: str | None = None
 ) -> list[Absence]:
-    """The staff member's scheduled or active absences that share time with ``[starts_at, ends_at)``."""
+    """The staff member's scheduled or active absences that share time with ``[starts_at, ends_at)``.
+
+    The time test is the SQL form of ``domain.absences.overlaps`` (half-open windows).
+    """
     q = select(Absence).where(
         Absence.staff_id == staff_id,
-        Absence.status.in_(ABSENCE_PENDING),
+        Absence.status.in_(PENDING_ABSENCE_STATUSES),
         Absence.starts_at < ends_at,
         Absence.ends_at > starts_at,
     )
@@ -235,11 +241,15 @@ def get_interaction_by_external(session: Session, team_id: str, external_id: str
 
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
-    """Overdue: not answered, not resolved, and ``due_at`` has passed."""
+    """The SQL form of ``domain.deadlines.is_overdue``: true for exactly the rows it calls overdue.
+
+    Overdue: not answered, not resolved, and the deadline has come (``due_at <= now``).
+    A property test checks the clause and the domain function agree on random rows.
+    """
     return and_(
         Interaction.first_response_at.is_(None),
         Interaction.resolved_at.is_(None),
-        Interaction.due_at < now,
+        Interaction.due_at <= now,
     )
 
 
@@ -452,7 +462,7 @@ def escalation_timeline(session: Session, escalation_id: str) -> list[TimelineEv
 
 
 # ---------------------------------------------------------------- ops figures (metrics)
-ACTIVE_STATUSES = ("open", "attempting", "escalated")
+# Kept for existing importers: the vocabulary is domain.messages.ACTIVE_INTERACTION_STATUSES.
 
 
 @dataclass(frozen=True)
@@ -469,7 +479,7 @@ class QueueFigures:
 
 
 def queue_figures(session: Session, now: datetime) -> QueueFigures:
-    active = Interaction.status.in_(ACTIVE_STATUSES)
+    active = Interaction.status.in_(ACTIVE_INTERACTION_STATUSES)
 
     def per_team(*where: ColumnElement[bool]) -> dict[str, int]:
         q = select(Interaction.team_id, func.count()).where(active, *where).group_by(Interaction.team_id)
@@ -496,7 +506,7 @@ def queue_figures(session: Session, now: datetime) -> QueueFigures:
             (team, trigger, status): int(n)
             for team, trigger, status, n in session.execute(
                 select(Escalation.team_id, Escalation.trigger, Escalation.status, func.count())
-                .where(Escalation.status != "resolved")
+                .where(Escalation.status.in_(UNRESOLVED_ESCALATION_STATUSES))
                 .group_by(Escalation.team_id, Escalation.trigger, Escalation.status)
             )
         },

@@ -1,6 +1,5 @@
-"""Payload encryption (docs/architecture.md §3): with FOLLOWTHROUGH_CODEC_KEY set, the Temporal
-server holds only ciphertext, and the API's codec endpoint gives the Temporal UI/CLI the original JSON
-back."""
+"""Payload encryption: with FOLLOWTHROUGH_CODEC_KEY set, the Temporal server holds only
+ciphertext, and the API's codec endpoint gives the Temporal UI/CLI the original JSON back."""
 
 from __future__ import annotations
 
@@ -122,7 +121,8 @@ async def test_history_holds_ciphertext_and_the_codec_endpoint_reads_it(
     for p in payloads:
         assert p.metadata["encoding"] == b"binary/encrypted"
         assert inp.interaction_id.encode() not in p.data
-        assert b"eastside" not in p.data and b"chw-ana" not in p.data
+        assert b"eastside" not in p.data
+        assert b"chw-ana" not in p.data
 
     # The Temporal UI posts the raw payloads to the codec endpoint and shows the JSON it gets back.
     r = await codec_api.post(

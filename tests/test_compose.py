@@ -3,7 +3,7 @@
 The build machine cannot run `docker compose up`, so these tests read the files the way
 compose and the image would and hold them to what the code expects: every service and
 dependency exists, images are pinned, every FOLLOWTHROUGH_* variable is a real setting that
-validates, the Temporal jobs register exactly docs/architecture.md §3's search attributes, and every command
+validates, the Temporal jobs register exactly the contract's search attributes, and every command
 the image runs is a real CLI command with valid options.
 """
 
@@ -150,7 +150,8 @@ def published_ports(service: dict[str, Any]) -> dict[int, int]:
 
 def image_tag(image: str) -> str:
     name, _, tag = image.rpartition(":")
-    assert name and "/" not in tag, f"{image} has no tag"
+    assert name, f"{image} has no tag"
+    assert "/" not in tag, f"{image} has no tag"
     return tag
 
 
@@ -183,14 +184,16 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 def exec_form(arguments: str) -> list[str]:
     value = json.loads(arguments)
-    assert isinstance(value, list) and all(isinstance(v, str) for v in value), arguments
+    assert isinstance(value, list), arguments
+    assert all(isinstance(v, str) for v in value), arguments
     return value
 
 
 def mounted_script(service: dict[str, Any]) -> Path:
     """The repository file a one-shot job runs: its entrypoint's script, bind-mounted."""
     entrypoint = service["entrypoint"]
-    assert entrypoint[0] == "/bin/sh" and len(entrypoint) == 2, entrypoint
+    assert entrypoint[0] == "/bin/sh", entrypoint
+    assert len(entrypoint) == 2, entrypoint
     for volume in service["volumes"]:
         source, target, *_ = volume.split(":")
         if target == entrypoint[1]:
@@ -212,7 +215,8 @@ def test_images_are_pinned_and_temporal_versions_agree(services: dict[str, dict[
     for name, service in services.items():
         image = service["image"]
         tag = image_tag(image)
-        assert tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name}: {image} is not pinned"
+        assert tag != "latest", f"{name}: {image} is not pinned"
+        assert re.search(r"\d+\.\d+", tag), f"{name}: {image} is not pinned"
         assert "auto-setup" not in image, f"{name}: the auto-setup image is deprecated"
     server = image_tag(services["temporal"]["image"])
     assert services["temporal"]["image"].startswith("temporalio/server:")
@@ -233,7 +237,8 @@ def test_app_services_build_this_repository_at_its_version(services: dict[str, d
 def test_ports_are_published(services: dict[str, dict[str, Any]]) -> None:
     for name, port in PUBLISHED.items():
         assert published_ports(services[name]).get(port) == port, f"{name} does not publish {port}"
-    assert published_ports(services["postgres"]) and "127.0.0.1:" in services["postgres"]["ports"][0]
+    assert published_ports(services["postgres"])
+    assert "127.0.0.1:" in services["postgres"]["ports"][0]
     for name in set(services) - set(PUBLISHED):
         assert not services[name].get("ports"), f"{name} needs no published port"
 
@@ -301,7 +306,8 @@ def test_app_services_reach_postgres_and_temporal(
             pg_env["POSTGRES_DB"],
         ), name
         host, _, port = settings.temporal_address.rpartition(":")
-        assert host == "temporal" and int(port) == 7233, f"{name}: {settings.temporal_address}"
+        assert host == "temporal", f"{name}: {settings.temporal_address}"
+        assert int(port) == 7233, f"{name}: {settings.temporal_address}"
         assert settings.temporal_namespace == search_job_env["TEMPORAL_NAMESPACE"], name
 
 
@@ -310,7 +316,8 @@ def test_api_and_worker_share_one_codec_key(
 ) -> None:
     api = settings_of(services["api"], monkeypatch)
     worker = settings_of(services["worker"], monkeypatch)
-    assert api.codec_key and api.codec_key == worker.codec_key
+    assert api.codec_key
+    assert api.codec_key == worker.codec_key
 
 
 def test_the_api_has_the_demo_tokens_and_nobody_else_needs_tokens(
@@ -415,12 +422,15 @@ def test_api_healthcheck_calls_healthz_on_the_port_the_api_listens_on(
 def test_dockerfile_builds_a_slim_non_root_image_without_dev_dependencies() -> None:
     instructions = dockerfile_instructions()
     froms = [args.split()[0] for ins, args in instructions if ins == "FROM"]
-    assert froms and all(image == "python:3.11-slim" for image in froms), froms
+    assert froms, "the Dockerfile has no FROM"
+    assert all(image == "python:3.11-slim" for image in froms), froms
     runs = " ".join(args for ins, args in instructions if ins == "RUN")
     assert re.search(r"pip install \.(\s|$)", runs), "the package is installed with `pip install .`"
-    assert "[dev]" not in runs and "-e " not in runs
+    assert "[dev]" not in runs
+    assert "-e " not in runs
     users = [args for ins, args in instructions if ins == "USER"]
-    assert users and users[-1] not in {"root", "0"}, "the image must not run as root"
+    assert users, "the image must not run as root"
+    assert users[-1] not in {"root", "0"}, "the image must not run as root"
 
 
 def test_image_and_compose_commands_are_real_cli_commands(services: dict[str, dict[str, Any]]) -> None:

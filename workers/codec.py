@@ -1,4 +1,4 @@
-"""AES-GCM payload encryption (docs/architecture.md §3: ``FOLLOWTHROUGH_CODEC_KEY``).
+"""AES-GCM payload encryption (``FOLLOWTHROUGH_CODEC_KEY``).
 
 Every payload the SDK writes (workflow inputs, activity arguments and results, update and
 query arguments, timer and activity summaries) is serialized whole, metadata included, and

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
-    from domain.deadlines import due_at, due_soon_at, retry_due_at
+    from domain.deadlines import due_at, due_soon_at, retry_due_at, sla_met
     from domain.ids import escalation_workflow_id
     from domain.messages import (
         AssignInput,
@@ -188,7 +188,8 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             s.first_response_at = now
             events.append(
                 self._entry(
-                    "first_response", details={"sla_met": now <= s.due_at, "due_at": s.due_at.isoformat()}
+                    "first_response",
+                    details={"sla_met": sla_met(now, s.due_at), "due_at": s.due_at.isoformat()},
                 )
             )
         became_unreachable = False

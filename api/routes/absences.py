@@ -16,6 +16,7 @@ from api import idempotency, presenters
 from api.deps import DbDep, IdempotencyKeyDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas import AbsenceCreate, AbsencePublic, AbsenceUpdate, Page
 from domain.errors import Invalid
+from domain.messages import ABSENCE_STATUSES, PENDING_ABSENCE_STATUSES
 from services import absences as service, access
 from services.common import parse_statuses
 from services.teams import require_staff
@@ -59,7 +60,7 @@ async def list_absences(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[AbsencePublic]:
     """Absences ordered by ``starts_at``; staff see their own team's."""
-    statuses = parse_statuses(status, repo.ABSENCE_STATUSES, repo.ABSENCE_PENDING)
+    statuses = parse_statuses(status, ABSENCE_STATUSES, PENDING_ABSENCE_STATUSES)
     where = repo.AbsenceFilter(
         team_id=team_id, team_ids=principal.team_scope(team_id), staff_id=staff_id, statuses=statuses
     )

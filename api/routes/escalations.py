@@ -18,15 +18,13 @@ from api.schemas import (
     Page,
 )
 from domain.errors import Invalid
+from domain.messages import ESCALATION_STATUSES, UNRESOLVED_ESCALATION_STATUSES
 from domain.models import TRIGGERS
 from services import access, escalations as service
 from services.common import parse_statuses
 from store import repositories as repo
 
 router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
-
-STATUSES = ("open", "acknowledged", "resolved")
-UNRESOLVED = ("open", "acknowledged")
 
 
 @router.get("")
@@ -41,7 +39,7 @@ async def list_escalations(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[EscalationPublic]:
     """Escalations ordered by severity (safety first), then age (oldest first)."""
-    statuses = parse_statuses(status, STATUSES, UNRESOLVED)
+    statuses = parse_statuses(status, ESCALATION_STATUSES, UNRESOLVED_ESCALATION_STATUSES)
     if trigger is not None and trigger not in TRIGGERS:
         raise Invalid(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
     where = repo.EscalationFilter(

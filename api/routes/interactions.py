@@ -20,6 +20,7 @@ from api.schemas import (
     ResolveCreate,
 )
 from domain.errors import Invalid
+from domain.messages import ACTIVE_INTERACTION_STATUSES, INTERACTION_STATUSES
 from services import access, interactions as service
 from services.access import Principal
 from services.common import parse_statuses
@@ -28,9 +29,6 @@ from store import repositories as repo
 from store.models import Interaction
 
 router = APIRouter(prefix="/v1/interactions", tags=["interactions"])
-
-STATUSES = ("open", "attempting", "escalated", "resolved")
-ACTIVE = ("open", "attempting", "escalated")
 
 
 @router.post("", status_code=201, response_model=InteractionPublic)
@@ -64,7 +62,7 @@ async def list_interactions(
         team_id=team_id,
         team_ids=principal.team_scope(team_id),
         assignee_id=assignee_id,
-        statuses=parse_statuses(status, STATUSES, ACTIVE),
+        statuses=parse_statuses(status, INTERACTION_STATUSES, ACTIVE_INTERACTION_STATUSES),
         overdue=overdue,
     )
 

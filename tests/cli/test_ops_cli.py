@@ -79,15 +79,20 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_queue_lists_open_cases_and_the_unassigned_queue(db: str) -> None:
     out = CliRunner().invoke(app, ["queue", "--team", "eastside"])
     assert out.exit_code == 0, out.output
-    assert "i-0" in out.output and "i-1" in out.output and "unassigned" in out.output
+    assert "i-0" in out.output
+    assert "i-1" in out.output
+    assert "unassigned" in out.output
     only = CliRunner().invoke(app, ["queue", "--team", "eastside", "--assignee", "unassigned"])
-    assert "i-1" in only.output and "i-0" not in only.output
+    assert "i-1" in only.output
+    assert "i-0" not in only.output
 
 
 def test_escalations_and_report(db: str) -> None:
     out = CliRunner().invoke(app, ["escalations", "--team", "eastside"])
     assert out.exit_code == 0, out.output
-    assert "esc-1" in out.output and "deadline_missed" in out.output and "1/2" in out.output
+    assert "esc-1" in out.output
+    assert "deadline_missed" in out.output
+    assert "1/2" in out.output
     resolved = CliRunner().invoke(app, ["escalations", "--status", "resolved"])
     assert "esc-1" not in resolved.output
 
@@ -97,7 +102,8 @@ def test_escalations_and_report(db: str) -> None:
     call_row = next(line for line in out.output.splitlines() if "call" in line)
     assert [c.strip() for c in call_row.split("│") if c.strip()][:5] == ["call", "2", "1", "0", "1"]
     unknown = CliRunner().invoke(app, ["report", "--team", "nowhere"])
-    assert unknown.exit_code != 0 and "unknown team" in unknown.output
+    assert unknown.exit_code != 0
+    assert "unknown team" in unknown.output
 
 
 async def test_load_config_starts_the_teams_check_ins(

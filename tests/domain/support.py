@@ -56,6 +56,11 @@ def at(tz: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int
     return datetime(year, month, day, hour, minute, tzinfo=tz)
 
 
+def naive(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A datetime without a time zone, on purpose: the domain must refuse it."""
+    return datetime(year, month, day, hour, minute)
+
+
 def utc(value: datetime) -> datetime:
     """Normalise for comparison: same-ZoneInfo datetimes compare by wall time, ignoring folds."""
     return value.astimezone(UTC)

@@ -1,4 +1,4 @@
-"""Business calendar arithmetic, docs/rules.md §2.1."""
+"""Business calendar arithmetic."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from domain.calendar import BusinessCalendar
 from domain.models import CalendarConfig, CalendarSnapshot
-from tests.domain.support import ALL_DAYS, CHICAGO, at, business_calendar, calendar_body, utc
+from tests.domain.support import ALL_DAYS, CHICAGO, at, business_calendar, calendar_body, naive, utc
 
 ROUND_THE_CLOCK = {d: [["00:00", "24:00"]] for d in ALL_DAYS}
 NIGHT_HOURS = {
@@ -165,13 +165,13 @@ def test_day_of_receipt_follows_spec() -> None:
 
 def test_naive_datetimes_are_rejected() -> None:
     cal = business_calendar()
-    naive = datetime(2026, 11, 16, 10, 0)
+    naive_at = naive(2026, 11, 16, 10, 0)
     for call in (
-        lambda: cal.is_open(naive),
-        lambda: cal.next_open_instant(naive),
-        lambda: cal.add_open_minutes(naive, 5),
-        lambda: cal.open_minutes_between(naive, at(CHICAGO, 2026, 11, 17)),
-        lambda: cal.day_of_receipt(naive),
+        lambda: cal.is_open(naive_at),
+        lambda: cal.next_open_instant(naive_at),
+        lambda: cal.add_open_minutes(naive_at, 5),
+        lambda: cal.open_minutes_between(naive_at, at(CHICAGO, 2026, 11, 17)),
+        lambda: cal.day_of_receipt(naive_at),
     ):
         with pytest.raises(ValueError, match="must be timezone-aware"):
             call()

@@ -1,14 +1,14 @@
-"""Check-in moments (docs/rules.md §2.5) and absence rules, as pure functions."""
+"""Check-in moments and absence rules, as pure functions."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 import pytest
 
 from domain.absences import resolve_cover, window_error
 from domain.checkins import checkins_on, next_checkin
-from tests.domain.support import CHICAGO, at, business_calendar, utc
+from tests.domain.support import CHICAGO, at, business_calendar, naive, utc
 
 
 def moments(cal_kwargs: dict[str, object], day: date) -> list[tuple[str, str]]:
@@ -77,7 +77,7 @@ def test_next_checkin_is_strictly_after_and_skips_closed_days() -> None:
     wednesday = next_checkin(cal, at(CHICAGO, 2026, 11, 25, 15, 30))
     assert utc(wednesday.at) == utc(at(CHICAGO, 2026, 11, 27, 9))  # Thanksgiving is skipped
     with pytest.raises(ValueError, match="timezone-aware"):
-        next_checkin(cal, datetime(2026, 11, 16, 9))
+        next_checkin(cal, naive(2026, 11, 16, 9))
 
 
 def test_absence_window_must_be_aware_and_end_after_it_starts() -> None:
@@ -85,7 +85,7 @@ def test_absence_window_must_be_aware_and_end_after_it_starts() -> None:
     assert window_error(a, b) is None
     assert window_error(b, a) == "ends_at must be after starts_at"
     assert window_error(a, a) == "ends_at must be after starts_at"
-    assert window_error(datetime(2026, 11, 16), b) == "starts_at must be timezone-aware"
+    assert window_error(naive(2026, 11, 16), b) == "starts_at must be timezone-aware"
 
 
 def test_cover_follows_backups_who_are_away_in_turn_and_never_loops() -> None:

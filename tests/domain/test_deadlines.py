@@ -1,4 +1,4 @@
-"""Response deadlines, docs/rules.md §2.2 and 2.3 (worked examples and calendar edge cases)."""
+"""Response deadlines and retry spacing (worked examples and calendar edge cases)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from tests.domain.support import (
     POLICY,
     at,
     business_calendar,
+    naive,
     team,
     utc,
 )
 
-# docs/rules.md §2.2 example team: 09:00-17:00 Mon-Fri, America/Chicago, cutoff 60, text 480, urgent 120.
+# The documented example team: 09:00-17:00 Mon-Fri, America/Chicago, cutoff 60, text 480, urgent 120.
 # 2026-11-16 is a Monday; no public holidays that week.
 EXAMPLE_TEAM = team()
 
@@ -29,7 +30,7 @@ def due(received: datetime, channel: str, *, urgent: bool = False) -> datetime:
     return response_due(received, channel, urgent=urgent, team=EXAMPLE_TEAM)
 
 
-# --- docs/rules.md §2.2 worked examples ---------------------------------------------------------
+# --- the documented worked examples ------------------------------------------------------
 
 
 def test_call_during_business_hours_is_due_at_close_the_same_day() -> None:
@@ -288,7 +289,7 @@ def test_due_soon_over_a_dst_change_uses_elapsed_minutes() -> None:
 
 def test_naive_received_at_is_rejected() -> None:
     with pytest.raises(ValueError, match="must be timezone-aware"):
-        response_due(datetime(2026, 11, 16, 10, 0), "call", urgent=False, team=EXAMPLE_TEAM)
+        response_due(naive(2026, 11, 16, 10, 0), "call", urgent=False, team=EXAMPLE_TEAM)
 
 
 def test_unknown_channel_is_rejected() -> None:
@@ -299,7 +300,7 @@ def test_unknown_channel_is_rejected() -> None:
 def test_due_at_rejects_naive_and_unknown_channel_too() -> None:
     cal = business_calendar()
     with pytest.raises(ValueError, match="must be timezone-aware"):
-        due_at(datetime(2026, 11, 16, 10), "text", urgent=False, calendar=cal, policy=POLICY)
+        due_at(naive(2026, 11, 16, 10), "text", urgent=False, calendar=cal, policy=POLICY)
     with pytest.raises(ValueError, match="unknown channel"):
         due_at(at(CHICAGO, 2026, 11, 16, 10), "email", urgent=False, calendar=cal, policy=POLICY)
 

@@ -1,4 +1,4 @@
-"""The escalation ladder's clock (docs/rules.md §2.4): worked examples and properties."""
+"""The escalation ladder's clock: worked examples and properties."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 from domain.escalations import ladder_deadline, level_of, resolve_overdue_target
 from domain.models import EscalationRule, default_escalation_rule
-from tests.domain.support import CHICAGO, is_interval_end, utc
+from tests.domain.support import CHICAGO, is_interval_end, naive, utc
 from tests.domain.test_properties import CALENDARS, FAST, received_ats, team_names
 
 US_9_TO_5 = CALENDARS["chicago_9_to_5_us"]
@@ -44,7 +44,7 @@ def test_worked_examples(start: datetime, minutes: int, clock: str, expected: da
 
 def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        ladder_deadline(datetime(2026, 11, 23, 9), 5, clock="wall", calendar=US_9_TO_5)
+        ladder_deadline(naive(2026, 11, 23, 9), 5, clock="wall", calendar=US_9_TO_5)
     with pytest.raises(ValueError, match="negative"):
         ladder_deadline(chi(2026, 11, 23, 9), -1, clock="business", calendar=US_9_TO_5)
     with pytest.raises(ValueError, match="start at 1"):
@@ -62,10 +62,12 @@ def test_levels_and_resolve_targets() -> None:
         }
     )
     assert level_of(rule, 1).staff_id == "chw-ben"
-    assert level_of(rule, 2).role == "lead" and level_of(rule, 7).role == "lead"  # the last repeats
+    assert level_of(rule, 2).role == "lead"
+    assert level_of(rule, 7).role == "lead"  # the last repeats
     assert resolve_overdue_target(rule, 1) == (2, rule.levels[1])
     nxt, target = resolve_overdue_target(rule, 2)
-    assert nxt == 3 and target.role == "manager"
+    assert nxt == 3
+    assert target.role == "manager"
 
 
 minutes = st.integers(min_value=0, max_value=3 * 24 * 60)

@@ -1,4 +1,4 @@
-"""TeamConfig validation and defaults, docs/api.md §4.3 and 4.4."""
+"""TeamConfig validation and defaults, as the team API body and the entry point define them."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def assert_invalid(data: dict[str, Any], fragment: str) -> None:
     assert fragment in str(info.value)
 
 
-# --- the docs/api.md §4.3 body ----------------------------------------------------------------
+# --- the documented body -------------------------------------------------------------
 
 
 def test_spec_example_body_validates() -> None:

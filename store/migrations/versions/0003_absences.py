@@ -1,4 +1,4 @@
-"""absences: one row per absence (docs/rules.md §2.5), projected by the AbsenceWorkflow
+"""absences: one row per absence, projected by the AbsenceWorkflow
 
 Chained onto 0002 (escalations).
 
