@@ -315,13 +315,14 @@ class Stats:
     bad_5xx: list[str] = field(default_factory=list)  # any 5xx but a 503 with Retry-After in shape
     retried_503: int = 0
     max_seconds: float = 0.0
-    timeline: list[tuple[float, str, int]] = field(default_factory=list)  # (monotonic, route, status)
+    # (monotonic time answered, route, status, seconds taken)
+    timeline: list[tuple[float, str, int, float]] = field(default_factory=list)
 
     def record(self, route: str, seconds: float, r: httpx.Response) -> None:
         self.latencies.setdefault(route, []).append(seconds)
         self.statuses[r.status_code] += 1
         self.by_route_status[(route, r.status_code)] += 1
-        self.timeline.append((time.monotonic(), route, r.status_code))
+        self.timeline.append((time.monotonic(), route, r.status_code, seconds))
         self.max_seconds = max(self.max_seconds, seconds)
         if seconds > SLOW_SECONDS:
             self.slow += 1
@@ -625,3 +626,46 @@ async def converge(s: Stack, prefix: str, expected: int, *, within: float = 120.
 
 def iso_minutes_ago(minutes: float) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+async def run_for(
+    api: Api,
+    clients: int,
+    seconds: float,
+    prefix: str,
+    *,
+    received_at: datetime | None = None,
+    min_per_client: int = 1,
+) -> list[Outcome]:
+    """``clients`` concurrent clients, each starting lifecycles one after another until
+    ``seconds`` have passed (and at least ``min_per_client``); a started one is seen through."""
+    stop_at = time.monotonic() + seconds
+
+    async def client(c: int) -> list[Outcome]:
+        done: list[Outcome] = []
+        j = 0
+        while time.monotonic() < stop_at or j < min_per_client:
+            done.append(
+                await lifecycle(api, f"{prefix}-{c:04}-{j:03}", member_for(c + j), received_at=received_at)
+            )
+            j += 1
+        return done
+
+    results = await asyncio.gather(*(client(c) for c in range(clients)))
+    return [o for batch in results for o in batch]
+
+
+def failures(outcomes: Sequence[Outcome], limit: int = 10) -> list[Outcome]:
+    failed = [o for o in outcomes if not o.resolved]
+    for o in failed[:limit]:
+        print(f"  failed {o.external_id}: {o.error}")
+    return failed
+
+
+def answered_503_between(stats: Stats, start: float, end: float) -> int:
+    return sum(1 for at, _, status, _ in stats.timeline if start <= at <= end and status == 503)
+
+
+def slowest_between(stats: Stats, start: float, end: float) -> float:
+    """The longest any request answered within [start, end] took (0 if none)."""
+    return max((secs for at, _, _, secs in stats.timeline if start <= at <= end), default=0.0)
