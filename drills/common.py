@@ -24,7 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -204,12 +204,7 @@ class Stack:
 
     def sql(self, query: str, **params: Any) -> list[tuple[Any, ...]]:
         """A read of the read model (verification only; a fresh connection each time)."""
-        engine = create_engine(self.db_url)
-        try:
-            with engine.connect() as conn:
-                return [tuple(r) for r in conn.execute(text(query), params)]
-        finally:
-            engine.dispose()
+        return ReadModel(self.db_url).sql(query, **params)
 
 
 def temporal_cmd(port: int, *, db_file: Path | None) -> list[str]:
@@ -383,9 +378,10 @@ class Api:
         retry_cap: float = 1.0,
         give_up_after: float = 300.0,
         timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits)
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits, transport=transport)
         self.stats = stats
         self.retry_cap = retry_cap
         self.give_up_after = give_up_after
@@ -442,7 +438,9 @@ async def wait_ready(base_url: str, *, within: float = 60.0) -> None:
 
 
 # ---------------------------------------------------------------- the lifecycle
-def interaction_body(external_id: str, member_id: str, *, received_at: datetime | None = None) -> dict[str, Any]:
+def interaction_body(
+    external_id: str, member_id: str, *, received_at: datetime | None = None
+) -> dict[str, Any]:
     return {
         "team_id": TEAM,
         "external_id": external_id,
@@ -570,7 +568,22 @@ class Audit:
         )
 
 
-def audit(s: Stack, prefix: str, expected: int) -> Audit:
+class ReadModel:
+    """Reads of the read model by URL (what ``audit`` needs of a ``Stack``)."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+
+    def sql(self, query: str, **params: Any) -> list[tuple[Any, ...]]:
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(text(query), params)]
+        finally:
+            engine.dispose()
+
+
+def audit(s: Stack | ReadModel, prefix: str, expected: int) -> Audit:
     rows = s.sql(
         "SELECT id, external_id, status, assignee_id FROM interactions WHERE external_id LIKE :p",
         p=f"{prefix}-%",
@@ -586,7 +599,9 @@ def audit(s: Stack, prefix: str, expected: int) -> Audit:
         )
     )
     attempt_counts: Counter[int] = Counter(attempts.get(i, 0) for i in ids)
-    dup_keys = s.sql("SELECT count(*) FROM (SELECT key FROM notifications GROUP BY key HAVING count(*) > 1) d")
+    dup_keys = s.sql(
+        "SELECT count(*) FROM (SELECT key FROM notifications GROUP BY key HAVING count(*) > 1) d"
+    )
     assigned = dict(
         (r[0], int(r[1]))
         for r in s.sql(
@@ -613,7 +628,7 @@ def audit(s: Stack, prefix: str, expected: int) -> Audit:
     )
 
 
-async def converge(s: Stack, prefix: str, expected: int, *, within: float = 120.0) -> Audit:
+async def converge(s: Stack | ReadModel, prefix: str, expected: int, *, within: float = 120.0) -> Audit:
     """Audit until every notice is delivered and every row resolved, or ``within`` runs out
     (background notices and projections may land a little after the last answer)."""
     deadline = time.monotonic() + within
@@ -622,10 +637,6 @@ async def converge(s: Stack, prefix: str, expected: int, *, within: float = 120.
         if (a.ok() and a.undelivered_notices == 0) or time.monotonic() > deadline:
             return a
         await asyncio.sleep(1.0)
-
-
-def iso_minutes_ago(minutes: float) -> datetime:
-    return datetime.now(UTC) - timedelta(minutes=minutes)
 
 
 async def run_for(

@@ -74,7 +74,8 @@ async def drill(args: argparse.Namespace) -> int:
         f"{'yes' if slowest_down <= SLOW_SECONDS else 'NO'}); other_5xx={len(stats.bad_5xx)}; "
         f"assigned_per_case={dict(sorted(a.assigned_notices.items()))} dup_rows={a.duplicate_rows} "
         f"dup_notifications={a.duplicate_notification_keys} undelivered={a.undelivered_notices}; "
-        f"clients done {done_at - up_at:.0f}s and read model converged {converged_at - up_at:.0f}s after restart"
+        f"clients done {done_at - up_at:.0f}s and read model converged "
+        f"{converged_at - up_at:.0f}s after restart"
     )
     return 0 if ok else 1
 

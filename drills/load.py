@@ -49,7 +49,8 @@ async def drill(args: argparse.Namespace) -> int:
         f"resolved={total - len(failed)} in {elapsed:.1f}s = {rate:.1f} lifecycles/s; "
         f"bare workflows {base_rate:.1f}/s; ratio {ratio:.2f}; {stats.route_summary()}; "
         f"non-2xx={stats.non_2xx()} retried_503={stats.retried_503} "
-        f"slow>10s={stats.slow} other_5xx={len(stats.bad_5xx)}; lost={len(a.lost)} dup_rows={a.duplicate_rows}"
+        f"slow>10s={stats.slow} other_5xx={len(stats.bad_5xx)}; "
+        f"lost={len(a.lost)} dup_rows={a.duplicate_rows}"
     )
     return 0 if ok else 1
 

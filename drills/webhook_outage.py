@@ -97,6 +97,7 @@ async def drill(args: argparse.Namespace) -> int:
                 await asyncio.sleep(args.down_at)
                 receiver.down()
                 down_at = time.monotonic()
+                before = sum(receiver.keys.values())
                 log(f"webhook receiver down for {args.outage:g} s")
                 # Backfilled cases started while notices cannot go out: their deadlines must fire.
                 late = datetime.now(UTC) - timedelta(hours=args.backfill_hours)
@@ -120,16 +121,13 @@ async def drill(args: argparse.Namespace) -> int:
                         )
                         fired = int(got[0][0])
                     await asyncio.sleep(1.0)
-                during = sum(receiver.keys.values())  # nothing can have arrived; kept as a check
+                during = sum(receiver.keys.values()) - before  # must stay 0: the port is closed
                 receiver.up()
                 up_at = time.monotonic()
                 log(f"webhook receiver up again; {fired}/{len(overdue_ids)} backfilled cases went overdue")
                 outcomes = await load
             a = await converge(s, prefix, len(outcomes), within=args.settle)
-            outbox = {
-                row[0]: row[1]
-                for row in s.sql("SELECT key, delivered_at FROM notifications")
-            }
+            outbox = {row[0]: row[1] for row in s.sql("SELECT key, delivered_at FROM notifications")}
             undelivered_at_end = sum(1 for v in outbox.values() if v is None)
             converged_at = time.monotonic()
     finally:
@@ -155,7 +153,7 @@ async def drill(args: argparse.Namespace) -> int:
         f"(clients={args.clients}, lifecycles={len(outcomes)}, resolved={a.resolved}, lost={len(failed)}); "
         f"outbox keys={len(outbox)} received once={sum(1 for n in receiver.keys.values() if n == 1)} "
         f"more than once={len(twice)} never={len(missing)} undelivered rows={undelivered_at_end} "
-        f"(+{int(during)} during the outage); deadlines fired while down: {fired}/{len(overdue_ids)}; "
+        f"(received while down: {during}); deadlines fired while down: {fired}/{len(overdue_ids)}; "
         f"last first-delivery {last - up_at:.0f}s after the receiver came back; "
         f"waited {converged_at - up_at:.0f}s"
     )
