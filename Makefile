@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict domain workflows
+	$(BIN)/mypy --strict domain workflows drills
 	$(BIN)/mypy api activities store workers cli config bench
 
 pytest: $(STAMP)

@@ -412,7 +412,7 @@ class Api:
             try:
                 r = await self.http.request(method, path, json=json_body, headers=headers)
             except httpx.TransportError as err:
-                self.stats.transport_errors[type(err).__name__] += 1
+                self.stats.transport_errors[f"{route}:{type(err).__name__}"] += 1
                 if not retry or time.monotonic() - started > self.give_up_after:
                     raise
                 await asyncio.sleep(self.retry_cap)
@@ -546,7 +546,7 @@ class Audit:
     not_resolved: list[str]
     attempt_counts: Counter[int]
     duplicate_rows: int  # interactions with more than one attempt, or external ids with >1 row
-    duplicate_notification_keys: int
+    duplicate_notification_keys: int  # keys stored twice, or one notice (case, kind, recipient) twice
     assigned_notices: Counter[int]  # how many `assigned` notices each interaction's assignee got
     undelivered_notices: int
 
@@ -602,6 +602,14 @@ def audit(s: Stack | ReadModel, prefix: str, expected: int) -> Audit:
     dup_keys = s.sql(
         "SELECT count(*) FROM (SELECT key FROM notifications GROUP BY key HAVING count(*) > 1) d"
     )
+    # The same notice under two keys (e.g. a step re-run with a new step id) counts as a duplicate
+    # too: a lifecycle of these drills has no notice that may repeat per interaction and recipient.
+    dup_kinds = s.sql(
+        "SELECT count(*) FROM (SELECT n.interaction_id FROM notifications n JOIN interactions i "
+        "ON i.id = n.interaction_id WHERE i.external_id LIKE :p "
+        "GROUP BY n.interaction_id, n.kind, n.recipient_id HAVING count(*) > 1) d",
+        p=f"{prefix}-%",
+    )
     assigned = dict(
         (r[0], int(r[1]))
         for r in s.sql(
@@ -622,7 +630,7 @@ def audit(s: Stack | ReadModel, prefix: str, expected: int) -> Audit:
         attempt_counts=attempt_counts,
         duplicate_rows=sum(c for n, c in attempt_counts.items() if n > 1)
         + sum(1 for n in by_ext.values() if n > 1),
-        duplicate_notification_keys=int(dup_keys[0][0]),
+        duplicate_notification_keys=int(dup_keys[0][0]) + int(dup_kinds[0][0]),
         assigned_notices=Counter(assigned.get(r[0], 0) for r in rows),
         undelivered_notices=int(undelivered[0][0]),
     )
