@@ -685,6 +685,14 @@ def answered_503_between(stats: Stats, start: float, end: float) -> int:
     return sum(1 for at, _, status, _ in stats.timeline if start <= at <= end and status == 503)
 
 
-def slowest_between(stats: Stats, start: float, end: float) -> float:
-    """The longest any request answered within [start, end] took (0 if none)."""
-    return max((secs for at, _, _, secs in stats.timeline if start <= at <= end), default=0.0)
+def slowest_between(stats: Stats, start: float, end: float, *, started_after: float | None = None) -> float:
+    """The longest any request answered within [start, end] took (0 if none); with
+    ``started_after``, only requests sent after that moment count."""
+    return max(
+        (
+            secs
+            for at, _, _, secs in stats.timeline
+            if start <= at <= end and (started_after is None or at - secs >= started_after)
+        ),
+        default=0.0,
+    )

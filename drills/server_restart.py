@@ -54,7 +54,7 @@ async def drill(args: argparse.Namespace) -> int:
     ok = not failed and a.ok() and not stats.bad_5xx
     print(
         f"server_restart {'OK' if ok else 'FAILED'}: db={args.db} clients={args.clients} "
-        f"lifecycles={len(outcomes)} resolved={a.resolved} lost={len(a.lost) + len(failed)} "
+        f"lifecycles={len(outcomes)} resolved={a.resolved} lost={len(a.lost)} client_errors={len(failed)} "
         f"not_resolved={len(a.not_resolved)} dup_rows={a.duplicate_rows} "
         f"dup_notifications={a.duplicate_notification_keys} "
         f"assigned_per_case={dict(sorted(a.assigned_notices.items()))}; "

@@ -52,7 +52,7 @@ async def drill(args: argparse.Namespace) -> int:
     ok = not failed and a.ok() and not stats.bad_5xx
     print(
         f"worker_kill {'OK' if ok else 'FAILED'}: db={args.db} clients={args.clients} "
-        f"lifecycles={len(outcomes)} resolved={a.resolved} lost={len(a.lost) + len(failed)} "
+        f"lifecycles={len(outcomes)} resolved={a.resolved} lost={len(a.lost)} client_errors={len(failed)} "
         f"not_resolved={len(a.not_resolved)} dup_rows={a.duplicate_rows} "
         f"dup_notifications={a.duplicate_notification_keys} "
         f"assigned_per_case={dict(sorted(a.assigned_notices.items()))} "
