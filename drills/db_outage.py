@@ -72,7 +72,8 @@ async def drill(args: argparse.Namespace) -> int:
     )
     print(
         f"db_outage {'OK' if ok else 'FAILED'}: clients={args.clients} lifecycles={len(outcomes)} "
-        f"resolved={a.resolved} lost={len(a.lost)} client_errors={len(failed)} not_resolved={len(a.not_resolved)}; "
+        f"resolved={a.resolved} lost={len(a.lost)} client_errors={len(failed)} "
+        f"not_resolved={len(a.not_resolved)}; "
         f"PostgreSQL down {up_at - down_at:.0f}s: 503s while down={down_503} (other answers {down_other}), "
         f"slowest answer to a request sent while down {slowest_down:.1f}s (<= {SLOW_SECONDS:g}s: "
         f"{'yes' if slowest_down <= SLOW_SECONDS else 'NO'}), in flight at the stop "

@@ -150,7 +150,8 @@ async def drill(args: argparse.Namespace) -> int:
     verdict = "OK" if ok else ("FINDING: DELIVERY DID NOT RECOVER" if not recovered else "FAILED")
     print(
         f"webhook_outage {verdict}: receiver down {up_at - down_at:.0f}s under load "
-        f"(clients={args.clients}, lifecycles={len(outcomes)}, resolved={a.resolved}, lost={len(a.lost)}, client_errors={len(failed)}); "
+        f"(clients={args.clients}, lifecycles={len(outcomes)}, resolved={a.resolved}, "
+        f"lost={len(a.lost)}, client_errors={len(failed)}); "
         f"outbox keys={len(outbox)} received once={sum(1 for n in receiver.keys.values() if n == 1)} "
         f"more than once={len(twice)} never={len(missing)} undelivered rows={undelivered_at_end} "
         f"(received while down: {during}); deadlines fired while down: {fired}/{len(overdue_ids)}; "
