@@ -109,13 +109,17 @@ async def test_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
     stats = Stats()
     try:
         async with api_for(settings, dev_env.client, stats) as api:
-            load = asyncio.create_task(run_for(api, 8, 6.0, prefix))
-            await asyncio.sleep(3.0)
+            await run_for(api, 1, 0.0, f"warm-{prefix}")  # the worker subprocess is up
+            t0 = time.monotonic()
+            load = asyncio.create_task(run_for(api, 6, 4.0, prefix))
+            await asyncio.sleep(2.0)
             worker.kill9()
             await asyncio.sleep(1.0)
             worker.start()
             outcomes = await asyncio.wait_for(load, 90)
+            answered = time.monotonic() - t0
         audit = await converge(ReadModel(db_url), prefix, len(outcomes), within=30)
+        print(f"{len(outcomes)} lifecycles answered in {answered:.1f} s, {stats.non_2xx()}")
     finally:
         worker.kill9()
     assert [o.error for o in outcomes if not o.resolved] == []
