@@ -29,7 +29,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict domain workflows activities store workers services api cli config bench
+	$(BIN)/mypy --strict domain workflows activities store workers services api cli config bench drills
 
 ## Format and fix what ruff can fix by itself.
 fmt: $(STAMP)
