@@ -6,6 +6,7 @@ is. Temporal and database failures that reach a route are mapped here too.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -112,6 +113,42 @@ class CatchAll:
                     body("internal", "an unexpected error occurred; it has been logged"), status_code=500
                 )
                 await response(scope, receive, send)
+
+
+class Deadline:
+    """Answer 503 with Retry-After when a request runs past its deadline, so no client waits
+    longer than ``seconds`` whatever the load (an overloaded API sheds work instead of queueing
+    it). The work already handed to the database finishes; an action whose update was sent may
+    still be applied, and its repeat with the same Idempotency-Key answers it."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.seconds):
+                await self.app(scope, receive, tracking_send)
+        except TimeoutError:
+            log.warning("request.deadline", seconds=self.seconds)
+            if not started:
+                err = Unavailable(
+                    f"the request did not complete within {self.seconds:g} s (the service is busy); "
+                    "repeat it (with the same Idempotency-Key for an action)",
+                    retry_after=2,
+                )
+                await respond(err)(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:

@@ -52,8 +52,12 @@ class Settings(BaseSettings):
     # Deadlines on Temporal calls from a request: starting a workflow or reading (rpc), and an
     # action (a workflow update) waiting for the worker to apply it. Past them the answer is a
     # 503 with Retry-After; an action may still be applied later, exactly once per Idempotency-Key.
-    temporal_rpc_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    temporal_update_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    temporal_rpc_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    temporal_update_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
+    # No request runs longer than this: past it the answer is 503 with Retry-After (an action may
+    # still be applied; its repeat with the same Idempotency-Key answers it). Keep it above the
+    # Temporal deadlines so they answer first with their own message.
+    request_deadline_seconds: float = Field(default=9.5, gt=0, le=300)
     # How long a worker lets running activities finish after SIGTERM/SIGINT before it stops.
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=600)
 

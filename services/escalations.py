@@ -184,8 +184,12 @@ async def resolve(
             f"this {row.trigger} escalation requires documentation: {' and '.join(missing)} must not be empty"
         )
     await db.run(_stash_documentation, row.id, {"action": action, "outcome": result})
+    # A repeat of a resolve whose answer was lost: same person, no text placed yet or this text.
     lost_answer = (
-        row.status == "resolved" and row.resolved_by == principal.actor_id and row.action_taken is None
+        row.status == "resolved"
+        and row.resolved_by == principal.actor_id
+        and row.action_taken in (None, action or None)
+        and row.outcome in (None, result or None)
     )
     if not lost_answer:
         arg = EscalationResolveInput(

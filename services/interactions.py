@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,7 +55,7 @@ log = structlog.get_logger(__name__)
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 # How long a create waits for the escalations its flags raise to be recorded.
-ESCALATION_WAIT_SECONDS = 10.0
+ESCALATION_WAIT_SECONDS = 5.0
 # A backfill after an outage is days old; older than this is a broken clock, not a missed call.
 MAX_BACKFILL = timedelta(days=5 * 366)
 
@@ -267,8 +267,10 @@ async def run_interaction_update(
     )
 
 
-async def _with_text(db: Database, text_key: str, text: str | None, action: Awaitable[object]) -> None:
-    """Run ``action`` (an update) with ``text`` stored durably under ``text_key`` first.
+async def _with_text(
+    db: Database, text_key: str, text: str | None, action: Callable[[], Awaitable[object]]
+) -> None:
+    """Run ``action()`` (an update) with ``text`` stored durably under ``text_key`` first.
 
     A refused update leaves no text behind; an update that may have been applied (a timeout,
     a crash) keeps it, so the projection or a retry with the same key puts it in its place.
@@ -276,7 +278,7 @@ async def _with_text(db: Database, text_key: str, text: str | None, action: Awai
     if text:
         await db.run(idem.stash_text, text_key, text)
     try:
-        await action
+        await action()
     except DomainError as err:
         if text and not isinstance(err, Unavailable):
             await db.run(idem.drop_text, text_key)
@@ -328,14 +330,16 @@ async def record_attempt(
 ) -> Interaction:
     """Record one contact attempt (once per ``key``); its note goes to SQL only."""
     attempt_id = operation_id("attempt", key)
-    update = run_interaction_update(
-        client,
-        settings,
-        row,
-        "record_attempt",
-        AttemptInput(attempt_id=attempt_id, outcome=outcome, staff_id=actor_id),
-        key=key,
-    )
+    if await db.run(Session.get, Attempt, attempt_id) is not None:
+        # A repeat of an attempt already recorded (its answer was lost): answer it, change nothing.
+        if note:
+            await db.run(_place_attempt_note, attempt_id)
+        return await db.run(fresh, row.id)
+
+    def update() -> Awaitable[InteractionState]:
+        arg = AttemptInput(attempt_id=attempt_id, outcome=outcome, staff_id=actor_id)
+        return run_interaction_update(client, settings, row, "record_attempt", arg, key=key)
+
     await _with_text(db, f"attempt:{attempt_id}", note, update)
     if note:
         await db.run(_place_attempt_note, attempt_id)
@@ -355,9 +359,11 @@ async def flag(
 ) -> Interaction:
     """Raise a flag (a trigger flag escalates); its note goes to the timeline in SQL only."""
     flag_id = operation_id("flag", key)
-    update = run_interaction_update(
-        client, settings, row, "flag", FlagInput(flag=flag, flag_id=flag_id, staff_id=actor_id), key=key
-    )
+
+    def update() -> Awaitable[InteractionState]:
+        arg = FlagInput(flag=flag, flag_id=flag_id, staff_id=actor_id)
+        return run_interaction_update(client, settings, row, "flag", arg, key=key)
+
     await _with_text(db, f"flag:{flag_id}", note, update)
     if note:
         await db.run(
@@ -386,9 +392,11 @@ async def assign(
     if assignee_id is not None:
         await db.run(require_staff, assignee_id, team_id=row.team_id)
     reason = reason if reason.strip() else ""
-    update = run_interaction_update(
-        client, settings, row, "assign", AssignInput(assignee_id=assignee_id, actor_id=actor_id), key=key
-    )
+
+    def update() -> Awaitable[InteractionState]:
+        arg = AssignInput(assignee_id=assignee_id, actor_id=actor_id)
+        return run_interaction_update(client, settings, row, "assign", arg, key=key)
+
     text_key = f"assign:{operation_id('assign', key)}"
     await _with_text(db, text_key, reason, update)
     if reason:
@@ -423,26 +431,25 @@ async def resolve(
 ) -> Interaction:
     """Close the case (the workflow refuses while an escalation is open); the resolution stays in SQL.
 
-    A repeat by the same person of a resolve whose answer was lost (the case is resolved by
-    them but has no resolution text yet) completes it instead of answering 409.
+    A repeat of a resolve whose answer was lost (the case is resolved by the same person, with
+    no resolution text yet or this very text) completes it, or answers it, instead of 409.
     """
     text_key = f"resolution:{row.id}"
-    if row.status == "resolved" and row.resolved_by == actor_id and row.resolution is None:
+    if row.status == "resolved" and row.resolved_by == actor_id and row.resolution in (None, resolution):
         await db.run(idem.stash_text, text_key, resolution)
     else:
+
+        def update(update_key: str) -> Callable[[], Awaitable[InteractionState]]:
+            arg = ResolveInput(actor_id=actor_id)
+            return lambda: run_interaction_update(client, settings, row, "resolve", arg, key=update_key)
+
         try:
-            update = run_interaction_update(
-                client, settings, row, "resolve", ResolveInput(actor_id=actor_id), key=key
-            )
-            await _with_text(db, text_key, resolution, update)
+            await _with_text(db, text_key, resolution, update(key))
         except Conflict:
             # Blocked by an escalation whose workflow ended without telling the case? Close those
             # and try once more; otherwise the conflict stands.
             if not await escalations.reconcile(db, client, settings, row):
                 raise
-            update = run_interaction_update(
-                client, settings, row, "resolve", ResolveInput(actor_id=actor_id), key=f"{key}:again"
-            )
-            await _with_text(db, text_key, resolution, update)
+            await _with_text(db, text_key, resolution, update(f"{key}:again"))
     await db.run(_place_resolution, row.id)
     return await db.run(fresh, row.id)

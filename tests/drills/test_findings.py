@@ -1,5 +1,4 @@
-"""What the drills found, pinned as tests that fail today (``xfail(strict=True)``): when the
-product is fixed they pass, and strict xfail turns that into a failure so the mark is removed."""
+"""What the drills found, pinned as tests (each failed before its fix)."""
 
 from __future__ import annotations
 
@@ -17,11 +16,6 @@ from tests.workflows.support import eventually
 pytestmark = pytest.mark.drill
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a resolve applied whose answer could not be stored (database gone) answers 409 "
-    "'already resolved' to its repeat with the same Idempotency-Key (drills/README.md, findings)",
-)
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_resolve_repeated_with_the_same_key_after_its_answer_was_lost_answers_200(
     api: httpx.AsyncClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
