@@ -43,13 +43,13 @@ class Database:
         of connections raises ``Unavailable`` (503) without the driver's message.
         """
         call = functools.partial(self._call, False, fn, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(call, limiter=self._limiter, abandon_on_cancel=True)
 
     async def read(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Like ``run``, for reads that must see one snapshot (a row and its timeline agree):
         REPEATABLE READ on PostgreSQL (SQLite transactions are serializable anyway)."""
         call = functools.partial(self._call, True, fn, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(call, limiter=self._limiter, abandon_on_cancel=True)
 
     def _call(
         self, snapshot: bool, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
