@@ -84,7 +84,12 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         app.include_router(module.router)
     # Added last = outermost: every answer, a CORS preflight included, carries the request id.
     app.add_middleware(errors.CatchAll)
-    app.add_middleware(errors.Deadline, seconds=settings.request_deadline_seconds)
+    app.add_middleware(
+        errors.Deadline,
+        seconds=settings.request_deadline_seconds,
+        max_concurrent=settings.max_concurrent_requests,
+        admission_wait=settings.admission_wait_seconds,
+    )
     app.add_middleware(codec.CodecCORSMiddleware, origins=settings.ui_origins)
     app.add_middleware(errors.NulGuard)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

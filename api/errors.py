@@ -115,15 +115,25 @@ class CatchAll:
                 await response(scope, receive, send)
 
 
-class Deadline:
-    """Answer 503 with Retry-After when a request runs past its deadline, so no client waits
-    longer than ``seconds`` whatever the load (an overloaded API sheds work instead of queueing
-    it). The work already handed to the database finishes; an action whose update was sent may
-    still be applied, and its repeat with the same Idempotency-Key answers it."""
+# Probes and scrapes are answered whatever the load.
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
+
+class Deadline:
+    """Admission and deadline: at most ``max_concurrent`` requests are worked on at once (one that
+    cannot start within ``admission_wait`` answers 503 at once), and a request that runs past
+    ``seconds`` answers 503 with Retry-After, so no client waits long whatever the load (an
+    overloaded API sheds work instead of queueing it). The work already handed to the database
+    finishes; an action whose update was sent may still be applied, and its repeat with the same
+    Idempotency-Key answers it."""
+
+    def __init__(
+        self, app: ASGIApp, seconds: float, *, max_concurrent: int = 10_000, admission_wait: float = 1.0
+    ) -> None:
         self.app = app
         self.seconds = seconds
+        self.admission_wait = admission_wait
+        self.slots = asyncio.Semaphore(max_concurrent)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,6 +147,17 @@ class Deadline:
                 started = True
             await send(message)
 
+        if scope.get("path", "") in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            async with asyncio.timeout(self.admission_wait):
+                await self.slots.acquire()
+        except TimeoutError:
+            log.info("request.shed")
+            busy = Unavailable("the service is busy; repeat the request shortly", retry_after=1)
+            await respond(busy)(scope, receive, send)
+            return
         try:
             async with asyncio.timeout(self.seconds):
                 await self.app(scope, receive, tracking_send)
@@ -149,6 +170,8 @@ class Deadline:
                     retry_after=2,
                 )
                 await respond(err)(scope, receive, send)
+        finally:
+            self.slots.release()
 
 
 def install(app: FastAPI) -> None:

@@ -53,11 +53,16 @@ class Settings(BaseSettings):
     # action (a workflow update) waiting for the worker to apply it. Past them the answer is a
     # 503 with Retry-After; an action may still be applied later, exactly once per Idempotency-Key.
     temporal_rpc_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
-    temporal_update_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
+    temporal_update_timeout_seconds: float = Field(default=7.0, gt=0, le=120)
     # No request runs longer than this: past it the answer is 503 with Retry-After (an action may
     # still be applied; its repeat with the same Idempotency-Key answers it). Keep it above the
     # Temporal deadlines so they answer first with their own message.
-    request_deadline_seconds: float = Field(default=9.5, gt=0, le=300)
+    request_deadline_seconds: float = Field(default=8.5, gt=0, le=300)
+    # Admission: at most this many requests are worked on at once; one that waits longer than
+    # ``admission_wait_seconds`` for its turn answers 503 with Retry-After at once (cheap), so an
+    # overloaded API sheds load instead of slowing every answer down.
+    max_concurrent_requests: int = Field(default=32, ge=1, le=10_000)
+    admission_wait_seconds: float = Field(default=0.5, ge=0, le=60)
     # How long a worker lets running activities finish after SIGTERM/SIGINT before it stops.
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=600)
 
