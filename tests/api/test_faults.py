@@ -107,17 +107,20 @@ async def test_worker_stopped_actions_answer_503_reads_stay_fast_and_a_repeat_ap
     # as Retry-After says, until the attempt is applied; every admitted attempt is applied once.
     async with build_worker(client, task_queue=settings.task_queue, sessions=sessions, channel=LogChannel()):
 
-        async def repeated() -> httpx.Response | None:
-            r = await api.post(
-                f"/v1/interactions/{case['id']}/attempts",
-                json={"outcome": "no_answer"},
-                headers={**ANA, "Idempotency-Key": keys[0]},
-            )
-            if r.status_code == 503:
-                return None
-            return r
+        async def repeated(key: str) -> httpx.Response:
+            """Repeat with the same key, as Retry-After says, until it is answered."""
 
-        repeat = await eventually(repeated, within=40)
+            async def once() -> httpx.Response | None:
+                r = await api.post(
+                    f"/v1/interactions/{case['id']}/attempts",
+                    json={"outcome": "no_answer"},
+                    headers={**ANA, "Idempotency-Key": key},
+                )
+                return None if r.status_code == 503 else r
+
+            return await eventually(once, within=40)
+
+        repeat = await repeated(keys[0])
         assert repeat.status_code == 200, repeat.text
         again = await api.post(
             f"/v1/interactions/{case['id']}/attempts",
@@ -132,11 +135,7 @@ async def test_worker_stopped_actions_answer_503_reads_stay_fast_and_a_repeat_ap
         settled = attempts_of(sessions, case["id"])
         assert 1 <= settled <= len(keys)
         for key in keys:
-            r = await api.post(
-                f"/v1/interactions/{case['id']}/attempts",
-                json={"outcome": "no_answer"},
-                headers={**ANA, "Idempotency-Key": key},
-            )
+            r = await repeated(key)
             assert r.status_code == 200, r.text
         # Each of the 20 keys is one attempt: applied when the worker came back, or by its repeat.
         assert attempts_of(sessions, case["id"]) == len(keys)
