@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # Admission: at most this many requests are worked on at once; one that waits longer than
     # ``admission_wait_seconds`` for its turn answers 503 with Retry-After at once (cheap), so an
     # overloaded API sheds load instead of slowing every answer down.
-    max_concurrent_requests: int = Field(default=32, ge=1, le=10_000)
+    max_concurrent_requests: int = Field(default=16, ge=1, le=10_000)
     admission_wait_seconds: float = Field(default=0.5, ge=0, le=60)
     # How long a worker lets running activities finish after SIGTERM/SIGINT before it stops.
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=600)
