@@ -115,17 +115,19 @@ class CatchAll:
                 await response(scope, receive, send)
 
 
-# Probes and scrapes are answered whatever the load.
+# Probes and scrapes are answered whatever the load; reads are never shed (they wait on no
+# workflow, only on the bounded database threads): admission is for actions.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Deadline:
-    """Admission and deadline: at most ``max_concurrent`` requests are worked on at once (one that
-    cannot start within ``admission_wait`` answers 503 at once), and a request that runs past
-    ``seconds`` answers 503 with Retry-After, so no client waits long whatever the load (an
-    overloaded API sheds work instead of queueing it). The work already handed to the database
-    finishes; an action whose update was sent may still be applied, and its repeat with the same
-    Idempotency-Key answers it."""
+    """Admission and deadline. At most ``max_concurrent`` actions (writes) are worked on at once;
+    one that cannot start within ``admission_wait`` answers 503 at once (reads are not limited).
+    A request that runs past ``seconds`` answers 503 with Retry-After. So no client waits long
+    whatever the load: an overloaded API sheds work instead of queueing it. Work already handed
+    to the database finishes; an action whose update was sent may still be applied, and its
+    repeat with the same Idempotency-Key answers it."""
 
     def __init__(
         self, app: ASGIApp, seconds: float, *, max_concurrent: int = 10_000, admission_wait: float = 1.0
@@ -150,14 +152,16 @@ class Deadline:
         if scope.get("path", "") in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        try:
-            async with asyncio.timeout(self.admission_wait):
-                await self.slots.acquire()
-        except TimeoutError:
-            log.info("request.shed")
-            busy = Unavailable("the service is busy; repeat the request shortly", retry_after=1)
-            await respond(busy)(scope, receive, send)
-            return
+        admitted = scope.get("method") not in READS
+        if admitted:
+            try:
+                async with asyncio.timeout(self.admission_wait):
+                    await self.slots.acquire()
+            except TimeoutError:
+                log.info("request.shed")
+                busy = Unavailable("the service is busy; repeat the request shortly", retry_after=1)
+                await respond(busy)(scope, receive, send)
+                return
         try:
             async with asyncio.timeout(self.seconds):
                 await self.app(scope, receive, tracking_send)
@@ -171,7 +175,8 @@ class Deadline:
                 )
                 await respond(err)(scope, receive, send)
         finally:
-            self.slots.release()
+            if admitted:
+                self.slots.release()
 
 
 def install(app: FastAPI) -> None:

@@ -25,7 +25,7 @@ def client(app: Deadline) -> httpx.AsyncClient:
 async def test_a_request_that_cannot_start_soon_is_shed_with_retry_after() -> None:
     app = Deadline(slow_app, 5.0, max_concurrent=1, admission_wait=0.05)
     async with client(app) as api:
-        first, second = await asyncio.gather(api.get("/0.5"), api.get("/0.5"))
+        first, second = await asyncio.gather(api.post("/0.5"), api.post("/0.5"))
     statuses = sorted([first.status_code, second.status_code])
     assert statuses == [200, 503]
     shed = first if first.status_code == 503 else second
@@ -46,10 +46,12 @@ async def test_a_request_past_its_deadline_answers_503_in_time() -> None:
         assert (await api.get("/0")).status_code == 200  # the slot was given back
 
 
-async def test_probes_are_never_shed() -> None:
+async def test_probes_and_reads_are_never_shed() -> None:
     app = Deadline(slow_app, 5.0, max_concurrent=1, admission_wait=0.0)
     async with client(app) as api:
-        busy = asyncio.create_task(api.get("/0.3"))
+        busy = asyncio.create_task(api.post("/0.3"))
         await asyncio.sleep(0.05)
         assert (await api.get("/healthz")).status_code == 200
+        assert (await api.get("/0")).status_code == 200
+        assert (await api.post("/0")).status_code == 503  # an action waits for a slot, in vain
         await busy
