@@ -11,13 +11,10 @@ from temporalio import activity
 from domain.messages import EscalationProjection, EscalationRuleSnapshot
 from domain.models import EscalationRule, TeamConfig, Trigger, default_escalation_rule
 from store.db import unit_of_work
-from store.models import Escalation, Team
-from store.projection import project_escalation
+from store.models import Team
+from store.projection import close_ended_escalation, project_escalation
 
 log = structlog.get_logger(__name__)
-
-# A closed row outranks any late projection of the workflow that ended.
-ENDED_VERSION = 2**31 - 1
 
 
 class EscalationActivities:
@@ -50,12 +47,5 @@ class EscalationActivities:
         """Close the row of an escalation whose workflow ended without resolving it (terminated,
         failed, timed out): it leaves the open lists; its timeline says why."""
         with unit_of_work(self._sessions) as session:
-            row = session.get(Escalation, escalation_id, with_for_update=True)
-            if row is not None and row.status != "resolved":
-                now = datetime.now(UTC)
-                row.status = "resolved"
-                row.resolved_at = now
-                row.outcome = row.outcome or f"ended without resolution: {reason}"
-                row.updated_at = now
-                row.version = ENDED_VERSION
+            close_ended_escalation(session, escalation_id, reason, datetime.now(UTC))
         log.warning("escalation.ended_unresolved", escalation_id=escalation_id, reason=reason)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import Conflict, DomainError, Invalid, Unavailable, from_type
+from services.db import Database
+from store import idempotency as idem, repositories as repo
 
 log = structlog.get_logger(__name__)
 
@@ -120,3 +123,47 @@ async def run_update(
             raise Conflict(f"{closed}: {err.message}") from err
         raise
     return result
+
+
+async def with_text(
+    db: Database, text_key: str, text: str | None, action: Callable[[], Awaitable[object]]
+) -> None:
+    """Run ``action()`` (an update) with member ``text`` stored durably under ``text_key`` first.
+
+    A refused update leaves no text behind; an update that may have been applied (a timeout,
+    a crash) keeps it, so the projection or a retry with the same key puts it in its place.
+    """
+    if text:
+        await db.run(idem.stash_text, text_key, text)
+    try:
+        await action()
+    except DomainError as err:
+        if text and not isinstance(err, Unavailable):
+            await db.run(idem.drop_text, text_key)
+        raise
+
+
+def place_note(
+    session: Session,
+    text_key: str,
+    *,
+    interaction_id: str,
+    kind: str,
+    actor_id: str | None,
+    details: dict[str, Any],
+    escalation_id: str | None = None,
+) -> None:
+    """Move the text stored under ``text_key`` (if any) onto the timeline as a note (committed)."""
+    note = idem.take_text(session, text_key)
+    if note is not None:
+        repo.add_note(
+            session,
+            key=f"note:{text_key}",
+            interaction_id=interaction_id,
+            escalation_id=escalation_id,
+            kind=kind,
+            actor_id=actor_id,
+            note=note,
+            details=details,
+        )
+    session.commit()

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.escalations import ENDED_VERSION
 from config.settings import Settings
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from domain.messages import (
@@ -21,11 +20,12 @@ from domain.messages import (
     EscalationState,
 )
 from services.access import Principal
-from services.common import now_utc, operation_id, run_update, with_deadline
+from services.common import now_utc, operation_id, place_note, run_update, with_deadline, with_text
 from services.db import Database
 from services.teams import require_staff
 from store import idempotency as idem, repositories as repo
 from store.models import Escalation, Interaction
+from store.projection import close_ended_escalation
 
 log = structlog.get_logger(__name__)
 
@@ -60,22 +60,6 @@ async def run_escalation_update(
     )
 
 
-def _place_note(session: Session, text_key: str, row: Escalation, kind: str, actor_id: str | None) -> None:
-    note = idem.take_text(session, text_key)
-    if note is not None:
-        repo.add_note(
-            session,
-            key=f"note:{text_key}",
-            interaction_id=row.interaction_id,
-            escalation_id=row.id,
-            kind=kind,
-            actor_id=actor_id,
-            note=note,
-            details={"escalation_id": row.id, "trigger": row.trigger},
-        )
-    session.commit()
-
-
 async def _noted_update(
     db: Database,
     client: Client,
@@ -92,16 +76,19 @@ async def _noted_update(
     """An update whose optional note is stored before it runs and placed on the timeline after."""
     text_key = f"{kind}:{operation_id(kind, key)}"
     note = note if note and note.strip() else None
+    await with_text(
+        db, text_key, note, lambda: run_escalation_update(client, settings, row, update, arg, key=key)
+    )
     if note:
-        await db.run(idem.stash_text, text_key, note)
-    try:
-        await run_escalation_update(client, settings, row, update, arg, key=key)
-    except DomainError as err:
-        if note and not isinstance(err, Unavailable):
-            await db.run(idem.drop_text, text_key)
-        raise
-    if note:
-        await db.run(_place_note, text_key, row, kind, actor_id)
+        await db.run(
+            place_note,
+            text_key,
+            interaction_id=row.interaction_id,
+            escalation_id=row.id,
+            kind=kind,
+            actor_id=actor_id,
+            details={"escalation_id": row.id, "trigger": row.trigger},
+        )
 
 
 async def acknowledge(
@@ -249,14 +236,7 @@ def _unresolved_of(session: Session, interaction_id: str) -> list[Escalation]:
 
 
 def _close_row(session: Session, escalation_id: str, reason: str) -> None:
-    row = session.get(Escalation, escalation_id)
-    if row is not None and row.status != "resolved":
-        now = now_utc()
-        row.status = "resolved"
-        row.resolved_at = now
-        row.outcome = row.outcome or f"ended without resolution: {reason}"
-        row.updated_at = now
-        row.version = ENDED_VERSION
+    close_ended_escalation(session, escalation_id, reason, now_utc())
     session.commit()
 
 

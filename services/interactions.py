@@ -11,7 +11,6 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -29,7 +28,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from config.settings import Settings
 from domain.deadlines import due_at, is_urgent
-from domain.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from domain.errors import Conflict, Invalid, NotFound
 from domain.ids import interaction_workflow_id
 from domain.messages import (
     AssignInput,
@@ -41,7 +40,15 @@ from domain.messages import (
 )
 from domain.models import TRIGGERS, Flag, Outcome, TeamConfig
 from services import escalations
-from services.common import StartRefused, now_utc, operation_id, run_update, with_deadline
+from services.common import (
+    StartRefused,
+    now_utc,
+    operation_id,
+    place_note,
+    run_update,
+    with_deadline,
+    with_text,
+)
 from services.db import Database
 from services.routing import route_new
 from services.schemas import InteractionCreate
@@ -267,24 +274,6 @@ async def run_interaction_update(
     )
 
 
-async def _with_text(
-    db: Database, text_key: str, text: str | None, action: Callable[[], Awaitable[object]]
-) -> None:
-    """Run ``action()`` (an update) with ``text`` stored durably under ``text_key`` first.
-
-    A refused update leaves no text behind; an update that may have been applied (a timeout,
-    a crash) keeps it, so the projection or a retry with the same key puts it in its place.
-    """
-    if text:
-        await db.run(idem.stash_text, text_key, text)
-    try:
-        await action()
-    except DomainError as err:
-        if text and not isinstance(err, Unavailable):
-            await db.run(idem.drop_text, text_key)
-        raise
-
-
 def _place_attempt_note(session: Session, attempt_id: str) -> None:
     attempt = session.get(Attempt, attempt_id)
     if attempt is not None:
@@ -292,29 +281,6 @@ def _place_attempt_note(session: Session, attempt_id: str) -> None:
         if note is not None and attempt.note is None:
             attempt.note = note
         session.commit()
-
-
-def _place_note(
-    session: Session,
-    text_key: str,
-    *,
-    interaction_id: str,
-    kind: str,
-    actor_id: str | None,
-    details: dict[str, Any],
-) -> None:
-    note = idem.take_text(session, text_key)
-    if note is not None:
-        repo.add_note(
-            session,
-            key=f"note:{text_key}",
-            interaction_id=interaction_id,
-            kind=kind,
-            actor_id=actor_id,
-            note=note,
-            details=details,
-        )
-    session.commit()
 
 
 async def record_attempt(
@@ -340,7 +306,7 @@ async def record_attempt(
         arg = AttemptInput(attempt_id=attempt_id, outcome=outcome, staff_id=actor_id)
         return run_interaction_update(client, settings, row, "record_attempt", arg, key=key)
 
-    await _with_text(db, f"attempt:{attempt_id}", note, update)
+    await with_text(db, f"attempt:{attempt_id}", note, update)
     if note:
         await db.run(_place_attempt_note, attempt_id)
     return await db.run(fresh, row.id)
@@ -364,10 +330,10 @@ async def flag(
         arg = FlagInput(flag=flag, flag_id=flag_id, staff_id=actor_id)
         return run_interaction_update(client, settings, row, "flag", arg, key=key)
 
-    await _with_text(db, f"flag:{flag_id}", note, update)
+    await with_text(db, f"flag:{flag_id}", note, update)
     if note:
         await db.run(
-            _place_note,
+            place_note,
             f"flag:{flag_id}",
             interaction_id=row.id,
             kind="flag_note",
@@ -398,10 +364,10 @@ async def assign(
         return run_interaction_update(client, settings, row, "assign", arg, key=key)
 
     text_key = f"assign:{operation_id('assign', key)}"
-    await _with_text(db, text_key, reason, update)
+    await with_text(db, text_key, reason, update)
     if reason:
         await db.run(
-            _place_note,
+            place_note,
             text_key,
             interaction_id=row.id,
             kind="assign_reason",
@@ -444,12 +410,12 @@ async def resolve(
             return lambda: run_interaction_update(client, settings, row, "resolve", arg, key=update_key)
 
         try:
-            await _with_text(db, text_key, resolution, update(key))
+            await with_text(db, text_key, resolution, update(key))
         except Conflict:
             # Blocked by an escalation whose workflow ended without telling the case? Close those
             # and try once more; otherwise the conflict stands.
             if not await escalations.reconcile(db, client, settings, row):
                 raise
-            await _with_text(db, text_key, resolution, update(f"{key}:again"))
+            await with_text(db, text_key, resolution, update(f"{key}:again"))
     await db.run(_place_resolution, row.id)
     return await db.run(fresh, row.id)

@@ -120,3 +120,21 @@ def project_escalation(session: Session, projection: EscalationProjection, now: 
         resolved_at=st.resolved_at,
     )
     add_timeline(session, projection.events, interaction_id=st.interaction_id, escalation_id=st.escalation_id)
+
+
+# A closed row outranks any late projection of the workflow that ended.
+ENDED_VERSION = 2**31 - 1
+
+
+def close_ended_escalation(session: Session, escalation_id: str, reason: str, now: datetime) -> bool:
+    """Close the row of an escalation whose workflow ended without resolving it (terminated,
+    failed, timed out), so it leaves the open lists; True if it was open. The caller commits."""
+    row = session.get(Escalation, escalation_id, with_for_update=True)
+    if row is None or row.status == "resolved":
+        return False
+    row.status = "resolved"
+    row.resolved_at = now
+    row.outcome = row.outcome or f"ended without resolution: {reason}"
+    row.updated_at = now
+    row.version = ENDED_VERSION
+    return True
