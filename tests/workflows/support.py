@@ -125,14 +125,16 @@ async def history_text(handle: WorkflowHandle[Any, Any]) -> str:
     return "\n".join(out)
 
 
-async def settled_history_length(handle: WorkflowHandle[Any, Any]) -> int:
+async def settled_history_length(
+    handle: WorkflowHandle[Any, Any], *, still_running: frozenset[str] = frozenset()
+) -> int:
     """History length once background work (notices, projections) has finished: no activity
-    pending and the length equal over 0.5 s."""
+    pending (but those of the types in ``still_running``) and the length equal over 0.5 s."""
     last = -1
     while True:
         n = len((await handle.fetch_history()).events)
         pending = (await handle.describe()).raw_description.pending_activities
-        if n == last and not pending:
+        if n == last and all(a.activity_type.name in still_running for a in pending):
             return n
         last = n
         await asyncio.sleep(0.5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,7 @@ from tests.workflows.support import (
     next_weekday_at,
     notices,
     now_value,
+    settled_history_length,
     start,
     state_of,
     team,
@@ -241,18 +241,6 @@ async def test_rejected_updates_leave_history_unchanged(
             channel.released.set()  # before the worker stops: it waits for running activities
 
 
-async def held_history_length(handle: WorkflowHandle[Any, Any]) -> int:
-    """History length once only the held notice is still running: equal over 0.5 s."""
-    last = -1
-    while True:
-        n = len((await handle.fetch_history()).events)
-        pending = (await handle.describe()).raw_description.pending_activities
-        if n == last and all(a.activity_type.name == "notify" for a in pending):
-            return n
-        last = n
-        await asyncio.sleep(0.5)
-
-
 async def _rejected_update_case(client: Client, task_queue: str, case: str) -> None:
     handle = await start(client, interaction_input(team(), datetime.now(UTC), channel="call"), task_queue)
     await eventually(lambda: state_of(handle))
@@ -265,7 +253,7 @@ async def _rejected_update_case(client: Client, task_queue: str, case: str) -> N
         await handle.execute_update(
             InteractionWorkflow.record_attempt, AttemptInput(attempt_id="a-1", outcome="no_answer")
         )
-    before = await held_history_length(handle)
+    before = await settled_history_length(handle, still_running=frozenset({"notify"}))  # the held notice
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     rejected: dict[str, Callable[[], Awaitable[Any]]] = {
         "resolve_twice": lambda: handle.execute_update(
