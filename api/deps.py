@@ -11,14 +11,13 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Header, Request
-from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from config.settings import Settings
-from domain.errors import Forbidden, Unauthorized, Unavailable
+from domain.errors import Unauthorized, Unavailable
 from services.access import Principal
+from services.auth import INVALID, authenticate
 from services.db import Database
-from store.models import Staff
 
 log = structlog.get_logger(__name__)
 
@@ -51,26 +50,13 @@ async def get_temporal(request: Request) -> Client:
     return client
 
 
-def _staff_team(session: Session, staff_id: str) -> str | None:
-    staff = session.get(Staff, staff_id)
-    return staff.team_id if staff is not None else None
-
-
 async def get_principal(request: Request, db: Annotated[Database, Depends(get_db)]) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing or invalid bearer token")
+        raise Unauthorized(INVALID)
     settings: Settings = request.app.state.settings
-    grant = settings.tokens.get(token.strip())
-    if grant is None:
-        raise Unauthorized("missing or invalid bearer token")
-    team_id = None
-    if grant.role in ("chw", "lead", "manager"):
-        if grant.staff_id is None:
-            raise Forbidden("this staff token names no staff_id")
-        team_id = await db.run(_staff_team, grant.staff_id)
-    return Principal(role=grant.role, staff_id=grant.staff_id, team_id=team_id)
+    return await authenticate(db, settings, token)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
