@@ -11,8 +11,6 @@ channel fails after accepting it (then at-least-once, keyed by ``Idempotency-Key
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ import httpx
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from standardwebhooks import Webhook
 from temporalio import activity
 
 from domain.messages import NotificationRequest
@@ -31,8 +30,6 @@ from store.models import Notification, Staff
 from store.repositories import absent_staff_at
 
 log = structlog.get_logger(__name__)
-
-SIGNATURE_HEADER = "X-Followthrough-Signature"
 
 
 def notification_body(row: Notification) -> dict[str, Any]:
@@ -49,10 +46,6 @@ def notification_body(row: Notification) -> dict[str, Any]:
         "details": row.payload,
         "created_at": row.created_at.isoformat(),
     }
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class DeliveryChannel(Protocol):
@@ -74,21 +67,35 @@ class LogChannel:
 
 
 class WebhookChannel:
-    """POST JSON with an HMAC-SHA256 signature; a non-2xx answer raises so Temporal retries."""
+    """POST JSON signed the Standard Webhooks way; a non-2xx answer raises (the outbox retries).
 
-    def __init__(self, url: str, secret: str | None, *, timeout: float = 10.0) -> None:
+    Headers: ``webhook-id`` (the outbox key: the same notice always has the same id, so a
+    receiver drops repeats), ``webhook-timestamp`` (Unix seconds; receivers refuse old ones, so
+    a captured delivery cannot be replayed later) and ``webhook-signature`` (``v1,<base64>``, an
+    HMAC-SHA256 of ``id.timestamp.body`` under the ``whsec_…`` secret). Receivers check them
+    with any Standard Webhooks library, e.g. ``standardwebhooks.Webhook(secret).verify(body,
+    headers)``.
+    """
+
+    def __init__(self, url: str, secret: str, *, timeout: float = 10.0) -> None:
         self._url = url
-        self._secret = secret or ""
+        self._signer = Webhook(secret)
         self._client = httpx.Client(timeout=timeout)
 
-    def deliver(self, body: dict[str, Any]) -> None:
-        raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        headers = {
+    def headers(self, message_id: str, raw: str, now: datetime | None = None) -> dict[str, str]:
+        """The signed headers for one delivery of ``raw`` (the exact body bytes, as text)."""
+        sent_at = now or datetime.now(UTC)
+        return {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(self._secret, raw),
-            "Idempotency-Key": str(body["key"]),
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": self._signer.sign(message_id, sent_at, raw),
+            "Idempotency-Key": message_id,
         }
-        resp = self._client.post(self._url, content=raw, headers=headers)
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        resp = self._client.post(self._url, content=raw.encode(), headers=self.headers(str(body["key"]), raw))
         resp.raise_for_status()
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from temporalio.client import Client
 
 from api import errors
@@ -46,7 +47,16 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        internal = None
+        if settings.api_metrics_address:
+            # Every figure, without a token, on an internal port only Prometheus reaches.
+            host, _, port = settings.api_metrics_address.rpartition(":")
+            internal, _thread = start_http_server(
+                int(port), host or "0.0.0.0", registry=app.state.metrics.registry
+            )
         yield
+        if internal is not None:
+            internal.shutdown()
         engine.dispose()
 
     app = FastAPI(
@@ -90,7 +100,9 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         max_concurrent=settings.max_concurrent_requests,
         admission_wait=settings.admission_wait_seconds,
     )
-    app.add_middleware(codec.CodecCORSMiddleware, origins=settings.ui_origins)
+    app.add_middleware(
+        codec.CodecCORSMiddleware, origins=settings.ui_origins, max_body=settings.codec_max_body_bytes
+    )
     app.add_middleware(errors.NulGuard)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

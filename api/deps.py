@@ -11,6 +11,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from config.settings import Settings
@@ -50,7 +51,19 @@ async def get_temporal(request: Request) -> Client:
     return client
 
 
-async def get_principal(request: Request, db: Annotated[Database, Depends(get_db)]) -> Principal:
+# Declared for OpenAPI, so Swagger UI (/docs) has an "Authorize" button; the check is ours.
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from FOLLOWTHROUGH_TOKENS, a service token (`followthrough token create`) "
+    "or, with OIDC configured, the sign-in provider's access token.",
+)
+
+
+async def get_principal(
+    request: Request,
+    db: Annotated[Database, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

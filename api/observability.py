@@ -109,24 +109,29 @@ class QueueCollector(Collector):
 
 
 class Metrics:
-    """The app's registry: HTTP figures, queue figures, and the process's own."""
+    """The app's registries. ``public``: HTTP and process figures (no team ids), for anyone;
+    ``registry``: those and the per-team queue figures, for ops (a token, or an internal port)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.registry = CollectorRegistry()
+        self.public = CollectorRegistry()
         labels = ["method", "route", "status"]
         self.requests = Counter(
-            "followthrough_http_requests", "HTTP requests answered", labels, registry=self.registry
+            "followthrough_http_requests", "HTTP requests answered", labels, registry=None
         )
         self.latency = Histogram(
             "followthrough_http_request_duration_seconds",
             "Time to answer an HTTP request",
             labels,
-            registry=self.registry,
+            registry=None,
         )
+        for registry in (self.public, self.registry):
+            registry.register(self.requests)
+            registry.register(self.latency)
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
         self.registry.register(QueueCollector(sessions))
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

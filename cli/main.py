@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from config.logging import configure_logging
@@ -43,8 +44,17 @@ API_APP = "api.app:create_app"
 log = structlog.get_logger("followthrough.cli")
 
 
-def _settings() -> Settings:
-    settings = Settings()
+def _settings(*, production: bool = False) -> Settings:
+    """The settings, or a clear exit that never echoes a secret (tokens, keys) back.
+
+    ``production``: `api` and `worker` also refuse the published development defaults.
+    """
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        raise typer.Exit(code=_fail("settings rejected:\n" + _describe(err))) from None
     configure_logging(settings.log_format, settings.log_level)
     if settings.codec_key:
         from workers.codec import CodecKeyError, EncryptionCodec
@@ -53,7 +63,30 @@ def _settings() -> Settings:
             EncryptionCodec.from_key(settings.codec_key)
         except CodecKeyError as err:
             raise typer.Exit(code=_fail(f"codec key rejected: {err}")) from err
+    if production:
+        from config.production import dev_default_problems
+
+        problems = dev_default_problems(settings)
+        if problems:
+            raise typer.Exit(
+                code=_fail(
+                    "refusing to start with development defaults (only `followthrough dev` may):\n- "
+                    + "\n- ".join(problems)
+                )
+            )
     return settings
+
+
+def _describe(err: Any) -> str:
+    """A settings error without input values; a token (a key of FOLLOWTHROUGH_TOKENS) shows as <token>."""
+    lines = []
+    for e in err.errors(include_input=False, include_url=False):
+        loc = list(e["loc"])
+        if loc[:1] == ["tokens"] and len(loc) > 1:
+            loc[1] = "<token>"
+        where = ".".join(str(p) for p in loc) or "settings"
+        lines.append(f"  FOLLOWTHROUGH_{where.split('.')[0].upper()} ({where}): {e['msg']}")
+    return "\n".join(lines)
 
 
 def _metrics_runtime(settings: Settings) -> Runtime | None:
@@ -127,7 +160,7 @@ async def _refresh_checkins(settings: Settings, team_id: str, config: Any) -> No
 @app.command()
 def worker() -> None:
     """Run the Temporal worker."""
-    settings = _settings()
+    settings = _settings(production=True)
     asyncio.run(_run_worker(settings))
 
 
@@ -170,7 +203,7 @@ def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the HTTP API."""
     import uvicorn
 
-    _settings()  # fail early and clearly on bad settings (e.g. a codec key)
+    _settings(production=True)  # fail early and clearly on bad settings or development defaults
     # SIGTERM/SIGINT: stop accepting, let requests in flight finish (each has its own deadlines).
     uvicorn.run(API_APP, factory=True, host=host, port=port, log_config=None, timeout_graceful_shutdown=30)
 
@@ -259,7 +292,7 @@ def _start_dev_server(port: int, ui_port: int) -> subprocess.Popen[bytes]:
 
 
 def _fail(message: str) -> int:
-    console.print(f"[red]error:[/] {message}")
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     return 1
 
 
@@ -620,6 +653,74 @@ def absence_list(
         where = repo.AbsenceFilter(team_id=team, staff_id=staff, statuses=statuses)
         rows, _ = repo.list_absences(session, where, cursor=None, limit=limit)
     _print_absences(rows, title="Absences" + (f" of {team}" if team else ""))
+
+
+token_app = typer.Typer(help="Service tokens for backends (stored hashed).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _token_session() -> Any:
+    from store.db import make_engine, make_sessionmaker, unit_of_work
+
+    settings = _settings()
+    return unit_of_work(make_sessionmaker(make_engine(settings.database_url)))
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="who uses it, e.g. 'phone system'")],
+    role: Annotated[str, typer.Option(help="system | ops | chw | lead | manager")] = "system",
+    staff_id: Annotated[str | None, typer.Option(help="the staff member, for a staff role")] = None,
+) -> None:
+    """Create a token and print it once: it is stored only as a hash and cannot be shown again."""
+    from domain.errors import DomainError
+    from services import tokens
+
+    if role not in ("system", "ops", "chw", "lead", "manager"):
+        raise typer.Exit(code=_fail(f"unknown role {role!r}: system, ops, chw, lead or manager"))
+    try:
+        with _token_session() as session:
+            token, info = tokens.create(session, name=name, role=role, staff_id=staff_id)  # type: ignore[arg-type]
+    except DomainError as err:
+        raise typer.Exit(code=_fail(str(err))) from None
+    console.print(
+        f"created {info.id} ({info.role}{', ' + info.staff_id if info.staff_id else ''}): {info.name}"
+    )
+    console.print("Copy the token now; it is not stored and will not be shown again:")
+    print(token)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """The service tokens (ids, names and roles; never the tokens)."""
+    from services import tokens
+
+    with _token_session() as session:
+        rows = tokens.list_tokens(session)
+    table = Table(title="Service tokens")
+    table.add_column("id", no_wrap=True)
+    for column in ("name", "role", "staff_id", "created", "revoked"):
+        table.add_column(column)
+    for t in rows:
+        revoked = t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else ""
+        table.add_row(
+            t.id, t.name, t.role, t.staff_id or "", t.created_at.isoformat(timespec="seconds"), revoked
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by id: requests with it are refused (401) at once."""
+    from domain.errors import DomainError
+    from services import tokens
+
+    try:
+        with _token_session() as session:
+            info = tokens.revoke(session, token_id)
+    except DomainError as err:
+        raise typer.Exit(code=_fail(str(err))) from None
+    console.print(f"revoked {info.id} ({info.name})")
 
 
 def main() -> None:  # pragma: no cover

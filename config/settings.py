@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TokenRole = Literal["system", "chw", "lead", "manager", "ops"]
@@ -17,6 +19,26 @@ class TokenGrant(BaseModel):
 
     role: TokenRole
     staff_id: str | None = None
+
+
+WEBHOOK_SECRET_HINT = (
+    "FOLLOWTHROUGH_WEBHOOK_SECRET is a Standard Webhooks secret: 'whsec_' followed by the base64 of "
+    '24 to 64 random bytes; make one with: python -c "import base64, os; '
+    "print('whsec_' + base64.b64encode(os.urandom(32)).decode())\""
+)
+
+
+def check_webhook_secret(value: str) -> None:
+    """``whsec_<base64>`` with a non-empty key, or ``ValueError`` saying how to make one."""
+    body = value.removeprefix("whsec_")
+    if body == value:
+        raise ValueError(f"the webhook secret must start with 'whsec_'. {WEBHOOK_SECRET_HINT}")
+    try:
+        key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ValueError(f"the webhook secret is not valid base64. {WEBHOOK_SECRET_HINT}") from err
+    if not key:
+        raise ValueError(f"the webhook secret is empty. {WEBHOOK_SECRET_HINT}")
 
 
 class Settings(BaseSettings):
@@ -30,6 +52,9 @@ class Settings(BaseSettings):
     task_queue: str = "followthrough"
     tokens: dict[str, TokenGrant] = Field(default_factory=dict)
     codec_key: str | None = None
+    # With a codec key, payloads that are not encrypted are refused; true lets histories written
+    # before encryption was switched on keep running (turn it off once they have aged out).
+    codec_accept_plaintext: bool = False
     webhook_url: str | None = None
     webhook_secret: str | None = None
     log_format: Literal["console", "json"] = "console"
@@ -65,11 +90,85 @@ class Settings(BaseSettings):
     admission_wait_seconds: float = Field(default=0.5, ge=0, le=60)
     # How long a worker lets running activities finish after SIGTERM/SIGINT before it stops.
     worker_shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=600)
+    # Worker tuning (docs/deploy.md "Scaling out"): tasks run at once per worker process, and
+    # how many workflows it keeps cached (sticky) between tasks.
+    worker_max_concurrent_activities: int = Field(default=16, ge=1, le=10_000)
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1, le=10_000)
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
 
-    @field_validator("codec_key", "webhook_url", "webhook_secret", "worker_metrics_address", mode="before")
+    # Temporal connection beyond a plain local server: TLS (server CA, or the system's roots),
+    # mTLS (client certificate and key, as PEM files), an API key (Temporal Cloud), and the
+    # server name to check in the certificate when it differs from the address.
+    temporal_tls: bool = False
+    temporal_tls_ca_file: str | None = None
+    temporal_tls_cert_file: str | None = None
+    temporal_tls_key_file: str | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: str | None = None
+
+    # People sign in with OpenID Connect (production): bearer JWTs signed by the issuer's keys
+    # (JWKS from its discovery document, or ``oidc_jwks_url``), for ``oidc_audience``. The claim
+    # ``oidc_staff_claim`` names the staff id (the staff record gives role and team); ops staff
+    # without a staff record carry ``ops`` in ``oidc_role_claim``. ``oidc_client_id`` is the
+    # console's client for "Sign in with SSO".
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_staff_claim: str = "sub"
+    oidc_role_claim: str = "followthrough_role"
+
+    # OpenTelemetry tracing across API -> workflow -> activity (off unless an OTLP endpoint is
+    # set; needs the ``tracing`` extra).
+    otel_exporter_otlp_endpoint: str | None = None
+    # The API's /metrics without a token shows request figures only; per-team figures need an ops
+    # or system token. Set this to also serve every figure, without a token, on an internal port
+    # (e.g. ``0.0.0.0:9100``, reachable by Prometheus only).
+    api_metrics_address: str | None = None
+    # Request bodies larger than this are refused (413) by the codec endpoint.
+    codec_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+
+    @field_validator(
+        "codec_key",
+        "webhook_url",
+        "webhook_secret",
+        "worker_metrics_address",
+        "temporal_tls_ca_file",
+        "temporal_tls_cert_file",
+        "temporal_tls_key_file",
+        "temporal_tls_server_name",
+        "temporal_api_key",
+        "oidc_issuer",
+        "oidc_audience",
+        "oidc_jwks_url",
+        "oidc_client_id",
+        "otel_exporter_otlp_endpoint",
+        "api_metrics_address",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_webhook_secret(v)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.channel == "webhook" and not (self.webhook_url and self.webhook_secret):
+            raise ValueError(
+                "a webhook needs both FOLLOWTHROUGH_WEBHOOK_URL and FOLLOWTHROUGH_WEBHOOK_SECRET "
+                f"(unsigned deliveries are refused). {WEBHOOK_SECRET_HINT}"
+            )
+        if bool(self.temporal_tls_cert_file) != bool(self.temporal_tls_key_file):
+            raise ValueError("mTLS needs both FOLLOWTHROUGH_TEMPORAL_TLS_CERT_FILE and _KEY_FILE")
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("OIDC needs FOLLOWTHROUGH_OIDC_AUDIENCE as well as FOLLOWTHROUGH_OIDC_ISSUER")
+        return self
 
     @field_validator("ui_origins", mode="before")
     @classmethod

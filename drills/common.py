@@ -34,16 +34,16 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TEAM = ROOT / "config" / "demo_team.yaml"
 TEAM = "eastside"
-SYSTEM = "dev-system"
+SYSTEM = "drill-system"
 # Demo members with an owner, and the token of that owner (config/demo_team.yaml).
-MEMBERS: dict[str, str] = {"mem-1001": "dev-chw-ana", "mem-1002": "dev-chw-ana", "mem-1003": "dev-chw-ben"}
+MEMBERS: dict[str, str] = {"mem-1001": "drill-chw-ana", "mem-1002": "drill-chw-ana", "mem-1003": "drill-chw-ben"}
 TOKENS: dict[str, dict[str, str]] = {
-    "dev-system": {"role": "system"},
-    "dev-ops": {"role": "ops"},
-    "dev-manager": {"role": "manager", "staff_id": "mgr-maria"},
-    "dev-lead": {"role": "lead", "staff_id": "lead-lee"},
-    "dev-chw-ana": {"role": "chw", "staff_id": "chw-ana"},
-    "dev-chw-ben": {"role": "chw", "staff_id": "chw-ben"},
+    "drill-system": {"role": "system"},
+    "drill-ops": {"role": "ops"},
+    "drill-manager": {"role": "manager", "staff_id": "mgr-maria"},
+    "drill-lead": {"role": "lead", "staff_id": "lead-lee"},
+    "drill-chw-ana": {"role": "chw", "staff_id": "chw-ana"},
+    "drill-chw-ben": {"role": "chw", "staff_id": "chw-ben"},
 }
 STAFF_TOKEN = {v["staff_id"]: k for k, v in TOKENS.items() if "staff_id" in v}
 SLOW_SECONDS = 10.0

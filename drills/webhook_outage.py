@@ -85,7 +85,7 @@ async def drill(args: argparse.Namespace) -> int:
     prefix = f"wh-{uuid.uuid4().hex[:6]}"
     receiver = Receiver(free_port())
     receiver.up()
-    env = {"FOLLOWTHROUGH_WEBHOOK_URL": receiver.url, "FOLLOWTHROUGH_WEBHOOK_SECRET": "drill"}
+    env = {"FOLLOWTHROUGH_WEBHOOK_URL": receiver.url, "FOLLOWTHROUGH_WEBHOOK_SECRET": "whsec_ZHJpbGwtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMh"}
     try:
         with stack(db=args.db, extra_env=env) as s:
             await wait_ready(s.base_url)
@@ -107,7 +107,7 @@ async def drill(args: argparse.Namespace) -> int:
                         "create",
                         "POST",
                         "/v1/interactions",
-                        token="dev-system",
+                        token="drill-system",
                         json_body=interaction_body(f"late-{prefix}-{i:03}", member_for(i), received_at=late),
                     )
                     if r.status_code in (200, 201):

@@ -1,22 +1,46 @@
 """Who a credential stands for: a bearer token becomes a ``Principal``.
 
-One home for authentication, used by the HTTP API and the console. A static token grants a role
-and, for staff, a staff id; the staff record is the truth for a person's role and team, so a lead
-demoted to CHW in the team file loses lead rights at once, whatever their token said.
+One home for authentication, used by the HTTP API and the console. Three kinds of bearer token:
+
+- **Static tokens** (``FOLLOWTHROUGH_TOKENS``): a JSON map of token → grant; a key may be the
+  token itself or ``sha256:<hex>``, its SHA-256, so the settings need not hold the token. Compared
+  by hash, in constant time over the whole table.
+- **Service tokens** for backends (``followthrough token create``, ``ft_…``): stored hashed in the
+  database, revocable at once.
+- **OpenID Connect** for people (production): a JWT signed by the issuer's keys (JWKS), for our
+  audience; a claim names the staff id.
+
+For staff, the staff record is the truth for role and team, whatever the credential said: a lead
+demoted to CHW in the team file loses lead rights at once.
 """
 
 from __future__ import annotations
 
+import hmac
+import threading
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import anyio
+import httpx
+import jwt
+import structlog
 from sqlalchemy.orm import Session
 
+from config.production import configured_digest, token_digest
 from config.settings import Settings, TokenGrant
-from domain.errors import Forbidden, Unauthorized
+from domain.errors import Forbidden, Unauthorized, Unavailable
 from services.access import Principal
 from services.db import Database
+from services.tokens import STAFF_ROLES, TOKEN_PREFIX, grant_for_hash
 from store.models import Staff
 
-STAFF_ROLES = ("chw", "lead", "manager")
+log = structlog.get_logger(__name__)
+
 INVALID = "missing or invalid bearer token"
+JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+OIDC_TIMEOUT_SECONDS = 5.0
 
 
 def _staff(session: Session, staff_id: str) -> tuple[str, str] | None:
@@ -24,9 +48,26 @@ def _staff(session: Session, staff_id: str) -> tuple[str, str] | None:
     return (staff.role, staff.team_id) if staff is not None else None
 
 
-def grant_for(settings: Settings, token: str) -> TokenGrant | None:
-    """The grant a static token stands for, or None."""
-    return settings.tokens.get(token)
+@lru_cache(maxsize=16)
+def _static_table(entries: tuple[tuple[str, str, str | None], ...]) -> tuple[tuple[bytes, TokenGrant], ...]:
+    return tuple(
+        (bytes.fromhex(configured_digest(key)), TokenGrant.model_validate({"role": role, "staff_id": staff}))
+        for key, role, staff in entries
+    )
+
+
+def static_grant(settings: Settings, token: str) -> TokenGrant | None:
+    """The grant of a ``FOLLOWTHROUGH_TOKENS`` token (given as itself or by its SHA-256), or None.
+
+    Every entry is compared, in constant time, so the answer's timing says nothing about the table.
+    """
+    entries = tuple(sorted((k, g.role, g.staff_id) for k, g in settings.tokens.items()))
+    digest = bytes.fromhex(token_digest(token))
+    found = None
+    for configured, grant in _static_table(entries):
+        if hmac.compare_digest(configured, digest):
+            found = grant
+    return found
 
 
 async def principal_for(db: Database, grant: TokenGrant) -> Principal:
@@ -35,19 +76,111 @@ async def principal_for(db: Database, grant: TokenGrant) -> Principal:
         return Principal(role=grant.role, staff_id=grant.staff_id)
     if grant.staff_id is None:
         raise Forbidden("this staff token names no staff_id")
-    found = await db.run(_staff, grant.staff_id)
+    return await _staff_principal(db, grant.staff_id)
+
+
+async def _staff_principal(db: Database, staff_id: str) -> Principal:
+    found = await db.run(_staff, staff_id)
     if found is None:
         raise Forbidden("this token's staff member is not on any team")
     role, team_id = found
     if role not in STAFF_ROLES:
         raise Forbidden("this token's staff member has no staff role")
-    return Principal(role=role, staff_id=grant.staff_id, team_id=team_id)  # type: ignore[arg-type]
+    return Principal(role=role, staff_id=staff_id, team_id=team_id)  # type: ignore[arg-type]
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.startswith("eyJ") and token.count(".") == 2
+
+
+class OidcVerifier:
+    """Checks OIDC bearer JWTs against the issuer's published keys (cached, refreshed on a new kid)."""
+
+    def __init__(self, issuer: str, audience: str, jwks_url: str | None) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self._jwks_url = jwks_url
+        self._client: jwt.PyJWKClient | None = None
+        self._lock = threading.Lock()
+
+    def _jwks(self) -> jwt.PyJWKClient:
+        with self._lock:
+            if self._client is None:
+                url = self._jwks_url
+                if url is None:
+                    discovery = f"{self.issuer}/.well-known/openid-configuration"
+                    resp = httpx.get(discovery, timeout=OIDC_TIMEOUT_SECONDS)
+                    resp.raise_for_status()
+                    url = str(resp.json()["jwks_uri"])
+                self._client = jwt.PyJWKClient(
+                    url, cache_keys=True, lifespan=600, timeout=int(OIDC_TIMEOUT_SECONDS)
+                )
+            return self._client
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims, or ``Unauthorized`` (``Unavailable`` when the issuer cannot be reached)."""
+        try:
+            key = self._jwks().get_signing_key_from_jwt(token)
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=JWT_ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iss", "aud"]},
+                leeway=30,
+            )
+        except (jwt.PyJWKClientConnectionError, httpx.HTTPError, KeyError) as err:
+            log.warning("oidc.keys_unavailable", error_type=type(err).__name__)
+            raise Unavailable("the sign-in provider cannot be reached; try again shortly") from None
+        except (jwt.PyJWTError, ValueError):
+            raise Unauthorized(INVALID) from None
+        return claims
+
+
+@lru_cache(maxsize=4)
+def _verifier(issuer: str, audience: str, jwks_url: str | None) -> OidcVerifier:
+    return OidcVerifier(issuer, audience, jwks_url)
+
+
+def oidc_verifier(settings: Settings) -> OidcVerifier | None:
+    if not (settings.oidc_issuer and settings.oidc_audience):
+        return None
+    return _verifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
+
+
+def _claimed_roles(claims: Mapping[str, Any], claim: str) -> set[str]:
+    value = claims.get(claim)
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    return set()
+
+
+async def principal_from_claims(db: Database, settings: Settings, claims: Mapping[str, Any]) -> Principal:
+    """Staff by their record; ops staff (no record needed) by the role claim."""
+    staff_id = claims.get(settings.oidc_staff_claim)
+    if isinstance(staff_id, str) and staff_id and await db.run(_staff, staff_id) is not None:
+        return await _staff_principal(db, staff_id)
+    if "ops" in _claimed_roles(claims, settings.oidc_role_claim):
+        return Principal(role="ops", staff_id=staff_id if isinstance(staff_id, str) else None)
+    raise Forbidden("this sign-in names no Followthrough staff member")
 
 
 async def authenticate(db: Database, settings: Settings, token: str) -> Principal:
     """The caller a bearer token stands for; ``Unauthorized`` when it stands for nobody."""
     token = token.strip()
-    grant = grant_for(settings, token) if token else None
-    if grant is None:
+    if not token:
         raise Unauthorized(INVALID)
-    return await principal_for(db, grant)
+    grant = static_grant(settings, token)
+    if grant is None and token.startswith(TOKEN_PREFIX):
+        grant = await db.run(grant_for_hash, token_digest(token))
+    if grant is not None:
+        return await principal_for(db, grant)
+    verifier = oidc_verifier(settings)
+    if verifier is not None and looks_like_jwt(token):
+        with anyio.fail_after(OIDC_TIMEOUT_SECONDS * 2):
+            claims = await anyio.to_thread.run_sync(verifier.claims, token)
+        return await principal_from_claims(db, settings, claims)
+    raise Unauthorized(INVALID)

@@ -276,3 +276,17 @@ class IdempotentAnswer(Base):
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     body: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ServiceToken(Base):
+    """A backend's bearer token, stored as its SHA-256 only (``followthrough token create``)."""
+
+    __tablename__ = "service_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    staff_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -207,7 +207,70 @@ async def test_payload_from_an_unknown_key_is_rejected_clearly(codec_api: httpx.
         "/codec/decode", json={"payloads": [json_format.MessageToDict(foreign)]}, headers=OPS
     )
     assert r.status_code == 422
-    assert "unknown key id" in r.json()["error"]["message"]
+    message = r.json()["error"]["message"]
+    assert "key this server does not hold" in message
+    # Neither the payload's key id nor ours is echoed to the caller.
+    assert foreign.metadata["encryption-key-id"].decode() not in message
+    assert EncryptionCodec.from_key(KEY).key_id not in message
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("token", ["t-chw-ana", "t-lead", "t-manager"])
+async def test_staff_tokens_may_not_use_the_codec(codec_api: httpx.AsyncClient, token: str) -> None:
+    """A payload may belong to any team: only ops and the system decode (a CHW gets 403)."""
+    sealed = await codec_api.post("/codec/encode", json={"payloads": [plain_payload({"x": 1})]}, headers=OPS)
+    for path, body in (
+        ("/codec/decode", sealed.json()),
+        ("/codec/encode", {"payloads": [plain_payload({})]}),
+    ):
+        r = await codec_api.post(path, json=body, headers=auth(token))
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "forbidden"
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # Claims to be ours but is too short to hold a nonce and a tag.
+        {"metadata": {"encoding": b64(b"binary/encrypted"), "encryption-key-id": "{kid}"}, "data": b64(b"x")},
+        # Long enough, but not ciphertext of ours.
+        {
+            "metadata": {"encoding": b64(b"binary/encrypted"), "encryption-key-id": "{kid}"},
+            "data": b64(os.urandom(64)),
+        },
+        # Not base64 at all.
+        {"metadata": {"encoding": "%%%"}, "data": "not base64!"},
+    ],
+)
+async def test_malformed_ciphertext_is_422(codec_api: httpx.AsyncClient, payload: dict[str, Any]) -> None:
+    kid = b64(EncryptionCodec.from_key(KEY).key_id.encode())
+    body = json.loads(json.dumps({"payloads": [payload]}).replace("{kid}", kid))
+    r = await codec_api.post("/codec/decode", json=body, headers=OPS)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid"
+
+
+@SQLITE_ONLY
+async def test_an_oversized_codec_body_is_refused(codec_api: httpx.AsyncClient) -> None:
+    big = {"payloads": [plain_payload({"x": "y" * (5 * 1024 * 1024)})]}
+    r = await codec_api.post("/codec/decode", json=big, headers=OPS)
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "too_large"
+
+
+async def test_the_worker_codec_refuses_payloads_that_are_not_encrypted() -> None:
+    """Strict (worker and API clients): a plaintext payload comes out under an encoding no
+    converter knows, so that one input is refused instead of being run."""
+    strict = EncryptionCodec.from_key(KEY, strict=True)
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"actor_id": "anyone"}')
+    (refused,) = await strict.decode([plain])
+    assert refused.metadata["encoding"] == b"binary/plaintext-refused" and refused.data == b""
+    converter = data_converter(Settings(codec_key=KEY))
+    with pytest.raises(Exception, match="plaintext-refused"):
+        await converter.decode([plain], [dict])
+    lenient = data_converter(Settings(codec_key=KEY, codec_accept_plaintext=True))
+    assert await lenient.decode([plain], [dict]) == [{"actor_id": "anyone"}]
 
 
 @SQLITE_ONLY
@@ -228,7 +291,7 @@ async def test_rotated_key_still_decrypts_older_payloads() -> None:
     # New payloads are sealed with the first key, which the old-only codec cannot open.
     (sealed_by_new,) = await rotated.encode([original])
     assert sealed_by_new.metadata["encryption-key-id"] != sealed_by_old.metadata["encryption-key-id"]
-    with pytest.raises(CodecError, match="unknown key id"):
+    with pytest.raises(CodecError, match="does not hold"):
         await old.decode([sealed_by_new])
 
 
@@ -287,3 +350,21 @@ def test_worker_command_exits_with_a_clear_message_on_a_bad_key(
     assert result.exit_code == 1
     assert "codec key rejected" in result.output
     assert "31 bytes" in result.output
+
+
+async def test_failure_messages_and_stack_traces_are_encrypted_too() -> None:
+    """A failure written to history (an activity's error) keeps no readable message or trace."""
+    from temporalio.api.failure.v1 import Failure
+    from temporalio.exceptions import ApplicationError
+
+    converter = data_converter(Settings(codec_key=KEY))
+    failure = Failure()
+    try:
+        raise ApplicationError("member mem-1001 could not be reached at home")
+    except ApplicationError as err:
+        await converter.encode_failure(err, failure)
+    stored = failure.SerializeToString()
+    assert b"mem-1001" not in stored and b"could not be reached" not in stored
+    assert failure.encoded_attributes.metadata["encoding"] == b"binary/encrypted"
+    back = await converter.decode_failure(failure)
+    assert "mem-1001" in str(back)

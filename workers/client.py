@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from config.settings import Settings
 from workflows.search_attributes import ALL_KEYS
@@ -26,13 +27,46 @@ _INDEXED_TYPES = {
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """Pydantic JSON payloads; encrypted with AES-GCM when a codec key is configured."""
+    """Pydantic JSON payloads; with a codec key, encrypted with AES-GCM, failures (messages and
+    stack traces) included, and payloads that are not encrypted refused (``workers.codec``)."""
     converter = pydantic_data_converter
     if settings.codec_key:
         from workers.codec import EncryptionCodec
 
-        converter = dataclasses.replace(converter, payload_codec=EncryptionCodec.from_key(settings.codec_key))
+        codec = EncryptionCodec.from_key(settings.codec_key, strict=not settings.codec_accept_plaintext)
+        converter = dataclasses.replace(
+            converter,
+            payload_codec=codec,
+            failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+        )
     return converter
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS for a TLS or mTLS cluster (or Temporal Cloud); False for a plain local server."""
+    wanted = settings.temporal_tls or settings.temporal_tls_ca_file or settings.temporal_tls_cert_file
+    if not wanted:
+        # An API key (Temporal Cloud) always travels over TLS.
+        return settings.temporal_api_key is not None
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca_file),
+        client_cert=read(settings.temporal_tls_cert_file),
+        client_private_key=read(settings.temporal_tls_key_file),
+        domain=settings.temporal_tls_server_name,
+    )
+
+
+def interceptors(settings: Settings) -> list[Interceptor]:
+    """OpenTelemetry tracing (API -> workflow -> activity) when an OTLP endpoint is configured."""
+    if not settings.otel_exporter_otlp_endpoint:
+        return []
+    from workers.tracing import tracing_interceptor
+
+    return [tracing_interceptor(settings)]
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:
@@ -55,6 +89,9 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         runtime=runtime,
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key,
+        interceptors=interceptors(settings),
     )
 
 

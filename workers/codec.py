@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
@@ -69,25 +70,40 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, b"followthrough codec key id", hashlib.sha256).hexdigest()[:16]
 
 
-class EncryptionCodec(PayloadCodec):
-    """Seals payloads with the first key; opens payloads sealed with any known key."""
+PLAINTEXT_REFUSED = b"binary/plaintext-refused"
 
-    def __init__(self, keys: Sequence[bytes]) -> None:
+
+class EncryptionCodec(PayloadCodec):
+    """Seals payloads with the first key; opens payloads sealed with any known key.
+
+    ``strict`` (the worker and the API's client): a payload that is not encrypted is not let
+    through. It comes out under an encoding no converter knows, so the SDK refuses that one
+    input (a signal is dropped, an update rejected) instead of running workflow code on a
+    payload that anybody with access to Temporal could have written. Payloads written before
+    encryption was switched on need ``FOLLOWTHROUGH_CODEC_ACCEPT_PLAINTEXT=true`` until they age out.
+    """
+
+    def __init__(self, keys: Sequence[bytes], *, strict: bool = False) -> None:
         if not keys:
             raise CodecKeyError(f"no key was given. {KEY_HINT}")
         self._ciphers = {key_id(k): AESGCM(k) for k in keys}
         self.key_id = key_id(keys[0])
+        self.strict = strict
 
     @classmethod
-    def from_key(cls, setting: str) -> EncryptionCodec:
+    def from_key(cls, setting: str, *, strict: bool = False) -> EncryptionCodec:
         """Build from the ``codec_key`` setting (one key, or comma-separated keys, newest first)."""
-        return cls([parse_key(part) for part in setting.split(",")])
+        return cls([parse_key(part) for part in setting.split(",")], strict=strict)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(p) for p in payloads]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.decrypt(p) for p in payloads]
+        return [self.decrypt(p, strict=self.strict) for p in payloads]
+
+    async def decode_for_display(self, payloads: Sequence[Payload]) -> list[Payload]:
+        """For the UI's codec endpoint: what is not encrypted is shown as it is."""
+        return [self.decrypt(p, strict=False) for p in payloads]
 
     def encrypt(self, payload: Payload) -> Payload:
         nonce = os.urandom(NONCE_BYTES)
@@ -96,19 +112,21 @@ class EncryptionCodec(PayloadCodec):
         sealed = self._ciphers[self.key_id].encrypt(nonce, payload.SerializeToString(), kid)
         return Payload(metadata={"encoding": ENCODING, KEY_ID_METADATA: kid}, data=nonce + sealed)
 
-    def decrypt(self, payload: Payload) -> Payload:
-        # Payloads written before encryption was switched on stay readable.
+    def decrypt(self, payload: Payload, *, strict: bool = False) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
-            return payload
+            if strict:
+                return Payload(metadata={"encoding": PLAINTEXT_REFUSED}, data=b"")
+            return payload  # written before encryption was switched on
         kid = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
         cipher = self._ciphers.get(kid)
         if cipher is None:
-            raise CodecError(
-                f"payload sealed with unknown key id {kid!r}; known: {', '.join(sorted(self._ciphers))}"
-            )
+            # No key ids in the message: it may reach whoever sent the payload.
+            raise CodecError("payload sealed with a key this server does not hold")
+        if len(payload.data) < NONCE_BYTES + 16:  # nonce + GCM tag
+            raise CodecError("payload is too short to be ciphertext")
         nonce, sealed = payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:]
         try:
             plain = cipher.decrypt(nonce, sealed, kid.encode())
-        except InvalidTag as err:
-            raise CodecError(f"payload sealed with key id {kid!r} failed authentication") from err
-        return Payload.FromString(plain)
+            return Payload.FromString(plain)
+        except (InvalidTag, ValueError, DecodeError) as err:
+            raise CodecError("payload failed authentication (corrupt or tampered)") from err

@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 
 def delivery_channel(settings: Settings) -> DeliveryChannel:
     if settings.channel == "webhook" and settings.webhook_url:
-        return WebhookChannel(settings.webhook_url, settings.webhook_secret)
+        return WebhookChannel(settings.webhook_url, settings.webhook_secret or "")
     return LogChannel()
 
 
@@ -76,15 +76,21 @@ def build_worker(
     channel: DeliveryChannel,
     executor: ThreadPoolExecutor | None = None,
     graceful_shutdown: timedelta = timedelta(0),
+    max_concurrent_activities: int = 16,
+    max_concurrent_workflow_tasks: int | None = None,
+    max_cached_workflows: int = 1000,
     **notify_kwargs: object,
 ) -> Worker:
+    """The worker; activities run in threads, as many as may run at once."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=ALL_WORKFLOWS,
         activities=activity_objects(sessions, channel, client=client, **notify_kwargs),
-        activity_executor=executor or ThreadPoolExecutor(max_workers=16),
-        max_concurrent_activities=16,
+        activity_executor=executor or ThreadPoolExecutor(max_workers=max_concurrent_activities),
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        max_cached_workflows=max_cached_workflows,
         interceptors=[ActivityLogContext()],
         graceful_shutdown_timeout=graceful_shutdown,
     )
@@ -107,6 +113,9 @@ async def serve(
         sessions=sessions,
         channel=channel,
         graceful_shutdown=timedelta(seconds=grace),
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
     dispatcher = Dispatcher(Outbox(sessions, channel))
     tasks = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]

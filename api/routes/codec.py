@@ -5,9 +5,12 @@ The Temporal codec-server protocol: the body is a ``Payloads`` message in protob
 has the same shape. Point the UI's codec endpoint, or the CLI's ``--codec-endpoint``, at
 ``http(s)://<api>/codec``; the CLI passes the token with ``--codec-auth 'Bearer <token>'``.
 
-Any valid token may use it: every role reads something, and payloads carry ids only. Without
-a ``FOLLOWTHROUGH_CODEC_KEY`` the endpoints answer 404 with a message saying so: there is
-nothing to decode, and a UI pointed here by mistake should learn why.
+Only ``ops`` and ``system`` may use it (the Temporal UI sends the signed-in operator's OIDC
+token; the CLI a token with ``--codec-auth``): a payload may belong to any team, so a CHW or a
+lead gets 403. Malformed input (not protobuf JSON, not base64, ciphertext too short, tampered or
+sealed with a key we do not hold) is a 422 that names no key; a body over
+``FOLLOWTHROUGH_CODEC_MAX_BODY_BYTES`` is a 413. Without a ``FOLLOWTHROUGH_CODEC_KEY`` the
+endpoints answer 404 with a message saying so: there is nothing to decode.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from fastapi import APIRouter, Request
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import PrincipalDep
+from api.errors import body as error_body
 from domain.errors import Invalid, NotFound
+from services.access import Principal
 from workers.codec import CodecError, EncryptionCodec
 
 router = APIRouter(prefix="/codec", tags=["codec"])
@@ -56,26 +62,34 @@ async def _apply(
 ) -> CodecPayloads:
     try:
         message = json_format.ParseDict(body.model_dump(), Payloads(), ignore_unknown_fields=True)
-    except json_format.ParseError as err:
-        raise Invalid(f"payloads are not valid protobuf JSON: {err}") from err
+    except (json_format.ParseError, ValueError):
+        raise Invalid("payloads are not valid protobuf JSON (base64 metadata values and data)") from None
     try:
         result = await fn(message.payloads)
     except CodecError as err:
-        raise Invalid(str(err)) from err
+        raise Invalid(str(err)) from None
     out: dict[str, Any] = json_format.MessageToDict(Payloads(payloads=result))
     return CodecPayloads.model_validate({"payloads": out.get("payloads", [])})
 
 
+def _ops_only(principal: Principal) -> None:
+    principal.require(
+        principal.role in ("ops", "system"), "only ops and the system may use the codec endpoint"
+    )
+
+
 @router.post("/encode")
-async def encode(body: CodecPayloads, request: Request, _: PrincipalDep) -> CodecPayloads:
+async def encode(body: CodecPayloads, request: Request, principal: PrincipalDep) -> CodecPayloads:
     """Encrypt payloads (the UI and CLI use it to send signal/update/start input)."""
+    _ops_only(principal)
     return await _apply(body, _codec(request).encode)
 
 
 @router.post("/decode")
-async def decode(body: CodecPayloads, request: Request, _: PrincipalDep) -> CodecPayloads:
+async def decode(body: CodecPayloads, request: Request, principal: PrincipalDep) -> CodecPayloads:
     """Decrypt payloads for display; payloads that are not encrypted come back unchanged."""
-    return await _apply(body, _codec(request).decode)
+    _ops_only(principal)
+    return await _apply(body, _codec(request).decode_for_display)
 
 
 class CodecCORSMiddleware:
@@ -84,8 +98,9 @@ class CodecCORSMiddleware:
     The browser's preflight carries no token: it is answered here, before any auth runs.
     """
 
-    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, origins: Sequence[str], max_body: int = 4 * 1024 * 1024) -> None:
         self.app = app
+        self.max_body = max_body
         self.cors = CORSMiddleware(
             app,
             allow_origins=list(origins),
@@ -97,6 +112,49 @@ class CodecCORSMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            if scope["method"] == "POST":
+                body = await self._read_capped(scope, receive)
+                if body is None:
+                    response = JSONResponse(
+                        error_body("too_large", f"a codec request body may be at most {self.max_body} bytes"),
+                        status_code=413,
+                    )
+                    await response(scope, receive, send)
+                    return
+                receive = _replay(body)
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    async def _read_capped(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None when it is over the cap (by Content-Length or as it streams)."""
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive

@@ -13,13 +13,13 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.support import ANA, SYSTEM, create, require_real_clock, setup_other_team, setup_team
+from tests.api.support import ANA, OPS, SYSTEM, create, require_real_clock, setup_other_team, setup_team
 from tests.workflows.support import eventually
 
 
 async def scrape(api: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """``/metrics`` as {(sample name, labels): value}; no token, like Prometheus."""
-    r = await api.get("/metrics")
+    """``/metrics`` as {(sample name, labels): value}, scraped with an ops token as Prometheus is."""
+    r = await api.get("/metrics", headers=OPS)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain")
     return {
@@ -143,7 +143,19 @@ ALERT_RULES = yaml.safe_load((Path(__file__).parents[2] / "deploy/prometheus/ale
 
 async def test_every_alert_rule_names_a_metric_the_api_serves(api: httpx.AsyncClient) -> None:
     rules = ALERT_RULES["groups"][0]["rules"]
-    served = (await api.get("/metrics")).text
+    served = (await api.get("/metrics", headers=OPS)).text
     for rule in rules:
         for name in re.findall(r"followthrough_[a-z_]+", rule["expr"]):
             assert f"# TYPE {name} " in served, f"{rule['alert']} reads {name}, which /metrics does not serve"
+
+
+async def test_metrics_without_a_token_show_no_team(api: httpx.AsyncClient) -> None:
+    """Per-team figures (team ids) need an ops or system token; a CHW's token does not unlock them."""
+    await setup_team(api)
+    await create(api)
+    for headers in ({}, ANA, {"Authorization": "Bearer nonsense"}):
+        r = await api.get("/metrics", headers=headers)
+        assert r.status_code == 200
+        assert "followthrough_http_requests" in r.text
+        assert "eastside" not in r.text and "followthrough_interactions_open" not in r.text
+    assert 'team_id="eastside"' in (await api.get("/metrics", headers=OPS)).text

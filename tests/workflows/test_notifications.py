@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -13,10 +12,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from standardwebhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.notifications import SIGNATURE_HEADER, LogChannel, NotificationActivities, WebhookChannel
+from activities.notifications import LogChannel, NotificationActivities, WebhookChannel
 from domain.messages import NotificationRequest
 from store.db import unit_of_work
 from store.models import Absence, Notification, Staff
@@ -24,7 +24,7 @@ from tests.conftest import now_of
 from tests.workflows.support import eventually, interaction_input, start, team
 from workers.main import build_worker
 
-SECRET = "s3cret"
+SECRET = "whsec_" + base64.b64encode(b"followthrough-test-webhook-secret").decode()
 
 
 class Receiver:
@@ -97,10 +97,28 @@ async def test_retried_notify_writes_one_row_and_calls_the_webhook_once(
     assert rows[0].delivery_attempts == 1
     assert len(receiver.calls) == 1
     headers, body = receiver.calls[0]
-    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert headers[SIGNATURE_HEADER] == expected
-    sent = json.loads(body)
+    sent = Webhook(SECRET).verify(body, headers)
+    assert headers["webhook-id"] == rows[0].key  # receivers drop a repeat by its id
+    assert headers["webhook-signature"].startswith("v1,")
     assert sent["kind"] == "assigned" and sent["interaction_id"] == inp.interaction_id
+
+
+def test_a_replayed_or_tampered_webhook_fails_verification() -> None:
+    """Standard Webhooks: the signature covers id, timestamp and body; old deliveries are refused."""
+    channel = WebhookChannel("http://127.0.0.1:9/hook", SECRET)
+    raw = json.dumps({"id": 1, "key": "k:1", "kind": "assigned"})
+    now = datetime.now(UTC)
+    headers = channel.headers("k:1", raw, now)
+    assert Webhook(SECRET).verify(raw, headers)["kind"] == "assigned"
+    with pytest.raises(WebhookVerificationError):  # replayed an hour later
+        Webhook(SECRET).verify(raw, channel.headers("k:1", raw, now - timedelta(hours=1)))
+    with pytest.raises(WebhookVerificationError):  # body changed on the way
+        Webhook(SECRET).verify(raw.replace("assigned", "resolved"), headers)
+    with pytest.raises(WebhookVerificationError):  # another notice's id
+        Webhook(SECRET).verify(raw, {**headers, "webhook-id": "k:2"})
+    other = "whsec_" + base64.b64encode(b"another-receivers-secret-value!!").decode()
+    with pytest.raises(WebhookVerificationError):  # signed with someone else's secret
+        Webhook(other).verify(raw, headers)
 
 
 def _away(sessions: sessionmaker[Session], staff_id: str, absence_id: str) -> None:

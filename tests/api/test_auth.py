@@ -1,0 +1,216 @@
+"""Who a bearer token stands for: static tokens (also by SHA-256), service tokens (stored hashed,
+revocable), OpenID Connect JWTs; the staff record is the truth for role and team."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import pytest_asyncio
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from api.app import create_app
+from cli import main as cli
+from config.settings import Settings, TokenGrant
+from store.db import unit_of_work
+from store.models import ServiceToken, Staff
+from tests.conftest import TOKENS, auth
+
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+REPORT = "/v1/reports/sla?team_id=eastside&from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z"
+ISSUER = "https://sso.example.org/realms/chw"
+AUDIENCE = "followthrough"
+
+
+def app_client(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://test")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def plain_api(db_url: str, sessions: sessionmaker[Session]) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(Settings(database_url=db_url, tokens=TOKENS)) as c:
+        yield c
+
+
+@SQLITE_ONLY
+async def test_a_token_given_by_its_sha256_works_and_the_settings_hold_no_token(
+    db_url: str, sessions: sessionmaker[Session]
+) -> None:
+    secret = "a-long-random-token-for-the-phone-system"
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    tokens = {
+        f"sha256:{digest}": TokenGrant(role="system"),
+        "t-lead": TokenGrant(role="lead", staff_id="lead-1"),
+    }
+    async with app_client(Settings(database_url=db_url, tokens=tokens)) as api:
+        assert (await api.get(REPORT, headers=auth(secret))).status_code == 200
+        # The hash itself is not a token.
+        assert (await api.get(REPORT, headers=auth(digest))).status_code == 401
+        assert (await api.get(REPORT, headers=auth(f"sha256:{digest}"))).status_code == 401
+        assert (await api.get(REPORT, headers=auth("t-lead"))).status_code == 200
+
+
+@SQLITE_ONLY
+async def test_a_demoted_lead_loses_lead_rights_at_once(
+    plain_api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    lead = auth("t-lead")
+    assert (await plain_api.get(REPORT, headers=lead)).status_code == 200
+    with unit_of_work(sessions) as s:
+        staff = s.get(Staff, "lead-1")
+        assert staff is not None
+        staff.role = "chw"  # the team file now says lead-1 is a CHW; the token still says lead
+    r = await plain_api.get(REPORT, headers=lead)
+    assert r.status_code == 403, r.text
+    with unit_of_work(sessions) as s:
+        s.delete(s.get(Staff, "lead-1"))  # left the team: the token reaches nothing
+    assert (await plain_api.get(REPORT, headers=lead)).status_code == 403
+    assert (await plain_api.get("/v1/teams/eastside/staff", headers=lead)).status_code == 403
+
+
+@SQLITE_ONLY
+def test_service_tokens_are_created_listed_and_revoked_from_the_cli(
+    db_url: str, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOLLOWTHROUGH_DATABASE_URL", db_url)
+    runner = CliRunner()
+    made = runner.invoke(cli.app, ["token", "create", "--name", "phone system", "--role", "system"])
+    assert made.exit_code == 0, made.output
+    token = made.output.strip().splitlines()[-1]
+    assert token.startswith("ft_") and len(token) > 40
+    with sessions() as s:
+        (row,) = s.query(ServiceToken).all()
+        assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in json.dumps([row.id, row.name, row.role, row.token_hash])
+    listed = runner.invoke(cli.app, ["token", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and row.id in listed.output and "phone system" in listed.output
+    assert token not in listed.output
+
+    async def report(headers: dict[str, str]) -> int:
+        async with app_client(Settings(database_url=db_url, tokens=TOKENS)) as api:
+            return (await api.get(REPORT, headers=headers)).status_code
+
+    import asyncio
+
+    assert asyncio.run(report(auth(token))) == 200
+    revoked = runner.invoke(cli.app, ["token", "revoke", row.id])
+    assert revoked.exit_code == 0, revoked.output
+    assert asyncio.run(report(auth(token))) == 401
+    # A staff token names a real staff member; a bad role or a missing name is refused.
+    assert runner.invoke(cli.app, ["token", "create", "--name", "x", "--role", "lead"]).exit_code == 1
+    assert runner.invoke(cli.app, ["token", "create", "--name", "x", "--role", "boss"]).exit_code == 1
+    assert runner.invoke(cli.app, ["token", "revoke", "st_nope"]).exit_code == 1
+    lead = runner.invoke(
+        cli.app, ["token", "create", "--name", "lee", "--role", "lead", "--staff-id", "lead-1"]
+    )
+    assert lead.exit_code == 0, lead.output
+
+
+class Issuer:
+    """A local OpenID provider: discovery document and JWKS over HTTP, and a signer."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update({"kid": "k1", "use": "sig", "alg": "RS256"})
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.endswith("/.well-known/openid-configuration"):
+                    body = {"issuer": ISSUER, "jwks_uri": f"{issuer.base}/jwks"}
+                else:
+                    body = {"keys": [jwk]}
+                raw = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, key: Any = None, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 300, **claims}
+        return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": "k1"})
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    i = Issuer()
+    yield i
+    i.server.shutdown()
+
+
+@SQLITE_ONLY
+async def test_oidc_tokens_sign_people_in_by_their_staff_record(
+    db_url: str, sessions: sessionmaker[Session], issuer: Issuer
+) -> None:
+    settings = Settings(
+        database_url=db_url,
+        oidc_issuer=ISSUER,
+        oidc_audience=AUDIENCE,
+        oidc_jwks_url=f"{issuer.base}/jwks",
+    )
+    async with app_client(settings) as api:
+        assert (await api.get(REPORT, headers=auth(issuer.token(sub="lead-1")))).status_code == 200
+        # A CHW is a CHW whatever the token claims.
+        chw = issuer.token(sub="chw-ana", followthrough_role="lead")
+        assert (await api.get(REPORT, headers=auth(chw))).status_code == 403
+        assert (await api.get("/v1/teams/eastside/staff", headers=auth(chw))).status_code == 200
+        # Ops staff need no staff record; the role claim says ops.
+        ops = issuer.token(sub="someone@ops", followthrough_role=["viewer", "ops"])
+        assert (await api.get(REPORT, headers=auth(ops))).status_code == 200
+        # Nobody we know, a wrong audience, an expired token, a forged signature.
+        stranger = issuer.token(sub="nobody")
+        assert (await api.get(REPORT, headers=auth(stranger))).status_code == 403
+        other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        for bad in (
+            issuer.token(sub="lead-1", aud="someone-else"),
+            issuer.token(sub="lead-1", exp=int(time.time()) - 3600),
+            issuer.token(other_key, sub="lead-1"),
+            issuer.token(sub="lead-1", iss="https://evil.example"),
+        ):
+            r = await api.get(REPORT, headers=auth(bad))
+            assert r.status_code == 401, r.text
+            assert r.json()["error"]["code"] == "unauthorized"
+
+
+@SQLITE_ONLY
+async def test_oidc_keys_are_found_through_the_issuers_discovery_document(
+    db_url: str, sessions: sessionmaker[Session], issuer: Issuer
+) -> None:
+    settings = Settings(database_url=db_url, oidc_issuer=issuer.base, oidc_audience=AUDIENCE)
+    token = jwt.encode(
+        {"iss": issuer.base, "aud": AUDIENCE, "exp": int(time.time()) + 60, "sub": "lead-1"},
+        issuer.key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
+    async with app_client(settings) as api:
+        assert (await api.get(REPORT, headers=auth(token))).status_code == 200
+
+
+async def test_openapi_declares_the_bearer_scheme_so_docs_can_authorize(tmp_path: Path) -> None:
+    schema = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}")).openapi()
+    schemes = schema["components"]["securitySchemes"]
+    assert any(s == {**s, "type": "http", "scheme": "bearer"} for s in schemes.values())
+    interactions = schema["paths"]["/v1/interactions"]["post"]
+    assert interactions.get("security"), "actions say they need the token"
