@@ -36,7 +36,11 @@ DEMO_TEAM = ROOT / "config" / "demo_team.yaml"
 TEAM = "eastside"
 SYSTEM = "drill-system"
 # Demo members with an owner, and the token of that owner (config/demo_team.yaml).
-MEMBERS: dict[str, str] = {"mem-1001": "drill-chw-ana", "mem-1002": "drill-chw-ana", "mem-1003": "drill-chw-ben"}
+MEMBERS: dict[str, str] = {
+    "mem-1001": "drill-chw-ana",
+    "mem-1002": "drill-chw-ana",
+    "mem-1003": "drill-chw-ben",
+}
 TOKENS: dict[str, dict[str, str]] = {
     "drill-system": {"role": "system"},
     "drill-ops": {"role": "ops"},

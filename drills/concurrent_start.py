@@ -52,7 +52,9 @@ async def one_round(api: Api, client: Client, concurrency: int, external_id: str
     body = interaction_body(external_id, "mem-1001")
     answers = await asyncio.gather(
         *(
-            api.request("create", "POST", "/v1/interactions", token="drill-system", json_body=body, retry=False)
+            api.request(
+                "create", "POST", "/v1/interactions", token="drill-system", json_body=body, retry=False
+            )
             for _ in range(concurrency)
         )
     )

@@ -85,7 +85,10 @@ async def drill(args: argparse.Namespace) -> int:
     prefix = f"wh-{uuid.uuid4().hex[:6]}"
     receiver = Receiver(free_port())
     receiver.up()
-    env = {"FOLLOWTHROUGH_WEBHOOK_URL": receiver.url, "FOLLOWTHROUGH_WEBHOOK_SECRET": "whsec_ZHJpbGwtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMh"}
+    env = {
+        "FOLLOWTHROUGH_WEBHOOK_URL": receiver.url,
+        "FOLLOWTHROUGH_WEBHOOK_SECRET": "whsec_ZHJpbGwtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMh",
+    }
     try:
         with stack(db=args.db, extra_env=env) as s:
             await wait_ready(s.base_url)

@@ -199,7 +199,9 @@ async def test_identical_concurrent_starts_make_one_workflow_one_row_one_201(
                 body = interaction_body(external_id, "mem-1001")
                 answers = await asyncio.gather(
                     *(
-                        api.request("create", "POST", "/v1/interactions", token="drill-system", json_body=body)
+                        api.request(
+                            "create", "POST", "/v1/interactions", token="drill-system", json_body=body
+                        )
                         for _ in range(10)
                     )
                 )
