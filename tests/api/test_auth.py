@@ -18,13 +18,11 @@ import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from api.app import create_app
-from cli import main as cli
 from config.settings import Settings, TokenGrant
 from store.db import unit_of_work
-from store.models import ServiceToken, Staff
+from store.models import Staff
 from tests.conftest import TOKENS, auth
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -77,44 +75,6 @@ async def test_a_demoted_lead_loses_lead_rights_at_once(
         s.delete(s.get(Staff, "lead-1"))  # left the team: the token reaches nothing
     assert (await plain_api.get(REPORT, headers=lead)).status_code == 403
     assert (await plain_api.get("/v1/teams/eastside/staff", headers=lead)).status_code == 403
-
-
-@SQLITE_ONLY
-def test_service_tokens_are_created_listed_and_revoked_from_the_cli(
-    db_url: str, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FOLLOWTHROUGH_DATABASE_URL", db_url)
-    runner = CliRunner()
-    made = runner.invoke(cli.app, ["token", "create", "--name", "phone system", "--role", "system"])
-    assert made.exit_code == 0, made.output
-    token = made.output.strip().splitlines()[-1]
-    assert token.startswith("ft_") and len(token) > 40
-    with sessions() as s:
-        (row,) = s.query(ServiceToken).all()
-        assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
-        assert token not in json.dumps([row.id, row.name, row.role, row.token_hash])
-    listed = runner.invoke(cli.app, ["token", "list"], env={"COLUMNS": "200"})
-    assert listed.exit_code == 0 and row.id in listed.output and "phone system" in listed.output
-    assert token not in listed.output
-
-    async def report(headers: dict[str, str]) -> int:
-        async with app_client(Settings(database_url=db_url, tokens=TOKENS)) as api:
-            return (await api.get(REPORT, headers=headers)).status_code
-
-    import asyncio
-
-    assert asyncio.run(report(auth(token))) == 200
-    revoked = runner.invoke(cli.app, ["token", "revoke", row.id])
-    assert revoked.exit_code == 0, revoked.output
-    assert asyncio.run(report(auth(token))) == 401
-    # A staff token names a real staff member; a bad role or a missing name is refused.
-    assert runner.invoke(cli.app, ["token", "create", "--name", "x", "--role", "lead"]).exit_code == 1
-    assert runner.invoke(cli.app, ["token", "create", "--name", "x", "--role", "boss"]).exit_code == 1
-    assert runner.invoke(cli.app, ["token", "revoke", "st_nope"]).exit_code == 1
-    lead = runner.invoke(
-        cli.app, ["token", "create", "--name", "lee", "--role", "lead", "--staff-id", "lead-1"]
-    )
-    assert lead.exit_code == 0, lead.output
 
 
 class Issuer:
