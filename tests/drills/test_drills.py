@@ -171,7 +171,10 @@ async def test_database_outage_under_load_answers_503_quickly_then_converges(
     errors = [o.error for o in outcomes if not o.resolved]
     assert [e for e in errors if not (e or "").startswith("resolve 409")] == []
     assert answered_503_between(stats, down_at, up_at) > 0
-    assert slowest_between(stats, down_at, up_at, started_after=down_at + 1.0) < 10
+    # Every request has an 8.5 s deadline; without deadlines they would wait out the 30 s+ pool
+    # and connect timeouts. The margin is for a loaded CI machine (10.7 s was seen with other
+    # suites running beside this one).
+    assert slowest_between(stats, down_at, up_at, started_after=down_at + 1.0) < 15
     assert stats.bad_5xx == []
     assert audit.rows == len(outcomes) == audit.resolved
     assert audit.duplicate_rows == 0
