@@ -300,6 +300,18 @@ class TeamConfig(BaseModel):
     calendar: CalendarConfig
     policy: Policy = Field(default_factory=Policy)
     escalation_matrix: dict[Trigger, EscalationRule] = Field(default_factory=dict)
+    # docs/rules.md §2.8: the team's own contact window (member-local), intersected with the
+    # legal one and the member's; and the attempts allowed per member in a rolling 24 hours.
+    contact_window: list[str] = Field(default_factory=lambda: ["08:00", "21:00"])
+    max_attempts_per_day: int = Field(default=3, ge=1, le=50)
+
+    @field_validator("contact_window")
+    @classmethod
+    def _contact_window(cls, v: list[str]) -> list[str]:
+        from domain.contact import parse_window
+
+        parse_window(v)
+        return v
 
     @model_validator(mode="before")
     @classmethod

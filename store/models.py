@@ -86,6 +86,13 @@ class Member(Base):
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    # The contact profile (services.members.MemberProfile), member data: SQL only.
+    profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The resolved time zone, where it came from (profile | postal_code | phone | team), and the
+    # U.S. state when known (FL, OK and MD narrow the contact window).
+    zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    zone_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    state: Mapped[str | None] = mapped_column(String(2), nullable=True)
 
 
 class Absence(Base):
@@ -167,6 +174,11 @@ class Attempt(Base):
     seq: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(32))
     staff_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # docs/rules.md §2.8: made outside the member's contact window / over the daily cap.
+    outside_contact_window: Mapped[bool] = mapped_column(Boolean, default=False)
+    over_daily_cap: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The CHW's reason for an attempt outside the window or over the cap (member data: SQL only).
+    override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime]
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
