@@ -44,6 +44,11 @@ def format_hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+def local_hhmm(at: datetime, zone: str) -> str:
+    """``at`` on the member's clock, ``"08:00"``."""
+    return f"{at.astimezone(ZoneInfo(zone)):%H:%M}"
+
+
 def parse_window(value: Sequence[str]) -> Window:
     """``["09:00", "19:00"]`` → ``(540, 1140)``; the start must come before the end."""
     if len(value) != 2:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
@@ -25,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
-    from domain.contact import format_hhmm, next_contact_instant
+    from domain.contact import format_hhmm, local_hhmm, next_contact_instant
     from domain.deadlines import due_at, due_soon_at, retry_due_at, sla_met
     from domain.ids import escalation_workflow_id
     from domain.messages import (
@@ -781,10 +780,10 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             return ""
         if s.retry_held_by == "no_overlap":
             return "the member's window never meets business hours, "
-        local = at.astimezone(ZoneInfo(s.retry_zone))
+        local = local_hhmm(at, s.retry_zone)
         if s.retry_held_by == "daily_cap":
-            return f"waiting for the member's daily cap, clears {local:%H:%M} {s.retry_zone}, "
-        return f"waiting for the member's window, opens {local:%H:%M} {s.retry_zone}, "
+            return f"waiting for the member's daily cap, clears {local} {s.retry_zone}, "
+        return f"waiting for the member's window, opens {local} {s.retry_zone}, "
 
 
 def _contact_marks(inp: AttemptInput) -> dict[str, bool]:
