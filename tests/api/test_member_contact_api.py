@@ -3,7 +3,7 @@ and the daily cap (docs/rules.md §2.8), on a real worker."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,6 +11,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.api.support import ANA, SYSTEM, create, detail, require_real_clock, setup_team
+from tests.workflows.support import eventually
 
 PROFILE: dict[str, Any] = {
     "owner_id": "chw-ana",
@@ -105,6 +106,7 @@ async def test_attempt_at_three_in_the_morning_is_marked_outside_the_window(
     assert r.status_code == 200, r.text
     case = await create(api, member_id="mem-night")
     got = await attempt(api, case["id"], override_reason="member asked for a call after her night shift")
+    assert (await sla(api))["attempts_outside_contact_window"] == 1
     [a] = got["attempts"]
     assert a["outside_contact_window"] is True
     assert a["over_daily_cap"] is False
@@ -130,6 +132,40 @@ async def test_fourth_attempt_in_a_day_across_cases_is_over_the_cap(
     assert fourth["over_daily_cap"] is True
     assert fourth["outside_contact_window"] is False
     # Another member's attempts do not count.
+    r = await put_member(api, "mem-1", {"owner_id": "chw-ana", "timezone": zone_at_local_hour(12)})
+    assert r.status_code == 200, r.text
     other = await create(api, member_id="mem-1")
     assert (await attempt(api, other["id"]))["attempts"][-1]["over_daily_cap"] is False
     assert (await detail(api, first["id"]))["attempts"][0]["over_daily_cap"] is False
+    report = await sla(api)
+    assert report["attempts_over_daily_cap"] == 1
+    assert report["attempts_outside_contact_window"] == 0
+
+
+async def sla(api: httpx.AsyncClient) -> dict[str, Any]:
+    r = await api.get("/v1/reports/sla", params={"team_id": "eastside"}, headers=SYSTEM)
+    assert r.status_code == 200, r.text
+    got: dict[str, Any] = r.json()
+    return got
+
+
+async def test_sla_report_counts_cases_held_by_the_members_window(
+    api: httpx.AsyncClient, env: WorkflowEnvironment
+) -> None:
+    await require_real_clock(env)
+    await setup_team(api)
+    # 06:00-07:30 never meets the legal 08:00-21:00: this member can never be called lawfully.
+    r = await put_member(api, "mem-early", {"owner_id": "chw-ana", "contact_window": ["06:00", "07:30"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["contact_window"] is None
+    old = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    held = await create(api, member_id="mem-early", received_at=old)
+    late = await create(api, member_id="mem-1", received_at=old)
+
+    async def both_overdue() -> bool:
+        return [(await detail(api, c["id"]))["overdue"] for c in (held, late)] == [True, True]
+
+    await eventually(both_overdue)
+    report = await sla(api)
+    assert report["channels"]["call"]["open_overdue"] == 2
+    assert report["blocked_by_contact_window"] == 1
