@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.grouping import NotificationPolicy
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Channel = Literal["call", "voicemail", "text"]
 Flag = Literal["urgent", "safety", "outside_role", "complaint", "sensitive"]
@@ -304,6 +306,8 @@ class TeamConfig(BaseModel):
     # legal one and the member's; and the attempts allowed per member in a rolling 24 hours.
     contact_window: list[str] = Field(default_factory=lambda: ["08:00", "21:00"])
     max_attempts_per_day: int = Field(default=3, ge=1, le=50)
+    # docs/rules.md §2.9: how notices are grouped into deliveries per recipient.
+    notifications: NotificationPolicy = Field(default_factory=NotificationPolicy)
 
     @field_validator("contact_window")
     @classmethod
