@@ -209,4 +209,6 @@ def notification(n: Notification) -> NotificationPublic:
         details=n.payload,
         created_at=n.created_at,
         delivered_at=n.delivered_at,
+        delivery_id=n.delivery_id,
+        inhibited_by=n.inhibited_by,
     )

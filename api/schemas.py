@@ -209,6 +209,10 @@ class NotificationPublic(BaseModel):
     details: dict[str, Any]
     created_at: Timestamp
     delivered_at: Timestamp | None
+    # docs/rules.md §2.9: the grouped delivery that carried it, or the safety escalation that
+    # inhibited it (recorded, not delivered).
+    delivery_id: str | None = None
+    inhibited_by: str | None = None
 
 
 # ---------------------------------------------------------------- absences (docs/rules.md §2.5)

@@ -535,6 +535,7 @@ def notify_simulate(
 ) -> None:
     """Print the deliveries the team's notification policy would make of the notices in FILE."""
     from domain.errors import Invalid
+    from domain.grouping import NotificationPolicy
     from services.notify_simulate import read_events, simulate
     from services.teams import read_team_file
 
@@ -545,7 +546,7 @@ def notify_simulate(
     except Invalid as err:
         raise typer.Exit(code=_fail(err.message)) from err
     if Path(team).is_file():
-        policy = read_team_file(Path(team)).config.notifications
+        policy = read_team_file(Path(team)).config.notifications or NotificationPolicy()
     else:
         from services.teams import team_config
         from store import repositories as repo
@@ -556,7 +557,7 @@ def notify_simulate(
             row = repo.get_team(session, team)
             if row is None:
                 raise typer.Exit(code=_fail(f"unknown team '{team}'"))
-            policy = team_config(row).notifications
+            policy = team_config(row).notifications or NotificationPolicy()
     for line in simulate(policy, notices):
         typer.echo(line)
 

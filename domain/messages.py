@@ -404,3 +404,32 @@ class TeamCalendarInput(_Message):
 
 
 InteractionProjection.model_rebuild()
+
+
+# ---------------------------------------------------------------- notification grouping (§2.9)
+class GroupAdd(_Message):
+    """Notices (outbox row ids) for a recipient's grouping workflow; a repeat is harmless."""
+
+    notification_ids: list[int]
+    # When the first of them was written (the group wait counts from it).
+    at: AwareDatetime
+
+
+class GroupInput(_Message):
+    team_id: str
+    recipient_id: str
+    group_wait_seconds: int = 30
+    group_interval_minutes: int = 5
+    repeat_interval_minutes: int = 60
+    max_items_per_delivery: int = 50
+    # Carried over continue-as-new.
+    pending: list[int] = Field(default_factory=list)
+    first_pending_at: AwareDatetime | None = None
+    last_delivery_at: AwareDatetime | None = None
+
+
+class DeliveryRequest(_Message):
+    delivery_id: str
+    team_id: str
+    recipient_id: str
+    notification_ids: list[int]

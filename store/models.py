@@ -223,6 +223,27 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Why the last try failed, without addresses ("HTTP 503", "ConnectError").
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # docs/rules.md §2.9: the recipient's grouping workflow that holds this notice (the outbox
+    # leaves it alone), the delivery that carried it, and the safety escalation that inhibited it.
+    group_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    delivery_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    inhibited_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Delivery(Base):
+    """One grouped webhook delivery (docs/rules.md §2.9): its notices, and its outbox bookkeeping."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    notification_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Escalation(Base):
