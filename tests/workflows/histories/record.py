@@ -24,6 +24,8 @@ Scenarios (see ``SCENARIOS``):
   workflow continues as new (its first run, ending in continue-as-new, and its last run);
 - ``contact_window`` (v4): a no-answer at 16:00 in Chicago for a member in Honolulu; the retry
   waits for 08:00 in Honolulu (the contact-window-retry patch), then reached and resolved;
+- ``grouping`` (v4): three overdue notices to a lead grouped into one delivery, then the
+  recipient's grouping workflow ends when idle;
 - ``checkins``: a team's check-ins over a few days with a new calendar signalled, up to the
   first continue-as-new.
 """
@@ -271,6 +273,39 @@ async def contact_window(w: World) -> dict[str, Handle]:
     return {"interaction_contact_window": handle}
 
 
+async def grouping(w: World) -> dict[str, Handle]:
+    """Three overdue notices to lead-1 grouped into one delivery after the group wait, then the
+    recipient's grouping workflow ends after an idle repeat interval."""
+    import dataclasses
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.notifications import NotificationActivities
+    from domain.ids import group_workflow_id
+    from domain.messages import NotificationRequest
+
+    with unit_of_work(w.sessions) as s:
+        cfg = TeamConfig.model_validate({**CHICAGO_TEAM, "notifications": {}})
+        upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json"))
+    acts = NotificationActivities(w.sessions, LogChannel(), client=w.client)
+    act_env = ActivityEnvironment()
+    act_env.info = dataclasses.replace(act_env.info, task_queue=TASK_QUEUE)
+    for n in range(3):
+        req = NotificationRequest(
+            key=f"interaction:eastside:call-{n}:deadline_missed",
+            team_id="eastside",
+            kind="escalation",
+            recipient_id="lead-1",
+            trigger="deadline_missed",
+        )
+        await asyncio.to_thread(act_env.run, acts.notify, req)
+    handle = w.client.get_workflow_handle(group_workflow_id("eastside", "lead-1"))
+    await w.env.sleep(timedelta(seconds=40))
+    await w.env.sleep(timedelta(minutes=70))
+    await handle.result()
+    return {"notification_group": handle}
+
+
 async def coverage(w: World) -> dict[str, Handle]:
     monday = next_weekday_at(await w.env.get_current_time(), 0, 8)
     await advance_to(w.env, monday)
@@ -394,6 +429,7 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[dict[str, Handle]]]] = {
     "interaction_continue_as_new": interaction_continue_as_new,
     "checkins": checkins,
     "contact_window": contact_window,
+    "grouping": grouping,
 }
 
 
