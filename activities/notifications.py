@@ -63,8 +63,14 @@ def delivery_body(delivery: Delivery, rows: list[Notification]) -> dict[str, Any
     }
 
 
+def single_body(row: Notification) -> dict[str, Any]:
+    """A notice delivered on its own, in the same envelope as a group: the delivery id is the
+    notice's outbox key (the same notice always has the same id, so a receiver drops repeats)."""
+    return {"id": row.key, "recipient_id": row.recipient_id, "notifications": [notification_body(row)]}
+
+
 def message_id(body: dict[str, Any]) -> str:
-    """The id a receiver de-duplicates by: a notice's outbox key, or a grouped delivery's id."""
+    """The id a receiver de-duplicates by (the ``webhook-id``): the delivery's id."""
     return str(body["key"] if "key" in body else body["id"])
 
 
@@ -76,6 +82,8 @@ class LogChannel:
     """Default channel: one structured log line per notice."""
 
     def deliver(self, body: dict[str, Any]) -> None:
+        if "notifications" in body and len(body["notifications"]) == 1:
+            body = body["notifications"][0]
         if "notifications" in body:
             log.info(
                 "notification.group_delivered",
@@ -388,7 +396,7 @@ class Outbox:
             row = outbox.claim(session, notification_id)
             if row is None:
                 return False
-            body = notification_body(row)
+            body = single_body(row)
         try:
             self._channel.deliver(body)  # outside any transaction
         except Exception as err:

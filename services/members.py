@@ -15,7 +15,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 import zipcodes
 from phonenumbers import geocoder, timezone as phone_timezone
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,8 @@ def _zones() -> frozenset[str]:
 
 class Consent(InputModel):
     status: ConsentStatus
-    date: date
+    # When it was given or refused: a date, or a time with an offset.
+    at: AwareDatetime | date
     source: str = Field(min_length=1, max_length=200)
 
 

@@ -21,8 +21,8 @@ PROFILE: dict[str, Any] = {
     "preferred_language": "es-MX",
     "preferred_channel": "call",
     "consent": {
-        "call": {"status": "granted", "date": "2026-01-05", "source": "intake form"},
-        "text": {"status": "refused", "date": "2026-01-05", "source": "intake call"},
+        "call": {"status": "granted", "at": "2026-01-05", "source": "intake form"},
+        "text": {"status": "refused", "at": "2026-01-05T10:30:00-07:00", "source": "intake call"},
     },
     "contact_window": ["09:00", "19:00"],
 }
@@ -81,8 +81,8 @@ async def test_profile_is_stored_with_its_zone_source_and_window(api: httpx.Asyn
         ("preferred_channel", "fax", "call"),
         ("contact_window", ["19:00", "09:00"], "start before"),
         ("contact_window", ["9am", "5pm"], "HH:MM"),
-        ("consent", {"text": {"status": "maybe", "date": "2026-01-01", "source": "x"}}, "granted"),
-        ("consent", {"text": {"status": "refused", "source": "x"}}, "date"),
+        ("consent", {"text": {"status": "maybe", "at": "2026-01-01", "source": "x"}}, "granted"),
+        ("consent", {"text": {"status": "refused", "source": "x"}}, "at"),
     ],
 )
 async def test_bad_profile_fields_are_refused_and_change_nothing(
