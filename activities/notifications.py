@@ -54,7 +54,7 @@ def notification_body(row: Notification) -> dict[str, Any]:
 
 
 def delivery_body(delivery: Delivery, rows: list[Notification]) -> dict[str, Any]:
-    """A grouped delivery (docs/rules.md §2.9): its id, the recipient, and each notice as
+    """A grouped delivery (docs/rules.md §2.8): its id, the recipient, and each notice as
     ``GET /v1/notifications`` shows it. The webhook id of a grouped delivery is its ``id``."""
     return {
         "id": delivery.id,
@@ -150,7 +150,7 @@ class NotificationActivities:
         self._channel = channel
         self._after_insert = after_insert
         self.outbox = Outbox(sessions, channel)
-        # Grouping (docs/rules.md §2.9) signals a workflow from this thread on the worker's loop.
+        # Grouping (docs/rules.md §2.8) signals a workflow from this thread on the worker's loop.
         self._client = client
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()

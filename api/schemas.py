@@ -48,7 +48,7 @@ class StaffPublic(BaseModel):
 
 
 class MemberPut(MemberProfile):
-    """The owning CHW and the contact profile (docs/rules.md §2.8), all but ``owner_id`` optional."""
+    """The owning CHW and the contact profile (docs/rules.md §2.7), all but ``owner_id`` optional."""
 
     owner_id: str | None
 
@@ -67,7 +67,7 @@ class MemberPublic(BaseModel):
 class AttemptCreate(InputModel):
     outcome: Outcome
     note: str | None = Field(default=None, max_length=10_000)
-    # Why the CHW calls outside the member's window or over the daily cap (docs/rules.md §2.8).
+    # Why the CHW calls outside the member's window or over the daily cap (docs/rules.md §2.7).
     override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
 
 
@@ -209,7 +209,7 @@ class NotificationPublic(BaseModel):
     details: dict[str, Any]
     created_at: Timestamp
     delivered_at: Timestamp | None
-    # docs/rules.md §2.9: the grouped delivery that carried it, or the safety escalation that
+    # docs/rules.md §2.8: the grouped delivery that carried it, or the safety escalation that
     # inhibited it (recorded, not delivered).
     delivery_id: str | None = None
     inhibited_by: str | None = None

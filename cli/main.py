@@ -524,7 +524,7 @@ def _database(settings: Settings) -> Database:
 
 
 # ---------------------------------------------------------------- notifications
-notify_app = typer.Typer(help="Notification grouping (docs/rules.md §2.9).", no_args_is_help=True)
+notify_app = typer.Typer(help="Notification grouping (docs/rules.md §2.8).", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
 
 

@@ -1,4 +1,4 @@
-"""When a member may be contacted: contact windows and the daily cap (docs/rules.md §2.8).
+"""When a member may be contacted: contact windows and the daily cap (docs/rules.md §2.7).
 
 Pure functions, no clock and no I/O. A *window* is a pair of minutes after local midnight
 ``(start, end)`` with ``start < end``, read in the member's time zone on every day. The

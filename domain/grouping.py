@@ -1,4 +1,4 @@
-"""Notification grouping and inhibition (docs/rules.md §2.9): which notices go out together, when.
+"""Notification grouping and inhibition (docs/rules.md §2.8): which notices go out together, when.
 
 Pure: no clock, no I/O. ``plan_deliveries`` turns a list of notices (time, recipient, kind,
 trigger, member) into the deliveries a team's ``notifications`` policy produces. It is what

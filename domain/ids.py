@@ -24,5 +24,5 @@ def checkin_workflow_id(team_id: str) -> str:
 
 
 def group_workflow_id(team_id: str, recipient_id: str) -> str:
-    """The notification grouping workflow of one recipient in one team (docs/rules.md §2.9)."""
+    """The notification grouping workflow of one recipient in one team (docs/rules.md §2.8)."""
     return f"notify:{team_id}:{recipient_id}"

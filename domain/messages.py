@@ -53,7 +53,7 @@ class AttemptRecord(_Message):
     outcome: Outcome
     staff_id: str | None
     at: AwareDatetime
-    # Marks of the member's contact rules (docs/rules.md §2.8); the attempt is recorded anyway.
+    # Marks of the member's contact rules (docs/rules.md §2.7); the attempt is recorded anyway.
     outside_contact_window: bool = False
     over_daily_cap: bool = False
 
@@ -103,7 +103,7 @@ class InteractionState(_Message):
     unsuccessful_attempts: int = 0
     next_retry_at: AwareDatetime | None = None
     retry_reminded_seq: int = 0
-    # Why the retry reminder waits past the business-hours spacing, and in which zone (§2.8).
+    # Why the retry reminder waits past the business-hours spacing, and in which zone (§2.7).
     retry_held_by: RetryHold | None = None
     retry_zone: str | None = None
     retry_text_refused: bool = False
@@ -145,7 +145,7 @@ class AttemptInput(_Message):
     attempt_id: str
     outcome: Outcome
     staff_id: str | None = None
-    # Set by the API from the member's profile (docs/rules.md §2.8); None on older callers.
+    # Set by the API from the member's profile (docs/rules.md §2.7); None on older callers.
     outside_contact_window: bool = False
     over_daily_cap: bool = False
     contact: MemberContact | None = None
@@ -406,7 +406,7 @@ class TeamCalendarInput(_Message):
 InteractionProjection.model_rebuild()
 
 
-# ---------------------------------------------------------------- notification grouping (§2.9)
+# ---------------------------------------------------------------- notification grouping (§2.8)
 class GroupAdd(_Message):
     """Notices (outbox row ids) for a recipient's grouping workflow; a repeat is harmless."""
 

@@ -302,11 +302,11 @@ class TeamConfig(BaseModel):
     calendar: CalendarConfig
     policy: Policy = Field(default_factory=Policy)
     escalation_matrix: dict[Trigger, EscalationRule] = Field(default_factory=dict)
-    # docs/rules.md §2.8: the team's own contact window (member-local), intersected with the
+    # docs/rules.md §2.7: the team's own contact window (member-local), intersected with the
     # legal one and the member's; and the attempts allowed per member in a rolling 24 hours.
     contact_window: list[str] = Field(default_factory=lambda: ["08:00", "21:00"])
     max_attempts_per_day: int = Field(default=3, ge=1, le=50)
-    # docs/rules.md §2.9: how notices are grouped into deliveries per recipient. Without it
+    # docs/rules.md §2.8: how notices are grouped into deliveries per recipient. Without it
     # (None) every notice is its own delivery, as before; ``notifications: {}`` takes the defaults.
     notifications: NotificationPolicy | None = None
 

@@ -289,7 +289,7 @@ def _place_attempt_note(session: Session, attempt_id: str) -> None:
 def _attempt_input(
     session: Session, row: Interaction, attempt_id: str, outcome: Outcome, actor_id: str | None
 ) -> AttemptInput:
-    """The attempt with its marks against the member's window and daily cap (docs/rules.md §2.8)."""
+    """The attempt with its marks against the member's window and daily cap (docs/rules.md §2.7)."""
     team = require_team(session, row.team_id)
     marks = members.attempt_marks(session, team_config(team), row.team_id, row.member_id, now_utc())
     return AttemptInput(
@@ -317,7 +317,7 @@ async def record_attempt(
     """Record one contact attempt (once per ``key``); its note and override reason go to SQL only.
 
     An attempt is a fact: one outside the member's contact window or over the daily cap is
-    recorded all the same, marked (docs/rules.md §2.8)."""
+    recorded all the same, marked (docs/rules.md §2.7)."""
     attempt_id = operation_id("attempt", key)
     if await db.run(Session.get, Attempt, attempt_id) is not None:
         # A repeat of an attempt already recorded (its answer was lost): answer it, change nothing.

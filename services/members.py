@@ -1,4 +1,4 @@
-"""A member's contact profile, their time zone and the contact rules in force (docs/rules.md §2.8).
+"""A member's contact profile, their time zone and the contact rules in force (docs/rules.md §2.7).
 
 The profile is member data: it lives in SQL only. What a workflow gets is a ``MemberContact``
 (a zone name, the window's minutes, when the cap clears) — never the phone or postal code.

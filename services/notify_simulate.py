@@ -1,5 +1,5 @@
 """``followthrough notify simulate``: the delivery timeline a team's notification policy gives a
-list of notices, so a lead can see what will happen before changing the policy (rules §2.9)."""
+list of notices, so a lead can see what will happen before changing the policy (rules §2.8)."""
 
 from __future__ import annotations
 

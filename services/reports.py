@@ -103,7 +103,7 @@ def _blocked_by_window(
     session: Session, team: Team, rows: list[Interaction], cal: BusinessCalendar, now: datetime
 ) -> int:
     """Cases that missed their first-response deadline while the member's contact window allowed
-    no contact in business hours between receipt and the deadline (docs/rules.md §2.8): the
+    no contact in business hours between receipt and the deadline (docs/rules.md §2.7): the
     deadline does not move, but these are counted apart."""
     cfg = team_config(team)
     late = [

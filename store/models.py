@@ -174,7 +174,7 @@ class Attempt(Base):
     seq: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(32))
     staff_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # docs/rules.md §2.8: made outside the member's contact window / over the daily cap.
+    # docs/rules.md §2.7: made outside the member's contact window / over the daily cap.
     outside_contact_window: Mapped[bool] = mapped_column(Boolean, default=False)
     over_daily_cap: Mapped[bool] = mapped_column(Boolean, default=False)
     # The CHW's reason for an attempt outside the window or over the cap (member data: SQL only).
@@ -223,7 +223,7 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Why the last try failed, without addresses ("HTTP 503", "ConnectError").
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # docs/rules.md §2.9: the recipient's grouping workflow that holds this notice (the outbox
+    # docs/rules.md §2.8: the recipient's grouping workflow that holds this notice (the outbox
     # leaves it alone), the delivery that carried it, and the safety escalation that inhibited it.
     group_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
     delivery_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
@@ -231,7 +231,7 @@ class Notification(Base):
 
 
 class Delivery(Base):
-    """One grouped webhook delivery (docs/rules.md §2.9): its notices, and its outbox bookkeeping."""
+    """One grouped webhook delivery (docs/rules.md §2.8): its notices, and its outbox bookkeeping."""
 
     __tablename__ = "deliveries"
 

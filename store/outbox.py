@@ -98,7 +98,7 @@ def oldest_undelivered(session: Session) -> datetime | None:
     return oldest
 
 
-# ---------------------------------------------------------------- grouped deliveries (rules §2.9)
+# ---------------------------------------------------------------- grouped deliveries (rules §2.8)
 def claim_delivery(session: Session, delivery_id: str) -> Delivery | None:
     """Take a grouped delivery for one try (committed), or None if delivered or held elsewhere."""
     now = _now()

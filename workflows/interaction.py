@@ -61,7 +61,7 @@ WakeKind = Literal["due_soon", "overdue", "retry_due"]
 # it, and watch it for an unresolved end; runs started before it replay on the old path.
 ESCALATION_OWN_ID_PATCH = "escalation-own-id"
 # Runs that record this patch hold a retry reminder until the member's contact window opens and
-# the daily cap allows another attempt (docs/rules.md §2.8); only attempts that carry the
+# the daily cap allows another attempt (docs/rules.md §2.7); only attempts that carry the
 # member's contact rules call it, so histories from before replay unchanged.
 CONTACT_WINDOW_PATCH = "contact-window-retry"
 
@@ -743,7 +743,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             label = "urgent deadline"
         return f"{label}, {when}"
 
-    # ------------------------------------------------- member contact rules (docs/rules.md §2.8)
+    # ------------------------------------------------- member contact rules (docs/rules.md §2.7)
     def _hold_for_contact(self, contact: MemberContact | None) -> dict[str, Any]:
         """Move the scheduled retry to the first instant in business hours, in the member's window
         and under the daily cap; say why it waits (timeline details, timer summary)."""

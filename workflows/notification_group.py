@@ -1,5 +1,5 @@
 """NotificationGroupWorkflow: one per recipient and team, grouping notices into deliveries
-(docs/rules.md §2.9).
+(docs/rules.md §2.8).
 
 Started or signalled by the ``notify`` activity (signal-with-start), so it exists only while a
 recipient has notices to group. It holds outbox row ids only. A delivery is an activity keyed by

@@ -1,5 +1,5 @@
 """The member contact profile over HTTP and attempts marked against the member's contact window
-and the daily cap (docs/rules.md §2.8), on a real worker."""
+and the daily cap (docs/rules.md §2.7), on a real worker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contact windows and the daily cap (docs/rules.md §2.8): examples across DST days, Arizona,
+"""Contact windows and the daily cap (docs/rules.md §2.7): examples across DST days, Arizona,
 Hawaii and a member in another zone than the team, and properties over random instants."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Notification grouping and inhibition (docs/rules.md §2.9), as the pure plan computes it."""
+"""Notification grouping and inhibition (docs/rules.md §2.8), as the pure plan computes it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retry reminders held for the member's contact window and the daily cap (docs/rules.md §2.8),
+"""Retry reminders held for the member's contact window and the daily cap (docs/rules.md §2.7),
 on the time-skipping server: the reminder fires at the window's start, the timer says why."""
 
 from __future__ import annotations

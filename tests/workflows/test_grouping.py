@@ -1,4 +1,4 @@
-"""Notification grouping per recipient (docs/rules.md §2.9) on a real worker: forty notices at
+"""Notification grouping per recipient (docs/rules.md §2.8) on a real worker: forty notices at
 close become one delivery listing all forty, a safety notice goes at once and alone, and a
 worker restart during the group wait neither loses nor duplicates a delivery."""
 
