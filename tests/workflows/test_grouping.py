@@ -167,3 +167,54 @@ async def test_a_repeated_delivery_activity_sends_once(
     assert acts.deliver_group(req) == 3
     assert acts.deliver_group(req) == 3  # the retry finds the delivery: no second send
     assert len(channel.groups()) == 1
+
+
+def test_an_open_safety_escalation_inhibits_deadline_notices_about_its_member(
+    sessions: sessionmaker[Session], channel: Recording
+) -> None:
+    from datetime import UTC, datetime
+
+    from store.models import Escalation, TimelineEvent
+    from tests.workflows.support import add_interaction_row
+
+    now = datetime.now(UTC)
+    with unit_of_work(sessions) as s:
+        safe_case = add_interaction_row(s, assignee_id="chw-ana", due_at=now, member_id="mem-9")
+        late_case = add_interaction_row(s, assignee_id="chw-ana", due_at=now, member_id="mem-9")
+        other_case = add_interaction_row(s, assignee_id="chw-ana", due_at=now, member_id="mem-1")
+        s.flush()
+        s.add(
+            Escalation(
+                id="esc-safety", workflow_id="escalation:x", interaction_id=safe_case.id, team_id="eastside",
+                trigger="safety", severity=1, status="acknowledged", clock="wall", matrix_version=1,
+                started_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        late_id, other_id = late_case.id, other_case.id
+    acts = NotificationActivities(sessions, channel)
+    for iid, trigger in (
+        (late_id, "deadline_missed"),
+        (late_id, "unreachable"),
+        (other_id, "deadline_missed"),
+    ):
+        ActivityEnvironment().run(
+            acts.notify,
+            NotificationRequest(
+                key=f"interaction:{iid}:{trigger}", team_id="eastside", kind="escalation",
+                recipient_id="lead-1", trigger=trigger, interaction_id=iid,
+            ),
+        )  # fmt: skip
+    stored = {(r.interaction_id, r.trigger): r for r in rows(sessions)}
+    assert stored[(late_id, "deadline_missed")].inhibited_by == "esc-safety"
+    assert stored[(late_id, "unreachable")].inhibited_by == "esc-safety"
+    assert stored[(late_id, "deadline_missed")].delivered_at is None
+    assert stored[(other_id, "deadline_missed")].inhibited_by is None  # another member
+    assert [b["notifications"][0]["interaction_id"] for b in channel.bodies] == [other_id]
+    with sessions() as s:
+        lines = list(s.scalars(select(TimelineEvent).where(TimelineEvent.kind == "notice_inhibited")))
+    assert {(line.interaction_id, line.details["trigger"]) for line in lines} == {
+        (late_id, "deadline_missed"),
+        (late_id, "unreachable"),
+    }
+    # The dispatcher leaves inhibited notices alone.
+    assert acts.outbox.deliver_due() == (0, 0)
