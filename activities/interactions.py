@@ -82,6 +82,8 @@ class InteractionActivities:
                             outcome=a.outcome,
                             staff_id=a.staff_id,
                             at=a.at,
+                            outside_contact_window=a.outside_contact_window,
+                            over_daily_cap=a.over_daily_cap,
                         )
                     )
             add_timeline(session, projection.events, interaction_id=st.interaction_id)

@@ -11,6 +11,7 @@ channel fails after accepting it (then at-least-once, keyed by ``Idempotency-Key
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,15 +19,19 @@ from typing import Any, Protocol
 
 import httpx
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 from temporalio import activity
+from temporalio.client import Client
 
-from domain.messages import NotificationRequest
+from domain.grouping import INHIBITED_TRIGGERS, NotificationPolicy, is_bypass
+from domain.ids import group_workflow_id
+from domain.messages import DeliveryRequest, GroupAdd, GroupInput, NotificationRequest, TimelineEntry
 from store import outbox
 from store.db import unit_of_work
-from store.models import Notification, Staff
+from store.models import Delivery, Escalation, Interaction, Notification, Staff, Team
+from store.projection import add_timeline
 from store.repositories import absent_staff_at
 
 log = structlog.get_logger(__name__)
@@ -48,6 +53,27 @@ def notification_body(row: Notification) -> dict[str, Any]:
     }
 
 
+def delivery_body(delivery: Delivery, rows: list[Notification]) -> dict[str, Any]:
+    """A grouped delivery (docs/rules.md §2.8): its id, the recipient, and each notice as
+    ``GET /v1/notifications`` shows it. The webhook id of a grouped delivery is its ``id``."""
+    return {
+        "id": delivery.id,
+        "recipient_id": delivery.recipient_id,
+        "notifications": [notification_body(r) for r in sorted(rows, key=lambda r: r.id)],
+    }
+
+
+def single_body(row: Notification) -> dict[str, Any]:
+    """A notice delivered on its own, in the same envelope as a group: the delivery id is the
+    notice's outbox key (the same notice always has the same id, so a receiver drops repeats)."""
+    return {"id": row.key, "recipient_id": row.recipient_id, "notifications": [notification_body(row)]}
+
+
+def message_id(body: dict[str, Any]) -> str:
+    """The id a receiver de-duplicates by (the ``webhook-id``): the delivery's id."""
+    return str(body["key"] if "key" in body else body["id"])
+
+
 class DeliveryChannel(Protocol):
     def deliver(self, body: dict[str, Any]) -> None: ...
 
@@ -56,6 +82,16 @@ class LogChannel:
     """Default channel: one structured log line per notice."""
 
     def deliver(self, body: dict[str, Any]) -> None:
+        if "notifications" in body and len(body["notifications"]) == 1:
+            body = body["notifications"][0]
+        if "notifications" in body:
+            log.info(
+                "notification.group_delivered",
+                delivery_id=body["id"],
+                recipient_id=body["recipient_id"],
+                notifications=len(body["notifications"]),
+            )
+            return
         log.info(
             "notification.delivered",
             notification_id=body["id"],
@@ -95,7 +131,7 @@ class WebhookChannel:
 
     def deliver(self, body: dict[str, Any]) -> None:
         raw = json.dumps(body, sort_keys=True, separators=(",", ":"))
-        resp = self._client.post(self._url, content=raw.encode(), headers=self.headers(str(body["key"]), raw))
+        resp = self._client.post(self._url, content=raw.encode(), headers=self.headers(message_id(body), raw))
         resp.raise_for_status()
 
 
@@ -108,21 +144,152 @@ class NotificationActivities:
         channel: DeliveryChannel,
         *,
         after_insert: Callable[[NotificationRequest], None] | None = None,
+        client: Client | None = None,
     ) -> None:
         self._sessions = sessions
         self._channel = channel
         self._after_insert = after_insert
         self.outbox = Outbox(sessions, channel)
+        # Grouping (docs/rules.md §2.8) signals a workflow from this thread on the worker's loop.
+        self._client = client
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     @activity.defn(name="notify")
     def notify(self, req: NotificationRequest) -> int:
-        """Write the notice for each recipient and try to deliver it; returns how many recipients."""
+        """Write the notice for each recipient and see it delivered; returns how many recipients.
+
+        Without a ``notifications`` policy each notice is tried once here (the dispatcher retries).
+        With one, a bypass notice (safety) goes out at once as a delivery of its own; the others
+        join the recipient's grouping workflow. An inhibited notice is recorded, not delivered."""
         ids = self._write(req)
         if self._after_insert is not None:
             self._after_insert(req)
-        for nid in ids:
-            self.outbox.deliver(nid)
+        with self._sessions() as session:
+            rows = list(session.scalars(select(Notification).where(Notification.id.in_(ids))))
+            policy = self._policy(session, req.team_id)
+        groups: dict[str, list[int]] = {}
+        for row in sorted(rows, key=lambda r: r.id):
+            if row.inhibited_by is not None or row.delivered_at is not None:
+                continue
+            if row.group_id is not None:
+                groups.setdefault(row.recipient_id, []).append(row.id)
+            elif policy is not None:
+                self.deliver_group(
+                    DeliveryRequest(
+                        delivery_id=f"dlv_n{row.id}",
+                        team_id=row.team_id,
+                        recipient_id=row.recipient_id,
+                        notification_ids=[row.id],
+                    )
+                )
+            else:
+                self.outbox.deliver(row.id)
+        if groups and policy is not None:
+            first = min(r.created_at for r in rows)
+            for recipient, group in groups.items():
+                self._signal_group(req.team_id, recipient, group, first, policy)
         return len(ids)
+
+    def _groups(self, session: Session, req: NotificationRequest) -> bool:
+        """Whether this notice joins its recipients' grouping workflows (not a bypass trigger)."""
+        policy = self._policy(session, req.team_id)
+        return policy is not None and not is_bypass(policy, req.kind, req.trigger)
+
+    def _policy(self, session: Session, team_id: str) -> NotificationPolicy | None:
+        """The team's notifications policy; None without one (or without a client to group with)."""
+        team = session.get(Team, team_id)
+        if team is None or self._client is None or self._loop is None:
+            return None
+        raw = team.config.get("notifications")
+        return None if raw is None else NotificationPolicy.model_validate(raw)
+
+    def _signal_group(
+        self, team_id: str, recipient_id: str, ids: list[int], at: datetime, policy: NotificationPolicy
+    ) -> None:
+        from workflows.notification_group import NotificationGroupWorkflow
+
+        assert self._client is not None and self._loop is not None
+        start = self._client.start_workflow(
+            NotificationGroupWorkflow.run,
+            GroupInput(
+                team_id=team_id,
+                recipient_id=recipient_id,
+                group_wait_seconds=policy.group_wait_seconds,
+                group_interval_minutes=policy.group_interval_minutes,
+                repeat_interval_minutes=policy.repeat_interval_minutes,
+                max_items_per_delivery=policy.max_items_per_delivery,
+            ),
+            id=group_workflow_id(team_id, recipient_id),
+            task_queue=activity.info().task_queue,
+            start_signal="add",
+            start_signal_args=[GroupAdd(notification_ids=ids, at=at)],
+            static_summary=f"notices to {recipient_id} of team {team_id}, grouped",
+        )
+        asyncio.run_coroutine_threadsafe(start, self._loop).result(timeout=30)
+
+    @activity.defn(name="deliver_group")
+    def deliver_group(self, req: DeliveryRequest) -> int:
+        """Make the delivery once (its id is the key) with the notices no delivery carried yet,
+        then try it once; the dispatcher retries it. Returns how many notices it carries."""
+        now = datetime.now(UTC)
+        with unit_of_work(self._sessions) as session:
+            found = session.get(Delivery, req.delivery_id)
+            if found is None:
+                free = list(
+                    session.scalars(
+                        select(Notification.id).where(
+                            Notification.id.in_(req.notification_ids),
+                            Notification.delivery_id.is_(None),
+                            Notification.delivered_at.is_(None),
+                        )
+                    )
+                )
+                if not free:
+                    return 0
+                session.add(
+                    Delivery(
+                        id=req.delivery_id,
+                        team_id=req.team_id,
+                        recipient_id=req.recipient_id,
+                        notification_ids=sorted(free),
+                        created_at=now,
+                        delivery_attempts=0,
+                    )
+                )
+                session.execute(
+                    update(Notification)
+                    .where(Notification.id.in_(free))
+                    .values(delivery_id=req.delivery_id)
+                    .execution_options(synchronize_session=False)
+                )
+                count = len(free)
+            else:
+                count = len(found.notification_ids)
+        self.outbox.deliver_delivery(req.delivery_id)
+        return count
+
+    def _inhibitor(self, session: Session, req: NotificationRequest) -> str | None:
+        """The open safety escalation of the notice's member, if the notice is one it inhibits."""
+        if req.kind != "escalation" or req.trigger not in INHIBITED_TRIGGERS or req.interaction_id is None:
+            return None
+        case = session.get(Interaction, req.interaction_id)
+        if case is None:
+            return None
+        found: str | None = session.scalar(
+            select(Escalation.id)
+            .join(Interaction, Interaction.id == Escalation.interaction_id)
+            .where(
+                Interaction.team_id == case.team_id,
+                Interaction.member_id == case.member_id,
+                Escalation.trigger == "safety",
+                Escalation.status != "resolved",
+            )
+            .limit(1)
+        )
+        return found
 
     def _recipients(self, session: Session, req: NotificationRequest) -> list[str]:
         """A named recipient, or everyone of the role who is not away.
@@ -163,6 +330,8 @@ class NotificationActivities:
             if not recipients:
                 log.warning("notification.no_recipient", key=req.key, team_id=req.team_id)
             keys = {f"{req.key}:{r}": r for r in recipients}
+            inhibitor = self._inhibitor(session, req)
+            grouping = inhibitor is None and self._groups(session, req)
             existing = {
                 n.key: n.id
                 for n in session.scalars(select(Notification).where(Notification.key.in_(list(keys))))
@@ -181,9 +350,28 @@ class NotificationActivities:
                     trigger=req.trigger,
                     payload=req.details,
                     created_at=now,
+                    inhibited_by=inhibitor,
+                    group_id=group_workflow_id(req.team_id, recipient) if grouping else None,
                 )
                 session.add(row)
                 rows.append(row)
+                if inhibitor is not None and req.interaction_id is not None:
+                    add_timeline(
+                        session,
+                        [
+                            TimelineEntry(
+                                key=f"{key}:inhibited",
+                                kind="notice_inhibited",
+                                at=now,
+                                details={
+                                    "recipient_id": recipient,
+                                    "trigger": req.trigger,
+                                    "inhibited_by": inhibitor,
+                                },
+                            )
+                        ],
+                        interaction_id=req.interaction_id,
+                    )
             session.flush()
             return sorted([*existing.values(), *(r.id for r in rows)])
 
@@ -208,7 +396,7 @@ class Outbox:
             row = outbox.claim(session, notification_id)
             if row is None:
                 return False
-            body = notification_body(row)
+            body = single_body(row)
         try:
             self._channel.deliver(body)  # outside any transaction
         except Exception as err:
@@ -227,8 +415,38 @@ class Outbox:
         return True
 
     def deliver_due(self, *, limit: int = 100) -> tuple[int, int]:
-        """Try every notice whose next try is due (oldest first): ``(delivered, failed)``."""
+        """Try every notice and grouped delivery whose next try is due (oldest first):
+        ``(delivered, failed)``."""
         with self._sessions() as session:
             ids = outbox.due(session, limit=limit)
+            groups = outbox.due_deliveries(session, limit=limit)
         ok = sum(1 for nid in ids if self.deliver(nid))
-        return ok, len(ids) - ok
+        ok += sum(1 for did in groups if self.deliver_delivery(did))
+        return ok, len(ids) + len(groups) - ok
+
+    def deliver_delivery(self, delivery_id: str) -> bool:
+        """Try one grouped delivery once; True if it is delivered (now or before)."""
+        with self._sessions() as session:
+            row = outbox.claim_delivery(session, delivery_id)
+            if row is None:
+                return False
+            carried = list(
+                session.scalars(select(Notification).where(Notification.delivery_id == delivery_id))
+            )
+            body = delivery_body(row, carried)
+        try:
+            self._channel.deliver(body)
+        except Exception as err:
+            reason = _reason(err)
+            with self._sessions() as session:
+                retry_at = outbox.delivery_failed(session, delivery_id, reason)
+            log.warning(
+                "notification.group_delivery_failed",
+                delivery_id=delivery_id,
+                reason=reason,
+                retry_at=retry_at.isoformat() if retry_at else None,
+            )
+            return False
+        with self._sessions() as session:
+            outbox.delivery_done(session, delivery_id)
+        return True

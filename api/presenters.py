@@ -66,6 +66,9 @@ def interactions(
                         staff_id=a.staff_id,
                         at=a.at,
                         note=a.note,
+                        outside_contact_window=a.outside_contact_window,
+                        over_daily_cap=a.over_daily_cap,
+                        override_reason=a.override_reason,
                     )
                     for a in attempts[r.id]
                 ],
@@ -182,8 +185,16 @@ def staff(s: Staff) -> StaffPublic:
     return StaffPublic(id=s.id, team_id=s.team_id, name=s.name, role=s.role)
 
 
-def member(m: Member) -> MemberPublic:
-    return MemberPublic(id=m.id, team_id=m.team_id, owner_id=m.owner_id)
+def member(m: Member, window: list[str] | None = None) -> MemberPublic:
+    return MemberPublic(
+        id=m.id,
+        team_id=m.team_id,
+        owner_id=m.owner_id,
+        profile=dict(m.profile or {}),
+        timezone=m.zone,
+        timezone_source=m.zone_source,
+        contact_window=window,
+    )
 
 
 def notification(n: Notification) -> NotificationPublic:
@@ -198,4 +209,6 @@ def notification(n: Notification) -> NotificationPublic:
         details=n.payload,
         created_at=n.created_at,
         delivered_at=n.delivered_at,
+        delivery_id=n.delivery_id,
+        inhibited_by=n.inhibited_by,
     )

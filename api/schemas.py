@@ -15,6 +15,7 @@ from pydantic import (
 
 from domain.messages import AbsenceStatus, EscalationStatus, InteractionStatus
 from domain.models import Channel, Flag, Outcome, StaffRole
+from services.members import MemberProfile
 from services.schemas import (
     AbsenceCreate as AbsenceCreate,
     ChannelReport as ChannelReport,
@@ -46,7 +47,9 @@ class StaffPublic(BaseModel):
     role: StaffRole
 
 
-class MemberPut(InputModel):
+class MemberPut(MemberProfile):
+    """The owning CHW and the contact profile (docs/rules.md §2.7), all but ``owner_id`` optional."""
+
     owner_id: str | None
 
 
@@ -54,11 +57,18 @@ class MemberPublic(BaseModel):
     id: str
     team_id: str
     owner_id: str | None
+    profile: dict[str, Any] = Field(default_factory=dict)
+    # The member's zone, and where it came from: profile | postal_code | phone | team.
+    timezone: str | None = None
+    timezone_source: str | None = None
+    contact_window: list[str] | None = None
 
 
 class AttemptCreate(InputModel):
     outcome: Outcome
     note: str | None = Field(default=None, max_length=10_000)
+    # Why the CHW calls outside the member's window or over the daily cap (docs/rules.md §2.7).
+    override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
 
 
 class FlagCreate(InputModel):
@@ -140,6 +150,9 @@ class AttemptPublic(BaseModel):
     staff_id: str | None
     at: Timestamp
     note: str | None = None
+    outside_contact_window: bool = False
+    over_daily_cap: bool = False
+    override_reason: str | None = None
 
 
 class TimelinePublic(BaseModel):
@@ -196,6 +209,10 @@ class NotificationPublic(BaseModel):
     details: dict[str, Any]
     created_at: Timestamp
     delivered_at: Timestamp | None
+    # docs/rules.md §2.8: the grouped delivery that carried it, or the safety escalation that
+    # inhibited it (recorded, not delivered).
+    delivery_id: str | None = None
+    inhibited_by: str | None = None
 
 
 # ---------------------------------------------------------------- absences (docs/rules.md §2.5)

@@ -523,6 +523,45 @@ def _database(settings: Settings) -> Database:
     return Database(make_sessionmaker(make_engine(settings.database_url)), threads=4)
 
 
+# ---------------------------------------------------------------- notifications
+notify_app = typer.Typer(help="Notification grouping (docs/rules.md §2.8).", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("simulate")
+def notify_simulate(
+    team: Annotated[str, typer.Option(help="team id (its stored policy), or a team YAML file")],
+    file: Annotated[Path, typer.Option(help="events YAML: a list of notices")],
+) -> None:
+    """Print the deliveries the team's notification policy would make of the notices in FILE."""
+    from domain.errors import Invalid
+    from domain.grouping import NotificationPolicy
+    from services.notify_simulate import read_events, simulate
+    from services.teams import read_team_file
+
+    try:
+        notices = read_events(file.read_text())
+    except OSError as err:
+        raise typer.Exit(code=_fail(f"cannot read {file}: {err.strerror}")) from err
+    except Invalid as err:
+        raise typer.Exit(code=_fail(err.message)) from err
+    if Path(team).is_file():
+        policy = read_team_file(Path(team)).config.notifications or NotificationPolicy()
+    else:
+        from services.teams import team_config
+        from store import repositories as repo
+        from store.db import make_engine, make_sessionmaker
+
+        sessions = make_sessionmaker(make_engine(_settings().database_url))
+        with sessions() as session:
+            row = repo.get_team(session, team)
+            if row is None:
+                raise typer.Exit(code=_fail(f"unknown team '{team}'"))
+            policy = team_config(row).notifications or NotificationPolicy()
+    for line in simulate(policy, notices):
+        typer.echo(line)
+
+
 # ---------------------------------------------------------------- absences
 absence_app = typer.Typer(help="Plan coverage when staff are out of office.", no_args_is_help=True)
 app.add_typer(absence_app, name="absence")

@@ -21,3 +21,8 @@ def absence_workflow_id(absence_id: str) -> str:
 
 def checkin_workflow_id(team_id: str) -> str:
     return f"checkin:{team_id}"
+
+
+def group_workflow_id(team_id: str, recipient_id: str) -> str:
+    """The notification grouping workflow of one recipient in one team (docs/rules.md §2.8)."""
+    return f"notify:{team_id}:{recipient_id}"

@@ -53,6 +53,26 @@ class AttemptRecord(_Message):
     outcome: Outcome
     staff_id: str | None
     at: AwareDatetime
+    # Marks of the member's contact rules (docs/rules.md §2.7); the attempt is recorded anyway.
+    outside_contact_window: bool = False
+    over_daily_cap: bool = False
+
+
+class MemberContact(_Message):
+    """What a workflow needs of a member's contact rules: a zone name, the window in force
+    (minutes after local midnight) and when the daily cap lets the next attempt through.
+    Never the phone, postal code or any other member text."""
+
+    zone: str
+    window_start: int = Field(ge=0, le=24 * 60)
+    window_end: int = Field(ge=0, le=24 * 60)
+    # None: the next attempt is under the cap at any time.
+    cap_clears_at: AwareDatetime | None = None
+    # The member refused texts: reminders never suggest one.
+    text_refused: bool = False
+
+
+RetryHold = Literal["contact_window", "daily_cap", "no_overlap"]
 
 
 class EscalationRef(_Message):
@@ -83,6 +103,10 @@ class InteractionState(_Message):
     unsuccessful_attempts: int = 0
     next_retry_at: AwareDatetime | None = None
     retry_reminded_seq: int = 0
+    # Why the retry reminder waits past the business-hours spacing, and in which zone (§2.7).
+    retry_held_by: RetryHold | None = None
+    retry_zone: str | None = None
+    retry_text_refused: bool = False
     due_soon_sent_for: AwareDatetime | None = None
     overdue: bool = False
     unreachable: bool = False
@@ -121,6 +145,10 @@ class AttemptInput(_Message):
     attempt_id: str
     outcome: Outcome
     staff_id: str | None = None
+    # Set by the API from the member's profile (docs/rules.md §2.7); None on older callers.
+    outside_contact_window: bool = False
+    over_daily_cap: bool = False
+    contact: MemberContact | None = None
 
 
 class FlagInput(_Message):
@@ -376,3 +404,32 @@ class TeamCalendarInput(_Message):
 
 
 InteractionProjection.model_rebuild()
+
+
+# ---------------------------------------------------------------- notification grouping (§2.8)
+class GroupAdd(_Message):
+    """Notices (outbox row ids) for a recipient's grouping workflow; a repeat is harmless."""
+
+    notification_ids: list[int]
+    # When the first of them was written (the group wait counts from it).
+    at: AwareDatetime
+
+
+class GroupInput(_Message):
+    team_id: str
+    recipient_id: str
+    group_wait_seconds: int = 30
+    group_interval_minutes: int = 5
+    repeat_interval_minutes: int = 60
+    max_items_per_delivery: int = 50
+    # Carried over continue-as-new.
+    pending: list[int] = Field(default_factory=list)
+    first_pending_at: AwareDatetime | None = None
+    last_delivery_at: AwareDatetime | None = None
+
+
+class DeliveryRequest(_Message):
+    delivery_id: str
+    team_id: str
+    recipient_id: str
+    notification_ids: list[int]

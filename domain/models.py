@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.grouping import NotificationPolicy
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Channel = Literal["call", "voicemail", "text"]
 Flag = Literal["urgent", "safety", "outside_role", "complaint", "sensitive"]
@@ -300,6 +302,21 @@ class TeamConfig(BaseModel):
     calendar: CalendarConfig
     policy: Policy = Field(default_factory=Policy)
     escalation_matrix: dict[Trigger, EscalationRule] = Field(default_factory=dict)
+    # docs/rules.md §2.7: the team's own contact window (member-local), intersected with the
+    # legal one and the member's; and the attempts allowed per member in a rolling 24 hours.
+    contact_window: list[str] = Field(default_factory=lambda: ["08:00", "21:00"])
+    max_attempts_per_day: int = Field(default=3, ge=1, le=50)
+    # docs/rules.md §2.8: how notices are grouped into deliveries per recipient. Without it
+    # (None) every notice is its own delivery, as before; ``notifications: {}`` takes the defaults.
+    notifications: NotificationPolicy | None = None
+
+    @field_validator("contact_window")
+    @classmethod
+    def _contact_window(cls, v: list[str]) -> list[str]:
+        from domain.contact import parse_window
+
+        parse_window(v)
+        return v
 
     @model_validator(mode="before")
     @classmethod

@@ -39,7 +39,7 @@ from domain.messages import (
     ResolveInput,
 )
 from domain.models import TRIGGERS, Flag, Outcome, TeamConfig
-from services import escalations
+from services import escalations, members
 from services.common import (
     StartRefused,
     now_utc,
@@ -280,7 +280,26 @@ def _place_attempt_note(session: Session, attempt_id: str) -> None:
         note = idem.take_text(session, f"attempt:{attempt_id}")
         if note is not None and attempt.note is None:
             attempt.note = note
+        reason = idem.take_text(session, f"attempt_override:{attempt_id}")
+        if reason is not None and attempt.override_reason is None:
+            attempt.override_reason = reason
         session.commit()
+
+
+def _attempt_input(
+    session: Session, row: Interaction, attempt_id: str, outcome: Outcome, actor_id: str | None
+) -> AttemptInput:
+    """The attempt with its marks against the member's window and daily cap (docs/rules.md §2.7)."""
+    team = require_team(session, row.team_id)
+    marks = members.attempt_marks(session, team_config(team), row.team_id, row.member_id, now_utc())
+    return AttemptInput(
+        attempt_id=attempt_id,
+        outcome=outcome,
+        staff_id=actor_id,
+        outside_contact_window=marks.outside_contact_window,
+        over_daily_cap=marks.over_daily_cap,
+        contact=marks.contact,
+    )
 
 
 async def record_attempt(
@@ -293,21 +312,28 @@ async def record_attempt(
     note: str | None,
     actor_id: str | None,
     key: str,
+    override_reason: str | None = None,
 ) -> Interaction:
-    """Record one contact attempt (once per ``key``); its note goes to SQL only."""
+    """Record one contact attempt (once per ``key``); its note and override reason go to SQL only.
+
+    An attempt is a fact: one outside the member's contact window or over the daily cap is
+    recorded all the same, marked (docs/rules.md §2.7)."""
     attempt_id = operation_id("attempt", key)
     if await db.run(Session.get, Attempt, attempt_id) is not None:
         # A repeat of an attempt already recorded (its answer was lost): answer it, change nothing.
-        if note:
+        if note or override_reason:
             await db.run(_place_attempt_note, attempt_id)
         return await db.run(fresh, row.id)
+    arg = await db.run(_attempt_input, row, attempt_id, outcome, actor_id)
 
     def update() -> Awaitable[InteractionState]:
-        arg = AttemptInput(attempt_id=attempt_id, outcome=outcome, staff_id=actor_id)
         return run_interaction_update(client, settings, row, "record_attempt", arg, key=key)
 
-    await with_text(db, f"attempt:{attempt_id}", note, update)
-    if note:
+    async def with_reason() -> None:
+        await with_text(db, f"attempt:{attempt_id}", note, update)
+
+    await with_text(db, f"attempt_override:{attempt_id}", override_reason, with_reason)
+    if note or override_reason:
         await db.run(_place_attempt_note, attempt_id)
     return await db.run(fresh, row.id)
 

@@ -9,14 +9,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from domain.calendar import BusinessCalendar
+from domain.contact import next_contact_instant
 from domain.deadlines import is_overdue, sla_met
 from domain.errors import Invalid
 from domain.models import CHANNELS
+from services import members
 from services.common import now_utc
 from services.schemas import ChannelReport, SlaReport
 from services.teams import require_team, team_config
 from store import repositories as repo
-from store.models import Team
+from store.models import Interaction, Team
 
 DEFAULT_RANGE = timedelta(days=30)
 
@@ -83,6 +85,7 @@ def compute_sla(session: Session, team: Team, start: datetime, end: datetime) ->
     by_trigger = Counter(e.trigger for found in escalations.values() for e in found)
     attempted = [r for r in rows if r.attempt_count > 0]
     unreachable = sum(1 for r in attempted if "unreachable" in r.triggers)
+    marked = [a for found in repo.attempts_of(session, [r.id for r in attempted]).values() for a in found]
     return SlaReport(
         team_id=team_id,
         from_=start,
@@ -90,4 +93,34 @@ def compute_sla(session: Session, team: Team, start: datetime, end: datetime) ->
         channels=channels,
         escalations_by_trigger=dict(by_trigger),
         unreachable_rate=_rate(unreachable, len(attempted)),
+        attempts_outside_contact_window=sum(1 for a in marked if a.outside_contact_window),
+        attempts_over_daily_cap=sum(1 for a in marked if a.over_daily_cap),
+        blocked_by_contact_window=_blocked_by_window(session, team, rows, cal, now) if cal else 0,
     )
+
+
+def _blocked_by_window(
+    session: Session, team: Team, rows: list[Interaction], cal: BusinessCalendar, now: datetime
+) -> int:
+    """Cases that missed their first-response deadline while the member's contact window allowed
+    no contact in business hours between receipt and the deadline (docs/rules.md §2.7): the
+    deadline does not move, but these are counted apart."""
+    cfg = team_config(team)
+    late = [
+        r
+        for r in rows
+        if (r.first_response_at is not None and not sla_met(r.first_response_at, r.due_at))
+        or is_overdue(r.due_at, r.first_response_at, now, resolved_at=r.resolved_at)
+    ]
+    found = {m.id: m for m in repo.members_of(session, team.id, {r.member_id for r in late})}
+    blocked = 0
+    for r in late:
+        zone, window = members.window_of(found.get(r.member_id), cfg)
+        first = (
+            None
+            if window is None
+            else next_contact_instant(r.received_at, calendar=cal, zone=zone, window=window)
+        )
+        if first is None or first >= r.due_at:
+            blocked += 1
+    return blocked

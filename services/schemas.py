@@ -108,3 +108,8 @@ class SlaReport(BaseModel):
     channels: dict[str, ChannelReport]
     escalations_by_trigger: dict[str, int]
     unreachable_rate: float | None
+    # docs/rules.md §2.7: attempts made outside the member's window or over the daily cap, and
+    # cases that missed the deadline while the member's window allowed no contact before it.
+    attempts_outside_contact_window: int = 0
+    attempts_over_daily_cap: int = 0
+    blocked_by_contact_window: int = 0

@@ -13,10 +13,13 @@ from temporalio.client import Client
 import config
 from config.settings import Settings, TokenGrant
 from domain.calendar import BusinessCalendar
+from domain.contact import format_hhmm
 from domain.errors import Conflict, Invalid, NotFound
 from domain.models import StaffRole, TeamConfig
+from services import members
 from services.checkins import refresh_checkins
 from services.db import Database
+from services.members import MemberProfile
 from store import repositories as repo
 from store.db import committing, unit_of_work
 from store.models import Member, Staff, Team
@@ -86,9 +89,19 @@ def put_staff(session: Session, team_id: str, staff_id: str, *, name: str, role:
     return staff
 
 
-def put_member(session: Session, team_id: str, member_id: str, *, owner_id: str | None) -> Member:
-    """Set a member's owning CHW (caseload); ``None`` routes their cases to the unassigned queue."""
-    _require_existing_team(session, team_id)
+def put_member(
+    session: Session,
+    team_id: str,
+    member_id: str,
+    *,
+    owner_id: str | None,
+    profile: MemberProfile | None = None,
+) -> tuple[Member, list[str] | None]:
+    """Set a member's owning CHW (caseload) and contact profile (a PUT: an omitted profile field is
+    cleared); ``None`` routes their cases to the unassigned queue. Answers the member and the
+    contact window in force (member-local, None when the rules never meet)."""
+    team = require_team(session, team_id)
+    cfg = team_config(team)
     if owner_id is not None:
         require_staff(session, owner_id, team_id=team_id)
     with committing(session):
@@ -98,7 +111,10 @@ def put_member(session: Session, team_id: str, member_id: str, *, owner_id: str 
             session.add(member)
         else:
             member.owner_id = owner_id
-    return member
+        members.put_profile(member, profile or members.MemberProfile(), cfg.calendar.timezone)
+    zone, window = members.window_of(member, cfg)
+    del zone
+    return member, None if window is None else [format_hhmm(window[0]), format_hhmm(window[1])]
 
 
 # ---------------------------------------------------------------- team files
@@ -108,7 +124,7 @@ class StaffEntry(BaseModel):
     role: StaffRole
 
 
-class MemberEntry(BaseModel):
+class MemberEntry(MemberProfile):
     id: str
     owner_id: str | None = None
 
@@ -142,6 +158,9 @@ def load_team_file(sessions: sessionmaker[Session], tf: TeamFile) -> None:
         for m in tf.members:
             member = session.get(Member, (tf.team_id, m.id))
             if member is None:
-                session.add(Member(team_id=tf.team_id, id=m.id, owner_id=m.owner_id))
+                member = Member(team_id=tf.team_id, id=m.id, owner_id=m.owner_id)
+                session.add(member)
             else:
                 member.owner_id = m.owner_id
+            profile = MemberProfile.model_validate(m.model_dump(exclude={"id", "owner_id"}))
+            members.put_profile(member, profile, tf.config.calendar.timezone)

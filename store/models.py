@@ -86,6 +86,13 @@ class Member(Base):
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
+    # The contact profile (services.members.MemberProfile), member data: SQL only.
+    profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The resolved time zone, where it came from (profile | postal_code | phone | team), and the
+    # U.S. state when known (FL, OK and MD narrow the contact window).
+    zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    zone_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    state: Mapped[str | None] = mapped_column(String(2), nullable=True)
 
 
 class Absence(Base):
@@ -167,6 +174,11 @@ class Attempt(Base):
     seq: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(32))
     staff_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # docs/rules.md §2.7: made outside the member's contact window / over the daily cap.
+    outside_contact_window: Mapped[bool] = mapped_column(Boolean, default=False)
+    over_daily_cap: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The CHW's reason for an attempt outside the window or over the cap (member data: SQL only).
+    override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime]
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -210,6 +222,27 @@ class Notification(Base):
     # backoff after a failed try. NULL: due now.
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Why the last try failed, without addresses ("HTTP 503", "ConnectError").
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # docs/rules.md §2.8: the recipient's grouping workflow that holds this notice (the outbox
+    # leaves it alone), the delivery that carried it, and the safety escalation that inhibited it.
+    group_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    delivery_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    inhibited_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Delivery(Base):
+    """One grouped webhook delivery (docs/rules.md §2.8): its notices, and its outbox bookkeeping."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(64), index=True)
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    notification_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 

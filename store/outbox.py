@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.models import Notification
+from store.models import Delivery, Notification
 
 LEASE = timedelta(seconds=60)
 FIRST_RETRY = timedelta(seconds=2)
@@ -78,6 +78,9 @@ def due(session: Session, *, limit: int) -> list[int]:
             .where(
                 Notification.delivered_at.is_(None),
                 or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+                # Held by a grouping workflow, or inhibited: not this notice's own delivery.
+                Notification.group_id.is_(None),
+                Notification.inhibited_by.is_(None),
             )
             .order_by(Notification.id)
             .limit(limit)
@@ -93,3 +96,63 @@ def oldest_undelivered(session: Session) -> datetime | None:
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return oldest
+
+
+# ---------------------------------------------------------------- grouped deliveries (rules §2.8)
+def claim_delivery(session: Session, delivery_id: str) -> Delivery | None:
+    """Take a grouped delivery for one try (committed), or None if delivered or held elsewhere."""
+    now = _now()
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.delivered_at.is_(None),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        )
+        .values(next_attempt_at=now + LEASE, delivery_attempts=Delivery.delivery_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(Delivery, delivery_id)
+
+
+def delivery_done(session: Session, delivery_id: str) -> None:
+    now = _now()
+    row = session.get(Delivery, delivery_id)
+    if row is not None and row.delivered_at is None:
+        row.delivered_at, row.next_attempt_at, row.last_error = now, None, None
+        session.execute(
+            update(Notification)
+            .where(Notification.delivery_id == delivery_id, Notification.delivered_at.is_(None))
+            .values(delivered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+
+
+def delivery_failed(session: Session, delivery_id: str, reason: str) -> datetime | None:
+    row = session.get(Delivery, delivery_id)
+    if row is None or row.delivered_at is not None:
+        session.commit()
+        return None
+    row.next_attempt_at = _now() + backoff(row.delivery_attempts)
+    row.last_error = reason[:200]
+    session.commit()
+    return row.next_attempt_at
+
+
+def due_deliveries(session: Session, *, limit: int) -> list[str]:
+    now = _now()
+    return list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.delivered_at.is_(None),
+                or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            )
+            .order_by(Delivery.created_at)
+            .limit(limit)
+        )
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -129,6 +129,12 @@ def team_staff(session: Session, team_id: str, role: str | None = None) -> list[
 
 def get_member(session: Session, team_id: str, member_id: str) -> Member | None:
     return session.get(Member, (team_id, member_id))
+
+
+def members_of(session: Session, team_id: str, member_ids: Collection[str]) -> list[Member]:
+    if not member_ids:
+        return []
+    return list(session.scalars(select(Member).where(Member.team_id == team_id, Member.id.in_(member_ids))))
 
 
 # ---------------------------------------------------------------- absences

@@ -52,7 +52,7 @@ def activity_objects(
     """
     interactions = InteractionActivities(sessions)
     escalations = EscalationActivities(sessions)
-    notifications = NotificationActivities(sessions, channel, **notify_kwargs)  # type: ignore[arg-type]
+    notifications = NotificationActivities(sessions, channel, client=client, **notify_kwargs)  # type: ignore[arg-type]
     absences = AbsenceActivities(sessions, client)
     checkins = CheckinActivities(sessions, notifications)
     return [
@@ -61,6 +61,7 @@ def activity_objects(
         escalations.sync_escalation,
         escalations.end_escalation,
         notifications.notify,
+        notifications.deliver_group,
         absences.sync_absence,
         absences.fan_out_coverage,
         checkins.send_digests,

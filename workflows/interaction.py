@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
+    from domain.contact import format_hhmm, local_hhmm, next_contact_instant
     from domain.deadlines import due_at, due_soon_at, retry_due_at, sla_met
     from domain.ids import escalation_workflow_id
     from domain.messages import (
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         InteractionProjection,
         InteractionState,
         InteractionStatus,
+        MemberContact,
         NotificationRequest,
         ResolveInput,
         TimelineEntry,
@@ -58,6 +60,10 @@ WakeKind = Literal["due_soon", "overdue", "retry_due"]
 # Runs that record this patch give every escalation its own workflow id, start it before recording
 # it, and watch it for an unresolved end; runs started before it replay on the old path.
 ESCALATION_OWN_ID_PATCH = "escalation-own-id"
+# Runs that record this patch hold a retry reminder until the member's contact window opens and
+# the daily cap allows another attempt (docs/rules.md §2.7); only attempts that carry the
+# member's contact rules call it, so histories from before replay unchanged.
+CONTACT_WINDOW_PATCH = "contact-window-retry"
 
 
 @workflow.defn
@@ -156,7 +162,8 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         elif kind == "retry_due":
             seq = len(s.attempts)
             s.retry_reminded_seq = seq
-            self._notify_assignee("retry_due", step=f"retry_due:{seq}")
+            extra: dict[str, Any] = {"channels": ["call"]} if s.retry_text_refused else {}
+            self._notify_assignee("retry_due", step=f"retry_due:{seq}", extra=extra)
             await self._commit([self._entry("retry_reminder", step=f"retry_due:{seq}", details={"seq": seq})])
 
     # ------------------------------------------------------------------ updates
@@ -173,7 +180,13 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         seq = len(s.attempts) + 1
         s.attempts.append(
             AttemptRecord(
-                attempt_id=inp.attempt_id, seq=seq, outcome=inp.outcome, staff_id=inp.staff_id, at=now
+                attempt_id=inp.attempt_id,
+                seq=seq,
+                outcome=inp.outcome,
+                staff_id=inp.staff_id,
+                at=now,
+                outside_contact_window=inp.outside_contact_window,
+                over_daily_cap=inp.over_daily_cap,
             )
         )
         events = [
@@ -181,7 +194,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 "attempt",
                 step=f"attempt:{seq}",
                 actor_id=inp.staff_id,
-                details={"seq": seq, "outcome": inp.outcome},
+                details={"seq": seq, "outcome": inp.outcome, **_contact_marks(inp)},
             )
         ]
         if s.first_response_at is None:
@@ -200,11 +213,12 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 became_unreachable = not s.unreachable
             else:
                 s.next_retry_at = retry_due_at(now, calendar=self._cal, policy=self._inp.policy)
+                held = self._hold_for_contact(inp.contact)
                 events.append(
                     self._entry(
                         "retry_scheduled",
                         step=f"retry_scheduled:{seq}",
-                        details={"next_retry_at": s.next_retry_at.isoformat()},
+                        details={"next_retry_at": s.next_retry_at.isoformat(), **held},
                     )
                 )
         elif inp.outcome == "wrong_number":
@@ -661,7 +675,13 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             **PROJECTION_OPTIONS,
         )
 
-    def _notify_assignee(self, kind: Literal["assigned", "due_soon", "retry_due"], *, step: str) -> None:
+    def _notify_assignee(
+        self,
+        kind: Literal["assigned", "due_soon", "retry_due"],
+        *,
+        step: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """Tell the assignee; a case in the unassigned queue tells every lead instead."""
         s = self._s
         unassigned = s.assignee_id is None
@@ -673,7 +693,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 recipient_id=s.assignee_id,
                 recipient_role="lead" if unassigned else None,
                 interaction_id=s.interaction_id,
-                details={"due_at": s.due_at.isoformat()},
+                details={"due_at": s.due_at.isoformat(), **(extra or {})},
             )
         )
 
@@ -713,10 +733,60 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         if kind == "due_soon":
             return f"due-soon reminder, {when}"
         if kind == "retry_due":
-            return f"retry reminder (attempt {len(self._s.attempts) + 1}), {when}"
+            return (
+                f"retry reminder (attempt {len(self._s.attempts) + 1}), {self._retry_wait_reason(at)}{when}"
+            )
         label = (
             "same-day deadline" if self._s.channel in ("call", "voicemail") else "one-business-day deadline"
         )
         if self._s.urgent:
             label = "urgent deadline"
         return f"{label}, {when}"
+
+    # ------------------------------------------------- member contact rules (docs/rules.md §2.7)
+    def _hold_for_contact(self, contact: MemberContact | None) -> dict[str, Any]:
+        """Move the scheduled retry to the first instant in business hours, in the member's window
+        and under the daily cap; say why it waits (timeline details, timer summary)."""
+        s = self._s
+        s.retry_held_by, s.retry_zone, s.retry_text_refused = None, None, False
+        if contact is None or s.next_retry_at is None or not workflow.patched(CONTACT_WINDOW_PATCH):
+            return {}
+        s.retry_zone = contact.zone
+        s.retry_text_refused = contact.text_refused
+        base = s.next_retry_at
+        window = (contact.window_start, contact.window_end)
+        at = next_contact_instant(
+            base, calendar=self._cal, zone=contact.zone, window=window, not_before=contact.cap_clears_at
+        )
+        if at is None:  # the team's hours never meet the member's window: keep business hours
+            s.retry_held_by = "no_overlap"
+            return {"held_by": "no_overlap", "member_zone": contact.zone}
+        unheld = next_contact_instant(base, calendar=self._cal, zone=contact.zone, window=window)
+        if at > base:
+            s.retry_held_by = "daily_cap" if unheld is not None and at > unheld else "contact_window"
+        s.next_retry_at = at
+        if s.retry_held_by is None:
+            return {}
+        return {
+            "held_by": s.retry_held_by,
+            "member_zone": contact.zone,
+            "window_opens": format_hhmm(contact.window_start),
+            "unheld_retry_at": base.isoformat(),
+        }
+
+    def _retry_wait_reason(self, at: datetime) -> str:
+        s = self._s
+        if s.retry_held_by is None or s.retry_zone is None:
+            return ""
+        if s.retry_held_by == "no_overlap":
+            return "the member's window never meets business hours, "
+        local = local_hhmm(at, s.retry_zone)
+        if s.retry_held_by == "daily_cap":
+            return f"waiting for the member's daily cap, clears {local} {s.retry_zone}, "
+        return f"waiting for the member's window, opens {local} {s.retry_zone}, "
+
+
+def _contact_marks(inp: AttemptInput) -> dict[str, bool]:
+    """The attempt's marks for the timeline: only those that are set."""
+    marks = {"outside_contact_window": inp.outside_contact_window, "over_daily_cap": inp.over_daily_cap}
+    return {k: v for k, v in marks.items() if v}

@@ -112,6 +112,7 @@ async def record_attempt(
             note=body.note,
             actor_id=principal.actor_id,
             key=key,
+            override_reason=body.override_reason,
         )
         return await db.read(presenters.interaction, done)
 

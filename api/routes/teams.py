@@ -11,6 +11,7 @@ from api.deps import DbDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas import MemberPublic, MemberPut, StaffPublic, StaffPut
 from domain.models import TeamConfig
 from services import access, teams as service
+from services.members import MemberProfile
 from store import repositories as repo
 
 router = APIRouter(prefix="/v1/teams", tags=["teams"])
@@ -67,7 +68,10 @@ async def list_staff(team_id: TeamId, principal: PrincipalDep, db: DbDep) -> dic
 async def put_member(
     team_id: TeamId, member_id: MemberId, body: MemberPut, principal: PrincipalDep, db: DbDep
 ) -> MemberPublic:
-    """Set a member's owning CHW (caseload); system, or a lead/manager of the team."""
+    """Set a member's owning CHW (caseload) and contact profile; system, or a lead/manager of the team."""
     access.require_caseload_editor(principal, team_id)
-    member = await db.run(service.put_member, team_id, member_id, owner_id=body.owner_id)
-    return presenters.member(member)
+    profile = MemberProfile.model_validate(body.model_dump(exclude={"owner_id"}))
+    member, window = await db.run(
+        service.put_member, team_id, member_id, owner_id=body.owner_id, profile=profile
+    )
+    return presenters.member(member, window)

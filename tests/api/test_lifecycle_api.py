@@ -432,7 +432,17 @@ async def test_sla_report_matches_what_happened(api: httpx.AsyncClient, env: Wor
     r = await api.get("/v1/reports/sla", params=params, headers=LEAD)
     assert r.status_code == 200, r.text
     report = r.json()
-    assert set(report) == {"team_id", "from", "to", "channels", "escalations_by_trigger", "unreachable_rate"}
+    assert set(report) == {
+        "team_id",
+        "from",
+        "to",
+        "channels",
+        "escalations_by_trigger",
+        "unreachable_rate",
+        "attempts_outside_contact_window",
+        "attempts_over_daily_cap",
+        "blocked_by_contact_window",
+    }
     assert report["team_id"] == "eastside"
     assert ts(report["from"]) == datetime.fromisoformat(params["from"])
     assert ts(report["to"]) == datetime.fromisoformat(params["to"])

@@ -100,7 +100,9 @@ async def test_retried_notify_writes_one_row_and_calls_the_webhook_once(
     sent = Webhook(SECRET).verify(body, headers)
     assert headers["webhook-id"] == rows[0].key  # receivers drop a repeat by its id
     assert headers["webhook-signature"].startswith("v1,")
-    assert sent["kind"] == "assigned" and sent["interaction_id"] == inp.interaction_id
+    assert sent["id"] == rows[0].key and sent["recipient_id"] == "chw-ana"
+    [notice] = sent["notifications"]
+    assert notice["kind"] == "assigned" and notice["interaction_id"] == inp.interaction_id
 
 
 def test_a_replayed_or_tampered_webhook_fails_verification() -> None:

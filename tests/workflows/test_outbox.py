@@ -32,7 +32,9 @@ class Endpoint:
     def deliver(self, body: dict[str, Any]) -> None:
         if not self.up:
             raise ConnectionError("endpoint down")
-        self.received[str(body["key"])] += 1
+        [notice] = body["notifications"]  # one notice per delivery without a grouping policy
+        assert body["id"] == notice["key"]
+        self.received[str(notice["key"])] += 1
 
 
 def undelivered(sessions: sessionmaker[Session]) -> list[Notification]:

@@ -23,7 +23,7 @@ from domain.messages import EscalationInput, EscalationState
 from workflows import ALL_WORKFLOWS
 from workflows.common import KEEP_TIMER_PATCH
 from workflows.escalation import EscalationWorkflow
-from workflows.interaction import ESCALATION_OWN_ID_PATCH
+from workflows.interaction import CONTACT_WINDOW_PATCH, ESCALATION_OWN_ID_PATCH
 
 HISTORIES = Path(__file__).parent / "histories"
 # File name -> workflow id, written by the recorder. v1: recorded before the keep-unchanged-timer
@@ -155,6 +155,11 @@ def test_only_new_runs_carry_the_keep_timer_patch() -> None:
     assert patches("escalation_safety_night.v2.json") == [KEEP_TIMER_PATCH]
     # v3: escalations with their own workflow id, started before the case records them.
     assert set(patches("interaction_with_escalation.v3.json")) == {KEEP_TIMER_PATCH, ESCALATION_OWN_ID_PATCH}
+    # v4: a retry held for the member's contact window; runs before it never called the patch
+    # (their attempts carried no member rules), so they replay unchanged.
+    assert CONTACT_WINDOW_PATCH in patches("interaction_contact_window.v4.json")
+    assert all(CONTACT_WINDOW_PATCH not in patches(n) for n in CASES if not n.endswith(".v4.json"))
+    assert "timer_fired" in what_happens("interaction_contact_window.v4.json")
 
 
 # Where a history carries the payloads a workflow reads back into message models on replay.

@@ -22,6 +22,10 @@ Scenarios (see ``SCENARIOS``):
   cancelled (the hand-back runs inside the cancel);
 - ``absence_continue_as_new``, ``interaction_continue_as_new``: small history limits, so the
   workflow continues as new (its first run, ending in continue-as-new, and its last run);
+- ``contact_window`` (v4): a no-answer at 16:00 in Chicago for a member in Honolulu; the retry
+  waits for 08:00 in Honolulu (the contact-window-retry patch), then reached and resolved;
+- ``grouping`` (v4): three overdue notices to a lead grouped into one delivery, then the
+  recipient's grouping workflow ends when idle;
 - ``checkins``: a team's check-ins over a few days with a new calendar signalled, up to the
   first continue-as-new.
 """
@@ -57,6 +61,7 @@ from domain.messages import (
     EscalationResolveInput,
     InteractionInput,
     InteractionState,
+    MemberContact,
     ResolveInput,
 )
 from domain.models import TeamConfig
@@ -85,7 +90,7 @@ from workflows.interaction import InteractionWorkflow
 HERE = Path(__file__).parent
 # Bump when a deliberate, patched change alters the commands; keep the older files: they are
 # what runs started before the change look like, and they must still replay.
-VERSION = "v3"  # v2: the keep-unchanged-timer patch; v3: the escalation-own-id patch
+VERSION = "v4"  # v2: keep-unchanged-timer; v3: escalation-own-id; v4: contact-window-retry
 INDEX = HERE / "index.json"  # file name -> workflow id
 TASK_QUEUE = "record"
 Handle = WorkflowHandle[Any, Any]
@@ -243,6 +248,64 @@ async def happy_path(w: World) -> dict[str, Handle]:
     return {"interaction_happy_path": handle}
 
 
+async def contact_window(w: World) -> dict[str, Handle]:
+    tuesday = next_weekday_at(await w.env.get_current_time(), 1, 10)
+    await advance_to(w.env, tuesday)
+    _, handle = await open_case(w, tuesday, "call-contact")
+    await advance_to(w.env, at(tuesday, 16))
+    honolulu = MemberContact(zone="Pacific/Honolulu", window_start=8 * 60, window_end=21 * 60)
+    st: InteractionState = await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id="a-1", outcome="no_answer", staff_id="chw-ana", contact=honolulu),
+    )
+    assert st.retry_held_by == "contact_window" and st.next_retry_at is not None
+    await advance_to(w.env, st.next_retry_at + timedelta(minutes=1))
+
+    async def reminded() -> bool:
+        return (await state_of(handle)).retry_reminded_seq == 1
+
+    await eventually(reminded)
+    await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id="a-2", outcome="reached", staff_id="chw-ana", contact=honolulu),
+    )
+    await resolve(handle)
+    return {"interaction_contact_window": handle}
+
+
+async def grouping(w: World) -> dict[str, Handle]:
+    """Three overdue notices to lead-1 grouped into one delivery after the group wait, then the
+    recipient's grouping workflow ends after an idle repeat interval."""
+    import dataclasses
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.notifications import NotificationActivities
+    from domain.ids import group_workflow_id
+    from domain.messages import NotificationRequest
+
+    with unit_of_work(w.sessions) as s:
+        cfg = TeamConfig.model_validate({**CHICAGO_TEAM, "notifications": {}})
+        upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json"))
+    acts = NotificationActivities(w.sessions, LogChannel(), client=w.client)
+    act_env = ActivityEnvironment()
+    act_env.info = dataclasses.replace(act_env.info, task_queue=TASK_QUEUE)
+    for n in range(3):
+        req = NotificationRequest(
+            key=f"interaction:eastside:call-{n}:deadline_missed",
+            team_id="eastside",
+            kind="escalation",
+            recipient_id="lead-1",
+            trigger="deadline_missed",
+        )
+        await asyncio.to_thread(act_env.run, acts.notify, req)
+    handle = w.client.get_workflow_handle(group_workflow_id("eastside", "lead-1"))
+    await w.env.sleep(timedelta(seconds=40))
+    await w.env.sleep(timedelta(minutes=70))
+    await handle.result()
+    return {"notification_group": handle}
+
+
 async def coverage(w: World) -> dict[str, Handle]:
     monday = next_weekday_at(await w.env.get_current_time(), 0, 8)
     await advance_to(w.env, monday)
@@ -365,6 +428,8 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[dict[str, Handle]]]] = {
     "absence_continue_as_new": absence_continue_as_new,
     "interaction_continue_as_new": interaction_continue_as_new,
     "checkins": checkins,
+    "contact_window": contact_window,
+    "grouping": grouping,
 }
 
 

@@ -1,0 +1,144 @@
+"""Retry reminders held for the member's contact window and the daily cap (docs/rules.md §2.7),
+on the time-skipping server: the reminder fires at the window's start, the timer says why."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.messages import AttemptInput, InteractionState, MemberContact
+from domain.models import TeamConfig
+from tests.conftest import CHICAGO_TEAM, advance_to, now_of
+from tests.workflows.support import (
+    eventually,
+    history_text,
+    interaction_input,
+    next_weekday_at,
+    notices,
+    now_value,
+    start,
+    timeline,
+)
+from workflows.interaction import CONTACT_WINDOW_PATCH, InteractionWorkflow
+
+NEW_YORK = ZoneInfo("America/New_York")
+CHICAGO = ZoneInfo("America/Chicago")
+TOLERANCE = timedelta(seconds=5)
+# Open 07:00-21:00 every day in Chicago: an hour behind the member in New York.
+LATE_TEAM = TeamConfig.model_validate(
+    {
+        **CHICAGO_TEAM,
+        "calendar": {
+            **CHICAGO_TEAM["calendar"],
+            "hours": {d: [["07:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+            "holiday_country": None,
+        },
+    }
+)
+NY_WINDOW = MemberContact(zone="America/New_York", window_start=8 * 60, window_end=21 * 60, text_refused=True)
+
+
+async def attempt(
+    handle: WorkflowHandle[Any, Any], outcome: str, contact: MemberContact | None, **marks: bool
+) -> InteractionState:
+    result: InteractionState = await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(
+            attempt_id=uuid.uuid4().hex, outcome=outcome, staff_id="chw-ana", contact=contact, **marks
+        ),  # type: ignore[arg-type]
+    )
+    return result
+
+
+async def timer_summaries(client: Client, handle: WorkflowHandle[Any, Any]) -> list[str]:
+    converter = client.data_converter.payload_converter
+    return [
+        converter.from_payload(e.user_metadata.summary, str)
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and e.user_metadata.HasField("summary")
+    ]
+
+
+def local(day: datetime, hour: int, minute: int = 0, *, tz: ZoneInfo, plus_days: int = 0) -> datetime:
+    d = day.astimezone(tz).date() + timedelta(days=plus_days)
+    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=tz)
+
+
+async def test_no_answer_at_half_past_seven_member_local_is_reminded_at_the_window_start(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    tuesday = next_weekday_at(await now_of(env), 1, 18)  # 18:00 Chicago = 19:00 New York
+    await advance_to(env, tuesday)
+    inp = interaction_input(LATE_TEAM, tuesday, channel="call")
+    handle = await start(client, inp, task_queue)
+
+    await advance_to(env, local(tuesday, 19, 30, tz=NEW_YORK))
+    st = await attempt(handle, "no_answer", NY_WINDOW)
+    # Two business hours later is 21:30 in New York (20:30 for the team, still open): too late
+    # for the member. The reminder waits for 08:00 New York, 07:00 for the team.
+    opens = local(tuesday, 8, tz=NEW_YORK, plus_days=1)
+    assert st.next_retry_at == opens
+    assert st.retry_held_by == "contact_window"
+
+    async def retry_timers() -> list[str]:
+        return [t for t in await timer_summaries(client, handle) if t.startswith("retry reminder")]
+
+    summaries = await eventually(retry_timers)
+    assert "waiting for the member's window, opens 08:00 America/New_York" in summaries[-1], summaries
+    [scheduled] = timeline(sessions, inp.interaction_id, "retry_scheduled")
+    assert scheduled.details["held_by"] == "contact_window"
+    assert scheduled.details["window_opens"] == "08:00"
+    unheld = datetime.fromisoformat(scheduled.details["unheld_retry_at"])
+    assert abs(unheld - local(tuesday, 21, 30, tz=NEW_YORK)) < TOLERANCE
+
+    await advance_to(env, local(tuesday, 21, 45, tz=NEW_YORK))
+    assert timeline(sessions, inp.interaction_id, "retry_reminder") == []
+    await advance_to(env, opens + timedelta(minutes=1))
+    reminders = await eventually(lambda: now_value(timeline(sessions, inp.interaction_id, "retry_reminder")))
+    assert abs(reminders[0].at - opens) < TOLERANCE
+    # The member refused texts: the reminder asks for a call only.
+    [notice] = await eventually(lambda: now_value(notices(sessions, inp.interaction_id, "retry_due")))
+    assert notice.payload["channels"] == ["call"]
+    assert CONTACT_WINDOW_PATCH in await history_text(handle)
+
+
+async def test_over_the_cap_waits_until_it_clears_and_marks_the_attempt(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    wednesday = next_weekday_at(await now_of(env), 2, 10)
+    await advance_to(env, wednesday)
+    inp = interaction_input(LATE_TEAM, wednesday, channel="call")
+    handle = await start(client, inp, task_queue)
+    await advance_to(env, local(wednesday, 11, tz=NEW_YORK))
+    clears = local(wednesday, 9, 15, tz=NEW_YORK, plus_days=1)
+    contact = NY_WINDOW.model_copy(update={"cap_clears_at": clears, "text_refused": False})
+    st = await attempt(handle, "busy", contact, over_daily_cap=True)
+    assert st.attempts[-1].over_daily_cap is True and st.attempts[-1].outside_contact_window is False
+    assert st.next_retry_at == clears
+    assert st.retry_held_by == "daily_cap"
+    [line] = timeline(sessions, inp.interaction_id, "attempt")
+    assert line.details["over_daily_cap"] is True
+    assert "outside_contact_window" not in line.details
+
+
+async def test_without_the_members_rules_the_retry_keeps_business_hours(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    tuesday = next_weekday_at(await now_of(env), 1, 18)
+    await advance_to(env, tuesday)
+    inp = interaction_input(LATE_TEAM, tuesday, channel="call")
+    handle = await start(client, inp, task_queue)
+    await advance_to(env, local(tuesday, 18, 30, tz=CHICAGO))
+    st = await attempt(handle, "no_answer", None)
+    assert st.next_retry_at is not None
+    assert abs(st.next_retry_at - local(tuesday, 20, 30, tz=CHICAGO)) < TOLERANCE
+    assert st.retry_held_by is None
+    assert CONTACT_WINDOW_PATCH not in await history_text(handle)
