@@ -346,8 +346,8 @@ async def _interaction_action(
     ],
     done: str,
 ) -> Response:
+    form = await _form(request)  # cross-site and CSRF checks first
     principal = await _principal(request)
-    form = await _form(request)
     db = _db(request)
     try:
         row = await db.run(interactions.require_interaction, interaction_id)
@@ -520,8 +520,8 @@ async def _escalation_action(
     ],
     done: str,
 ) -> Response:
+    form = await _form(request)  # cross-site and CSRF checks first
     principal = await _principal(request)
-    form = await _form(request)
     db = _db(request)
     try:
         row = await db.run(escalations.require_escalation, escalation_id)
@@ -660,8 +660,8 @@ async def _absence_body(request: Request, principal: Principal, form: FormData) 
 @router.post("/absences/preview")
 async def absence_preview(request: Request) -> Response:
     """Before saving: the open cases that will move to the backup (or Unassigned)."""
+    form = await _form(request)  # cross-site and CSRF checks first
     principal = await _principal(request)
-    form = await _form(request)
     try:
         body = await _absence_body(request, principal, form)
     except DomainError as err:
@@ -678,8 +678,8 @@ async def absence_preview(request: Request) -> Response:
 
 @router.post("/absences")
 async def plan_absence(request: Request) -> Response:
+    form = await _form(request)  # cross-site and CSRF checks first
     principal = await _principal(request)
-    form = await _form(request)
     db = _db(request)
     try:
         body = await _absence_body(request, principal, form)
@@ -711,8 +711,8 @@ async def _absence_change(
     ],
     done: str,
 ) -> Response:
+    form = await _form(request)  # cross-site and CSRF checks first
     principal = await _principal(request)
-    form = await _form(request)
     db = _db(request)
     try:
         row = await db.run(absences.require_absence, absence_id)
