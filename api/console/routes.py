@@ -139,6 +139,7 @@ def render(
         "flash": FLASH.get(done or ""),
         "new_key": uuid.uuid4().hex,
         "sso": bool(settings.oidc_issuer and settings.oidc_client_id),
+        "local": views.local,
         **context,
     }
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
@@ -626,7 +627,6 @@ async def _absences_page(
             "preview": preview,
             "backup_name": backup_name,
             "title": "Absences",
-            "local": views.local,
         },
         principal=principal,
         status=status,

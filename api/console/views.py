@@ -138,6 +138,7 @@ class EscalationView:
     item: EscalationPublic
     ladder: list[Rung]
     next_due: str
+    started_local: str = ""
 
 
 def _ladder(e: EscalationPublic, tz: str) -> tuple[list[Rung], str]:
@@ -156,9 +157,11 @@ def _ladder(e: EscalationPublic, tz: str) -> tuple[list[Rung], str]:
     next_due = ""
     if e.status == "open" and e.level < len(levels) and e.level in told:
         minutes = int(levels[e.level - 1].get("ack_within_minutes", 0))
-        due = told[e.level].at + timedelta(minutes=minutes)
-        clock = "" if e.clock == "wall" else " (counted in open hours)"
-        next_due = f"level {e.level + 1} after {minutes} min unacknowledged: {local(due, tz)}{clock}"
+        if e.clock == "wall":
+            due = told[e.level].at + timedelta(minutes=minutes)
+            next_due = f"level {e.level + 1} if not acknowledged by {local(due, tz)}"
+        else:
+            next_due = f"level {e.level + 1} after {minutes} minutes of open hours unacknowledged"
     return rungs, next_due
 
 
@@ -171,7 +174,7 @@ def escalations(session: Session, principal: Principal) -> tuple[list[Escalation
     out = []
     for e in presenters.escalations(session, rows):
         ladder, next_due = _ladder(e, tz)
-        out.append(EscalationView(e, ladder, next_due))
+        out.append(EscalationView(e, ladder, next_due, local(e.started_at, tz)))
     return out, tz
 
 
@@ -179,7 +182,7 @@ def escalation(session: Session, row: Escalation) -> EscalationView:
     _, tz = _team(session, row.team_id)
     e = presenters.escalation_detail(session, row)
     ladder, next_due = _ladder(e, tz)
-    return EscalationView(e, ladder, next_due)
+    return EscalationView(e, ladder, next_due, local(e.started_at, tz))
 
 
 @dataclass

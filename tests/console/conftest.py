@@ -13,6 +13,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogChannel
@@ -69,12 +71,10 @@ class Console:
     settings: Settings
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def console_server(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Console]:
+@asynccontextmanager
+async def serve_console(client: Client, directory: Path) -> AsyncIterator[Console]:
     """The API (with the console) on a real port, a worker, and the standard team."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'followthrough.db'}"
+    url = f"sqlite:///{directory / 'followthrough.db'}"
     upgrade(url)
     settings = Settings(
         database_url=url,
@@ -85,12 +85,9 @@ async def console_server(
     )
     engine = make_engine(url)
     worker = build_worker(
-        dev_env.client,
-        task_queue=settings.task_queue,
-        sessions=make_sessionmaker(engine),
-        channel=LogChannel(),
+        client, task_queue=settings.task_queue, sessions=make_sessionmaker(engine), channel=LogChannel()
     )
-    app = create_app(settings, temporal_client=dev_env.client)
+    app = create_app(settings, temporal_client=client)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     async with worker:
@@ -100,12 +97,22 @@ async def console_server(
                 await task
             await asyncio.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base, timeout=30) as api:
-            await setup_team(api)
-            yield Console(base=base, api=api, settings=settings)
-        server.should_exit = True
-        await task
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as api:
+                await setup_team(api)
+                yield Console(base=base, api=api, settings=settings)
+        finally:
+            server.should_exit = True
+            await task
     engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def console_server(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Console]:
+    async with serve_console(dev_env.client, tmp_path_factory.mktemp("console")) as console:
+        yield console
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -129,6 +136,3 @@ async def sign_in(browser: Any, console: Console, token: str, **context: Any) ->
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/console/queue")
     return page
-
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
