@@ -8,6 +8,7 @@ roles and repeat-safety are the API's. Routes only read the form, call them and 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,7 +27,7 @@ from starlette.datastructures import FormData
 from temporalio.client import Client, WorkflowUpdateFailedError
 
 from api import errors, idempotency, presenters
-from api.console import charts, security, views
+from api.console import charts, security, sso, views
 from api.deps import get_temporal
 from api.schemas import (
     AbsenceCreate,
@@ -39,7 +40,7 @@ from api.schemas import (
     ResolveCreate,
 )
 from config.settings import Settings
-from domain.errors import DomainError, Forbidden, Invalid, Unauthorized
+from domain.errors import DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from domain.models import FLAGS, OUTCOMES
 from services import absences, access, escalations, interactions, reports
 from services.access import Principal
@@ -55,6 +56,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 M = TypeVar("M", bound=BaseModel)
+NOT_STAFF = "The console is for CHWs, leads and managers; ops and backend tokens use the API."
 STAFF_ROLES = ("chw", "lead", "manager")
 LEADS = ("lead", "manager")
 EVENT_POLL_SECONDS = 0.5
@@ -138,7 +140,7 @@ def render(
         "path": request.url.path,
         "flash": FLASH.get(done or ""),
         "new_key": uuid.uuid4().hex,
-        "sso": bool(settings.oidc_issuer and settings.oidc_client_id),
+        "sso": sso.configured(settings),
         "local": views.local,
         **context,
     }
@@ -227,7 +229,7 @@ async def sign_in(request: Request) -> Response:
         except (Unauthorized, Forbidden):
             error = "That token was not accepted."
     if principal is not None and principal.role not in STAFF_ROLES:
-        error = "The console is for CHWs, leads and managers; ops and backend tokens use the API."
+        error = NOT_STAFF
     if error is not None or token is None:
         log.info("console.sign_in_refused")
         return render(request, "sign_in.html", {"error": error}, status=401)
@@ -238,21 +240,51 @@ async def sign_in(request: Request) -> Response:
 
 
 @router.get("/sso")
-async def sso(request: Request) -> Response:
-    """Sign in with SSO: not wired yet (see docs/console.md); sign in with a token meanwhile."""
+async def sso_start(request: Request) -> Response:
+    """Sign in with SSO: off to the provider (OIDC authorization code with PKCE)."""
     settings = _settings(request)
-    if not (settings.oidc_issuer and settings.oidc_client_id):
-        raise Invalid("single sign-on is not configured")
-    return render(
-        request,
-        "error.html",
-        {
-            "title": "Sign in with SSO",
-            "message": "Single sign-on through the configured provider is not available in the console yet. "
-            "Sign in with a token.",
-        },
-        status=501,
-    )
+    if not sso.configured(settings):
+        raise NotFound("single sign-on is not configured")
+    endpoints = await sso.discover(settings)
+    response = RedirectResponse("/console/sign-in", status_code=303)
+    response.headers["location"] = sso.start(request, settings, endpoints, response)
+    return response
+
+
+@router.get("/sso/callback", name="sso_callback")
+async def sso_callback(request: Request) -> Response:
+    """Back from the provider: check state, exchange the code, sign in with the access token."""
+    settings = _settings(request)
+    if not sso.configured(settings):
+        raise NotFound("single sign-on is not configured")
+    params = request.query_params
+    if params.get("error"):
+        log.info("console.sso_refused")
+        return render(
+            request, "sign_in.html", {"error": "The sign-in provider did not sign you in."}, status=401
+        )
+    started = sso.pending(request, settings)
+    state, code = params.get("state") or "", params.get("code") or ""
+    if not code or not hmac.compare_digest(state.encode(), started["state"].encode()):
+        raise Invalid("the sign-in does not match the one started here; start again")
+    token = await sso.exchange(request, settings, code, started["verifier"])
+    try:
+        principal = await authenticate(_db(request), settings, token)
+    except (Unauthorized, Forbidden) as err:
+        log.info("console.sign_in_refused", via="sso")
+        message = (
+            err.message if isinstance(err, Forbidden) else "The sign-in provider's token was not accepted."
+        )
+        return render(request, "sign_in.html", {"error": message}, status=401)
+    if principal.role not in STAFF_ROLES:
+        return render(request, "sign_in.html", {"error": NOT_STAFF}, status=401)
+    # A same-site page, not a redirect: a Strict cookie set on the way back from another site is
+    # only sent once the browser navigates from a page of this site.
+    response = render(request, "sso_continue.html", {"title": "Signed in"})
+    security.set_session(response, settings, token)
+    response.delete_cookie(sso.SSO_COOKIE, path=security.PATH)
+    log.info("console.signed_in", role=principal.role, via="sso")
+    return response
 
 
 @router.post("/sign-out")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from temporalio.client import Client
 
-from api.console import security
+from api.console import security, sso
 from config.settings import Settings
 from tests.api.support import ANA, create, detail, setup_other_team, setup_team
 
@@ -169,3 +173,68 @@ async def test_sso_link_only_with_oidc_configured(settings: Settings, api: httpx
 
 def auth_header(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_sign_out_clears_the_session(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    ana = await signed_in(api, "t-chw-ana")
+    r = await api.post("/console/sign-out", data={"csrf": ana["csrf"]}, headers={"Cookie": ana["Cookie"]})
+    assert r.status_code == 303 and r.headers["location"] == "/console/sign-in"
+    cleared = cookie_of(r, security.SESSION_COOKIE) or ""
+    assert 'ft_session="";' in cleared or "Max-Age=0" in cleared
+    # A forged or stale session cookie is no session at all.
+    forged = {"Cookie": f"{security.SESSION_COOKIE}=not-a-sealed-token"}
+    assert (await api.get("/console/queue", headers=forged)).status_code == 303
+
+
+async def test_sign_in_with_sso(
+    settings: Settings, client: Client, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The authorization-code flow: state checked, code exchanged (PKCE), signed in with the token."""
+    from api.app import create_app
+
+    await setup_team(api)
+    endpoints = {
+        "authorization_endpoint": "https://id.example/auth",
+        "token_endpoint": "https://id.example/token",
+    }
+    exchanged: list[tuple[str, str]] = []
+
+    async def discover(_: Settings) -> dict[str, str]:
+        return endpoints
+
+    async def exchange(_request: object, _settings: Settings, code: str, verifier: str) -> str:
+        exchanged.append((code, verifier))
+        return "t-lead"  # what the provider's token endpoint answers, checked by authenticate
+
+    monkeypatch.setattr(sso, "discover", discover)
+    monkeypatch.setattr(sso, "exchange", exchange)
+    configured = settings.model_copy(
+        update={"oidc_issuer": "https://id.example", "oidc_audience": "ft", "oidc_client_id": "console"}
+    )
+    app = create_app(configured, temporal_client=client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        page = await c.get("/console/sign-in")
+        assert '<a href="/console/sso">Sign in with SSO</a>' in page.text
+        go = await c.get("/console/sso")
+        assert go.status_code == 303
+        target = urlparse(go.headers["location"])
+        query = parse_qs(target.query)
+        assert target.netloc == "id.example" and query["client_id"] == ["console"]
+        assert query["redirect_uri"] == ["http://test/console/sso/callback"]
+        assert query["code_challenge_method"] == ["S256"]
+        started = {"Cookie": (cookie_of(go, sso.SSO_COOKIE) or "").split(";", 1)[0]}
+
+        wrong = await c.get("/console/sso/callback?code=abc&state=forged", headers=started)
+        assert wrong.status_code == 422 and cookie_of(wrong, security.SESSION_COOKIE) is None
+        unstarted = await c.get(f"/console/sso/callback?code=abc&state={query['state'][0]}")
+        assert unstarted.status_code == 422 and exchanged == []
+
+        back = await c.get(f"/console/sso/callback?code=abc&state={query['state'][0]}", headers=started)
+        assert back.status_code == 200, back.text
+        code, verifier = exchanged[0]
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        assert code == "abc" and query["code_challenge"] == [challenge]
+        session = (cookie_of(back, security.SESSION_COOKIE) or "").split(";", 1)[0]
+        queue = await c.get("/console/queue", headers={"Cookie": session})
+        assert queue.status_code == 200 and "lead-1 (lead)" in queue.text
