@@ -268,3 +268,25 @@ async def test_every_page_passes_axe_and_works_on_a_phone_and_at_200_percent(
         assert wide <= 1, f"{path} scrolls sideways by {wide}px at 200 % zoom"
     await page.context.close()
     assert {k: v for k, v in failures.items() if v} == {}
+
+
+async def test_shortcut_a_acknowledges_from_the_interaction_page(
+    console_server: Console, browser: Any
+) -> None:
+    case = await start_case(console_server, summary="Complaint about a missed visit")
+    r = await console_server.api.post(
+        f"/v1/interactions/{case['id']}/flags",
+        json={"flag": "complaint"},
+        headers={"Authorization": "Bearer t-lead"},
+    )
+    assert r.status_code == 200, r.text
+    page = await sign_in(browser, console_server, "t-lead")
+    await page.goto(f"{console_server.base}/console/interactions/{case['id']}")
+    await expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
+    await page.get_by_text("Keyboard shortcuts").click()  # discoverable: the list is on every page
+    await expect(page.locator("#shortcuts")).to_contain_text("Acknowledge the escalation")
+    await page.locator("body").press("a")
+    await expect(page.get_by_role("status")).to_have_text("Escalation acknowledged.")
+    assert page.url.endswith(f"/console/interactions/{case['id']}?done=acknowledged")
+    await expect(page.locator(".timeline")).to_contain_text("escalation acknowledged by lead-1")
+    await page.context.close()
