@@ -290,3 +290,33 @@ async def test_shortcut_a_acknowledges_from_the_interaction_page(
     assert page.url.endswith(f"/console/interactions/{case['id']}?done=acknowledged")
     await expect(page.locator(".timeline")).to_contain_text("escalation acknowledged by lead-1")
     await page.context.close()
+
+
+async def test_lead_assigns_from_unassigned_and_no_member_text_reaches_urls_or_logs(
+    console_server: Console, browser: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    canary = f"CANARY-{uuid.uuid4().hex[:8]} Maria Lopez 555-0142"
+    case = await start_case(console_server, member_id="mem-orphan", summary=canary)
+    page = await sign_in(browser, console_server, "t-lead")
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    await page.get_by_role("link", name="Unassigned").click()
+    row = page.get_by_role("row").filter(has_text=canary)
+    await row.get_by_label("Assignee for mem-orphan").select_option("chw-ana")
+    await row.get_by_role("button", name="Assign").click()
+    await expect(page.get_by_role("status")).to_have_text("Assignment saved.")
+    await expect(page.get_by_role("row").filter(has_text=canary)).to_have_count(0)
+    await page.goto(f"{console_server.base}/console/interactions/{case['id']}")
+    await page.get_by_role("combobox", name="Flag").select_option("sensitive")
+    await page.locator("#flag-note").fill(f"{canary} note")
+    await page.get_by_role("button", name="Flag", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text("Flag raised.")
+    await expect(page.locator("#live")).to_contain_text(canary)  # shown to those who may read it
+    r = await console_server.api.get(f"/v1/interactions/{case['id']}", headers=SYSTEM)
+    assert r.json()["assignee_id"] == "chw-ana" and "sensitive" in r.json()["flags"]
+    marker = canary.split()[0]
+    assert not [u for u in urls if marker in u or "Maria" in u]
+    out, err = capfd.readouterr()
+    assert "console.signed_in" in out + err  # the server's log lines are what is checked
+    assert marker not in out + err
+    await page.context.close()
