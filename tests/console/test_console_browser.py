@@ -124,7 +124,18 @@ async def test_absence_preview_lists_the_cases_that_will_move(console_server: Co
     await expect(preview).to_contain_text("will move to chw-ana")
     await page.get_by_role("button", name="Save absence").click()
     await expect(page.get_by_role("status")).to_have_text("Absence planned.")
-    await expect(page.get_by_role("row").filter(has_text="chw-ben")).to_contain_text("scheduled")
+    planned = page.get_by_role("row").filter(has_text="chw-ben")
+    await expect(planned).to_contain_text("scheduled")
+    # Extend by a day, then cancel.
+    await planned.get_by_label("New end").fill((start + timedelta(days=2)).strftime("%Y-%m-%dT17:00"))
+    await planned.get_by_role("button", name="Extend or shorten").click()
+    await expect(page.get_by_role("status")).to_have_text("Absence changed.")
+    r = await console_server.api.get("/v1/absences?staff_id=chw-ben", headers=SYSTEM)
+    (absence,) = r.json()["items"]
+    assert datetime.fromisoformat(absence["ends_at"]).date() == (start + timedelta(days=2)).date()
+    await page.get_by_role("row").filter(has_text="chw-ben").get_by_role("button", name="Cancel").click()
+    await expect(page.get_by_role("status")).to_have_text("Absence cancelled.")
+    await expect(page.get_by_role("row").filter(has_text="chw-ben")).to_have_count(0)
     await page.context.close()
 
 
