@@ -27,7 +27,7 @@ from starlette.datastructures import FormData
 from temporalio.client import Client, WorkflowUpdateFailedError
 
 from api import errors, idempotency, presenters
-from api.console import charts, security, sso, views
+from api.console import charts, live, security, sso, views
 from api.deps import get_temporal
 from api.schemas import (
     AbsenceCreate,
@@ -60,6 +60,7 @@ NOT_STAFF = "The console is for CHWs, leads and managers; ops and backend tokens
 STAFF_ROLES = ("chw", "lead", "manager")
 LEADS = ("lead", "manager")
 EVENT_POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
 EVENT_STREAM_SECONDS = 300.0
 FLASH = {
     "attempt": "Attempt recorded.",
@@ -864,26 +865,24 @@ async def events(request: Request) -> Response:
     again; it is exempt from the request deadline (``api.errors.STREAM_PATHS``).
     """
     principal = await _principal(request)
-    db = _db(request)
+    feeds: live.ChangeFeeds = request.app.state.console_feeds
     team_id = principal.team_id or ""
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
-        last = await db.run(views.change_mark, team_id)
-        loop = asyncio.get_running_loop()
-        ends = loop.time() + EVENT_STREAM_SECONDS
-        beat = loop.time()
-        while loop.time() < ends:
-            await asyncio.sleep(EVENT_POLL_SECONDS)
-            if await request.is_disconnected():
-                return
-            mark = await db.run(views.change_mark, team_id)
-            if mark != last:
-                last = mark
-                yield "event: change\ndata: {}\n\n"
-            elif loop.time() - beat > 15:
-                beat = loop.time()
-                yield ": keep-alive\n\n"
+        async with feeds.subscribe(team_id) as feed:
+            seen = feed.version
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + EVENT_STREAM_SECONDS
+            while loop.time() < ends:
+                now = await feed.wait(seen, within=KEEPALIVE_SECONDS)
+                if await request.is_disconnected():
+                    return
+                if now != seen:
+                    seen = now
+                    yield "event: change\ndata: {}\n\n"
+                else:
+                    yield ": keep-alive\n\n"
 
     return StreamingResponse(
         stream(),
@@ -895,6 +894,7 @@ async def events(request: Request) -> Response:
 # ---------------------------------------------------------------- wiring
 def install(app: FastAPI) -> None:
     """Mount the console: its routes, static files, and HTML answers for errors under /console."""
+    app.state.console_feeds = live.ChangeFeeds(app.state.db, interval=EVENT_POLL_SECONDS)
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

@@ -24,7 +24,8 @@
     if (!document.getElementById("live")) { return; }
     if (!("EventSource" in window)) { startPolling(); return; }
     var source = new EventSource("/console/events");
-    source.addEventListener("open", stopPolling);
+    // On (re)connecting, fetch once: a change between the page load and the stream is not lost.
+    source.addEventListener("open", function () { stopPolling(); refresh(); });
     source.addEventListener("change", refresh);
     // While the stream is down (the browser retries it), poll so nothing goes stale.
     source.addEventListener("error", function () {
