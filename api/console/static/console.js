@@ -44,6 +44,36 @@
     lastAnnounce = text;
   }
 
+  // What the user has chosen or typed in a live part survives its refresh: values that differ
+  // from the page's defaults are put back into the new elements with the same id.
+  var kept = {};
+
+  function dirty(el) {
+    if (el.tagName === "SELECT") {
+      return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    if (el.type === "checkbox" || el.type === "radio") { return el.checked !== el.defaultChecked; }
+    return el.type !== "hidden" && el.value !== el.defaultValue;
+  }
+
+  function keep(ev) {
+    var live = document.getElementById("live");
+    if (!live || ev.detail.target !== live) { return; }
+    kept = {};
+    live.querySelectorAll("input[id], select[id], textarea[id]").forEach(function (el) {
+      if (dirty(el)) { kept[el.id] = el.type === "checkbox" || el.type === "radio" ? el.checked : el.value; }
+    });
+  }
+
+  function restore() {
+    Object.keys(kept).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (!el) { return; }
+      if (el.type === "checkbox" || el.type === "radio") { el.checked = kept[id]; } else { el.value = kept[id]; }
+    });
+    kept = {};
+  }
+
   function pad(n) { return n < 10 ? "0" + n : String(n); }
 
   function countdowns() {
@@ -117,6 +147,8 @@
     countdowns();
     window.setInterval(countdowns, 1000);
     document.addEventListener("keydown", onKey);
+    document.body.addEventListener("htmx:beforeSwap", keep);
+    document.body.addEventListener("htmx:afterSwap", restore);
     document.body.addEventListener("htmx:afterSettle", function () { countdowns(); announce(); });
     connect();
   });
