@@ -11,6 +11,7 @@ from prometheus_client import start_http_server
 from temporalio.client import Client
 
 from api import errors
+from api.console import routes as console
 from api.observability import Metrics, RequestContextMiddleware
 from api.routes import (
     absences,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         reports,
     ):
         app.include_router(module.router)
+    console.install(app)
     # Added last = outermost: every answer, a CORS preflight included, carries the request id.
     app.add_middleware(errors.CatchAll)
     app.add_middleware(

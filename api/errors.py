@@ -119,6 +119,9 @@ class CatchAll:
 # workflow, only on the bounded database threads): admission is for actions.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Long-lived streams (the console's server-sent events) end on their own schedule, not the
+# request deadline; they are reads, so never shed either.
+STREAM_PATHS = frozenset({"/console/events"})
 
 
 class Deadline:
@@ -149,7 +152,7 @@ class Deadline:
                 started = True
             await send(message)
 
-        if scope.get("path", "") in UNLIMITED_PATHS:
+        if scope.get("path", "") in UNLIMITED_PATHS or scope.get("path", "") in STREAM_PATHS:
             await self.app(scope, receive, send)
             return
         admitted = scope.get("method") not in READS

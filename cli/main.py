@@ -224,6 +224,8 @@ def dev(
     demo = read_team_file(DEMO_TEAM)
     if not settings.tokens:
         settings.tokens = dict(demo.tokens)
+    if "console_secure_cookie" not in settings.model_fields_set:
+        settings.console_secure_cookie = False  # the dev console is plain http on localhost
     t_host, _, t_port = settings.temporal_address.rpartition(":")
     server: subprocess.Popen[bytes] | None = None
     if not _port_open(t_host or "localhost", int(t_port or temporal_port)):
@@ -340,6 +342,7 @@ async def _run_dev(
     for token, grant in (settings.tokens or tokens).items():
         table.add_row(token, grant.role, grant.staff_id or "")
     console.print("[bold green]Followthrough is running[/]")
+    console.print(f"  Console:     http://{host}:{port}/console (sign in with a token below)")
     console.print(f"  API docs:    http://{host}:{port}/docs")
     console.print(f"  Temporal UI: http://127.0.0.1:{ui_port}")
     console.print(f"  API metrics: http://{host}:{port}/metrics")

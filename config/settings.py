@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     # or system token. Set this to also serve every figure, without a token, on an internal port
     # (e.g. ``0.0.0.0:9100``, reachable by Prometheus only).
     api_metrics_address: str | None = None
+    # The web console (/console): the key that seals its session cookies (any long random
+    # string; every API replica needs the same one). Unset: a random key per process, so a
+    # restart signs everybody out. ``console_secure_cookie`` false only for plain-http development.
+    console_session_key: str | None = None
+    console_secure_cookie: bool = True
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     # Request bodies larger than this are refused (413) by the codec endpoint.
     codec_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
 
@@ -146,6 +152,7 @@ class Settings(BaseSettings):
         "oidc_client_id",
         "otel_exporter_otlp_endpoint",
         "api_metrics_address",
+        "console_session_key",
         mode="before",
     )
     @classmethod

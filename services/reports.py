@@ -124,3 +124,37 @@ def _blocked_by_window(
         if first is None or first >= r.due_at:
             blocked += 1
     return blocked
+
+
+FIRST_RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("under 15 min", 15),
+    ("15-60 min", 60),
+    ("1-4 h", 240),
+    ("4-8 h", 480),
+    ("over 8 h", float("inf")),
+)
+
+
+def first_response_distribution(
+    session: Session, team_id: str, start: datetime | None, end: datetime | None
+) -> dict[str, int]:
+    """How many first responses took how long, in the team's open (business) minutes, for the
+    interactions of the report's range; ``no response yet`` counts those still unanswered."""
+    team = require_team(session, team_id)
+    since, to = report_range(start, end)
+    rows = repo.interactions_received(session, team_id, since, to)
+    out = dict.fromkeys([name for name, _ in FIRST_RESPONSE_BUCKETS] + ["no response yet"], 0)
+    years = [r.received_at.year for r in rows] + [
+        r.first_response_at.year for r in rows if r.first_response_at is not None
+    ]
+    if not years:
+        return out
+    cal = BusinessCalendar(team_config(team).calendar.snapshot(min(years) - 1, max(years) + 1))
+    for r in rows:
+        if r.first_response_at is None:
+            out["no response yet"] += 1
+            continue
+        minutes = cal.open_minutes_between(r.received_at, r.first_response_at)
+        name = next(n for n, limit in FIRST_RESPONSE_BUCKETS if minutes < limit)
+        out[name] += 1
+    return out

@@ -1,0 +1,155 @@
+// Followthrough console: live updates (server-sent events, polling fallback), one polite
+// announcer, deadline countdowns, keyboard shortcuts. No build step.
+(function () {
+  "use strict";
+  var announcer = null;
+  var lastAnnounce = null;
+  var pollTimer = null;
+
+  function refresh() {
+    if (document.getElementById("live")) {
+      document.body.dispatchEvent(new CustomEvent("ft:refresh"));
+    }
+  }
+
+  function startPolling() {
+    if (pollTimer === null) { pollTimer = window.setInterval(refresh, 2000); }
+  }
+
+  function stopPolling() {
+    if (pollTimer !== null) { window.clearInterval(pollTimer); pollTimer = null; }
+  }
+
+  function connect() {
+    if (!document.getElementById("live")) { return; }
+    if (!("EventSource" in window)) { startPolling(); return; }
+    var source = new EventSource("/console/events");
+    // On (re)connecting, fetch once: a change between the page load and the stream is not lost.
+    source.addEventListener("open", function () { stopPolling(); refresh(); });
+    source.addEventListener("change", refresh);
+    // While the stream is down (the browser retries it), poll so nothing goes stale.
+    source.addEventListener("error", function () {
+      startPolling();
+      if (source.readyState === EventSource.CLOSED) { window.setTimeout(connect, 2000); }
+    });
+  }
+
+  function announce() {
+    var live = document.getElementById("live");
+    if (!live || !announcer) { return; }
+    var text = live.getAttribute("data-announce");
+    if (lastAnnounce !== null && text && text !== lastAnnounce) {
+      announcer.textContent = text;
+    }
+    lastAnnounce = text;
+  }
+
+  // What the user has chosen or typed in a live part survives its refresh: values that differ
+  // from the page's defaults are put back into the new elements with the same id.
+  var kept = {};
+
+  function dirty(el) {
+    if (el.tagName === "SELECT") {
+      return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    if (el.type === "checkbox" || el.type === "radio") { return el.checked !== el.defaultChecked; }
+    return el.type !== "hidden" && el.value !== el.defaultValue;
+  }
+
+  function keep(ev) {
+    var live = document.getElementById("live");
+    if (!live || ev.detail.target !== live) { return; }
+    kept = {};
+    live.querySelectorAll("input[id], select[id], textarea[id]").forEach(function (el) {
+      if (dirty(el)) { kept[el.id] = el.type === "checkbox" || el.type === "radio" ? el.checked : el.value; }
+    });
+  }
+
+  function restore() {
+    Object.keys(kept).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (!el) { return; }
+      if (el.type === "checkbox" || el.type === "radio") { el.checked = kept[id]; } else { el.value = kept[id]; }
+    });
+    kept = {};
+  }
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+
+  function countdowns() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-countdown]").forEach(function (el) {
+      if (!el.dataset.label) { el.dataset.label = el.textContent; }
+      var due = Date.parse(el.getAttribute("datetime"));
+      var s = Math.round((due - now) / 1000);
+      var late = s < 0;
+      s = Math.abs(s);
+      var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+      var left = (h > 0 ? h + " h " : "") + pad(m) + " min";
+      el.textContent = el.dataset.label + " · " + (late ? left + " late" : "in " + left);
+    });
+  }
+
+  function rows() {
+    return Array.prototype.slice.call(document.querySelectorAll("[data-row] .row-link"));
+  }
+
+  function typing(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  function move(step) {
+    var list = rows();
+    if (!list.length) { return; }
+    var at = list.indexOf(document.activeElement);
+    if (at < 0) {
+      var row = document.activeElement && document.activeElement.closest && document.activeElement.closest("[data-row]");
+      at = row ? list.indexOf(row.querySelector(".row-link")) : -1;
+    }
+    var next = at < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, at + step));
+    list[next].focus();
+    list[next].scrollIntoView({ block: "nearest" });
+  }
+
+  function scope() {
+    var row = document.activeElement && document.activeElement.closest && document.activeElement.closest("[data-row]");
+    return row || document;
+  }
+
+  function onKey(ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) { return; }
+    var key = ev.key;
+    if (key === "j") { move(1); }
+    else if (key === "k") { move(-1); }
+    else if (key === "a") {
+      var ack = scope().querySelector("[data-acknowledge]");
+      if (!ack) { return; }
+      ack.click();
+    } else if (key === "r") {
+      var field = scope().querySelector("[data-resolve-field]");
+      if (!field) { return; }
+      field.focus();
+    } else if (key === "?") {
+      var help = document.getElementById("shortcuts");
+      if (!help) { return; }
+      help.open = !help.open;
+      if (help.open) { help.querySelector("summary").focus(); }
+    } else { return; }
+    ev.preventDefault();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    announcer = document.getElementById("announcer");
+    var live = document.getElementById("live");
+    lastAnnounce = live ? live.getAttribute("data-announce") : null;
+    var first = document.querySelector("[data-autofocus]");
+    if (first) { first.focus(); }
+    countdowns();
+    window.setInterval(countdowns, 1000);
+    document.addEventListener("keydown", onKey);
+    document.body.addEventListener("htmx:beforeSwap", keep);
+    document.body.addEventListener("htmx:afterSwap", restore);
+    document.body.addEventListener("htmx:afterSettle", function () { countdowns(); announce(); });
+    connect();
+  });
+})();

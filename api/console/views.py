@@ -1,0 +1,228 @@
+"""What each console page shows, read in one database session (``Database.read``).
+
+Rows come through the API's presenters, so the console shows what the API answers; the access
+rules are ``services.access`` (a page is readable exactly when the API's GET is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api import presenters
+from api.schemas import AbsencePublic, EscalationPublic, InteractionPublic, StaffPublic
+from domain.messages import (
+    ACTIVE_INTERACTION_STATUSES,
+    PENDING_ABSENCE_STATUSES,
+    UNRESOLVED_ESCALATION_STATUSES,
+)
+from domain.models import TeamConfig
+from services.access import Principal
+from services.teams import team_config
+from store import repositories as repo
+from store.models import Absence, Escalation, Interaction
+
+QUEUE_LIMIT = 200
+
+
+@dataclass
+class Row:
+    """One line of a queue."""
+
+    item: InteractionPublic
+    state: str  # due, due soon, breached, met
+    due_local: str
+    attempts: str
+
+
+@dataclass
+class Queue:
+    rows: list[Row]
+    timezone: str
+    staff: list[StaffPublic] = field(default_factory=list)
+
+
+def _team(session: Session, team_id: str | None) -> tuple[TeamConfig | None, str]:
+    team = repo.get_team(session, team_id) if team_id else None
+    if team is None:
+        return None, "UTC"
+    cfg = team_config(team)
+    return cfg, cfg.calendar.timezone
+
+
+def local(at: datetime | None, tz: str) -> str:
+    if at is None:
+        return ""
+    return at.astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M %Z")
+
+
+def state_of(item: InteractionPublic, cfg: TeamConfig | None, now: datetime) -> str:
+    if item.sla_met is not None:
+        return "met" if item.sla_met else "breached"
+    if item.due_at <= now:
+        return "breached"
+    soon = timedelta(minutes=cfg.policy.due_soon_minutes if cfg else 60)
+    return "due soon" if item.due_at - now <= soon else "due"
+
+
+def _rows(items: Sequence[InteractionPublic], cfg: TeamConfig | None, tz: str) -> list[Row]:
+    now = datetime.now(UTC)
+    most = cfg.policy.max_attempts if cfg else 3
+    rows = [
+        Row(
+            item=i,
+            state=state_of(i, cfg, now),
+            due_local=local(i.due_at, tz),
+            attempts=f"{len(i.attempts)}/{most}",
+        )
+        for i in items
+    ]
+    # Breached first, then by deadline.
+    rows.sort(key=lambda r: (r.state != "breached", r.item.due_at))
+    return rows
+
+
+def queue(session: Session, principal: Principal, which: str) -> Queue:
+    """``mine``: assigned to the caller; ``unassigned``; ``team``: every open one of the team."""
+    cfg, tz = _team(session, principal.team_id)
+    assignee = {"mine": principal.staff_id or "-", "unassigned": repo.UNASSIGNED, "team": None}[which]
+    where = repo.InteractionFilter(
+        team_ids=[principal.team_id or ""], assignee_id=assignee, statuses=list(ACTIVE_INTERACTION_STATUSES)
+    )
+    rows, _ = repo.list_interactions(session, where, cursor=None, limit=QUEUE_LIMIT)
+    staff = [presenters.staff(s) for s in repo.team_staff(session, principal.team_id or "")]
+    return Queue(rows=_rows(presenters.interactions(session, rows), cfg, tz), timezone=tz, staff=staff)
+
+
+@dataclass
+class Detail:
+    item: InteractionPublic
+    state: str
+    timezone: str
+    due_local: str
+    attempts: str
+    staff: list[StaffPublic]
+
+
+def detail(session: Session, row: Interaction) -> Detail:
+    cfg, tz = _team(session, row.team_id)
+    item = presenters.interaction(session, row)
+    most = cfg.policy.max_attempts if cfg else 3
+    return Detail(
+        item=item,
+        state=state_of(item, cfg, datetime.now(UTC)),
+        timezone=tz,
+        due_local=local(item.due_at, tz),
+        attempts=f"{len(item.attempts)}/{most}",
+        staff=[presenters.staff(s) for s in repo.team_staff(session, row.team_id)],
+    )
+
+
+@dataclass
+class Rung:
+    level: int
+    who: str
+    ack_within: str
+    told: str  # who was told when
+    state: str  # done, current, next, later
+
+
+@dataclass
+class EscalationView:
+    item: EscalationPublic
+    ladder: list[Rung]
+    next_due: str
+    started_local: str = ""
+
+
+def _ladder(e: EscalationPublic, tz: str) -> tuple[list[Rung], str]:
+    levels: list[dict[str, Any]] = e.rule.get("levels", [])
+    told = {n.level: n for n in e.notified}
+    rungs = []
+    for i, lvl in enumerate(levels, start=1):
+        notice = told.get(i)
+        who = lvl.get("staff_id") or lvl.get("role") or "?"
+        told_text = ""
+        if notice is not None:
+            reached = ", ".join(notice.recipients) or notice.recipient_id or notice.recipient_role or who
+            told_text = f"{reached} at {local(notice.at, tz)}"
+        state = "done" if i < e.level else "current" if i == e.level else "later"
+        rungs.append(Rung(i, str(who), f"{lvl.get('ack_within_minutes', '?')} min", told_text, state))
+    next_due = ""
+    if e.status == "open" and e.level < len(levels) and e.level in told:
+        minutes = int(levels[e.level - 1].get("ack_within_minutes", 0))
+        if e.clock == "wall":
+            due = told[e.level].at + timedelta(minutes=minutes)
+            next_due = f"level {e.level + 1} if not acknowledged by {local(due, tz)}"
+        else:
+            next_due = f"level {e.level + 1} after {minutes} minutes of open hours unacknowledged"
+    return rungs, next_due
+
+
+def escalations(session: Session, principal: Principal) -> tuple[list[EscalationView], str]:
+    _, tz = _team(session, principal.team_id)
+    where = repo.EscalationFilter(
+        team_ids=[principal.team_id or ""], statuses=list(UNRESOLVED_ESCALATION_STATUSES)
+    )
+    rows, _ = repo.list_escalations(session, where, cursor=None, limit=QUEUE_LIMIT)
+    out = []
+    for e in presenters.escalations(session, rows):
+        ladder, next_due = _ladder(e, tz)
+        out.append(EscalationView(e, ladder, next_due, local(e.started_at, tz)))
+    return out, tz
+
+
+def escalation(session: Session, row: Escalation) -> EscalationView:
+    _, tz = _team(session, row.team_id)
+    e = presenters.escalation_detail(session, row)
+    ladder, next_due = _ladder(e, tz)
+    return EscalationView(e, ladder, next_due, local(e.started_at, tz))
+
+
+@dataclass
+class AbsencesView:
+    items: list[AbsencePublic]
+    staff: list[StaffPublic]
+    timezone: str
+
+
+def absences(session: Session, principal: Principal) -> AbsencesView:
+    _, tz = _team(session, principal.team_id)
+    where = repo.AbsenceFilter(team_ids=[principal.team_id or ""], statuses=list(PENDING_ABSENCE_STATUSES))
+    rows, _ = repo.list_absences(session, where, cursor=None, limit=QUEUE_LIMIT)
+    staff = [presenters.staff(s) for s in repo.team_staff(session, principal.team_id or "")]
+    return AbsencesView(items=presenters.absences(session, rows), staff=staff, timezone=tz)
+
+
+def absence_preview(session: Session, staff_id: str) -> list[Row]:
+    """The open cases assigned to ``staff_id`` now: what moves to the backup when the absence starts."""
+    staff = repo.get_staff(session, staff_id)
+    if staff is None:
+        return []
+    cfg, tz = _team(session, staff.team_id)
+    where = repo.InteractionFilter(
+        team_ids=[staff.team_id], assignee_id=staff_id, statuses=list(ACTIVE_INTERACTION_STATUSES)
+    )
+    rows, _ = repo.list_interactions(session, where, cursor=None, limit=QUEUE_LIMIT)
+    return _rows(presenters.interactions(session, rows), cfg, tz)
+
+
+def team_timezone(session: Session, team_id: str | None) -> str:
+    return _team(session, team_id)[1]
+
+
+def change_mark(session: Session, team_id: str) -> str:
+    """A mark that changes whenever anything a console page of the team shows changes."""
+    parts = []
+    for model in (Interaction, Escalation, Absence):
+        count, latest = session.execute(
+            select(func.count(), func.max(model.updated_at)).where(model.team_id == team_id)
+        ).one()
+        parts.append(f"{count}:{latest}")
+    return "|".join(parts)

@@ -1,0 +1,240 @@
+"""The console over plain HTTP: sign-in, the session cookie, CSRF and cross-site refusals, 403s."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from api.console import security, sso
+from config.settings import Settings
+from tests.api.support import ANA, create, detail, setup_other_team, setup_team
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def cookie_of(response: httpx.Response, name: str) -> str | None:
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith(f"{name}="):
+            return header
+    return None
+
+
+async def signed_in(api: httpx.AsyncClient, token: str) -> dict[str, str]:
+    """Sign in like a browser would; returns the Cookie header and the page's CSRF token."""
+    page = await api.get("/console/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    csrf_cookie = page.cookies.get(security.CSRF_COOKIE) or ""
+    r = await api.post(
+        "/console/sign-in",
+        data={"token": token, "csrf": csrf.group(1)},
+        headers={"Cookie": f"{security.CSRF_COOKIE}={csrf_cookie}", "Origin": "http://test"},
+    )
+    assert r.status_code == 303, r.text
+    session = cookie_of(r, security.SESSION_COOKIE)
+    assert session is not None
+    value = session.split(";", 1)[0].split("=", 1)[1]
+    return {
+        "Cookie": f"{security.CSRF_COOKIE}={csrf_cookie}; {security.SESSION_COOKIE}={value}",
+        "csrf": csrf.group(1),
+    }
+
+
+async def test_console_redirects_to_sign_in_with_token_field(api: httpx.AsyncClient) -> None:
+    r = await api.get("/console")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/console/sign-in"
+    page = await api.get("/console/sign-in")
+    assert '<label for="token">Token</label>' in page.text
+    assert ">Sign in</button>" in page.text
+    assert "Sign in with SSO" not in page.text  # no OIDC configured
+
+
+async def test_session_cookie_is_sealed_httponly_strict_and_secure(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    auth = await signed_in(api, "t-chw-ana")
+    r = await api.post(
+        "/console/sign-in",
+        data={"token": "t-chw-ana", "csrf": auth["csrf"]},
+        headers={"Cookie": auth["Cookie"]},
+    )
+    header = cookie_of(r, security.SESSION_COOKIE) or ""
+    assert "HttpOnly" in header and "SameSite=strict" in header and "Secure" in header
+    assert "t-chw-ana" not in header  # the token is sealed, never readable
+
+    queue = await api.get("/console/queue", headers={"Cookie": auth["Cookie"]})
+    assert queue.status_code == 200
+    assert "<h1>My queue</h1>" in queue.text
+
+
+async def test_wrong_token_is_refused_and_sets_no_session(api: httpx.AsyncClient) -> None:
+    page = await api.get("/console/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    r = await api.post(
+        "/console/sign-in",
+        data={"token": "not-a-token", "csrf": csrf.group(1)},
+        headers={"Cookie": f"{security.CSRF_COOKIE}={page.cookies.get(security.CSRF_COOKIE)}"},
+    )
+    assert r.status_code == 401
+    assert "That token was not accepted." in r.text
+    assert cookie_of(r, security.SESSION_COOKIE) is None
+
+
+async def test_cross_site_and_csrf_less_posts_are_refused_and_change_nothing(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    case = await create(api)
+    auth = await signed_in(api, "t-chw-ana")
+    url = f"/console/interactions/{case['id']}/attempt"
+    form = {"outcome": "reached", "csrf": auth["csrf"]}
+    evil = await api.post(
+        url, data=form, headers={"Cookie": auth["Cookie"], "Origin": "https://evil.example"}
+    )
+    assert evil.status_code == 403
+    fetch = await api.post(url, data=form, headers={"Cookie": auth["Cookie"], "Sec-Fetch-Site": "cross-site"})
+    assert fetch.status_code == 403
+    no_csrf = await api.post(url, data={"outcome": "reached"}, headers={"Cookie": auth["Cookie"]})
+    assert no_csrf.status_code == 403
+    assert "did not come from this console" in no_csrf.text
+    assert (await detail(api, case["id"]))["attempts"] == []
+
+
+async def test_same_403_rules_as_the_api(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    await setup_other_team(api)
+    anas = await create(api)
+    ben = await signed_in(api, "t-chw-ben")
+    # Ben reads his team's case (the API lets him) but may not act on Ana's.
+    page = await api.get(f"/console/interactions/{anas['id']}", headers={"Cookie": ben["Cookie"]})
+    assert page.status_code == 200
+    assert "Record attempt" not in page.text
+    r = await api.post(
+        f"/console/interactions/{anas['id']}/attempt",
+        data={"outcome": "reached", "csrf": ben["csrf"]},
+        headers={"Cookie": ben["Cookie"]},
+    )
+    assert r.status_code == 403
+    assert "a CHW acts only on interactions assigned to them" in r.text
+    api_answer = await api.post(
+        f"/v1/interactions/{anas['id']}/attempts",
+        json={"outcome": "reached"},
+        headers=auth_header("t-chw-ben"),
+    )
+    assert api_answer.status_code == 403
+    # A lead of another team cannot even read it, as with GET /v1/interactions/{id}.
+    other = await signed_in(api, "t-other-lead")
+    assert (
+        await api.get(f"/console/interactions/{anas['id']}", headers={"Cookie": other["Cookie"]})
+    ).status_code == 403
+    # CHWs get no lead pages.
+    assert (await api.get("/console/escalations", headers={"Cookie": ben["Cookie"]})).status_code == 403
+    assert (await api.get("/console/report", headers={"Cookie": ben["Cookie"]})).status_code == 403
+    assert (await detail(api, anas["id"]))["attempts"] == []
+
+
+async def test_bad_input_is_a_clear_422_and_changes_nothing(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    case = await create(api)
+    ana = await signed_in(api, "t-chw-ana")
+    r = await api.post(
+        f"/console/interactions/{case['id']}/attempt",
+        data={"outcome": "bogus", "csrf": ana["csrf"]},
+        headers={"Cookie": ana["Cookie"]},
+    )
+    assert r.status_code == 422
+    assert "outcome" in r.text
+    r = await api.post(
+        f"/console/interactions/{case['id']}/resolve",
+        data={"resolution": "   ", "csrf": ana["csrf"]},
+        headers={"Cookie": ana["Cookie"]},
+    )
+    assert r.status_code == 422
+    got = await api.get(f"/v1/interactions/{case['id']}", headers=ANA)
+    assert got.json()["attempts"] == [] and got.json()["status"] != "resolved"
+
+
+async def test_sso_link_only_with_oidc_configured(settings: Settings, api: httpx.AsyncClient) -> None:
+    from api.app import create_app
+
+    configured = settings.model_copy(
+        update={"oidc_issuer": "https://id.example", "oidc_audience": "ft", "oidc_client_id": "console"}
+    )
+    app = create_app(configured)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        page = await c.get("/console/sign-in")
+    assert "Sign in with SSO" in page.text
+
+
+def auth_header(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_sign_out_clears_the_session(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    ana = await signed_in(api, "t-chw-ana")
+    r = await api.post("/console/sign-out", data={"csrf": ana["csrf"]}, headers={"Cookie": ana["Cookie"]})
+    assert r.status_code == 303 and r.headers["location"] == "/console/sign-in"
+    cleared = cookie_of(r, security.SESSION_COOKIE) or ""
+    assert 'ft_session="";' in cleared or "Max-Age=0" in cleared
+    # A forged or stale session cookie is no session at all.
+    forged = {"Cookie": f"{security.SESSION_COOKIE}=not-a-sealed-token"}
+    assert (await api.get("/console/queue", headers=forged)).status_code == 303
+
+
+async def test_sign_in_with_sso(
+    settings: Settings, client: Client, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The authorization-code flow: state checked, code exchanged (PKCE), signed in with the token."""
+    from api.app import create_app
+
+    await setup_team(api)
+    endpoints = {
+        "authorization_endpoint": "https://id.example/auth",
+        "token_endpoint": "https://id.example/token",
+    }
+    exchanged: list[tuple[str, str]] = []
+
+    async def discover(_: Settings) -> dict[str, str]:
+        return endpoints
+
+    async def exchange(_request: object, _settings: Settings, code: str, verifier: str) -> str:
+        exchanged.append((code, verifier))
+        return "t-lead"  # what the provider's token endpoint answers, checked by authenticate
+
+    monkeypatch.setattr(sso, "discover", discover)
+    monkeypatch.setattr(sso, "exchange", exchange)
+    configured = settings.model_copy(
+        update={"oidc_issuer": "https://id.example", "oidc_audience": "ft", "oidc_client_id": "console"}
+    )
+    app = create_app(configured, temporal_client=client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        page = await c.get("/console/sign-in")
+        assert '<a href="/console/sso">Sign in with SSO</a>' in page.text
+        go = await c.get("/console/sso")
+        assert go.status_code == 303
+        target = urlparse(go.headers["location"])
+        query = parse_qs(target.query)
+        assert target.netloc == "id.example" and query["client_id"] == ["console"]
+        assert query["redirect_uri"] == ["http://test/console/sso/callback"]
+        assert query["code_challenge_method"] == ["S256"]
+        started = {"Cookie": (cookie_of(go, sso.SSO_COOKIE) or "").split(";", 1)[0]}
+
+        wrong = await c.get("/console/sso/callback?code=abc&state=forged", headers=started)
+        assert wrong.status_code == 422 and cookie_of(wrong, security.SESSION_COOKIE) is None
+        unstarted = await c.get(f"/console/sso/callback?code=abc&state={query['state'][0]}")
+        assert unstarted.status_code == 422 and exchanged == []
+
+        back = await c.get(f"/console/sso/callback?code=abc&state={query['state'][0]}", headers=started)
+        assert back.status_code == 200, back.text
+        code, verifier = exchanged[0]
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        assert code == "abc" and query["code_challenge"] == [challenge]
+        session = (cookie_of(back, security.SESSION_COOKIE) or "").split(";", 1)[0]
+        queue = await c.get("/console/queue", headers={"Cookie": session})
+        assert queue.status_code == 200 and "lead-1 (lead)" in queue.text
