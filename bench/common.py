@@ -26,7 +26,6 @@ from domain.messages import InteractionInput
 from domain.models import Policy, TeamConfig
 from drills.common import Stack, log, percentile
 
-
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "eastside"
 
@@ -143,12 +142,12 @@ async def wait_rows(s: Stack, prefix: str, n: int, *, within: float, where: str 
         await asyncio.sleep(1.0)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process (VmRSS), in MB."""
+def rss_mb(pid: int, *, field: str = "VmRSS") -> float:
+    """Resident memory of a process (VmRSS; VmHWM: its peak), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    raise RuntimeError(f"no {field} for {pid}")
 
 
 # ---------------------------------------------------------------- bare workflows (baselines)

@@ -55,7 +55,8 @@ async def main(args: argparse.Namespace) -> int:
                     f"{clients} clients, {total} happy paths through the API {rate:.1f}/s ÷ bare "
                     f"one-activity workflows {base_rate:.1f}/s = {ratio:.2f} (target ≥ {TARGET}); "
                     f"attempt p50={percentile(attempt, 50) * 1000:.0f} ms; failed={len(failed)} "
-                    f"503s retried={api.stats.retried_503}; audit {'ok' if a.ok() else a.line()} (db={args.db})",
+                    f"503s retried={api.stats.retried_503}; "
+                    f"audit {'ok' if a.ok() else a.line()} (db={args.db})",
                 )
     return 1 if misses else 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import tempfile
 import uuid
@@ -27,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notifications import LogChannel
 from bench.common import TEAM, demo_team, interaction_input, report
 from domain.ids import interaction_workflow_id
-from domain.messages import AttemptInput, InteractionInput, ResolveInput
+from domain.messages import AttemptInput, InteractionInput, InteractionState, ResolveInput
 from domain.models import Policy, TeamConfig
 from store.db import make_engine, make_sessionmaker, unit_of_work
 from store.migrate import upgrade
@@ -36,19 +37,21 @@ from store.repositories import upsert_team
 from workers.client import ensure_search_attributes
 from workers.main import build_worker
 from workflows.interaction import InteractionWorkflow
-from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_STATUS, FT_TEAM
+from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_STATUS, FT_TEAM
 
 EVENTS_TARGET = 35
 GROWTH_TARGET = 1.25  # the last changes may cost at most this much more than the first ones
 
 
-async def history_size(handle: WorkflowHandle[object, object]) -> tuple[int, int]:
+async def history_size(handle: WorkflowHandle[InteractionWorkflow, InteractionState]) -> tuple[int, int]:
     """(events, bytes) of the run's history."""
     history = await handle.fetch_history()
     return len(history.events), sum(e.ByteSize() for e in history.events)
 
 
-async def start(env: WorkflowEnvironment, inp: InteractionInput) -> WorkflowHandle[object, object]:
+async def start(
+    env: WorkflowEnvironment, inp: InteractionInput
+) -> WorkflowHandle[InteractionWorkflow, InteractionState]:
     """As the API starts it: with the search attributes of the new row."""
     handle = await env.client.start_workflow(
         InteractionWorkflow.run,
@@ -64,7 +67,7 @@ async def start(env: WorkflowEnvironment, inp: InteractionInput) -> WorkflowHand
             ]
         ),
     )
-    return handle  # type: ignore[return-value]
+    return handle
 
 
 async def _many_changes(
@@ -122,7 +125,7 @@ async def main(args: argparse.Namespace) -> int:
 
                 with env.auto_time_skipping_disabled():
                     events, total, sizes = await _many_changes(env, cfg, args.changes)
-    steps = [b - a for a, b in zip(sizes, sizes[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(sizes)]
     k = max(1, min(5, len(steps) // 2))
     first, last = sum(steps[:k]) / k, sum(steps[-k:]) / k
     growth = last / first
@@ -132,7 +135,8 @@ async def main(args: argparse.Namespace) -> int:
         ok,
         f"happy path {happy_events} events (target ≤ {EVENTS_TARGET}), {happy_bytes} bytes; "
         f"{args.changes} state changes: {total} bytes/{events} events, a change adds {first:.0f} B "
-        f"(first {k}) → {last:.0f} B (last {k}): growth {growth:.2f} (linear ≈ 1.0, target ≤ {GROWTH_TARGET})",
+        f"(first {k}) → {last:.0f} B (last {k}): growth {growth:.2f} "
+        f"(linear ≈ 1.0, target ≤ {GROWTH_TARGET})",
     )
     return 0 if ok else 1
 
