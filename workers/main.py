@@ -31,6 +31,7 @@ from workers.outbox import Dispatcher
 from workflows import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
+MAX_CACHED_WORKFLOWS = 500
 
 
 def delivery_channel(settings: Settings) -> DeliveryChannel:
@@ -85,6 +86,9 @@ def build_worker(
         activities=activity_objects(sessions, channel, client=client, **notify_kwargs),
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
+        # Each cached (sticky) workflow costs ~0.4 MB in its sandbox: 500 keep the worker under
+        # 400 MB with any number of open cases (bench P7); an evicted case replays its history.
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
         interceptors=[ActivityLogContext()],
         graceful_shutdown_timeout=graceful_shutdown,
     )

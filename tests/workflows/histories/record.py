@@ -85,7 +85,7 @@ from workflows.interaction import InteractionWorkflow
 HERE = Path(__file__).parent
 # Bump when a deliberate, patched change alters the commands; keep the older files: they are
 # what runs started before the change look like, and they must still replay.
-VERSION = "v3"  # v2: the keep-unchanged-timer patch; v3: the escalation-own-id patch
+VERSION = "v5"  # v2: keep-unchanged-timer; v3: escalation-own-id; v5: perf-lean-history
 INDEX = HERE / "index.json"  # file name -> workflow id
 TASK_QUEUE = "record"
 Handle = WorkflowHandle[Any, Any]
