@@ -42,10 +42,16 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+## The performance figures P1-P8 (bench/README.md), each against a baseline of the same run.
 bench: $(STAMP)
-	$(BIN)/python -m bench.deadlines
-	$(BIN)/python -m bench.history
-	$(BIN)/python -m bench.fanout
+	-$(BIN)/python -m bench.p1_api
+	-$(BIN)/python -m bench.p2_history
+	-$(BIN)/python -m bench.p3_deadlines
+	-$(BIN)/python -m bench.p4_absence
+	-$(BIN)/python -m bench.p5_queue
+	-$(BIN)/python -m bench.p6_create_rate
+	-$(BIN)/python -m bench.p7_memory
+	-$(BIN)/python -m bench.p8_ladder
 
 clean:
 	rm -rf $(VENV) .temporal followthrough.db*

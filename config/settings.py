@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     # how many workflows it keeps cached (sticky) between tasks.
     worker_max_concurrent_activities: int = Field(default=16, ge=1, le=10_000)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1, le=10_000)
-    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
+    worker_max_cached_workflows: int = Field(default=500, ge=0, le=1_000_000)
 
     # Temporal connection beyond a plain local server: TLS (server CA, or the system's roots),
     # mTLS (client certificate and key, as PEM files), an API key (Temporal Cloud), and the

@@ -179,13 +179,54 @@ class TimelineEntry(_Message):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class InteractionColumns(_Message):
+    """The read-model columns of an interaction that its state decides (all optional: a delta
+    carries only the ones that changed)."""
+
+    status: InteractionStatus | None = None
+    assignee_id: str | None = None
+    assignment_source: str | None = None
+    due_at: AwareDatetime | None = None
+    urgent: bool | None = None
+    flags: list[Flag] | None = None
+    first_response_at: AwareDatetime | None = None
+    next_retry_at: AwareDatetime | None = None
+    overdue: bool | None = None
+    unreachable: bool | None = None
+    triggers: list[Trigger] | None = None
+    attempt_count: int | None = None
+    first_attempt_outcome: Outcome | None = None
+    resolved_at: AwareDatetime | None = None
+    resolved_by: str | None = None
+
+
+class InteractionDelta(_Message):
+    """What one state change wrote (runs with the ``perf-lean-history`` patch): the columns that
+    changed since this run's previous projection, and the attempts it has not projected yet.
+
+    ``base_version`` is the version that previous projection wrote (0: none in this run, so
+    ``columns`` holds every column); the activity applies the delta only on top of it.
+    """
+
+    interaction_id: str
+    team_id: str
+    channel: Channel
+    received_at: AwareDatetime
+    version: int
+    base_version: int = 0
+    columns: dict[str, Any] = Field(default_factory=dict)
+    new_attempts: list[AttemptRecord] = Field(default_factory=list)
+
+
 class InteractionProjection(_Message):
-    """The projection activity's input: current state plus the new timeline lines."""
+    """The projection activity's input: the state (runs before the ``perf-lean-history`` patch,
+    and rejections) or a delta, plus the new timeline lines."""
 
     workflow_id: str
     external_id: str
     member_id: str
-    state: InteractionState
+    state: InteractionState | None = None
+    delta: InteractionDelta | None = None
     events: list[TimelineEntry] = Field(default_factory=list)
     # Set when this change raised an escalation: its first row is written in the same transaction.
     escalation: EscalationProjection | None = None
@@ -210,7 +251,10 @@ class EscalationState(_Message):
     level: int = 1
     # When the current level was (last) notified: its ack timer runs from here.
     level_notified_at: AwareDatetime
+    # The latest notices only in runs with the ``perf-lean-history`` patch (the read model keeps
+    # them all); ``notice_count`` counts every notice sent (0 in runs before the patch).
     notified: list[EscalationNotice] = Field(default_factory=list)
+    notice_count: int = 0
     owner_id: str | None = None
     acknowledged_by: str | None = None
     acknowledged_at: AwareDatetime | None = None
@@ -273,6 +317,10 @@ class EscalationProjection(_Message):
     rule: EscalationRule
     state: EscalationState
     events: list[TimelineEntry] = Field(default_factory=list)
+    # Runs with the ``perf-lean-history`` patch: the notices sent since the previous projection,
+    # appended to the row's (``state.notified`` keeps only the latest); None: the row's list is
+    # ``state.notified``.
+    new_notices: list[EscalationNotice] | None = None
 
 
 class NotificationRequest(_Message):

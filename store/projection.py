@@ -112,7 +112,11 @@ def project_escalation(session: Session, projection: EscalationProjection, now: 
         now,
         status=st.status,
         level=st.level,
-        notified=[n.model_dump(mode="json") for n in st.notified],
+        notified=(
+            [n.model_dump(mode="json") for n in st.notified]
+            if projection.new_notices is None
+            else [*row.notified, *(n.model_dump(mode="json") for n in projection.new_notices)]
+        ),
         owner_id=st.owner_id,
         acknowledged_by=st.acknowledged_by,
         acknowledged_at=st.acknowledged_at,

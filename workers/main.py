@@ -31,6 +31,7 @@ from workers.outbox import Dispatcher
 from workflows import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
+MAX_CACHED_WORKFLOWS = 500
 
 
 def delivery_channel(settings: Settings) -> DeliveryChannel:
@@ -79,7 +80,7 @@ def build_worker(
     graceful_shutdown: timedelta = timedelta(0),
     max_concurrent_activities: int = 16,
     max_concurrent_workflow_tasks: int | None = None,
-    max_cached_workflows: int = 1000,
+    max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
     **notify_kwargs: object,
 ) -> Worker:
     """The worker; activities run in threads, as many as may run at once."""

@@ -33,6 +33,8 @@ HISTORY_LIMIT = 2000
 # Runs that record this patch keep an unchanged timer across state changes (see TimerLoop);
 # runs started before it replay with the old loop. Deprecate once no such run is open.
 KEEP_TIMER_PATCH = "keep-unchanged-timer"
+# Runs that record this patch also continue as new when the server suggests it (history size).
+CAN_SUGGESTED_PATCH = "perf-continue-as-new-suggested"
 # What a TimerLoop subclass's ``_record`` takes besides the timeline lines.
 Extra = TypeVar("Extra")
 
@@ -151,7 +153,7 @@ class TimerLoop(ABC, Generic[Extra]):
         timer: asyncio.Task[None] | None = None
         timer_at: datetime | None = None
         while not finished():
-            if workflow.info().get_current_history_length() > (history_limit or HISTORY_LIMIT):
+            if self._history_full(history_limit):
                 await self._continue_as_new()
             wake = self._wake()
             self._changed = False
@@ -178,7 +180,7 @@ class TimerLoop(ABC, Generic[Extra]):
     async def _loop_restarting_timer(self, finished: Callable[[], bool], history_limit: int | None) -> None:
         """The loop of runs started before KEEP_TIMER_PATCH: a fresh timer after every change."""
         while not finished():
-            if workflow.info().get_current_history_length() > (history_limit or HISTORY_LIMIT):
+            if self._history_full(history_limit):
                 await self._continue_as_new()
             wake = self._wake()
             self._changed = False
@@ -197,6 +199,14 @@ class TimerLoop(ABC, Generic[Extra]):
                     pass
             async with self._lock:
                 await self._fire_due()
+
+    def _history_full(self, history_limit: int | None) -> bool:
+        """Past the event limit, or (runs with CAN_SUGGESTED_PATCH) the server suggests continuing
+        as new. The patch is looked at only once the server suggests it, so runs that never get
+        the suggestion record no marker."""
+        if workflow.info().get_current_history_length() > (history_limit or HISTORY_LIMIT):
+            return True
+        return workflow.info().is_continue_as_new_suggested() and workflow.patched(CAN_SUGGESTED_PATCH)
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

@@ -42,6 +42,10 @@ with workflow.unsafe.imports_passed_through():
 from workflows.common import NOTIFY_OPTIONS, PROJECTION_OPTIONS, TimerLoop, conflict, denied, invalid
 
 LEAD_ROLES = ("lead", "manager", "system")
+# Runs that record this patch keep the latest KEEP_NOTICES notices in state (the read model keeps
+# them all) and project from a local activity; older runs replay on the old path.
+PERF_PATCH = "perf-lean-history"
+KEEP_NOTICES = 10
 Reason = Literal["level", "repeat", "resolve_overdue", "owner"]
 
 
@@ -65,6 +69,7 @@ class EscalationWorkflow(TimerLoop[None]):
             matrix_version=inp.matrix_version,
         )
         self._init_loop(ready=inp.carried_state is not None)
+        self._unprojected: list[EscalationNotice] = []  # PERF_PATCH: sent, not yet projected
 
     # ------------------------------------------------------------------ run loop
     @workflow.run
@@ -134,9 +139,7 @@ class EscalationWorkflow(TimerLoop[None]):
             s.level_notified_at = now
             notice = self._notify_level(s.level, reason)
             kind = "escalation_advanced" if reason == "level" else "escalation_renotified"
-            await self._commit(
-                [self._entry(kind, step=f"{kind}:{len(s.notified)}", details=_describe(notice))]
-            )
+            await self._commit([self._entry(kind, step=f"{kind}:{self._sent()}", details=_describe(notice))])
         elif s.status == "acknowledged":
             s.resolve_overdue_notified = True
             nxt, target = resolve_overdue_target(self._rule, s.level)
@@ -205,7 +208,7 @@ class EscalationWorkflow(TimerLoop[None]):
                 [
                     self._entry(
                         "escalation_owner_changed",
-                        step=f"owner:{len(s.notified)}",
+                        step=f"owner:{self._sent()}",
                         actor_id=inp.actor_id,
                         details={"from": previous, "to": inp.owner_id, **_describe(notice)},
                     )
@@ -282,12 +285,18 @@ class EscalationWorkflow(TimerLoop[None]):
             at=workflow.now(),
             reason=reason,
         )
-        s.notified.append(notice)
+        if workflow.patched(PERF_PATCH):
+            # Bounded: the state keeps the latest notices; the read model gets each one once.
+            s.notice_count = self._sent() + 1
+            s.notified = [*s.notified, notice][-KEEP_NOTICES:]
+            self._unprojected.append(notice)
+        else:
+            s.notified.append(notice)
         self._in_background(
             workflow.execute_activity_method(
                 NotificationActivities.notify,
                 NotificationRequest(
-                    key=f"escalation:{s.escalation_id}:notice:{len(s.notified)}",
+                    key=f"escalation:{s.escalation_id}:notice:{self._sent()}",
                     team_id=s.team_id,
                     kind="escalation",
                     recipient_id=target.staff_id,
@@ -303,9 +312,28 @@ class EscalationWorkflow(TimerLoop[None]):
         )
         return notice
 
+    def _sent(self) -> int:
+        """Notices sent so far (``notified`` is bounded in runs with PERF_PATCH)."""
+        return max(self._s.notice_count, len(self._s.notified))
+
     async def _record(self, events: list[TimelineEntry], extra: None) -> None:
         s = self._s
         s.version += 1
+        if workflow.patched(PERF_PATCH):
+            new, self._unprojected = self._unprojected, []
+            await workflow.execute_local_activity_method(
+                EscalationActivities.sync_escalation,
+                EscalationProjection(
+                    workflow_id=self._wid,
+                    rule=self._rule,
+                    state=s.model_copy(deep=True),
+                    events=events,
+                    new_notices=new,
+                ),
+                summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
+                **PROJECTION_OPTIONS,
+            )
+            return
         await workflow.execute_activity_method(
             EscalationActivities.sync_escalation,
             EscalationProjection(

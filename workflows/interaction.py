@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationRef,
         EscalationState,
         FlagInput,
+        InteractionDelta,
         InteractionInput,
         InteractionProjection,
         InteractionState,
@@ -64,6 +66,9 @@ ESCALATION_OWN_ID_PATCH = "escalation-own-id"
 # the daily cap allows another attempt (docs/rules.md §2.7); only attempts that carry the
 # member's contact rules call it, so histories from before replay unchanged.
 CONTACT_WINDOW_PATCH = "contact-window-retry"
+# Runs that record this patch project a delta from a local activity and upsert only the search
+# attributes that changed; older runs replay on the whole-state activity (see ``_record``).
+PERF_PATCH = "perf-lean-history"
 
 
 @workflow.defn
@@ -91,6 +96,10 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             )
         self._init_loop(ready=inp.carried_state is not None)
         self._watchers: list[asyncio.Task[None]] = []
+        # What this run has projected (PERF_PATCH): a new run's first projection writes it all.
+        self._projected: dict[str, Any] = {}
+        self._projected_version = 0
+        self._projected_attempts = 0
 
     # ------------------------------------------------------------------ run loop
     @workflow.run
@@ -651,6 +660,9 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         s = self._s
         s.version += 1
         s.status = self._status()
+        if workflow.patched(PERF_PATCH):
+            await self._record_lean(events, escalation)
+            return
         workflow.upsert_search_attributes(
             [
                 FT_TEAM.value_set(s.team_id),
@@ -674,6 +686,58 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
             **PROJECTION_OPTIONS,
         )
+
+    # ------------------------------------------------------------ perf-lean-history (PERF_PATCH)
+    async def _record_lean(
+        self, events: list[TimelineEntry], escalation: EscalationProjection | None
+    ) -> None:
+        """Runs with PERF_PATCH: search attributes only when they change, and the projection as a
+        local activity carrying what changed (columns, new attempts), not the whole state."""
+        s = self._s
+        self._upsert_changed_search_attributes()
+        columns = _columns(s)
+        changed = {k: v for k, v in columns.items() if k not in self._projected or self._projected[k] != v}
+        delta = InteractionDelta(
+            interaction_id=s.interaction_id,
+            team_id=s.team_id,
+            channel=s.channel,
+            received_at=s.received_at,
+            version=s.version,
+            base_version=self._projected_version,
+            columns=changed,
+            new_attempts=list(s.attempts[self._projected_attempts :]),
+        )
+        await workflow.execute_local_activity_method(
+            InteractionActivities.sync_interaction,
+            InteractionProjection(
+                workflow_id=self._wid,
+                external_id=self._inp.external_id,
+                member_id=self._inp.member_id,
+                delta=delta,
+                events=events,
+                escalation=escalation,
+            ),
+            summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
+            **PROJECTION_OPTIONS,
+        )
+        self._projected.update(columns)
+        self._projected_version = delta.version
+        self._projected_attempts = len(s.attempts)
+
+    def _upsert_changed_search_attributes(self) -> None:
+        s = self._s
+        current = workflow.info().typed_search_attributes
+        wanted: list[SearchAttributeUpdate[Any]] = [
+            FT_TEAM.value_set(s.team_id),
+            FT_CHANNEL.value_set(s.channel),
+            FT_STATUS.value_set(s.status),
+            FT_ASSIGNEE.value_set(s.assignee_id or "unassigned"),
+            FT_DUE_AT.value_set(s.due_at.astimezone(UTC)),  # one zone for every team
+            FT_TRIGGERS.value_set(list(s.triggers)),
+        ]
+        changed = [u for u in wanted if _differs(current.get(u.key), u.value)]
+        if changed:
+            workflow.upsert_search_attributes(changed)
 
     def _notify_assignee(
         self,
@@ -790,3 +854,35 @@ def _contact_marks(inp: AttemptInput) -> dict[str, bool]:
     """The attempt's marks for the timeline: only those that are set."""
     marks = {"outside_contact_window": inp.outside_contact_window, "over_daily_cap": inp.over_daily_cap}
     return {k: v for k, v in marks.items() if v}
+
+
+def _columns(s: InteractionState) -> dict[str, Any]:
+    """The read-model columns the state decides (JSON-ready: they travel in a delta)."""
+    return {
+        "status": s.status,
+        "assignee_id": s.assignee_id,
+        "assignment_source": s.assignment_source,
+        "due_at": s.due_at.isoformat(),
+        "urgent": s.urgent,
+        "flags": list(s.flags),
+        "first_response_at": s.first_response_at.isoformat() if s.first_response_at else None,
+        "next_retry_at": s.next_retry_at.isoformat() if s.next_retry_at else None,
+        "overdue": s.overdue,
+        "unreachable": s.unreachable,
+        "triggers": list(s.triggers),
+        "attempt_count": len(s.attempts),
+        "first_attempt_outcome": s.attempts[0].outcome if s.attempts else None,
+        "resolved_at": s.resolved_at.isoformat() if s.resolved_at else None,
+        "resolved_by": s.resolved_by,
+    }
+
+
+def _differs(current: Any, wanted: Any) -> bool:
+    """Whether a search attribute must be upserted (unset lists count as empty)."""
+    if current is None:
+        return wanted not in ([], None)
+    if isinstance(current, datetime) and isinstance(wanted, datetime):
+        return current.astimezone(UTC) != wanted.astimezone(UTC)
+    if isinstance(current, list | tuple) and isinstance(wanted, list | tuple):
+        return list(current) != list(wanted)
+    return bool(current != wanted)

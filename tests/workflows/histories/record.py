@@ -90,7 +90,8 @@ from workflows.interaction import InteractionWorkflow
 HERE = Path(__file__).parent
 # Bump when a deliberate, patched change alters the commands; keep the older files: they are
 # what runs started before the change look like, and they must still replay.
-VERSION = "v4"  # v2: keep-unchanged-timer; v3: escalation-own-id; v4: contact-window-retry
+# v2: keep-unchanged-timer; v3: escalation-own-id; v4: contact-window-retry; v5: perf-lean-history
+VERSION = "v5"
 INDEX = HERE / "index.json"  # file name -> workflow id
 TASK_QUEUE = "record"
 Handle = WorkflowHandle[Any, Any]

