@@ -306,9 +306,9 @@ class TeamConfig(BaseModel):
     # legal one and the member's; and the attempts allowed per member in a rolling 24 hours.
     contact_window: list[str] = Field(default_factory=lambda: ["08:00", "21:00"])
     max_attempts_per_day: int = Field(default=3, ge=1, le=50)
-    # docs/rules.md §2.8: how notices are grouped into deliveries per recipient; a team that
-    # says nothing gets the defaults. ``notifications: null`` sends every notice on its own.
-    notifications: NotificationPolicy | None = Field(default_factory=NotificationPolicy)
+    # docs/rules.md §2.8: how notices are grouped into deliveries per recipient. Without it
+    # (None) every notice is its own delivery, as before; ``notifications: {}`` takes the defaults.
+    notifications: NotificationPolicy | None = None
 
     @field_validator("contact_window")
     @classmethod
