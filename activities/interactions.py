@@ -96,8 +96,8 @@ class InteractionActivities:
         """
         now = datetime.now(UTC)
         columns = InteractionColumns.model_validate(delta.columns)
-        known = InteractionColumns.model_fields
-        values = {name: getattr(columns, name) for name in delta.columns if name in known}
+        fields = InteractionColumns.model_fields
+        values = {name: getattr(columns, name) for name in delta.columns if name in fields}
         with unit_of_work(self._sessions) as session:
             row = session.get(Interaction, delta.interaction_id, with_for_update=True)
             if row is None:
