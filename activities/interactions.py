@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from domain.messages import AttemptRecord, InteractionColumns, InteractionDelta, InteractionProjection
 from store.db import unit_of_work
 from store.models import Attempt, Interaction
-from store.projection import add_timeline, project_escalation, write_if_newer
+from store.projection import NO_KEY_UPDATE, add_timeline, project_escalation, write_if_newer
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,7 @@ class InteractionActivities:
         assert st is not None, "a projection carries a state or a delta"
         now = datetime.now(UTC)
         with unit_of_work(self._sessions) as session:
-            row = session.get(Interaction, st.interaction_id, with_for_update=True)
+            row = session.get(Interaction, st.interaction_id, with_for_update=NO_KEY_UPDATE)
             if row is None:
                 # Started outside the API (Temporal CLI): create the row from the workflow.
                 row = Interaction(
@@ -99,7 +99,7 @@ class InteractionActivities:
         fields = InteractionColumns.model_fields
         values = {name: getattr(columns, name) for name in delta.columns if name in fields}
         with unit_of_work(self._sessions) as session:
-            row = session.get(Interaction, delta.interaction_id, with_for_update=True)
+            row = session.get(Interaction, delta.interaction_id, with_for_update=NO_KEY_UPDATE)
             if row is None:
                 # Started outside the API (Temporal CLI): the run's first delta has every column.
                 row = Interaction(

@@ -17,6 +17,12 @@ from domain.messages import EscalationProjection, TimelineEntry
 from domain.models import TRIGGER_SEVERITY
 from store.models import Absence, Escalation, Interaction, TimelineEvent
 
+# Row locks of the projections: FOR NO KEY UPDATE on PostgreSQL (ignored by SQLite). It keeps
+# writers of the same row in order but, unlike FOR UPDATE, does not block the KEY SHARE lock a
+# foreign-key check takes, so an escalation's projection inserting rows that reference the
+# interaction cannot deadlock with the interaction's projection updating it (seen in CI).
+NO_KEY_UPDATE: dict[str, Any] = {"key_share": True}
+
 # Rows a workflow owns: each carries the version of the workflow state it was last written from.
 VersionedRow = Interaction | Escalation | Absence
 
@@ -77,7 +83,7 @@ def add_timeline(
 def project_escalation(session: Session, projection: EscalationProjection, now: datetime) -> None:
     """Create or advance an escalation row, and add its timeline lines."""
     st = projection.state
-    row = session.get(Escalation, st.escalation_id, with_for_update=True)
+    row = session.get(Escalation, st.escalation_id, with_for_update=NO_KEY_UPDATE)
     if row is None:
         row = Escalation(
             id=st.escalation_id,
@@ -104,7 +110,7 @@ def project_escalation(session: Session, projection: EscalationProjection, now: 
             with session.begin_nested():
                 session.add(row)
         except IntegrityError:
-            row = session.get(Escalation, st.escalation_id, with_for_update=True)
+            row = session.get(Escalation, st.escalation_id, with_for_update=NO_KEY_UPDATE)
             assert row is not None
     write_if_newer(
         row,
@@ -133,7 +139,7 @@ ENDED_VERSION = 2**31 - 1
 def close_ended_escalation(session: Session, escalation_id: str, reason: str, now: datetime) -> bool:
     """Close the row of an escalation whose workflow ended without resolving it (terminated,
     failed, timed out), so it leaves the open lists; True if it was open. The caller commits."""
-    row = session.get(Escalation, escalation_id, with_for_update=True)
+    row = session.get(Escalation, escalation_id, with_for_update=NO_KEY_UPDATE)
     if row is None or row.status == "resolved":
         return False
     row.status = "resolved"
