@@ -8,6 +8,7 @@ and the worker's dispatcher, or two worker replicas) exactly one gets it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -29,23 +30,44 @@ def backoff(attempts: int) -> timedelta:
     return min(wait, MAX_BACKOFF)
 
 
-def claim(session: Session, notification_id: int) -> Notification | None:
-    """Take the notice for one delivery try (committed), or None if delivered or held elsewhere."""
+# A notice delivered on its own, or a grouped delivery: the same claim/backoff bookkeeping.
+Tracked = TypeVar("Tracked", Notification, Delivery)
+
+
+def _claim(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
+    """Take a row for one delivery try (committed), or None if delivered or held elsewhere."""
     now = _now()
     result = session.execute(
-        update(Notification)
+        update(model)
         .where(
-            Notification.id == notification_id,
-            Notification.delivered_at.is_(None),
-            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+            model.id == key,
+            model.delivered_at.is_(None),
+            or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now),
         )
-        .values(next_attempt_at=now + LEASE, delivery_attempts=Notification.delivery_attempts + 1)
+        .values(next_attempt_at=now + LEASE, delivery_attempts=model.delivery_attempts + 1)
         .execution_options(synchronize_session=False)
     )
     session.commit()
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    return session.get(Notification, notification_id)
+    return session.get(model, key)
+
+
+def _failed(session: Session, model: type[Tracked], key: Any, reason: str) -> datetime | None:
+    """Schedule the row's next try with backoff; returns when it is due."""
+    row = session.get(model, key)
+    if row is None or row.delivered_at is not None:
+        session.commit()
+        return None
+    row.next_attempt_at = _now() + backoff(row.delivery_attempts)
+    row.last_error = reason[:200]
+    session.commit()
+    return row.next_attempt_at
+
+
+def claim(session: Session, notification_id: int) -> Notification | None:
+    """Take the notice for one delivery try (committed), or None if delivered or held elsewhere."""
+    return _claim(session, Notification, notification_id)
 
 
 def delivered(session: Session, notification_id: int) -> None:
@@ -59,14 +81,7 @@ def delivered(session: Session, notification_id: int) -> None:
 
 def failed(session: Session, notification_id: int, reason: str) -> datetime | None:
     """Schedule the next try with backoff; returns when it is due."""
-    row = session.get(Notification, notification_id)
-    if row is None or row.delivered_at is not None:
-        session.commit()
-        return None
-    row.next_attempt_at = _now() + backoff(row.delivery_attempts)
-    row.last_error = reason[:200]
-    session.commit()
-    return row.next_attempt_at
+    return _failed(session, Notification, notification_id, reason)
 
 
 def due(session: Session, *, limit: int) -> list[int]:
@@ -101,21 +116,7 @@ def oldest_undelivered(session: Session) -> datetime | None:
 # ---------------------------------------------------------------- grouped deliveries (rules §2.8)
 def claim_delivery(session: Session, delivery_id: str) -> Delivery | None:
     """Take a grouped delivery for one try (committed), or None if delivered or held elsewhere."""
-    now = _now()
-    result = session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.delivered_at.is_(None),
-            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-        )
-        .values(next_attempt_at=now + LEASE, delivery_attempts=Delivery.delivery_attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(Delivery, delivery_id)
+    return _claim(session, Delivery, delivery_id)
 
 
 def delivery_done(session: Session, delivery_id: str) -> None:
@@ -133,14 +134,7 @@ def delivery_done(session: Session, delivery_id: str) -> None:
 
 
 def delivery_failed(session: Session, delivery_id: str, reason: str) -> datetime | None:
-    row = session.get(Delivery, delivery_id)
-    if row is None or row.delivered_at is not None:
-        session.commit()
-        return None
-    row.next_attempt_at = _now() + backoff(row.delivery_attempts)
-    row.last_error = reason[:200]
-    session.commit()
-    return row.next_attempt_at
+    return _failed(session, Delivery, delivery_id, reason)
 
 
 def due_deliveries(session: Session, *, limit: int) -> list[str]:
