@@ -37,23 +37,17 @@ class InteractionActivities:
         assert st is not None, "a projection carries a state or a delta"
         now = datetime.now(UTC)
         with unit_of_work(self._sessions) as session:
-            row = session.get(Interaction, st.interaction_id, with_for_update=NO_KEY_UPDATE)
-            if row is None:
-                # Started outside the API (Temporal CLI): create the row from the workflow.
-                row = Interaction(
-                    id=st.interaction_id,
-                    workflow_id=projection.workflow_id,
-                    team_id=st.team_id,
-                    external_id=projection.external_id,
-                    member_id=projection.member_id,
-                    channel=st.channel,
-                    received_at=st.received_at,
-                    due_at=st.due_at,
-                    created_at=now,
-                    updated_at=now,
-                    version=0,
-                )
-                session.add(row)
+            # Started outside the API (Temporal CLI): the row is created from the workflow.
+            row = _locked_row(
+                session,
+                projection,
+                team_id=st.team_id,
+                interaction_id=st.interaction_id,
+                channel=st.channel,
+                received_at=st.received_at,
+                due_at=st.due_at,
+                now=now,
+            )
             write_if_newer(
                 row,
                 st.version,
@@ -99,23 +93,17 @@ class InteractionActivities:
         fields = InteractionColumns.model_fields
         values = {name: getattr(columns, name) for name in delta.columns if name in fields}
         with unit_of_work(self._sessions) as session:
-            row = session.get(Interaction, delta.interaction_id, with_for_update=NO_KEY_UPDATE)
-            if row is None:
-                # Started outside the API (Temporal CLI): the run's first delta has every column.
-                row = Interaction(
-                    id=delta.interaction_id,
-                    workflow_id=projection.workflow_id,
-                    team_id=delta.team_id,
-                    external_id=projection.external_id,
-                    member_id=projection.member_id,
-                    channel=delta.channel,
-                    received_at=delta.received_at,
-                    due_at=values.get("due_at") or delta.received_at,
-                    created_at=now,
-                    updated_at=now,
-                    version=0,
-                )
-                session.add(row)
+            # Started outside the API (Temporal CLI): the run's first delta has every column.
+            row = _locked_row(
+                session,
+                projection,
+                team_id=delta.team_id,
+                interaction_id=delta.interaction_id,
+                channel=delta.channel,
+                received_at=delta.received_at,
+                due_at=values.get("due_at") or delta.received_at,
+                now=now,
+            )
             if row.version < delta.base_version:
                 raise ApplicationError(
                     f"projection v{delta.version} of {delta.interaction_id} waits for v{delta.base_version} "
@@ -146,3 +134,34 @@ def _attempt_row(interaction_id: str, a: AttemptRecord) -> Attempt:
         outside_contact_window=a.outside_contact_window,
         over_daily_cap=a.over_daily_cap,
     )
+
+
+def _locked_row(
+    session: Session,
+    projection: InteractionProjection,
+    *,
+    team_id: str,
+    interaction_id: str,
+    channel: str,
+    received_at: datetime,
+    due_at: datetime,
+    now: datetime,
+) -> Interaction:
+    """The interaction's row, locked for this projection; created (version 0) if it is missing."""
+    row = session.get(Interaction, interaction_id, with_for_update=NO_KEY_UPDATE)
+    if row is None:
+        row = Interaction(
+            id=interaction_id,
+            workflow_id=projection.workflow_id,
+            team_id=team_id,
+            external_id=projection.external_id,
+            member_id=projection.member_id,
+            channel=channel,
+            received_at=received_at,
+            due_at=due_at,
+            created_at=now,
+            updated_at=now,
+            version=0,
+        )
+        session.add(row)
+    return row
