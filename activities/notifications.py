@@ -397,22 +397,13 @@ class Outbox:
             if row is None:
                 return False
             body = single_body(row)
-        try:
-            self._channel.deliver(body)  # outside any transaction
-        except Exception as err:
-            reason = _reason(err)
-            with self._sessions() as session:
-                retry_at = outbox.failed(session, notification_id, reason)
-            log.warning(
-                "notification.delivery_failed",
-                notification_id=notification_id,
-                reason=reason,
-                retry_at=retry_at.isoformat() if retry_at else None,
-            )
-            return False
-        with self._sessions() as session:
-            outbox.delivered(session, notification_id)
-        return True
+        return self._send(
+            body,
+            failed=lambda session, reason: outbox.failed(session, notification_id, reason),
+            done=lambda session: outbox.delivered(session, notification_id),
+            event="notification.delivery_failed",
+            notification_id=notification_id,
+        )
 
     def deliver_due(self, *, limit: int = 100) -> tuple[int, int]:
         """Try every notice and grouped delivery whose next try is due (oldest first):
@@ -434,19 +425,33 @@ class Outbox:
                 session.scalars(select(Notification).where(Notification.delivery_id == delivery_id))
             )
             body = delivery_body(row, carried)
+        return self._send(
+            body,
+            failed=lambda session, reason: outbox.delivery_failed(session, delivery_id, reason),
+            done=lambda session: outbox.delivery_done(session, delivery_id),
+            event="notification.group_delivery_failed",
+            delivery_id=delivery_id,
+        )
+
+    def _send(
+        self,
+        body: dict[str, Any],
+        *,
+        failed: Callable[[Session, str], datetime | None],
+        done: Callable[[Session], None],
+        event: str,
+        **ids: object,
+    ) -> bool:
+        """One try through the channel, outside any transaction; then record success, or the
+        failure's reason (status or error type, never the URL) and when the next try is due."""
         try:
             self._channel.deliver(body)
         except Exception as err:
             reason = _reason(err)
             with self._sessions() as session:
-                retry_at = outbox.delivery_failed(session, delivery_id, reason)
-            log.warning(
-                "notification.group_delivery_failed",
-                delivery_id=delivery_id,
-                reason=reason,
-                retry_at=retry_at.isoformat() if retry_at else None,
-            )
+                retry_at = failed(session, reason)
+            log.warning(event, reason=reason, retry_at=retry_at.isoformat() if retry_at else None, **ids)
             return False
         with self._sessions() as session:
-            outbox.delivery_done(session, delivery_id)
+            done(session)
         return True
