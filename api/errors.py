@@ -82,6 +82,19 @@ class NulGuard:
         await self.app(scope, receive, send)
 
 
+class _Tracked:
+    """A ``send`` that remembers whether the answer has started (then no error answer can follow)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class CatchAll:
     """Answer any unexpected error with a 500 in the error shape, and log only its type.
 
@@ -96,19 +109,13 @@ class CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        tracked = _Tracked(send)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked.send)
         except Exception as exc:
             log.error("request.failed", error_type=type(exc).__name__)
-            if not started:
+            if not tracked.started:
                 response = JSONResponse(
                     body("internal", "an unexpected error occurred; it has been logged"), status_code=500
                 )
@@ -144,13 +151,7 @@ class Deadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        tracked = _Tracked(send)
 
         if scope.get("path", "") in UNLIMITED_PATHS or scope.get("path", "") in STREAM_PATHS:
             await self.app(scope, receive, send)
@@ -167,10 +168,10 @@ class Deadline:
                 return
         try:
             async with asyncio.timeout(self.seconds):
-                await self.app(scope, receive, tracking_send)
+                await self.app(scope, receive, tracked.send)
         except TimeoutError:
             log.warning("request.deadline", seconds=self.seconds)
-            if not started:
+            if not tracked.started:
                 err = Unavailable(
                     f"the request did not complete within {self.seconds:g} s (the service is busy); "
                     "repeat it (with the same Idempotency-Key for an action)",
