@@ -33,7 +33,7 @@ from tests.api.support import (
     setup_team,
 )
 from tests.conftest import CHICAGO_TEAM
-from tests.workflows.support import eventually
+from tests.workflows.support import eventually, steady
 
 CALLERS: dict[str, dict[str, str]] = {
     "system": SYSTEM,
@@ -170,7 +170,11 @@ def snapshot_of(api: httpx.AsyncClient, route_name: str, iid: str | None, eid: s
     """What a refused call must leave as it was."""
 
     async def escalation() -> Any:
-        return (await api.get(f"/v1/escalations/{eid}", headers=SYSTEM)).json()
+        # What an action could change; who a notice reached is written by the outbox in the
+        # background and may land after the refused call.
+        found = (await api.get(f"/v1/escalations/{eid}", headers=SYSTEM)).json()
+        notified = [{k: v for k, v in n.items() if k != "recipients"} for n in found["notified"]]
+        return {k: v for k, v in found.items() if k != "timeline"} | {"notified": notified}
 
     async def absences() -> Any:
         r = await api.get(
@@ -222,6 +226,7 @@ async def fresh_interaction(api: httpx.AsyncClient) -> str:
 
     await eventually(started)
     iid: str = created["id"]
+    await steady(lambda: detail(api, iid), quiet=0.3)
     return iid
 
 
@@ -231,9 +236,11 @@ async def fresh_escalation(api: httpx.AsyncClient) -> tuple[str, str]:
 
     async def escalation() -> Any:
         found = (await detail(api, created["id"]))["escalations"]
-        return found[0]["id"] if found and found[0]["notified"] else None
+        settled = found and found[0]["notified"] and found[0]["notified"][0]["recipients"]
+        return found[0]["id"] if settled else None
 
     eid: str = await eventually(escalation)
+    await steady(lambda: detail(api, created["id"]), quiet=0.3)
     return created["id"], eid
 
 

@@ -24,7 +24,7 @@ from tests.api.support import (
     setup_team,
 )
 from tests.conftest import CHICAGO_TEAM
-from tests.workflows.support import eventually
+from tests.workflows.support import eventually, steady
 
 
 def invalid_problem(r: httpx.Response, *words: str) -> str | None:
@@ -62,7 +62,8 @@ async def started(api: httpx.AsyncClient) -> dict[str, Any]:
         got = await detail(api, created["id"])
         return got if "created" in [e["kind"] for e in got["timeline"]] else None
 
-    return await eventually(check)
+    await eventually(check)
+    return await steady(lambda: detail(api, created["id"]))
 
 
 # ---------------------------------------------------------------- starting an interaction

@@ -102,6 +102,23 @@ async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 15.0)
         await asyncio.sleep(0.05)
 
 
+async def steady(read: Callable[[], Awaitable[T]], *, quiet: float = 0.4, within: float = 15.0) -> T:
+    """Read until the value stops changing for ``quiet`` seconds (background projections and
+    deliveries have landed), so a later re-read that differs was changed by the test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    value = await read()
+    since = loop.time()
+    while loop.time() - since < quiet:
+        if loop.time() > deadline:
+            raise AssertionError(f"value still changing after {within}s (last value {value!r})")
+        await asyncio.sleep(0.05)
+        again = await read()
+        if again != value:
+            value, since = again, loop.time()
+    return value
+
+
 def _strings(value: Any, out: list[str]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
