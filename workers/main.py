@@ -28,7 +28,7 @@ from activities.notifications import (
 from config.settings import Settings
 from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
 MAX_CACHED_WORKFLOWS = 500

@@ -20,10 +20,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.messages import EscalationInput, EscalationState
-from workflows import ALL_WORKFLOWS
 from workflows.common import KEEP_TIMER_PATCH
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import CONTACT_WINDOW_PATCH, ESCALATION_OWN_ID_PATCH
+from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 # File name -> workflow id, written by the recorder. v1: recorded before the keep-unchanged-timer

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from domain.messages import TimelineEntry
-from workflows import ALL_WORKFLOWS, CheckinWorkflow
+from workflows.checkin import CheckinWorkflow
 from workflows.common import TimerLoop
+from workflows.registry import ALL_WORKFLOWS
 
 
 class Complete(TimerLoop[None]):
