@@ -1,7 +1,7 @@
 """P3: N interactions due at one instant: p99 lateness of their overdue notices ÷ p99 lateness of
 N bare workflows sleeping to one instant then running one activity, same dev server, same run.
 
-Run: ``python -m bench.p3_deadlines [--n 5000] [--lead SECONDS]``.
+Run: ``python -m bench.p3_deadlines [--n 5000] [--lead SECONDS] [--db sqlite|postgres]``.
 
 Real short deadlines, no time skipping. The stack of the drills (dev server in memory, SQLite,
 one worker subprocess; no API). A team open around the clock; N texts received one business
@@ -73,7 +73,7 @@ async def main(args: argparse.Namespace) -> int:
     lead = args.lead if args.lead is not None else 30 + n / 25
     cfg = always_open_team()
     prefix = f"p3-{uuid.uuid4().hex[:6]}"
-    with stack(start_api=False) as s:
+    with stack(db=args.db, start_api=False) as s:
         client = await connect(s)
         log(f"P3 baseline: {n} bare workflows sleeping to one instant")
         base = await bare(client, n, 10 + n / 200)
@@ -128,6 +128,7 @@ def _aware(value: object) -> datetime:
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=5000)
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument(
         "--lead", type=float, default=None, help="seconds from now to the instant (default 30 + n/25)"
     )

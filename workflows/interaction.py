@@ -69,6 +69,8 @@ CONTACT_WINDOW_PATCH = "contact-window-retry"
 # Runs that record this patch project a delta from a local activity and upsert only the search
 # attributes that changed; older runs replay on the whole-state activity (see ``_record``).
 PERF_PATCH = "perf-lean-history"
+# An update answers with at most this many attempts (the latest); see ``_answer``.
+ANSWER_ATTEMPTS = 3
 
 
 @workflow.defn
@@ -176,12 +178,25 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             await self._commit([self._entry("retry_reminder", step=f"retry_due:{seq}", details={"seq": seq})])
 
     # ------------------------------------------------------------------ updates
+    def _answer(self) -> InteractionState:
+        """What an update answers: the state with only the latest attempts.
+
+        The answer is stored in the history with every update, so a whole attempts list made
+        each attempt's history bytes grow with the attempts before it (bench P2). The full list
+        is in the read model (``GET /v1/interactions/{id}``) and the ``state`` query; the API
+        answers from the read model. Replay does not compare update answers, so no patch.
+        """
+        s = self._s
+        if len(s.attempts) <= ANSWER_ATTEMPTS:
+            return s
+        return s.model_copy(update={"attempts": s.attempts[-ANSWER_ATTEMPTS:]})
+
     @workflow.update
     async def record_attempt(self, inp: AttemptInput) -> InteractionState:
         async with self._turn():
             self._validate_attempt(inp)  # again: an earlier handler may have changed the case
             await self._record_attempt(inp)
-        return self._s
+        return self._answer()
 
     async def _record_attempt(self, inp: AttemptInput) -> None:
         s = self._s
@@ -252,7 +267,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         async with self._turn():
             self._validate_flag(inp)
             await self._flag(inp)
-        return self._s
+        return self._answer()
 
     async def _flag(self, inp: FlagInput) -> None:
         s = self._s
@@ -301,7 +316,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         async with self._turn():
             self._check_assign(inp)
             await self._assign(inp, source=f"lead:{inp.actor_id}" if inp.actor_id else "lead")
-        return self._s
+        return self._answer()
 
     @assign_update.validator
     def _validate_assign(self, inp: AssignInput) -> None:
@@ -312,7 +327,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         async with self._turn():
             self._check_resolve()
             await self._resolve(inp)
-        return self._s
+        return self._answer()
 
     @resolve_update.validator
     def _validate_resolve(self, inp: ResolveInput) -> None:

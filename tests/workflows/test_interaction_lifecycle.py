@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.messages import AssignInput, AttemptInput, FlagInput, InteractionState, ResolveInput
+from store.models import Attempt
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
     at,
@@ -30,7 +31,7 @@ from tests.workflows.support import (
     timeline,
 )
 from workers.main import build_worker
-from workflows.interaction import InteractionWorkflow
+from workflows.interaction import ANSWER_ATTEMPTS, InteractionWorkflow
 
 TOLERANCE = timedelta(seconds=5)
 
@@ -93,6 +94,28 @@ async def test_attempt_before_due_meets_sla_and_never_goes_overdue(
     assert timeline(sessions, inp.interaction_id, "due_soon_reminder") == []
     first = timeline(sessions, inp.interaction_id, "first_response")
     assert first[0].details["sla_met"] is True
+
+
+async def test_an_update_answers_with_the_latest_attempts_and_the_case_keeps_them_all(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """Each update's answer is stored in the history: it carries the latest attempts only, so a
+    case's history grows by the same amount per attempt; the state and the read model keep all."""
+    monday = next_weekday_at(await now_of(env), 0, 10)
+    await advance_to(env, monday)
+    inp = interaction_input(team(), monday, channel="call")
+    handle = await start(client, inp, task_queue)
+    for _ in range(ANSWER_ATTEMPTS + 2):
+        st = await attempt(handle, "reached")
+    assert [a.seq for a in st.attempts] == list(range(3, ANSWER_ATTEMPTS + 3))
+    assert [a.seq for a in (await state_of(handle)).attempts] == list(range(1, ANSWER_ATTEMPTS + 3))
+
+    def projected() -> list[int]:
+        with sessions() as session:
+            rows = session.query(Attempt).filter_by(interaction_id=inp.interaction_id).all()
+            return sorted(r.seq for r in rows)
+
+    assert await eventually(lambda: now_value(projected())) == list(range(1, ANSWER_ATTEMPTS + 3))
 
 
 async def test_three_no_answers_are_spaced_by_business_time_then_unreachable(
