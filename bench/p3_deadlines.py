@@ -1,7 +1,7 @@
 """P3: N interactions due at one instant: p99 lateness of their overdue notices ÷ p99 lateness of
 N bare workflows sleeping to one instant then running one activity, same dev server, same run.
 
-Run: ``python -m bench.p3_deadlines [--n 5000] [--lead SECONDS] [--db sqlite|postgres]``.
+Run: ``python -m bench.p3_deadlines [--n 5000] [--lead SECONDS] [--db sqlite|postgres] [--workers N]``.
 
 Real short deadlines, no time skipping. The stack of the drills (dev server in memory, SQLite,
 one worker subprocess; no API). A team open around the clock; N texts received one business
@@ -16,6 +16,7 @@ Target: ratio of p99s ≤ 1.3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import time
 import uuid
@@ -37,7 +38,7 @@ from bench.common import (
     wait_rows,
 )
 from domain.models import Policy
-from drills.common import log, percentile, stack
+from drills.common import Proc, cli, log, percentile, stack
 
 TARGET = 1.3
 
@@ -73,7 +74,10 @@ async def main(args: argparse.Namespace) -> int:
     lead = args.lead if args.lead is not None else 30 + n / 25
     cfg = always_open_team()
     prefix = f"p3-{uuid.uuid4().hex[:6]}"
-    with stack(db=args.db, start_api=False) as s:
+    with stack(db=args.db, start_api=False) as s, contextlib.ExitStack() as extra:
+        for k in range(1, args.workers):
+            worker = Proc(f"worker-{k + 1}", cli("worker"), env=s.env, log_dir=s.tmp).start()
+            extra.callback(worker.stop)
         client = await connect(s)
         log(f"P3 baseline: {n} bare workflows sleeping to one instant")
         base = await bare(client, n, 10 + n / 200)
@@ -129,6 +133,7 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on the product's queue")
     p.add_argument(
         "--lead", type=float, default=None, help="seconds from now to the instant (default 30 + n/25)"
     )
