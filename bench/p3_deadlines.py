@@ -16,8 +16,8 @@ Target: ratio of p99s ≤ 1.3.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
