@@ -151,10 +151,30 @@ def rss_mb(pid: int, *, field: str = "VmRSS") -> float:
 
 
 # ---------------------------------------------------------------- bare workflows (baselines)
+# Wall times of the bare workflows' activities, by run (the worker runs in the bench's process).
+STAMPS: dict[str, list[float]] = {}
+
+
 @activity.defn(name="bench_stamp")
 async def stamp(value: str) -> float:
-    """The wall time the activity ran at (a bare workflow's one activity)."""
-    return time.time()
+    """The wall time the activity ran at (a bare workflow's one activity), kept in ``STAMPS``."""
+    now = time.time()
+    STAMPS.setdefault(value, []).append(now)
+    return now
+
+
+async def stamped(value: str, n: int, *, within: float = 900.0) -> list[float]:
+    """The wall times of ``n`` bare activities stamped ``value``.
+
+    Read from ``STAMPS`` rather than by awaiting every workflow's result: thousands of
+    concurrent result polls exceed the dev server's per-namespace poller limit.
+    """
+    deadline = time.monotonic() + within
+    while len(STAMPS.get(value, [])) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(STAMPS.get(value, []))} of {n} bare activities ran")
+        await asyncio.sleep(0.2)
+    return STAMPS[value][:n]
 
 
 @workflow.defn(name="BenchSleepThenActivity", sandboxed=False)
@@ -167,7 +187,9 @@ class SleepThenActivity:
         if delay > 0:
             await workflow.sleep(delay)
         return float(
-            await workflow.execute_activity(stamp, "due", start_to_close_timeout=timedelta(seconds=600))
+            await workflow.execute_activity(
+                stamp, workflow.info().task_queue, start_to_close_timeout=timedelta(seconds=600)
+            )
         )
 
 
@@ -182,7 +204,9 @@ class SignalThenActivity:
     async def run(self) -> float:
         await workflow.wait_condition(lambda: self._got)
         return float(
-            await workflow.execute_activity(stamp, "signal", start_to_close_timeout=timedelta(seconds=600))
+            await workflow.execute_activity(
+                stamp, workflow.info().task_queue, start_to_close_timeout=timedelta(seconds=600)
+            )
         )
 
     @workflow.signal

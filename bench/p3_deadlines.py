@@ -33,6 +33,7 @@ from bench.common import (
     report,
     spread,
     stamp,
+    stamped,
     start_interactions,
     task_queue,
     wait_rows,
@@ -65,7 +66,7 @@ async def bare(client: Client, n: int, lead: float) -> list[float]:
         if time.time() > at:
             log(f"P3 baseline: starting took longer than --lead ({lead:g} s): raise it")
         log(f"P3 baseline: {n} bare workflows started, due in {at - time.time():.0f} s")
-        stamps = await asyncio.gather(*(h.result() for h in handles))
+        stamps = await stamped(queue, n)
     return [s - at for s in stamps]
 
 

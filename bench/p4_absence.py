@@ -31,6 +31,7 @@ from bench.common import (
     interaction_input,
     report,
     stamp,
+    stamped,
     start_interactions,
     task_queue,
     wait_rows,
@@ -61,7 +62,7 @@ async def bare(client: Client, n: int) -> float:
         t0 = time.time()
         for i in range(0, n, 100):
             await asyncio.gather(*(h.signal(SignalThenActivity.go, "go") for h in handles[i : i + 100]))
-        stamps = await asyncio.gather(*(h.result() for h in handles))
+        stamps = await stamped(queue, n)
     return max(stamps) - t0
 
 
@@ -84,7 +85,7 @@ async def main(args: argparse.Namespace) -> int:
         async with httpx.AsyncClient(base_url=s.base_url, timeout=30) as http:
             r = await http.post(
                 "/v1/absences",
-                headers={"Authorization": "Bearer dev-lead", "Idempotency-Key": uuid.uuid4().hex},
+                headers={"Authorization": "Bearer drill-lead", "Idempotency-Key": uuid.uuid4().hex},
                 json={
                     "staff_id": "chw-ana",
                     "backup_id": "chw-ben",
