@@ -71,7 +71,7 @@ async def read_queue(base_url: str, n: int) -> list[float]:
         for i in range(n + 10):
             t0 = time.monotonic()
             r = await http.get(
-                f"/v1/interactions?team_id={TEAM}", headers={"Authorization": "Bearer dev-lead"}
+                f"/v1/interactions?team_id={TEAM}", headers={"Authorization": "Bearer drill-lead"}
             )
             took = time.monotonic() - t0
             r.raise_for_status()

@@ -68,7 +68,7 @@ async def measure(db: str, rate: float, seconds: float) -> tuple[bool, str]:
     async def create(http: httpx.AsyncClient, i: int, member: str) -> httpx.Response:
         return await http.post(
             "/v1/interactions",
-            headers={"Authorization": "Bearer dev-system"},
+            headers={"Authorization": "Bearer drill-system"},
             json={
                 "team_id": TEAM,
                 "external_id": f"{prefix}-{i:05}",
