@@ -35,6 +35,8 @@ HISTORY_LIMIT = 2000
 KEEP_TIMER_PATCH = "keep-unchanged-timer"
 # Runs that record this patch also continue as new when the server suggests it (history size).
 CAN_SUGGESTED_PATCH = "perf-continue-as-new-suggested"
+# Runs that record this patch wait for a handler that began while their notices drained.
+SETTLE_PATCH = "settle-before-run-ends"
 # What a TimerLoop subclass's ``_record`` takes besides the timeline lines.
 Extra = TypeVar("Extra")
 
@@ -143,8 +145,7 @@ class TimerLoop(ABC, Generic[Extra]):
             await self._loop_keeping_timer(finished, history_limit)
         else:
             await self._loop_restarting_timer(finished, history_limit)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_notices()
+        await self._settle()
 
     async def _loop_keeping_timer(self, finished: Callable[[], bool], history_limit: int | None) -> None:
         """One timer per wake-up instant: a change that leaves the next wake-up where it was
@@ -249,7 +250,22 @@ class TimerLoop(ABC, Generic[Extra]):
         if pending:
             await asyncio.gather(*pending)
 
+    async def _settle(self) -> None:
+        """Wait until no handler runs and every notice is written, before the run ends or
+        continues as new.
+
+        An update accepted while the notices drained used to be cut off by the run's end (its
+        caller got an error, its change may have missed the next run). Now the run waits for it
+        and for the notices it sent. Runs that never met the race record no marker.
+        """
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._drain_notices()
+            if workflow.all_handlers_finished() and not self._notices:
+                return
+            if not workflow.patched(SETTLE_PATCH):
+                return  # a run recorded before the fix ended here
+
     async def _continue_as_new(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_notices()
+        await self._settle()
         workflow.continue_as_new(self._carry_over())

@@ -12,9 +12,16 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from domain.messages import AssignInput, AttemptInput, FlagInput, InteractionState, ResolveInput
+from domain.messages import (
+    AssignInput,
+    AttemptInput,
+    EscalationResolveInput,
+    FlagInput,
+    InteractionState,
+    ResolveInput,
+)
 from store.models import Attempt
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
@@ -31,6 +38,7 @@ from tests.workflows.support import (
     timeline,
 )
 from workers.main import build_worker
+from workflows.escalation import EscalationWorkflow
 from workflows.interaction import ANSWER_ATTEMPTS, InteractionWorkflow
 
 TOLERANCE = timedelta(seconds=5)
@@ -311,3 +319,31 @@ async def test_invalid_signal_changes_nothing_and_is_recorded_as_rejected(
     assert (await state_of(handle)).assignee_id == "chw-ana"
     await handle.signal("resolve", ResolveInput(actor_id="lead-1"))
     assert (await handle.result()).status == "resolved"
+
+
+async def test_a_worker_without_the_sandbox_runs_a_case_from_start_to_resolution(
+    env: WorkflowEnvironment, client: Client, sessions: sessionmaker[Session], channel: Any
+) -> None:
+    """``WORKER_WORKFLOW_SANDBOX=false``: the same workflows, escalation child included, run
+    without the SDK's sandbox (the rest of the suite runs sandboxed)."""
+    queue = f"unsandboxed-{uuid.uuid4().hex[:6]}"
+    worker = build_worker(client, task_queue=queue, sessions=sessions, channel=channel, sandbox=False)
+    assert isinstance(worker.config()["workflow_runner"], UnsandboxedWorkflowRunner)
+    async with worker:
+        inp = interaction_input(team(), await now_of(env), channel="call")
+        handle = await start(client, inp, queue)
+        st = await handle.execute_update(InteractionWorkflow.flag, FlagInput(flag="complaint", flag_id="f-1"))
+        (esc,) = st.escalations
+        assert esc.trigger == "complaint"
+        await attempt(handle, "reached")
+        resolved = EscalationResolveInput(
+            escalation_id=esc.escalation_id,
+            actor_id="lead-1",
+            actor_role="lead",
+            action_taken_given=True,
+            outcome_given=True,
+        )
+        await client.get_workflow_handle(esc.workflow_id).execute_update(EscalationWorkflow.resolve, resolved)
+        await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+        assert (await handle.result()).status == "resolved"
+    assert [e.kind for e in timeline(sessions, inp.interaction_id, "resolved")] == ["resolved"]
