@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,9 @@ def _worker(tmp_path: Path, port: int) -> subprocess.Popen[str]:
     deadline = time.monotonic() + 30
     for line in proc.stdout:
         if "worker.started" in line:
+            # Keep reading: a worker whose Temporal is gone logs its reconnection attempts, and
+            # a full pipe would block it in a write (not what a real deployment does).
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return proc
         if time.monotonic() > deadline:
             break
