@@ -62,8 +62,13 @@ class Settings(BaseSettings):
     # Where a delivery channel other than ``log`` is wanted: ``log`` or ``webhook``.
     notification_channel: Literal["log", "webhook"] | None = None
     # Origins of the Temporal UI allowed to call the codec endpoint from the browser (CORS):
-    # comma-separated or a JSON list. Defaults: the dev server's UI and a docker-compose UI.
-    ui_origins: Annotated[list[str], NoDecode] = ["http://localhost:8233", "http://localhost:8080"]
+    # comma-separated or a JSON list. Defaults: the dev server's UI (`followthrough dev` binds and
+    # prints it as 127.0.0.1; a browser may also reach it as localhost) and a docker-compose UI.
+    ui_origins: Annotated[list[str], NoDecode] = [
+        "http://127.0.0.1:8233",
+        "http://localhost:8233",
+        "http://localhost:8080",
+    ]
     # Where the worker serves the Temporal SDK's Prometheus metrics (``/metrics``); empty = off.
     worker_metrics_address: str | None = "127.0.0.1:9464"
     # The request path. Database work runs in at most ``db_pool_size + db_max_overflow`` threads,

@@ -145,11 +145,14 @@ class Api:
         self.base = base
 
     def post(self, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.send("POST", path, token, body)
+
+    def send(self, method: str, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
         req = urllib.request.Request(
             self.base + path,
             data=json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            method="POST",
+            method=method,
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
             result: dict[str, Any] = json.load(resp)
@@ -157,13 +160,18 @@ class Api:
 
 
 @contextlib.contextmanager
-def _dev(tmp: Path, args: argparse.Namespace) -> Iterator[Api]:
-    """``followthrough dev`` in ``tmp`` (SQLite file and .temporal/ there), stopped on exit."""
+def _dev(tmp: Path, args: argparse.Namespace, settings: dict[str, str] | None = None) -> Iterator[Api]:
+    """``followthrough dev`` in ``tmp`` (SQLite file and .temporal/ there), stopped on exit.
+
+    ``settings`` adds ``FOLLOWTHROUGH_*`` variables. When a Temporal server already listens on
+    ``--temporal-port``, ``followthrough dev`` uses it instead of starting its own.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLLOWTHROUGH_")} | {
         "FOLLOWTHROUGH_DATABASE_URL": f"sqlite:///{tmp / 'followthrough.db'}",
         "FOLLOWTHROUGH_TEMPORAL_ADDRESS": f"127.0.0.1:{args.temporal_port}",
         "FOLLOWTHROUGH_WORKER_METRICS_ADDRESS": "",
     }
+    env |= settings or {}
     cmd = [
         str(BIN / "followthrough"),
         "dev",

@@ -189,13 +189,16 @@ async def test_codec_endpoints_need_a_valid_token(
 async def test_ui_preflight_works_without_a_token_for_ui_origins_only(codec_api: httpx.AsyncClient) -> None:
     preflight = {
         "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
+        # What the Temporal UI sends when it passes the signed-in user's tokens (UI 2.34+).
+        "Access-Control-Request-Headers": "authorization,authorization-extras,content-type,x-namespace",
     }
-    for origin in ("http://localhost:8233", "http://localhost:8080"):
+    for origin in ("http://127.0.0.1:8233", "http://localhost:8233", "http://localhost:8080"):
         r = await codec_api.options("/codec/decode", headers={**preflight, "Origin": origin})
         assert r.status_code == 200, r.text
         assert r.headers["access-control-allow-origin"] == origin
-        assert "authorization" in r.headers["access-control-allow-headers"].lower()
+        allowed = r.headers["access-control-allow-headers"].lower()
+        assert "authorization" in allowed
+        assert "authorization-extras" in allowed
     stranger = await codec_api.options(
         "/codec/decode", headers={**preflight, "Origin": "https://evil.example"}
     )

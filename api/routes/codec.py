@@ -95,7 +95,9 @@ async def decode(body: CodecPayloads, request: Request, principal: PrincipalDep)
 class CodecCORSMiddleware:
     """CORS for the Temporal UI origins on the codec routes only; the rest of the API stays closed.
 
-    The browser's preflight carries no token: it is answered here, before any auth runs.
+    The browser's preflight carries no token: it is answered here, before any auth runs. A UI
+    signed in through OIDC sends the ID token too, as ``Authorization-Extras``, next to
+    ``Authorization``: the preflight must allow both, or the browser sends neither.
     """
 
     def __init__(self, app: ASGIApp, origins: Sequence[str], max_body: int = 4 * 1024 * 1024) -> None:
@@ -105,7 +107,7 @@ class CodecCORSMiddleware:
             app,
             allow_origins=list(origins),
             allow_methods=["POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+            allow_headers=["Authorization", "Authorization-Extras", "Content-Type", "X-Namespace"],
             allow_credentials=True,
             max_age=600,
         )
