@@ -35,7 +35,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, Response, sync_playwright
-from screenshot_ui import BIN, HEIGHT, ROOT, TEAM, WIDTH, Api, _dev, _port_open, _run_id
+from screenshot_ui import BIN, HEIGHT, ROOT, TEAM, WIDTH, Api, _dev, _port_open, _run_id, parse_args
 
 OPS_TOKEN = "dev-ops"
 EXTERNAL_ID = "call-1001"
@@ -84,16 +83,7 @@ PASS_TOKEN = """
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8011, help="API port")
-    parser.add_argument("--temporal-port", type=int, default=7241)
-    parser.add_argument("--ui-port", type=int, default=8241)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs")
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
-    args = parser.parse_args()
-    for port in (args.port, args.temporal_port, args.ui_port):
-        if _port_open(port):
-            sys.exit(f"port {port} is taken: pick spare ones (--port/--temporal-port/--ui-port)")
+    args = parse_args(__doc__.splitlines()[0], port=8011, temporal_port=7241, ui_port=8241)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     ui = f"http://127.0.0.1:{args.ui_port}"

@@ -42,17 +42,23 @@ COLUMNS = ["Status", "Workflow ID", "FtStatus", "FtAssignee", "FtTriggers", "FtC
 WIDTH, HEIGHT = 1680, 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8010, help="API port")
-    parser.add_argument("--temporal-port", type=int, default=7240)
-    parser.add_argument("--ui-port", type=int, default=8240)
+def parse_args(description: str, *, port: int, temporal_port: int, ui_port: int) -> argparse.Namespace:
+    """The screenshot scripts' options (ports, output folder, browser); exits if a port is taken."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=port, help="API port")
+    parser.add_argument("--temporal-port", type=int, default=temporal_port)
+    parser.add_argument("--ui-port", type=int, default=ui_port)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
     args = parser.parse_args()
-    for port in (args.port, args.temporal_port, args.ui_port):
-        if _port_open(port):
-            sys.exit(f"port {port} is taken: pick spare ones (--port/--temporal-port/--ui-port)")
+    for taken in (args.port, args.temporal_port, args.ui_port):
+        if _port_open(taken):
+            sys.exit(f"port {taken} is taken: pick spare ones (--port/--temporal-port/--ui-port)")
+    return args
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], port=8010, temporal_port=7240, ui_port=8240)
     with tempfile.TemporaryDirectory(prefix="ft-ui-") as tmp, _dev(Path(tmp), args) as api:
         detail_of = _demo(api)
         ui = f"http://127.0.0.1:{args.ui_port}"

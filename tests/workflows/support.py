@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from domain.ids import interaction_workflow_id
-from domain.messages import InteractionInput, InteractionState
+from domain.messages import EscalationResolveInput, InteractionInput, InteractionState
 from domain.models import TeamConfig
 from store.models import Notification, TimelineEvent
 from tests.conftest import CHICAGO_TEAM
@@ -100,6 +100,17 @@ async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 15.0)
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within}s (last value {value!r})")
         await asyncio.sleep(0.05)
+
+
+def resolved_by_lead(escalation_id: str) -> EscalationResolveInput:
+    """A lead resolving an escalation with its documentation (action taken and outcome)."""
+    return EscalationResolveInput(
+        escalation_id=escalation_id,
+        actor_id="lead-1",
+        actor_role="lead",
+        action_taken_given=True,
+        outcome_given=True,
+    )
 
 
 async def steady(read: Callable[[], Awaitable[T]], *, quiet: float = 0.4, within: float = 15.0) -> T:

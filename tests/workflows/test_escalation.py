@@ -34,6 +34,7 @@ from tests.workflows.support import (
     next_weekday_at,
     notices,
     now_value,
+    resolved_by_lead,
     settled_history_length,
     start,
     state_of,
@@ -179,13 +180,7 @@ async def test_resolve_needs_documentation_and_a_rejection_leaves_no_trace(
         assert len((await parent.fetch_history()).events) == parent_before
         assert (await esc_state(handle)).status == "open"
 
-        documented = EscalationResolveInput(
-            escalation_id=row.id,
-            actor_id="lead-1",
-            actor_role="lead",
-            action_taken_given=True,
-            outcome_given=True,
-        )
+        documented = resolved_by_lead(row.id)
         st = await handle.execute_update(EscalationWorkflow.resolve, documented)
         assert st.status == "resolved" and st.acknowledged_by == "lead-1"
         assert (await handle.result())["status"] == "resolved"
@@ -346,12 +341,6 @@ async def test_an_escalation_outlives_a_terminated_interaction(
         AcknowledgeInput(escalation_id=row.id, actor_id="lead-1", actor_role="lead"),
     )
     assert st.status == "acknowledged"
-    documented = EscalationResolveInput(
-        escalation_id=row.id,
-        actor_id="lead-1",
-        actor_role="lead",
-        action_taken_given=True,
-        outcome_given=True,
-    )
+    documented = resolved_by_lead(row.id)
     assert (await handle.execute_update(EscalationWorkflow.resolve, documented)).status == "resolved"
     assert (await handle.result())["status"] == "resolved"

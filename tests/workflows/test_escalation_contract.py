@@ -13,12 +13,20 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notifications import LogChannel
 from domain.messages import (
     AcknowledgeInput,
-    EscalationResolveInput,
     FlagInput,
     ResolveInput,
 )
 from store.models import Escalation
-from tests.workflows.support import eventually, interaction_input, now_value, start, state_of, team, timeline
+from tests.workflows.support import (
+    eventually,
+    interaction_input,
+    now_value,
+    resolved_by_lead,
+    start,
+    state_of,
+    team,
+    timeline,
+)
 from workers.main import build_worker
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
@@ -33,16 +41,6 @@ def escalations(sessions: sessionmaker[Session], interaction_id: str) -> list[Es
                 .order_by(Escalation.started_at)
             )
         )
-
-
-def resolved_by_lead(escalation_id: str) -> EscalationResolveInput:
-    return EscalationResolveInput(
-        escalation_id=escalation_id,
-        actor_id="lead-1",
-        actor_role="lead",
-        action_taken_given=True,
-        outcome_given=True,
-    )
 
 
 async def test_a_terminated_escalation_does_not_block_its_case_and_a_new_flag_escalates_again(

@@ -17,7 +17,6 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from domain.messages import (
     AssignInput,
     AttemptInput,
-    EscalationResolveInput,
     FlagInput,
     InteractionState,
     ResolveInput,
@@ -31,6 +30,7 @@ from tests.workflows.support import (
     next_weekday_at,
     notices,
     now_value,
+    resolved_by_lead,
     settled_history_length,
     start,
     state_of,
@@ -336,13 +336,7 @@ async def test_a_worker_without_the_sandbox_runs_a_case_from_start_to_resolution
         (esc,) = st.escalations
         assert esc.trigger == "complaint"
         await attempt(handle, "reached")
-        resolved = EscalationResolveInput(
-            escalation_id=esc.escalation_id,
-            actor_id="lead-1",
-            actor_role="lead",
-            action_taken_given=True,
-            outcome_given=True,
-        )
+        resolved = resolved_by_lead(esc.escalation_id)
         await client.get_workflow_handle(esc.workflow_id).execute_update(EscalationWorkflow.resolve, resolved)
         await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
         assert (await handle.result()).status == "resolved"

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import NotificationActivities, Outbox
-from domain.messages import EscalationResolveInput, NotificationRequest
+from domain.messages import NotificationRequest
 from store import outbox
 from store.models import Notification
-from tests.workflows.support import eventually, interaction_input, start, team
+from tests.workflows.support import eventually, interaction_input, resolved_by_lead, start, team
 from tests.workflows.test_escalation import escalation_handle, ladder_of_length
 from workers.main import build_worker
 from workflows.escalation import EscalationWorkflow
@@ -101,13 +101,7 @@ async def test_a_resolved_escalation_finishes_while_the_webhook_is_down(
         await start(client, inp, task_queue)
         row, handle = await escalation_handle(client, sessions, inp.interaction_id)
         await ladder_of_length(sessions, inp.interaction_id, 1)
-        resolved = EscalationResolveInput(
-            escalation_id=row.id,
-            actor_id="lead-1",
-            actor_role="lead",
-            action_taken_given=True,
-            outcome_given=True,
-        )
+        resolved = resolved_by_lead(row.id)
         await handle.execute_update(EscalationWorkflow.resolve, resolved)
         result = await asyncio.wait_for(handle.result(), timeout=20)
         assert result["status"] == "resolved"

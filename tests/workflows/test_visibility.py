@@ -24,7 +24,6 @@ from config.settings import Settings
 from domain.messages import (
     AssignInput,
     AttemptInput,
-    EscalationResolveInput,
     FlagInput,
     InteractionState,
     ResolveInput,
@@ -35,7 +34,7 @@ from store.db import unit_of_work
 from store.models import Member
 from store.repositories import upsert_team
 from tests.conftest import CHICAGO_TEAM
-from tests.workflows.support import eventually, state_of
+from tests.workflows.support import eventually, resolved_by_lead, state_of
 from workers.main import build_worker
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
@@ -158,13 +157,7 @@ async def test_queries_on_search_attributes_follow_every_state_change(
         # the lead resolves the escalation with documentation: the case is attempting again
         await client.get_workflow_handle(esc.workflow_id).execute_update(
             EscalationWorkflow.resolve,
-            EscalationResolveInput(
-                escalation_id=esc.escalation_id,
-                actor_id="lead-1",
-                actor_role="lead",
-                action_taken_given=True,
-                outcome_given=True,
-            ),
+            resolved_by_lead(esc.escalation_id),
         )
         done = f"ParentWorkflowId = '{wid}' AND ExecutionStatus = 'Completed'"
         await lists(client, done, [esc.workflow_id])
