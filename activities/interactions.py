@@ -6,6 +6,7 @@ Idempotent by construction: rows are keyed by ids chosen in the workflow, timeli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -68,16 +69,7 @@ class InteractionActivities:
                 resolved_at=st.resolved_at,
                 resolved_by=st.resolved_by,
             )
-            known = set(
-                session.scalars(select(Attempt.id).where(Attempt.interaction_id == st.interaction_id))
-            )
-            for a in st.attempts:
-                if a.attempt_id not in known:
-                    session.add(_attempt_row(st.interaction_id, a))
-            add_timeline(session, projection.events, interaction_id=st.interaction_id)
-            if projection.escalation is not None:
-                # A new escalation is visible as soon as the update that raised it returns.
-                project_escalation(session, projection.escalation, now)
+            _add_records(session, projection, st.interaction_id, st.attempts, now)
         log.debug("interaction.projected", interaction_id=st.interaction_id, version=st.version)
 
     def _apply_delta(self, projection: InteractionProjection, delta: InteractionDelta) -> None:
@@ -110,16 +102,29 @@ class InteractionActivities:
                     f"(the row is at v{row.version})"
                 )
             write_if_newer(row, delta.version, now, **values)
-            if delta.new_attempts:
-                ids = [a.attempt_id for a in delta.new_attempts]
-                known = set(session.scalars(select(Attempt.id).where(Attempt.id.in_(ids))))
-                for a in delta.new_attempts:
-                    if a.attempt_id not in known:
-                        session.add(_attempt_row(delta.interaction_id, a))
-            add_timeline(session, projection.events, interaction_id=delta.interaction_id)
-            if projection.escalation is not None:
-                project_escalation(session, projection.escalation, now)
+            _add_records(session, projection, delta.interaction_id, delta.new_attempts, now)
         log.debug("interaction.projected", interaction_id=delta.interaction_id, version=delta.version)
+
+
+def _add_records(
+    session: Session,
+    projection: InteractionProjection,
+    interaction_id: str,
+    attempts: Sequence[AttemptRecord],
+    now: datetime,
+) -> None:
+    """What both projection paths add beside the row's columns, each at most once: the attempts
+    not yet in the read model, the timeline lines, and the escalation the change raised."""
+    if attempts:
+        ids = [a.attempt_id for a in attempts]
+        known = set(session.scalars(select(Attempt.id).where(Attempt.id.in_(ids))))
+        for a in attempts:
+            if a.attempt_id not in known:
+                session.add(_attempt_row(interaction_id, a))
+    add_timeline(session, projection.events, interaction_id=interaction_id)
+    if projection.escalation is not None:
+        # A new escalation is visible as soon as the update that raised it returns.
+        project_escalation(session, projection.escalation, now)
 
 
 def _attempt_row(interaction_id: str, a: AttemptRecord) -> Attempt:
