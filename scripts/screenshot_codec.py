@@ -36,7 +36,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, Response, sync_playwright
-from screenshot_ui import BIN, HEIGHT, ROOT, TEAM, WIDTH, Api, _dev, _port_open, _run_id, parse_args
+from screenshot_ui import BIN, HEIGHT, ROOT, TEAM, WIDTH, Api, _dev, _run_id, parse_args, running
 
 OPS_TOKEN = "dev-ops"
 EXTERNAL_ID = "call-1001"
@@ -281,22 +280,14 @@ def _temporal(tmp: Path, args: argparse.Namespace, codec: str) -> Iterator[None]
         "--ui-codec-endpoint",
         codec,
     ]
-    log = open(tmp / "temporal.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while not (_port_open(args.temporal_port) and _port_open(args.ui_port)):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"the Temporal dev server did not start:\n{(tmp / 'temporal.log').read_text()}")
-            time.sleep(0.3)
+    with running(
+        cmd,
+        tmp / "temporal.log",
+        (args.temporal_port, args.ui_port),
+        name="the Temporal dev server",
+        within=60,
+    ):
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 if __name__ == "__main__":

@@ -188,19 +188,48 @@ def _dev(tmp: Path, args: argparse.Namespace, settings: dict[str, str] | None = 
         "--ui-port",
         str(args.ui_port),
     ]
-    log = open(tmp / "dev.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while not (_port_open(args.port) and _port_open(args.ui_port)):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"followthrough dev did not start:\n{(tmp / 'dev.log').read_text()}")
-            time.sleep(0.3)
+    # On SIGINT dev stops the worker, the API and its Temporal server.
+    with running(
+        cmd,
+        tmp / "dev.log",
+        (args.port, args.ui_port),
+        name="followthrough dev",
+        within=90,
+        stop=signal.SIGINT,
+        stop_within=30,
+        cwd=tmp,
+        env=env,
+    ):
         yield Api(f"http://127.0.0.1:{args.port}")
+
+
+@contextlib.contextmanager
+def running(
+    cmd: list[str],
+    log_path: Path,
+    ports: tuple[int, ...],
+    *,
+    name: str,
+    within: float,
+    stop: signal.Signals = signal.SIGTERM,
+    stop_within: float = 15,
+    **popen: Any,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` (output to ``log_path``) until every port in ``ports`` answers; stop it on exit
+    with ``stop``, killing it after ``stop_within`` seconds. Exits with the log if it does not start."""
+    log = open(log_path, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **popen)
+    try:
+        deadline = time.monotonic() + within
+        while not all(_port_open(port) for port in ports):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"{name} did not start:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        yield proc
     finally:
-        proc.send_signal(signal.SIGINT)  # dev stops the worker, the API and its Temporal server
+        proc.send_signal(stop)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=stop_within)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
