@@ -58,6 +58,13 @@ async def with_deadline(call: Awaitable[T], *, seconds: float, what: str) -> T:
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise
+        if workflow_not_ready(err):
+            log.warning("temporal.workflow_not_ready", what=what)
+            raise Unavailable(
+                f"the workflow could not take {what} just now (its workflow task failed; nothing was "
+                "applied); try again shortly",
+                retry_after=RETRY_AFTER_SECONDS,
+            ) from err
         log.warning("temporal.unavailable", what=what, status=err.status.name if err.status else None)
         cls = StartRefused if err.status in _REFUSED else Unavailable
         raise cls(
@@ -76,6 +83,15 @@ def parse_statuses(status: str | None, allowed: Sequence[str], default: Sequence
     if unknown:
         raise Invalid(f"unknown status {unknown[0]!r}; expected one of {', '.join(allowed)}")
     return statuses
+
+
+# Pauses before sending an update again that a failed workflow task lost (see ``run_update``).
+NOT_READY_PAUSES = (0.1, 0.3, 1.0)
+
+
+def workflow_not_ready(err: RPCError) -> bool:
+    """The server lost an update because the workflow task carrying it failed (it was not applied)."""
+    return any(d.type_url.endswith(".WorkflowNotReadyFailure") for d in err.grpc_status.details)
 
 
 def from_update_failure(err: WorkflowUpdateFailedError) -> DomainError:
@@ -104,18 +120,27 @@ async def run_update(
     update instead of applying it twice. ``closed`` is the message for a workflow that has ended.
     """
     handle = client.get_workflow_handle(workflow_id)
+    the_id = update_id or f"{update}-{uuid.uuid4().hex}"
+
+    async def call() -> R:
+        # A workflow task that failed while it carried the update (the server refused to let the
+        # run end because another event arrived at that instant) lost the update, not applied it:
+        # send it again under the same id, a few times, within the same deadline.
+        for pause in (*NOT_READY_PAUSES, None):
+            try:
+                answer: R = await handle.execute_update(
+                    update, arg, id=the_id, result_type=result_type, rpc_timeout=timedelta(seconds=seconds)
+                )
+                return answer
+            except RPCError as err:
+                if pause is None or not workflow_not_ready(err):
+                    raise
+                log.info("temporal.update_not_ready", update=update, retry_in=pause)
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     try:
-        result: R = await with_deadline(
-            handle.execute_update(
-                update,
-                arg,
-                id=update_id or f"{update}-{uuid.uuid4().hex}",
-                result_type=result_type,
-                rpc_timeout=timedelta(seconds=seconds),
-            ),
-            seconds=seconds,
-            what=f"the {update} action",
-        )
+        result: R = await with_deadline(call(), seconds=seconds, what=f"the {update} action")
     except WorkflowUpdateFailedError as err:
         raise from_update_failure(err) from err
     except RPCError as err:

@@ -69,6 +69,11 @@ CONTACT_WINDOW_PATCH = "contact-window-retry"
 # Runs that record this patch project a delta from a local activity and upsert only the search
 # attributes that changed; older runs replay on the whole-state activity (see ``_record``).
 PERF_PATCH = "perf-lean-history"
+# Runs that record this patch end only after their escalations' workflows have ended (see
+# ``_let_escalations_end``); it is recorded only by a run that would otherwise not have waited.
+END_AFTER_ESCALATIONS_PATCH = "end-after-escalations"
+# How long a resolved case waits for a resolved escalation's workflow to end before ending anyway.
+ESCALATION_END_WAIT = timedelta(minutes=10)
 # An update answers with at most this many attempts (the latest); see ``_answer``.
 ANSWER_ATTEMPTS = 3
 
@@ -111,7 +116,26 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             start=self._start if inp.carried_state is None else None,
             history_limit=inp.history_limit,
         )
+        await self._let_escalations_end()
         return self._s
+
+    async def _let_escalations_end(self) -> None:
+        """A lead resolves the escalation, then at once the case: the escalation's workflow tells
+        the case first and ends a moment later. Had the case's run ended in the workflow task that
+        carried the resolve, the server would refuse that task for the escalation's end arriving
+        meanwhile, and the resolve would fail. So the run ends only once they have ended (a bounded
+        wait; they are all resolved by now, which ``_check_resolve`` asks)."""
+        if all(w.done() for w in self._watchers) or not workflow.patched(END_AFTER_ESCALATIONS_PATCH):
+            return
+        try:
+            await workflow.wait_condition(
+                lambda: all(w.done() for w in self._watchers),
+                timeout=ESCALATION_END_WAIT,
+                timeout_summary="let the case's resolved escalations end",
+            )
+        except TimeoutError:
+            workflow.logger.warning("an escalation's workflow had not ended; the case ends anyway")
+        await self._settle()
 
     def _wake(self) -> tuple[datetime, str] | None:
         wake = self._next_wake()

@@ -4,11 +4,18 @@ real escalation that can be acknowledged and resolved."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.notifications import LogChannel
 from domain.messages import (
@@ -29,7 +36,8 @@ from tests.workflows.support import (
 )
 from workers.main import build_worker
 from workflows.escalation import EscalationWorkflow
-from workflows.interaction import InteractionWorkflow
+from workflows.interaction import END_AFTER_ESCALATIONS_PATCH, InteractionWorkflow
+from workflows.registry import ALL_WORKFLOWS
 
 
 def escalations(sessions: sessionmaker[Session], interaction_id: str) -> list[Escalation]:
@@ -102,3 +110,56 @@ async def test_a_trigger_raised_again_while_its_escalation_finishes_opens_a_real
             InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana")
         )
         assert done.status == "resolved"
+
+
+class HeldEscalationNotices:
+    """Delivers the case's own notices at once and holds the escalation's until released, so a
+    resolved escalation's workflow is still ending (draining its notice) when the case resolves."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        if any(n["kind"] == "escalation" for n in body["notifications"]):
+            self.released.wait(timeout=60)
+
+
+async def test_a_case_resolved_while_its_escalation_still_ends_ends_after_it(
+    dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """A lead resolves the escalation and the CHW the case at once. The case's run ends only
+    after the escalation's (had it ended in the task that carried the resolve, the escalation's
+    end arriving meanwhile would make the server refuse that task and fail the CHW's resolve)."""
+    client = dev_env.client
+    channel = HeldEscalationNotices()
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=channel):
+        try:
+            inp = interaction_input(team(), datetime.now(UTC), channel="call", flags=["complaint"])
+            parent = await start(client, inp, task_queue)
+            [esc] = await eventually(lambda: now_value(escalations(sessions, inp.interaction_id)))
+            child = client.get_workflow_handle(esc.workflow_id)
+            await child.execute_update(EscalationWorkflow.resolve, resolved_by_lead(esc.id))
+            done = await parent.execute_update(
+                InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana")
+            )
+            assert done.status == "resolved"
+            await asyncio.sleep(1.0)  # time enough for the case's run to end, were it to
+            assert (await child.describe()).status == WorkflowExecutionStatus.RUNNING
+            assert (await parent.describe()).status == WorkflowExecutionStatus.RUNNING
+        finally:
+            channel.released.set()
+        assert (await parent.result()).status == "resolved"
+        case_ended = (await parent.describe()).close_time
+        escalation_ended = (await child.describe()).close_time
+        assert case_ended is not None and escalation_ended is not None
+        assert case_ended >= escalation_ended
+        # The new path is marked (older runs replay without the wait) and replays deterministically.
+        history = await parent.fetch_history()
+        markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+        assert any(
+            END_AFTER_ESCALATIONS_PATCH.encode() in p.data
+            for e in markers
+            for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
+        )
+        replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+        await replayer.replay_workflow(history)
