@@ -25,6 +25,8 @@ from domain.contact import (
     cap_clears_at,
     contact_window,
     in_window,
+    local_hhmm,
+    next_window_opening,
     over_daily_cap,
     parse_window,
 )
@@ -230,6 +232,40 @@ def attempt_marks(
             text_refused=text_refused(member),
         ),
     )
+
+
+def contact_advice(
+    session: Session, cfg: TeamConfig, team_id: str, member_id: str, at: datetime
+) -> list[str]:
+    """What a CHW should know before recording an attempt at ``at``: whether it would be marked
+    outside the member's window or over the daily cap, and when that changes (docs/rules.md
+    §2.7). Empty when an attempt now carries neither mark."""
+    marks = attempt_marks(session, cfg, team_id, member_id, at)
+    contact = marks.contact
+    advice = []
+    if marks.outside_contact_window:
+        member = session.get(Member, (team_id, member_id))
+        _, window = window_of(member, cfg)
+        if window is None:
+            advice.append(
+                "The member's contact window never opens (their rules do not overlap): an attempt "
+                "is recorded as outside the contact window."
+            )
+        else:
+            opens = next_window_opening(at, contact.zone, window)
+            advice.append(
+                f"Outside the member's contact window: it opens {local_hhmm(opens, contact.zone)} "
+                f"{contact.zone}. An attempt now is recorded as outside the contact window."
+            )
+    if marks.over_daily_cap:
+        prior = [min(t, at) for t in member_attempt_times(session, team_id, member_id, at - CAP_PERIOD)]
+        clears = cap_clears_at(prior, at, cfg.max_attempts_per_day)
+        when = f"; the cap clears {local_hhmm(clears, contact.zone)} {contact.zone}" if clears else ""
+        advice.append(
+            f"The member has had {len(prior)} attempts in the last 24 hours (daily cap "
+            f"{cfg.max_attempts_per_day}{when}). An attempt now is recorded as over the daily cap."
+        )
+    return advice
 
 
 def put_profile(member: Member, profile: MemberProfile, team_zone: str) -> None:

@@ -417,7 +417,14 @@ def _assigner_check(principal: Principal, row: Any) -> None:
 @router.post("/interactions/{interaction_id}/attempt")
 async def record_attempt(interaction_id: str, request: Request) -> Response:
     async def act(principal: Principal, row: Any, form: FormData, client: Client) -> Any:
-        body = _build(AttemptCreate, {"outcome": _text(form, "outcome"), "note": _text(form, "note")})
+        body = _build(
+            AttemptCreate,
+            {
+                "outcome": _text(form, "outcome"),
+                "note": _text(form, "note"),
+                "override_reason": _text(form, "override_reason"),
+            },
+        )
         settings = _settings(request)
 
         async def action(key: str) -> BaseModel:
@@ -428,6 +435,7 @@ async def record_attempt(interaction_id: str, request: Request) -> Response:
                 row,
                 outcome=body.outcome,
                 note=body.note,
+                override_reason=body.override_reason,
                 actor_id=principal.actor_id,
                 key=key,
             )

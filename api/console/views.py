@@ -23,6 +23,7 @@ from domain.messages import (
     UNRESOLVED_ESCALATION_STATUSES,
 )
 from domain.models import TeamConfig
+from services import members
 from services.access import Principal
 from services.teams import team_config
 from store import repositories as repo
@@ -108,19 +109,28 @@ class Detail:
     due_local: str
     attempts: str
     staff: list[StaffPublic]
+    # Before recording an attempt: outside the member's window or over the daily cap, and until when.
+    contact_advice: list[str]
 
 
 def detail(session: Session, row: Interaction) -> Detail:
     cfg, tz = _team(session, row.team_id)
     item = presenters.interaction(session, row)
     most = cfg.policy.max_attempts if cfg else 3
+    now = datetime.now(UTC)
+    advice = (
+        members.contact_advice(session, cfg, row.team_id, row.member_id, now)
+        if cfg is not None and row.status != "resolved"
+        else []
+    )
     return Detail(
         item=item,
-        state=state_of(item, cfg, datetime.now(UTC)),
+        state=state_of(item, cfg, now),
         timezone=tz,
         due_local=local(item.due_at, tz),
         attempts=f"{len(item.attempts)}/{most}",
         staff=[presenters.staff(s) for s in repo.team_staff(session, row.team_id)],
+        contact_advice=advice,
     )
 
 

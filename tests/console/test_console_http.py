@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -13,7 +15,7 @@ from temporalio.client import Client
 
 from api.console import security, sso
 from config.settings import Settings
-from tests.api.support import ANA, create, detail, setup_other_team, setup_team
+from tests.api.support import ANA, SYSTEM, create, detail, setup_other_team, setup_team
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -238,3 +240,61 @@ async def test_sign_in_with_sso(
         session = (cookie_of(back, security.SESSION_COOKIE) or "").split(";", 1)[0]
         queue = await c.get("/console/queue", headers={"Cookie": session})
         assert queue.status_code == 200 and "lead-1 (lead)" in queue.text
+
+
+def zone_where_it_is(hour: int) -> str:
+    """An ``Etc/GMT±N`` zone whose clock reads ``hour``:xx now."""
+    offset = (hour - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"  # Etc/GMT-3 is UTC+3
+
+
+async def test_the_console_warns_before_an_attempt_outside_the_window_or_over_the_cap(
+    api: httpx.AsyncClient,
+) -> None:
+    await setup_team(api)
+    zone = zone_where_it_is(3)  # outside every member's window
+    r = await api.put(
+        "/v1/teams/eastside/members/mem-1", json={"owner_id": "chw-ana", "timezone": zone}, headers=SYSTEM
+    )
+    assert r.status_code == 200, r.text
+    case = await create(api)
+    ana = await signed_in(api, "t-chw-ana")
+    page = await api.get(f"/console/interactions/{case['id']}", headers={"Cookie": ana["Cookie"]})
+    assert f"Outside the member's contact window: it opens 08:00 {zone}" in html.unescape(page.text)
+    assert "daily cap" not in page.text
+    assert 'for="override-reason">Override reason' in page.text
+    r = await api.post(
+        f"/console/interactions/{case['id']}/attempt",
+        data={"outcome": "no_answer", "override_reason": "member asked for a call now", "csrf": ana["csrf"]},
+        headers={"Cookie": ana["Cookie"]},
+    )
+    assert r.status_code == 303, r.text
+    [first] = (await detail(api, case["id"]))["attempts"]
+    assert first["outside_contact_window"] is True and first["over_daily_cap"] is False
+    assert first["override_reason"] == "member asked for a call now"
+    for n in range(2):  # the daily cap is 3 attempts per member per 24 hours
+        r = await api.post(
+            f"/v1/interactions/{case['id']}/attempts",
+            json={"outcome": "no_answer"},
+            headers={**ANA, "Idempotency-Key": f"cap-{n}"},
+        )
+        assert r.status_code == 200, r.text
+    page = await api.get(f"/console/interactions/{case['id']}", headers={"Cookie": ana["Cookie"]})
+    assert "The member has had 3 attempts in the last 24 hours (daily cap 3; the cap clears" in html.unescape(
+        page.text
+    )
+
+
+async def test_no_warning_inside_the_window_and_under_the_cap(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    zone = zone_where_it_is(12)  # inside the member's window
+    r = await api.put(
+        "/v1/teams/eastside/members/mem-1", json={"owner_id": "chw-ana", "timezone": zone}, headers=SYSTEM
+    )
+    assert r.status_code == 200, r.text
+    case = await create(api)
+    ana = await signed_in(api, "t-chw-ana")
+    page = await api.get(f"/console/interactions/{case['id']}", headers={"Cookie": ana["Cookie"]})
+    assert "Record attempt" in page.text
+    assert "contact-warning" not in page.text and "Override reason" not in page.text
