@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
 from sqlalchemy import select, update
+from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 from temporalio import activity
@@ -383,6 +385,12 @@ def _reason(err: Exception) -> str:
     return type(err).__name__
 
 
+# How long a delivery try waits for the database to record its outcome (see ``Outbox._record``);
+# well inside the notify activity's 30 s start-to-close timeout.
+RECORD_PATIENCE_SECONDS = 10.0
+R = TypeVar("R")
+
+
 class Outbox:
     """Delivers outbox rows through a channel: one try per claim, backoff after a failure."""
 
@@ -448,10 +456,25 @@ class Outbox:
             self._channel.deliver(body)
         except Exception as err:
             reason = _reason(err)
-            with self._sessions() as session:
-                retry_at = failed(session, reason)
+            retry_at = self._record(lambda session: failed(session, reason), **ids)
             log.warning(event, reason=reason, retry_at=retry_at.isoformat() if retry_at else None, **ids)
             return False
-        with self._sessions() as session:
-            done(session)
+        self._record(done, **ids)
         return True
+
+    def _record(self, write: Callable[[Session], R], **ids: object) -> R:
+        """Write what a try came to, waiting a few seconds for a database that is briefly away
+        (a restart, a failover). A delivery that went out but could not be recorded would
+        otherwise wait out its lease and then be sent a second time."""
+        deadline = time.monotonic() + RECORD_PATIENCE_SECONDS
+        pause = 0.25
+        while True:
+            try:
+                with self._sessions() as session:
+                    return write(session)
+            except (OperationalError, InterfaceError, PoolTimeout):
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("notification.record_retry", retry_in=pause, **ids)
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)

@@ -8,7 +8,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -74,6 +76,36 @@ def test_a_failed_delivery_waits_with_backoff_and_goes_out_once(sessions: sessio
     assert activities.notify(req) == 1  # a retried activity finds the row delivered: no resend
     assert endpoint.received == Counter({"wf-1:created:chw-ana": 1})
     assert undelivered(sessions) == []
+
+
+def test_a_delivery_recorded_after_a_database_blip_is_not_sent_twice(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The endpoint took the notice, then the database was away for a moment as the delivery was
+    being recorded: the try waits for it, so the notice is not left to its lease (and sent again)."""
+    endpoint = Endpoint()
+    endpoint.up = True
+    real = outbox.delivered
+    blips = {"left": 2}
+
+    def away_twice(session: Session, notification_id: int) -> None:
+        if blips["left"]:
+            blips["left"] -= 1
+            raise OperationalError(
+                "UPDATE notifications", {}, ConnectionError("server closed the connection")
+            )
+        real(session, notification_id)
+
+    monkeypatch.setattr(outbox, "delivered", away_twice)
+    req = NotificationRequest(
+        key="wf-3:x", team_id="eastside", kind="assigned", recipient_id="chw-ana", details={}
+    )
+    assert NotificationActivities(sessions, endpoint).notify(req) == 1
+    assert blips["left"] == 0
+    assert undelivered(sessions) == []
+    make_due(sessions)
+    assert Outbox(sessions, endpoint).deliver_due() == (0, 0)
+    assert endpoint.received == Counter({"wf-3:x:chw-ana": 1})
 
 
 def test_one_deliverer_at_a_time(sessions: sessionmaker[Session]) -> None:
