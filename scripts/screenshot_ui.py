@@ -62,7 +62,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ft-ui-") as tmp, _dev(Path(tmp), args) as api:
         detail_of = _demo(api)
         ui = f"http://127.0.0.1:{args.ui_port}"
-        query = urllib.parse.quote(f'FtTeam="{TEAM}"')
+        # The team's cases only (its escalations carry FtTeam too).
+        query = urllib.parse.quote(f'WorkflowType="InteractionWorkflow" AND FtTeam="{TEAM}"')
         run_id = _run_id(args.temporal_port, detail_of)
         detail = f"{ui}/namespaces/default/workflows/{urllib.parse.quote(detail_of, safe='')}/{run_id}"
         with Browser(args.chromium) as browser:

@@ -92,3 +92,10 @@ async def require_real_clock(env: WorkflowEnvironment) -> None:
     """
     skew = await env.get_current_time() - datetime.now(UTC)
     assert skew < timedelta(minutes=30), f"the test server's clock runs {skew} ahead of real time"
+
+
+def zone_where_it_is(hour: int) -> str:
+    """An ``Etc/GMT±N`` zone whose clock reads ``hour``:xx now."""
+    offset = (hour - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"  # Etc/GMT-3 is UTC+3

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.api.support import SYSTEM, interaction_body
+from tests.api.support import SYSTEM, interaction_body, zone_where_it_is
 from tests.console.conftest import Console, sign_in
 
 pytestmark = pytest.mark.timeout(180)
@@ -337,4 +337,29 @@ async def test_lead_assigns_from_unassigned_and_no_member_text_reaches_urls_or_l
     out, err = capfd.readouterr()
     assert "console.signed_in" in out + err  # the server's log lines are what is checked
     assert marker not in out + err
+    await page.context.close()
+
+
+async def test_an_attempt_outside_the_members_window_is_warned_of_first(
+    console_server: Console, browser: Any
+) -> None:
+    zone = zone_where_it_is(3)  # the member's clock reads 03:xx: outside every window
+    r = await console_server.api.put(
+        "/v1/teams/eastside/members/mem-night", json={"owner_id": "chw-ana", "timezone": zone}, headers=SYSTEM
+    )
+    assert r.status_code == 200, r.text
+    case = await start_case(console_server, member_id="mem-night")
+    page = await sign_in(browser, console_server, "t-chw-ana")
+    await page.goto(f"{console_server.base}/console/interactions/{case['id']}")
+    warning = page.locator("#contact-warning")
+    await expect(warning).to_contain_text(f"Outside the member's contact window: it opens 08:00 {zone}")
+    assert await axe_violations(page) == []
+    await page.get_by_label("Override reason").fill("The member asked to be called back tonight")
+    await page.get_by_label("Outcome").select_option("no_answer")
+    await page.get_by_role("button", name="Record attempt").click()
+    await expect(page.get_by_role("status")).to_have_text("Attempt recorded.")
+    r = await console_server.api.get(f"/v1/interactions/{case['id']}", headers=SYSTEM)
+    [attempt] = r.json()["attempts"]
+    assert attempt["outside_contact_window"] is True
+    assert attempt["override_reason"] == "The member asked to be called back tonight"
     await page.context.close()

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import html
 import re
-from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -15,7 +14,7 @@ from temporalio.client import Client
 
 from api.console import security, sso
 from config.settings import Settings
-from tests.api.support import ANA, SYSTEM, create, detail, setup_other_team, setup_team
+from tests.api.support import ANA, SYSTEM, create, detail, setup_other_team, setup_team, zone_where_it_is
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -240,13 +239,6 @@ async def test_sign_in_with_sso(
         session = (cookie_of(back, security.SESSION_COOKIE) or "").split(";", 1)[0]
         queue = await c.get("/console/queue", headers={"Cookie": session})
         assert queue.status_code == 200 and "lead-1 (lead)" in queue.text
-
-
-def zone_where_it_is(hour: int) -> str:
-    """An ``Etc/GMT±N`` zone whose clock reads ``hour``:xx now."""
-    offset = (hour - datetime.now(UTC).hour) % 24
-    offset = offset - 24 if offset > 14 else offset
-    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"  # Etc/GMT-3 is UTC+3
 
 
 async def test_the_console_warns_before_an_attempt_outside_the_window_or_over_the_cap(
