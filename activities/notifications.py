@@ -388,6 +388,8 @@ def _reason(err: Exception) -> str:
 # How long a delivery try waits for the database to record its outcome (see ``Outbox._record``);
 # well inside the notify activity's 30 s start-to-close timeout.
 RECORD_PATIENCE_SECONDS = 10.0
+# How often, at most, a delivery after failures releases the backlog (see ``Outbox._release_backlog``).
+RELEASE_EVERY_SECONDS = 15.0
 R = TypeVar("R")
 
 
@@ -397,6 +399,9 @@ class Outbox:
     def __init__(self, sessions: sessionmaker[Session], channel: DeliveryChannel) -> None:
         self._sessions = sessions
         self._channel = channel
+        # A try failed since the last release: the next success releases the backlog (see _send).
+        self._failing = False
+        self._released_at = 0.0
 
     def deliver(self, notification_id: int) -> bool:
         """Try one delivery of the notice; True if it is delivered (now or before)."""
@@ -405,6 +410,7 @@ class Outbox:
             if row is None:
                 return False
             body = single_body(row)
+            self._failing |= row.delivery_attempts > 1  # it failed before: so did the endpoint
         return self._send(
             body,
             failed=lambda session, reason: outbox.failed(session, notification_id, reason),
@@ -429,6 +435,7 @@ class Outbox:
             row = outbox.claim_delivery(session, delivery_id)
             if row is None:
                 return False
+            self._failing |= row.delivery_attempts > 1
             carried = list(
                 session.scalars(select(Notification).where(Notification.delivery_id == delivery_id))
             )
@@ -458,9 +465,25 @@ class Outbox:
             reason = _reason(err)
             retry_at = self._record(lambda session: failed(session, reason), **ids)
             log.warning(event, reason=reason, retry_at=retry_at.isoformat() if retry_at else None, **ids)
+            self._failing = True
             return False
         self._record(done, **ids)
+        self._release_backlog()
         return True
+
+    def _release_backlog(self) -> None:
+        """After failures, the first delivery that goes through makes every notice waiting out a
+        backoff due at once: after a long outage the backlog goes out within seconds of the
+        endpoint's return, not at the end of each notice's wait (up to 10 minutes). At most once
+        per ``RELEASE_EVERY_SECONDS``, so one notice the endpoint always refuses is not retried
+        after every other delivery."""
+        if not self._failing or time.monotonic() - self._released_at < RELEASE_EVERY_SECONDS:
+            return
+        self._failing = False
+        self._released_at = time.monotonic()
+        released = self._record(outbox.release_backlog)
+        if released:
+            log.info("notification.backlog_released", notices=released)
 
     def _record(self, write: Callable[[Session], R], **ids: object) -> R:
         """Write what a try came to, waiting a few seconds for a database that is briefly away

@@ -44,7 +44,8 @@ def _claim(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
             model.delivered_at.is_(None),
             or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now),
         )
-        .values(next_attempt_at=now + LEASE, delivery_attempts=model.delivery_attempts + 1)
+        # ``last_error`` is set only while a row waits out a backoff (see ``release_backlog``).
+        .values(next_attempt_at=now + LEASE, delivery_attempts=model.delivery_attempts + 1, last_error=None)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -63,6 +64,24 @@ def _failed(session: Session, model: type[Tracked], key: Any, reason: str) -> da
     row.last_error = reason[:200]
     session.commit()
     return row.next_attempt_at
+
+
+def release_backlog(session: Session) -> int:
+    """The endpoint answers again: every notice and grouped delivery waiting out a backoff is due
+    now (the dispatcher sends them on its next round) instead of at the end of a wait of up to
+    ``MAX_BACKOFF``. A row held by a deliverer has no ``last_error``, so it is left alone."""
+    now = _now()
+    released = 0
+    for model in (Notification, Delivery):
+        result = session.execute(
+            update(model)
+            .where(model.delivered_at.is_(None), model.last_error.is_not(None), model.next_attempt_at > now)
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        released += result.rowcount  # type: ignore[attr-defined]
+    session.commit()
+    return released
 
 
 def claim(session: Session, notification_id: int) -> Notification | None:

@@ -108,6 +108,38 @@ def test_a_delivery_recorded_after_a_database_blip_is_not_sent_twice(
     assert endpoint.received == Counter({"wf-3:x:chw-ana": 1})
 
 
+def test_the_first_delivery_after_an_outage_releases_the_backlog(sessions: sessionmaker[Session]) -> None:
+    """Three notices failed while the endpoint was down and wait out their backoff; the first
+    notice that goes through once it is back makes them due at once. A row held by a deliverer
+    (its lease) is not released."""
+    endpoint = Endpoint()
+    activities = NotificationActivities(sessions, endpoint)
+
+    def notice(n: int) -> NotificationRequest:
+        return NotificationRequest(
+            key=f"wf-4:{n}", team_id="eastside", kind="assigned", recipient_id="chw-ana", details={}
+        )
+
+    for n in range(3):
+        activities.notify(notice(n))
+    waiting = undelivered(sessions)
+    assert len(waiting) == 3 and all(
+        r.next_attempt_at and r.next_attempt_at > datetime.now(UTC) for r in waiting
+    )
+    with sessions() as s:  # long waits (as after a long outage); another deliverer holds the first one
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        s.execute(update(Notification).where(Notification.id != waiting[0].id).values(next_attempt_at=later))
+        s.execute(update(Notification).where(Notification.id == waiting[0].id).values(next_attempt_at=None))
+        s.commit()
+        assert outbox.claim(s, waiting[0].id) is not None
+    endpoint.up = True
+    activities.notify(notice(3))
+    box = Outbox(sessions, endpoint)
+    assert box.deliver_due() == (2, 0)  # released: due now, not in 10 min
+    assert [r.id for r in undelivered(sessions)] == [waiting[0].id]  # still under its lease
+    assert endpoint.received == Counter({f"wf-4:{n}:chw-ana": 1 for n in (1, 2, 3)})
+
+
 def test_one_deliverer_at_a_time(sessions: sessionmaker[Session]) -> None:
     endpoint = Endpoint()
     NotificationActivities(sessions, endpoint).notify(
