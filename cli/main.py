@@ -195,7 +195,14 @@ async def _run_worker(settings: Settings) -> None:
         metrics_address=settings.worker_metrics_address,
         encrypted=settings.codec_key is not None,
     )
-    await serve(client, settings, sessions, stop)
+    if not await serve(client, settings, sessions, stop):
+        # The SDK's worker did not finish shutting down (its Temporal server is gone): its
+        # native runtime would keep the process alive at exit, retrying the server. Everything
+        # that could be handed back has been; leave now.
+        log.warning("worker.exit_forced")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @app.command()

@@ -110,12 +110,13 @@ def build_worker(
 
 async def serve(
     client: Client, settings: Settings, sessions: sessionmaker[Session], stop: asyncio.Event
-) -> None:
+) -> bool:
     """Run the Temporal worker and the outbox dispatcher until ``stop`` is set (SIGTERM/SIGINT),
     then shut both down within a bounded time, also when the Temporal server is already gone.
 
     Activities still running get ``worker_shutdown_grace_seconds`` to finish; what does not
-    finish is retried by Temporal on another (or the restarted) worker.
+    finish is retried by Temporal on another (or the restarted) worker. Returns whether the
+    Temporal worker shut down cleanly (False: it timed out or failed, e.g. the server is gone).
     """
     channel = delivery_channel(settings)
     grace = settings.worker_shutdown_grace_seconds
@@ -136,9 +137,11 @@ async def serve(
     await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker.stopping", grace_seconds=grace)
     dispatcher.stop()
+    clean = False
     try:
         async with asyncio.timeout(grace + 10):
             await worker.shutdown()
+        clean = True
     except TimeoutError:
         log.warning("worker.shutdown_timed_out", grace_seconds=grace)
     except Exception as err:  # e.g. the server is gone: nothing left to hand back
@@ -148,4 +151,5 @@ async def serve(
         if not task.done():
             task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    log.info("worker.stopped")
+    log.info("worker.stopped", clean=clean)
+    return clean

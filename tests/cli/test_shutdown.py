@@ -84,12 +84,23 @@ def _worker(tmp_path: Path, port: int) -> subprocess.Popen[str]:
         if "worker.started" in line:
             # Keep reading: a worker whose Temporal is gone logs its reconnection attempts, and
             # a full pipe would block it in a write (not what a real deployment does).
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            threading.Thread(target=_keep, args=(proc,), daemon=True).start()
             return proc
         if time.monotonic() > deadline:
             break
     proc.kill()
     raise AssertionError("the worker did not start")
+
+
+OUTPUT: dict[int, list[str]] = {}
+
+
+def _keep(proc: subprocess.Popen[str]) -> None:
+    """Read the worker's output to the end, keeping it for the failure message."""
+    assert proc.stdout is not None
+    lines = OUTPUT.setdefault(proc.pid, [])
+    for line in proc.stdout:
+        lines.append(line)
 
 
 def _stopped_within(proc: subprocess.Popen[str], seconds: float) -> float:
@@ -98,8 +109,22 @@ def _stopped_within(proc: subprocess.Popen[str], seconds: float) -> float:
     try:
         proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
+        stacks = (
+            subprocess.run(
+                [str(BIN / "py-spy"), "dump", "--pid", str(proc.pid)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if (BIN / "py-spy").exists()
+            else None
+        )
         proc.kill()
-        raise AssertionError(f"the worker was still running {seconds} s after SIGTERM") from None
+        tail = "".join(OUTPUT.get(proc.pid, [])[-15:])
+        where = stacks.stdout[-4000:] if stacks is not None else "(py-spy not installed)"
+        raise AssertionError(
+            f"the worker was still running {seconds} s after SIGTERM; its last output:\n{tail}\n{where}"
+        ) from None
     return time.monotonic() - started
 
 
