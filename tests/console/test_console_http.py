@@ -6,6 +6,7 @@ import base64
 import hashlib
 import html
 import re
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -241,11 +242,9 @@ async def test_sign_in_with_sso(
         assert queue.status_code == 200 and "lead-1 (lead)" in queue.text
 
 
-async def test_the_console_warns_before_an_attempt_outside_the_window_or_over_the_cap(
-    api: httpx.AsyncClient,
-) -> None:
+async def anas_case_page(api: httpx.AsyncClient, zone: str) -> tuple[dict[str, Any], dict[str, str], str]:
+    """A case of Ana's member, who lives in ``zone``; Ana's session and the case page's text."""
     await setup_team(api)
-    zone = zone_where_it_is(3)  # outside every member's window
     r = await api.put(
         "/v1/teams/eastside/members/mem-1", json={"owner_id": "chw-ana", "timezone": zone}, headers=SYSTEM
     )
@@ -253,9 +252,17 @@ async def test_the_console_warns_before_an_attempt_outside_the_window_or_over_th
     case = await create(api)
     ana = await signed_in(api, "t-chw-ana")
     page = await api.get(f"/console/interactions/{case['id']}", headers={"Cookie": ana["Cookie"]})
-    assert f"Outside the member's contact window: it opens 08:00 {zone}" in html.unescape(page.text)
-    assert "daily cap" not in page.text
-    assert 'for="override-reason">Override reason' in page.text
+    return case, ana, html.unescape(page.text)
+
+
+async def test_the_console_warns_before_an_attempt_outside_the_window_or_over_the_cap(
+    api: httpx.AsyncClient,
+) -> None:
+    zone = zone_where_it_is(3)  # outside every member's window
+    case, ana, text = await anas_case_page(api, zone)
+    assert f"Outside the member's contact window: it opens 08:00 {zone}" in text
+    assert "daily cap" not in text
+    assert 'for="override-reason">Override reason' in text
     r = await api.post(
         f"/console/interactions/{case['id']}/attempt",
         data={"outcome": "no_answer", "override_reason": "member asked for a call now", "csrf": ana["csrf"]},
@@ -279,14 +286,6 @@ async def test_the_console_warns_before_an_attempt_outside_the_window_or_over_th
 
 
 async def test_no_warning_inside_the_window_and_under_the_cap(api: httpx.AsyncClient) -> None:
-    await setup_team(api)
-    zone = zone_where_it_is(12)  # inside the member's window
-    r = await api.put(
-        "/v1/teams/eastside/members/mem-1", json={"owner_id": "chw-ana", "timezone": zone}, headers=SYSTEM
-    )
-    assert r.status_code == 200, r.text
-    case = await create(api)
-    ana = await signed_in(api, "t-chw-ana")
-    page = await api.get(f"/console/interactions/{case['id']}", headers={"Cookie": ana["Cookie"]})
-    assert "Record attempt" in page.text
-    assert "contact-warning" not in page.text and "Override reason" not in page.text
+    _, _, text = await anas_case_page(api, zone_where_it_is(12))  # inside the member's window
+    assert "Record attempt" in text
+    assert "contact-warning" not in text and "Override reason" not in text
