@@ -78,7 +78,8 @@ def main() -> None:
             _save(browser, args.out / "temporal-ui-interactions.png", height=620)
 
             browser.go(f"{detail}/timeline")
-            browser.wait_for_text(["record created (v1)", "safety escalation of", "America/Chicago"])
+            # The projection is a local activity (a marker in the UI): look for the notice activity.
+            browser.wait_for_text(["notify assigned", "safety escalation of", "America/Chicago"])
             browser.eval(
                 "[...document.querySelectorAll('h2')].find(e => e.textContent.trim() === 'Timeline')"
                 ".scrollIntoView()"
