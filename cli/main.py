@@ -336,6 +336,16 @@ async def _run_dev(
     )
     api_task = asyncio.create_task(server.serve())  # uvicorn stops on SIGTERM/SIGINT
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_sigterm() -> None:
+        server.should_exit = True
+        stop.set()
+
+    # While the loop runs, SIGTERM stops the API and the worker in order (uvicorn re-raises the
+    # signal once it has stopped: it lands here again, harmlessly) instead of raising
+    # KeyboardInterrupt inside a task.
+    previous = signal.signal(signal.SIGTERM, lambda *_: loop.call_soon_threadsafe(on_sigterm))
     worker_task = asyncio.create_task(serve(client, settings, sessions, stop))
     while not server.started:
         if api_task.done():
@@ -369,6 +379,7 @@ async def _run_dev(
         server.should_exit = True
         stop.set()  # the worker finishes running activities within its grace period
         await asyncio.wait({api_task, worker_task}, timeout=settings.worker_shutdown_grace_seconds + 15)
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()
