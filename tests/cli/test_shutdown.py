@@ -145,3 +145,38 @@ def test_worker_stops_on_sigterm_when_temporal_is_already_gone(
     server.kill()
     server.wait()
     _stopped_within(proc, 30)
+
+
+def test_dev_stops_on_sigterm_with_its_temporal_server_and_no_traceback(tmp_path: Path) -> None:
+    """``make run`` (``followthrough dev``) under a process manager: SIGTERM stops the API, the
+    worker and the embedded Temporal server it started, in order and quietly."""
+    api, temporal, ui = _free_port(), _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "FOLLOWTHROUGH_DATABASE_URL": f"sqlite:///{tmp_path / 'ft.db'}",
+        "FOLLOWTHROUGH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
+        "FOLLOWTHROUGH_WORKER_METRICS_ADDRESS": "",
+        "FOLLOWTHROUGH_WORKER_SHUTDOWN_GRACE_SECONDS": "2",
+    }
+    cmd = ["dev", "--port", str(api), "--temporal-port", str(temporal), "--ui-port", str(ui)]
+    proc = subprocess.Popen(
+        [str(BIN / "followthrough"), *cmd],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 90
+    for line in proc.stdout:
+        if "Press Ctrl+C to stop." in line or time.monotonic() > deadline:
+            break
+    threading.Thread(target=_keep, args=(proc,), daemon=True).start()
+    _stopped_within(proc, 40)
+    time.sleep(0.5)  # the reader takes the last lines
+    output = "".join(OUTPUT.get(proc.pid, []))
+    assert proc.returncode == 0, output[-2000:]
+    assert "Traceback" not in output and "never retrieved" not in output, output[-4000:]
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", temporal)) != 0, "the embedded Temporal server still runs"
