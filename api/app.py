@@ -27,7 +27,7 @@ from api.routes import (
 from config.settings import Settings, get_settings
 from services.db import Database
 from store.db import make_engine, make_sessionmaker
-from workers.client import connect
+from workers.client import connect, try_ensure_search_attributes
 from workers.codec import EncryptionCodec
 
 
@@ -77,7 +77,10 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.state.metrics = Metrics(app.state.sessions)
 
     async def _connect() -> Client:
-        return await connect(settings)
+        client = await connect(settings)
+        # The API may start a case before any worker ran against a fresh namespace.
+        await try_ensure_search_attributes(client)
+        return client
 
     app.state.temporal_connect = _connect
     errors.install(app)

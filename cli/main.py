@@ -131,6 +131,7 @@ def migrate() -> None:
 @app.command("load-config")
 def load_config(file: Path) -> None:
     """Load a team file (team config, staff, caseloads) into the database."""
+    from domain.errors import DomainError
     from services.teams import load_team_file, read_team_file
     from store.db import make_engine, make_sessionmaker
 
@@ -146,15 +147,21 @@ def load_config(file: Path) -> None:
             "follow the new calendar when the team is next PUT or loaded with Temporal up"
         )
         return
-    asyncio.run(_refresh_checkins(settings, tf.team_id, tf.config))
+    try:
+        asyncio.run(_refresh_checkins(settings, tf.team_id, tf.config))
+    except DomainError as err:
+        message = f"the team is loaded, but its check-ins are not: {err.message}"
+        raise typer.Exit(code=_fail(message)) from None
     console.print(f"check-ins of {tf.team_id} follow the loaded calendar")
 
 
 async def _refresh_checkins(settings: Settings, team_id: str, config: Any) -> None:
     from services.checkins import refresh_checkins
-    from workers.client import connect
+    from workers.client import connect, try_ensure_search_attributes
 
-    await refresh_checkins(await connect(settings), settings, team_id, config)
+    client = await connect(settings)
+    await try_ensure_search_attributes(client)  # load-config may run before any worker did
+    await refresh_checkins(client, settings, team_id, config)
 
 
 @app.command()

@@ -124,3 +124,15 @@ async def ensure_search_attributes(client: Client) -> None:
         if err.status != RPCStatusCode.ALREADY_EXISTS:
             raise
     log.info("temporal.search_attributes_registered", names=sorted(missing))
+
+
+async def try_ensure_search_attributes(client: Client) -> bool:
+    """``ensure_search_attributes`` for the API and the CLI, which may start workflows before any
+    worker has run against a fresh namespace. A refusal (no operator rights, as in Temporal
+    Cloud, where they are registered in the namespace settings) is logged, not raised."""
+    try:
+        await ensure_search_attributes(client)
+    except RPCError as err:
+        log.warning("temporal.search_attributes_not_checked", status=err.status.name if err.status else None)
+        return False
+    return True

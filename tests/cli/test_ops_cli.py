@@ -8,16 +8,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
+from api.app import create_app
 from cli.main import app
+from config.settings import Settings
 from domain.models import TeamConfig
 from store.db import make_engine, make_sessionmaker, unit_of_work
+from store.migrate import upgrade
 from store.models import Escalation, Interaction, Staff
 from store.repositories import upsert_team
-from tests.conftest import CHICAGO_TEAM
+from tests.api.support import SYSTEM, interaction_body, setup_team
+from tests.conftest import CHICAGO_TEAM, TOKENS, binary
 
 
 @pytest.fixture
@@ -129,3 +136,38 @@ def _team_file(tmp_path: Path, team: str) -> str:
     path = tmp_path / "team.yaml"
     path.write_text(Path("config/demo_team.yaml").read_text().replace("eastside", team))
     return str(path)
+
+
+async def test_a_fresh_namespace_works_before_any_worker_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`load-config` and the API may come before the first worker on a new namespace: they
+    register the Ft* search attributes themselves instead of failing on the first start."""
+    async with await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter, dev_server_existing_path=binary("temporal"), ui=False
+    ) as fresh:
+        address = fresh.client.service_client.config.target_host
+        db = f"sqlite:///{tmp_path / 'fresh.db'}"
+        monkeypatch.setenv("FOLLOWTHROUGH_DATABASE_URL", db)
+        monkeypatch.setenv("FOLLOWTHROUGH_TEMPORAL_ADDRESS", address)
+        team = f"team-{uuid.uuid4().hex[:6]}"
+        runner = CliRunner()
+        assert (await asyncio.to_thread(runner.invoke, app, ["migrate"])).exit_code == 0
+        out = await asyncio.to_thread(runner.invoke, app, ["load-config", _team_file(tmp_path, team)])
+        assert out.exit_code == 0, out.output
+        assert f"check-ins of {team} follow the loaded calendar" in out.output
+
+    async with await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter, dev_server_existing_path=binary("temporal"), ui=False
+    ) as fresh:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'api.db'}",
+            temporal_address=fresh.client.service_client.config.target_host,
+            tokens=TOKENS,
+        )
+        upgrade(settings.database_url)
+        transport = httpx.ASGITransport(app=create_app(settings))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            await setup_team(api)
+            created = await api.post("/v1/interactions", json=interaction_body(), headers=SYSTEM)
+            assert created.status_code == 201, created.text
