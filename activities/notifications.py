@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.grouping import INHIBITED_TRIGGERS, NotificationPolicy, is_bypass
 from domain.ids import group_workflow_id
@@ -214,23 +216,45 @@ class NotificationActivities:
         from workflows.notification_group import NotificationGroupWorkflow
 
         assert self._client is not None and self._loop is not None
-        start = self._client.start_workflow(
-            NotificationGroupWorkflow.run,
-            GroupInput(
-                team_id=team_id,
-                recipient_id=recipient_id,
-                group_wait_seconds=policy.group_wait_seconds,
-                group_interval_minutes=policy.group_interval_minutes,
-                repeat_interval_minutes=policy.repeat_interval_minutes,
-                max_items_per_delivery=policy.max_items_per_delivery,
-            ),
-            id=group_workflow_id(team_id, recipient_id),
-            task_queue=activity.info().task_queue,
-            start_signal="add",
-            start_signal_args=[GroupAdd(notification_ids=ids, at=at)],
-            static_summary=f"notices to {recipient_id} of team {team_id}, grouped",
+        client, add = self._client, GroupAdd(notification_ids=ids, at=at)
+        workflow_id = group_workflow_id(team_id, recipient_id)
+        group = GroupInput(
+            team_id=team_id,
+            recipient_id=recipient_id,
+            group_wait_seconds=policy.group_wait_seconds,
+            group_interval_minutes=policy.group_interval_minutes,
+            repeat_interval_minutes=policy.repeat_interval_minutes,
+            max_items_per_delivery=policy.max_items_per_delivery,
         )
-        asyncio.run_coroutine_threadsafe(start, self._loop).result(timeout=30)
+        task_queue = activity.info().task_queue  # here: the coroutine runs on the worker's loop
+
+        async def signal_with_start() -> None:
+            for _ in range(3):
+                try:
+                    await client.start_workflow(
+                        NotificationGroupWorkflow.run,
+                        group,
+                        id=workflow_id,
+                        task_queue=task_queue,
+                        start_signal="add",
+                        start_signal_args=[add],
+                        static_summary=f"notices to {recipient_id} of team {team_id}, grouped",
+                    )
+                    return
+                except WorkflowAlreadyStartedError:
+                    # Many notices to one recipient at once: a server may answer one of the
+                    # concurrent signal-with-starts "already started". Signal the running one.
+                    handle = client.get_workflow_handle(workflow_id)
+                    try:
+                        await handle.signal(NotificationGroupWorkflow.add, add)
+                        return
+                    except RPCError as err:
+                        if err.status != RPCStatusCode.NOT_FOUND:
+                            raise
+                        # It ended meanwhile (idle): start it again.
+            raise RuntimeError(f"could not hand notices to {workflow_id}")
+
+        asyncio.run_coroutine_threadsafe(signal_with_start(), self._loop).result(timeout=30)
 
     @activity.defn(name="deliver_group")
     def deliver_group(self, req: DeliveryRequest) -> int:

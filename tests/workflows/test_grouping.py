@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.notifications import NotificationActivities
@@ -218,3 +219,33 @@ def test_an_open_safety_escalation_inhibits_deadline_notices_about_its_member(
     }
     # The dispatcher leaves inhibited notices alone.
     assert acts.outbox.deliver_due() == (0, 0)
+
+
+class StartRace:
+    """The client of a notify that lost a signal-with-start race: the server answers "already
+    started" (the time-skipping server does so under concurrent signal-with-starts)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def start_workflow(self, *args: Any, id: str, **kwargs: Any) -> Any:
+        raise WorkflowAlreadyStartedError(id, "NotificationGroupWorkflow")
+
+
+async def test_a_notice_that_loses_the_start_race_joins_the_running_group(
+    env: WorkflowEnvironment,
+    client: Client,
+    worker: Any,
+    sessions: sessionmaker[Session],
+    channel: Recording,
+    task_queue: str,
+) -> None:
+    with_grouping(sessions)
+    await notify(client, sessions, channel, task_queue, overdue(1))  # starts the group
+    await notify(StartRace(client), sessions, channel, task_queue, overdue(2))  # type: ignore[arg-type]
+    await env.sleep(timedelta(seconds=35))
+    [group] = await eventually(lambda: _settled(channel, 2))
+    assert len(group["notifications"]) == 2
