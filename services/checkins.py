@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from config.settings import Settings
 from domain.ids import checkin_workflow_id
@@ -37,4 +38,12 @@ async def refresh_checkins(client: Client, settings: Settings, team_id: str, cfg
         start_signal_args=[inp.calendar],
         rpc_timeout=timedelta(seconds=seconds),
     )
-    await with_deadline(call, seconds=seconds, what="refreshing the team's check-ins")
+    try:
+        await with_deadline(call, seconds=seconds, what="refreshing the team's check-ins")
+    except WorkflowAlreadyStartedError:
+        # Two saves of the team at once: the other's signal-with-start won. Hand it this calendar.
+        handle = client.get_workflow_handle(checkin_workflow_id(team_id))
+        signal = handle.signal(
+            CheckinWorkflow.calendar_changed, inp.calendar, rpc_timeout=timedelta(seconds=seconds)
+        )
+        await with_deadline(signal, seconds=seconds, what="refreshing the team's check-ins")
