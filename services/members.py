@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -210,15 +210,35 @@ class AttemptMarks(BaseModel):
     contact: MemberContact
 
 
+class _ContactNow(NamedTuple):
+    """What the contact rules read about a member at one instant."""
+
+    member: Member | None
+    zone: str
+    window: Window | None  # None: the rules never meet
+    prior: list[datetime]  # attempts on any of the member's cases in the last 24 hours
+
+
+def _contact_now(
+    session: Session, cfg: TeamConfig, team_id: str, member_id: str, at: datetime
+) -> _ContactNow:
+    member = session.get(Member, (team_id, member_id))
+    zone, window = window_of(member, cfg)
+    # An attempt stamped after ``at`` (workflow and API clocks differ a little) counts as now.
+    prior = [min(t, at) for t in member_attempt_times(session, team_id, member_id, at - CAP_PERIOD)]
+    return _ContactNow(member, zone, window, prior)
+
+
 def attempt_marks(
     session: Session, cfg: TeamConfig, team_id: str, member_id: str, at: datetime
 ) -> AttemptMarks:
     """How an attempt at ``at`` stands against the member's window and the daily cap, and the
     member's rules for the workflow to schedule the next retry by."""
-    member = session.get(Member, (team_id, member_id))
-    zone, window = window_of(member, cfg)
-    # An attempt stamped after ``at`` (workflow and API clocks differ a little) counts as now.
-    prior = [min(t, at) for t in member_attempt_times(session, team_id, member_id, at - CAP_PERIOD)]
+    return _marks(cfg, at, _contact_now(session, cfg, team_id, member_id, at))
+
+
+def _marks(cfg: TeamConfig, at: datetime, now: _ContactNow) -> AttemptMarks:
+    zone, window, prior = now.zone, now.window, now.prior
     cap = cfg.max_attempts_per_day
     start, end = window if window is not None else (0, 0)
     return AttemptMarks(
@@ -229,7 +249,7 @@ def attempt_marks(
             window_start=start,
             window_end=end if window is not None else 0,
             cap_clears_at=cap_clears_at([*prior, at], at, cap),
-            text_refused=text_refused(member),
+            text_refused=text_refused(now.member),
         ),
     )
 
@@ -240,30 +260,28 @@ def contact_advice(
     """What a CHW should know before recording an attempt at ``at``: whether it would be marked
     outside the member's window or over the daily cap, and when that changes (docs/rules.md
     §2.7). Empty when an attempt now carries neither mark."""
-    marks = attempt_marks(session, cfg, team_id, member_id, at)
-    contact = marks.contact
+    now = _contact_now(session, cfg, team_id, member_id, at)
+    marks = _marks(cfg, at, now)
+    zone, cap = now.zone, cfg.max_attempts_per_day
     advice = []
     if marks.outside_contact_window:
-        member = session.get(Member, (team_id, member_id))
-        _, window = window_of(member, cfg)
-        if window is None:
+        if now.window is None:
             advice.append(
                 "The member's contact window never opens (their rules do not overlap): an attempt "
                 "is recorded as outside the contact window."
             )
         else:
-            opens = next_window_opening(at, contact.zone, window)
+            opens = next_window_opening(at, zone, now.window)
             advice.append(
-                f"Outside the member's contact window: it opens {local_hhmm(opens, contact.zone)} "
-                f"{contact.zone}. An attempt now is recorded as outside the contact window."
+                f"Outside the member's contact window: it opens {local_hhmm(opens, zone)} "
+                f"{zone}. An attempt now is recorded as outside the contact window."
             )
     if marks.over_daily_cap:
-        prior = [min(t, at) for t in member_attempt_times(session, team_id, member_id, at - CAP_PERIOD)]
-        clears = cap_clears_at(prior, at, cfg.max_attempts_per_day)
-        when = f"; the cap clears {local_hhmm(clears, contact.zone)} {contact.zone}" if clears else ""
+        clears = cap_clears_at(now.prior, at, cap)
+        when = f"; the cap clears {local_hhmm(clears, zone)} {zone}" if clears else ""
         advice.append(
-            f"The member has had {len(prior)} attempts in the last 24 hours (daily cap "
-            f"{cfg.max_attempts_per_day}{when}). An attempt now is recorded as over the daily cap."
+            f"The member has had {len(now.prior)} attempts in the last 24 hours (daily cap "
+            f"{cap}{when}). An attempt now is recorded as over the daily cap."
         )
     return advice
 

@@ -346,6 +346,7 @@ async def _interaction_page(
     except Forbidden:
         can_act = False
     part = request.query_params.get("part") == "live" and error is None
+    advice = await db.read(views.contact_advice, row) if can_act and not part else []
     return render(
         request,
         "_interaction.html" if part else "interaction.html",
@@ -353,6 +354,7 @@ async def _interaction_page(
             "d": data,
             "can_act": can_act,
             "can_assign": principal.is_team_lead(row.team_id),
+            "contact_advice": advice,
             "outcomes": OUTCOMES,
             "flags": FLAGS,
             "error": error,

@@ -109,29 +109,29 @@ class Detail:
     due_local: str
     attempts: str
     staff: list[StaffPublic]
-    # Before recording an attempt: outside the member's window or over the daily cap, and until when.
-    contact_advice: list[str]
 
 
 def detail(session: Session, row: Interaction) -> Detail:
     cfg, tz = _team(session, row.team_id)
     item = presenters.interaction(session, row)
     most = cfg.policy.max_attempts if cfg else 3
-    now = datetime.now(UTC)
-    advice = (
-        members.contact_advice(session, cfg, row.team_id, row.member_id, now)
-        if cfg is not None and row.status != "resolved"
-        else []
-    )
     return Detail(
         item=item,
-        state=state_of(item, cfg, now),
+        state=state_of(item, cfg, datetime.now(UTC)),
         timezone=tz,
         due_local=local(item.due_at, tz),
         attempts=f"{len(item.attempts)}/{most}",
         staff=[presenters.staff(s) for s in repo.team_staff(session, row.team_id)],
-        contact_advice=advice,
     )
+
+
+def contact_advice(session: Session, row: Interaction) -> list[str]:
+    """Before recording an attempt: outside the member's window or over the daily cap, and until
+    when (only the full page's form shows it, not the live part)."""
+    cfg, _ = _team(session, row.team_id)
+    if cfg is None or row.status == "resolved":
+        return []
+    return members.contact_advice(session, cfg, row.team_id, row.member_id, datetime.now(UTC))
 
 
 @dataclass
