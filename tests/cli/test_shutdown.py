@@ -71,25 +71,33 @@ def _worker(tmp_path: Path, port: int) -> subprocess.Popen[str]:
         "FOLLOWTHROUGH_LOG_FORMAT": "json",
     }
     subprocess.run([str(BIN / "followthrough"), "migrate"], env=env, check=True, capture_output=True)
+    return _started(["worker"], env, ready="worker.started", within=30)
+
+
+def _started(
+    args: list[str], env: dict[str, str], *, ready: str, within: float, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """``followthrough <args>``, once it has printed ``ready``. Its output is read on to the end:
+    a process whose Temporal is gone logs its reconnection attempts, and a full pipe would block
+    it in a write (not what a real deployment does)."""
     proc = subprocess.Popen(
-        [str(BIN / "followthrough"), "worker"],
+        [str(BIN / "followthrough"), *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     assert proc.stdout is not None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + within
     for line in proc.stdout:
-        if "worker.started" in line:
-            # Keep reading: a worker whose Temporal is gone logs its reconnection attempts, and
-            # a full pipe would block it in a write (not what a real deployment does).
+        if ready in line:
             threading.Thread(target=_keep, args=(proc,), daemon=True).start()
             return proc
         if time.monotonic() > deadline:
             break
     proc.kill()
-    raise AssertionError("the worker did not start")
+    raise AssertionError(f"followthrough {args[0]} did not start")
 
 
 OUTPUT: dict[int, list[str]] = {}
@@ -159,20 +167,7 @@ def test_dev_stops_on_sigterm_with_its_temporal_server_and_no_traceback(tmp_path
         "FOLLOWTHROUGH_WORKER_SHUTDOWN_GRACE_SECONDS": "2",
     }
     cmd = ["dev", "--port", str(api), "--temporal-port", str(temporal), "--ui-port", str(ui)]
-    proc = subprocess.Popen(
-        [str(BIN / "followthrough"), *cmd],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 90
-    for line in proc.stdout:
-        if "Press Ctrl+C to stop." in line or time.monotonic() > deadline:
-            break
-    threading.Thread(target=_keep, args=(proc,), daemon=True).start()
+    proc = _started(cmd, env, ready="Press Ctrl+C to stop.", within=90, cwd=tmp_path)
     _stopped_within(proc, 40)
     time.sleep(0.5)  # the reader takes the last lines
     output = "".join(OUTPUT.get(proc.pid, []))
