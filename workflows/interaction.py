@@ -125,17 +125,21 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         carried the resolve, the server would refuse that task for the escalation's end arriving
         meanwhile, and the resolve would fail. So the run ends only once they have ended (a bounded
         wait; they are all resolved by now, which ``_check_resolve`` asks)."""
-        if all(w.done() for w in self._watchers) or not workflow.patched(END_AFTER_ESCALATIONS_PATCH):
+        if self._escalations_ended() or not workflow.patched(END_AFTER_ESCALATIONS_PATCH):
             return
         try:
             await workflow.wait_condition(
-                lambda: all(w.done() for w in self._watchers),
+                self._escalations_ended,
                 timeout=ESCALATION_END_WAIT,
                 timeout_summary="let the case's resolved escalations end",
             )
         except TimeoutError:
             workflow.logger.warning("an escalation's workflow had not ended; the case ends anyway")
         await self._settle()
+
+    def _escalations_ended(self) -> bool:
+        """Every escalation workflow this run started has ended."""
+        return all(w.done() for w in self._watchers)
 
     def _wake(self) -> tuple[datetime, str] | None:
         wake = self._next_wake()
