@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -415,6 +416,12 @@ RECORD_PATIENCE_SECONDS = 10.0
 # How often, at most, a delivery after failures releases the backlog (see ``Outbox._release_backlog``).
 RELEASE_EVERY_SECONDS = 15.0
 R = TypeVar("R")
+_DB_AWAY = (OperationalError, InterfaceError, PoolTimeout)
+# Tries that went out but could not be recorded, even after ``RECORD_PATIENCE_SECONDS`` (per
+# process, shared by the notify activity and the dispatcher): written at the next database contact,
+# so the row's lease never decides and the notice is not sent a second time.
+_unrecorded: dict[str, Callable[[Session], object]] = {}
+_unrecorded_lock = threading.Lock()
 
 
 class Outbox:
@@ -429,6 +436,7 @@ class Outbox:
 
     def deliver(self, notification_id: int) -> bool:
         """Try one delivery of the notice; True if it is delivered (now or before)."""
+        self._write_unrecorded()
         with self._sessions() as session:
             row = outbox.claim(session, notification_id)
             if row is None:
@@ -446,6 +454,7 @@ class Outbox:
     def deliver_due(self, *, limit: int = 100) -> tuple[int, int]:
         """Try every notice and grouped delivery whose next try is due (oldest first):
         ``(delivered, failed)``."""
+        self._write_unrecorded()
         with self._sessions() as session:
             ids = outbox.due(session, limit=limit)
             groups = outbox.due_deliveries(session, limit=limit)
@@ -455,6 +464,7 @@ class Outbox:
 
     def deliver_delivery(self, delivery_id: str) -> bool:
         """Try one grouped delivery once; True if it is delivered (now or before)."""
+        self._write_unrecorded()
         with self._sessions() as session:
             row = outbox.claim_delivery(session, delivery_id)
             if row is None:
@@ -491,9 +501,27 @@ class Outbox:
             log.warning(event, reason=reason, retry_at=retry_at.isoformat() if retry_at else None, **ids)
             self._failing = True
             return False
-        self._record(done, **ids)
+        try:
+            self._record(done, **ids)
+        except _DB_AWAY:
+            with _unrecorded_lock:
+                _unrecorded[repr(sorted(ids.items()))] = done
+            raise
         self._release_backlog()
         return True
+
+    def _write_unrecorded(self) -> None:
+        """Record the tries that went out while the database was away (see ``_unrecorded``)."""
+        with _unrecorded_lock:
+            pending = list(_unrecorded.items())
+        for key, done in pending:
+            try:
+                with self._sessions() as session:
+                    done(session)
+            except _DB_AWAY:
+                return  # still away: the next try, or the next call, writes them
+            with _unrecorded_lock:
+                _unrecorded.pop(key, None)
 
     def _release_backlog(self) -> None:
         """After failures, the first delivery that goes through makes every notice waiting out a
@@ -519,7 +547,7 @@ class Outbox:
             try:
                 with self._sessions() as session:
                     return write(session)
-            except (OperationalError, InterfaceError, PoolTimeout):
+            except _DB_AWAY:
                 if time.monotonic() + pause > deadline:
                     raise
                 log.warning("notification.record_retry", retry_in=pause, **ids)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from activities import notifications
 from activities.notifications import NotificationActivities, Outbox
 from domain.messages import NotificationRequest
 from store import outbox
@@ -106,6 +107,40 @@ def test_a_delivery_recorded_after_a_database_blip_is_not_sent_twice(
     make_due(sessions)
     assert Outbox(sessions, endpoint).deliver_due() == (0, 0)
     assert endpoint.received == Counter({"wf-3:x:chw-ana": 1})
+
+
+def test_a_delivery_the_database_could_not_record_for_long_is_recorded_later_not_sent_twice(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database stayed away past the try's patience: the activity fails (Temporal retries
+    it), and its retry records the delivery that went out instead of leaving the notice to its
+    lease and a second send."""
+    endpoint = Endpoint()
+    endpoint.up = True
+    real = outbox.delivered
+    away = {"on": True}
+
+    def maybe_away(session: Session, notification_id: int) -> None:
+        if away["on"]:
+            raise OperationalError(
+                "UPDATE notifications", {}, ConnectionError("server closed the connection")
+            )
+        real(session, notification_id)
+
+    monkeypatch.setattr(outbox, "delivered", maybe_away)
+    monkeypatch.setattr(notifications, "RECORD_PATIENCE_SECONDS", 0.0)
+    activities = NotificationActivities(sessions, endpoint)
+    req = NotificationRequest(
+        key="wf-5:x", team_id="eastside", kind="assigned", recipient_id="chw-ana", details={}
+    )
+    with pytest.raises(OperationalError):
+        activities.notify(req)
+    away["on"] = False
+    assert activities.notify(req) == 1  # Temporal's retry of the activity
+    assert undelivered(sessions) == []
+    make_due(sessions)
+    assert Outbox(sessions, endpoint).deliver_due() == (0, 0)
+    assert endpoint.received == Counter({"wf-5:x:chw-ana": 1})
 
 
 def test_the_first_delivery_after_an_outage_releases_the_backlog(sessions: sessionmaker[Session]) -> None:
