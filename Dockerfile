@@ -5,6 +5,9 @@
 #   docker run followthrough:0.1.0 migrate         # Alembic migrations, then exit
 # Settings come from FOLLOWTHROUGH_* environment variables (config/settings.py).
 
+# The base is pinned by tag only: pin it by digest where the registry is reachable
+# (`docker buildx imagetools inspect python:3.11-slim`, then `FROM python:3.11-slim@sha256:<digest>`
+# in both stages; docs/deploy.md "The image").
 FROM python:3.11-slim AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -23,9 +26,12 @@ RUN /opt/venv/bin/pip install --no-deps .
 
 FROM python:3.11-slim
 
+# PYTHONTZPATH empty: time-zone rules come from the locked tzdata package only, never the base
+# image's /usr/share/zoneinfo (config/zones.py; docs/deploy.md "Time-zone rules").
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    PYTHONTZPATH=""
 
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /app followthrough
 COPY --from=build /opt/venv /opt/venv

@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Time-zone rules come from the pinned tzdata package only, never the system's zoneinfo
+# (config/zones.py): every process started here runs with an empty zoneinfo search path.
+export PYTHONTZPATH :=
 
 .PHONY: run test lint typecheck pytest bench fmt clean lock
 

@@ -495,7 +495,9 @@ def test_dockerfile_builds_a_slim_non_root_image_without_dev_dependencies() -> N
     instructions = dockerfile_instructions()
     froms = [args.split()[0] for ins, args in instructions if ins == "FROM"]
     assert froms, "the Dockerfile has no FROM"
-    assert all(image == "python:3.11-slim" for image in froms), froms
+    # By tag, or by tag and digest (docs/deploy.md "Reproducible builds"): one base for both stages.
+    assert all(re.fullmatch(r"python:3\.11-slim(@sha256:[0-9a-f]{64})?", image) for image in froms), froms
+    assert len(set(froms)) == 1, froms
     runs = " ".join(args for ins, args in instructions if ins == "RUN")
     assert re.search(r"pip install --no-deps \.(\s|$)", runs), "the package goes in without re-resolving"
     assert "--require-hashes --no-deps -r requirements.lock" in runs, "dependencies come from the lockfile"
