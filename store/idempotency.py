@@ -5,25 +5,47 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import IdempotentAnswer, PendingText
+from store.models import Base, IdempotentAnswer, PendingText
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _insert(session: Session, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, in the session's dialect (PostgreSQL or SQLite).
+
+    Check-then-insert loses a race to a concurrent insert of the same key (an IntegrityError,
+    a 500); ON CONFLICT lets the database decide which writer came first.
+    """
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no race-safe insert for the {name} dialect")  # pragma: no cover
+
+
 # ---------------------------------------------------------------- pending text
-def stash_text(session: Session, key: str, text: str) -> None:
-    """Store ``text`` under ``key`` (committed) before the update that needs it runs."""
-    row = session.get(PendingText, key)
-    if row is None:
-        session.add(PendingText(key=key, text=text, created_at=_now()))
-    else:
-        row.text = text
+def stash_text(session: Session, key: str, text: str, *, author_id: str | None = None) -> None:
+    """Store ``text`` (written by ``author_id``) under ``key`` (committed) before the update
+    that needs it runs.
+
+    ``key`` names one action (it derives from the action's Idempotency-Key), so only a repeat of
+    that same action writes it again, with the same text. An upsert: two requests stashing at
+    once never fail on the primary key.
+    """
+    stmt = _insert(session, PendingText)
+    values = {"text": text, "author_id": author_id}
+    session.execute(
+        stmt.values(key=key, created_at=_now(), **values).on_conflict_do_update(
+            index_elements=[PendingText.key], set_=values
+        )
+    )
     session.commit()
 
 
@@ -39,12 +61,16 @@ def drop_text(session: Session, key: str) -> None:
 
 
 def take_text(session: Session, key: str) -> str | None:
-    """The text under ``key``, removed (in the caller's transaction), or None."""
-    row = session.get(PendingText, key)
-    if row is None:
+    """The text under ``key``, removed (in the caller's transaction), or None.
+
+    A plain DELETE, so two takers of one key (a repeat racing its original) do not fail on a
+    row the other already removed; both see the same text of the same action.
+    """
+    text = session.scalar(select(PendingText.text).where(PendingText.key == key))
+    if text is None:
         return None
-    session.delete(row)
-    return row.text
+    session.execute(delete(PendingText).where(PendingText.key == key))
+    return text
 
 
 # ---------------------------------------------------------------- answers
@@ -59,18 +85,18 @@ def begin_answer(session: Session, key: str, request_hash: str) -> IdempotentAns
     answered (it died or is still running): the caller then runs the action, whose operation
     ids derive from the key, so it is applied at most once.
     """
+    stmt = _insert(session, IdempotentAnswer)
+    claimed = session.execute(
+        stmt.values(key=key, request_hash=request_hash, created_at=_now())
+        .on_conflict_do_nothing(index_elements=[IdempotentAnswer.key])
+        .returning(IdempotentAnswer.key)
+    ).first()
+    session.commit()
+    if claimed is not None:
+        return None
     row = session.get(IdempotentAnswer, key)
-    if row is None:
-        session.add(IdempotentAnswer(key=key, request_hash=request_hash, created_at=_now()))
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            row = session.get(IdempotentAnswer, key)
-            if row is None:  # pragma: no cover - deleted in between
-                raise
-        else:
-            return None
+    if row is None:  # forgotten (refused) between the insert and this read: judged anew
+        return begin_answer(session, key, request_hash)
     if row.request_hash != request_hash:
         raise KeyReused(key)
     return row if row.status is not None else None

@@ -285,14 +285,18 @@ class Escalation(Base):
 
 class PendingText(Base):
     """Member text an action brings (a note, a resolution, documentation), stored before the
-    workflow update runs, under a key derived from the action's Idempotency-Key: a retry finds it,
-    and the projection writes it to its home even if the API dies between the update and its answer.
+    workflow update runs, under a key derived from the action's Idempotency-Key (one action, not
+    one case or escalation): a retry finds it, and only the action whose update won places it in
+    its home, so two people acting at once never overwrite or delete each other's words.
+
+    ``author_id`` is who wrote it (the action's actor), so whatever places it later can say so.
     """
 
     __tablename__ = "pending_texts"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
