@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import structlog
 from pydantic import BaseModel
@@ -20,7 +20,7 @@ from domain.messages import (
     EscalationState,
 )
 from services.access import Principal
-from services.common import now_utc, operation_id, place_note, run_update, with_deadline, with_text
+from services.common import now_utc, operation_id, place_note, run_update, with_deadline
 from services.db import Database
 from services.teams import require_staff
 from store import idempotency as idem, repositories as repo
@@ -55,9 +55,69 @@ async def run_escalation_update(
         arg,
         result_type=EscalationState,
         closed=f"escalation {row.id} has ended",
-        update_id=f"{update}-{key}",
+        update_id=update_id(update, key),
         seconds=settings.temporal_update_timeout_seconds,
     )
+
+
+def update_id(update: str, key: str) -> str:
+    """The workflow update id of the action with operation key ``key``."""
+    return f"{update}-{key}"
+
+
+async def update_won(client: Client, settings: Settings, row: Escalation, the_id: str) -> bool:
+    """Whether Temporal completed the update ``the_id`` on this escalation's workflow successfully.
+
+    Temporal's history is the record of which of two racing actions won: it answers a repeat
+    whose first answer was lost even after the workflow ended (a repeated update on an ended run
+    is refused by some servers) and tells a loser's repeat apart from the winner's. A workflow
+    no longer kept (past retention) proves nothing: False.
+    """
+
+    async def scan() -> bool:
+        async for event in client.get_workflow_handle(row.workflow_id).fetch_history_events():
+            if event.HasField("workflow_execution_update_completed_event_attributes"):
+                done = event.workflow_execution_update_completed_event_attributes
+                if done.meta.update_id == the_id:
+                    return done.outcome.HasField("success")
+        return False
+
+    try:
+        return await with_deadline(
+            scan(), seconds=settings.temporal_rpc_timeout_seconds, what="reading an escalation's history"
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+
+
+async def with_action_text(
+    db: Database,
+    texts: dict[str, str],
+    author_id: str | None,
+    action: Callable[[], Awaitable[object]],
+) -> None:
+    """Run ``action()`` (an update) with member ``texts`` ({pending-text key: text}) stored first.
+
+    Each key names this one action (it derives from the action's operation key), so a refusal
+    drops only this action's texts, never another person's; an update that may have been
+    applied (a timeout, a crash) keeps them for a repeat with the same key.
+    """
+    texts = {k: t for k, t in texts.items() if t}
+    for text_key, text in texts.items():
+        await db.run(idem.stash_text, text_key, text, author_id=author_id)
+    try:
+        await action()
+    except DomainError as err:
+        if not isinstance(err, Unavailable):
+            await _drop_texts(db, texts)
+        raise
+
+
+async def _drop_texts(db: Database, texts: dict[str, str]) -> None:
+    for text_key in texts:
+        await db.run(idem.drop_text, text_key)
 
 
 async def _noted_update(
@@ -76,8 +136,11 @@ async def _noted_update(
     """An update whose optional note is stored before it runs and placed on the timeline after."""
     text_key = f"{kind}:{operation_id(kind, key)}"
     note = note if note and note.strip() else None
-    await with_text(
-        db, text_key, note, lambda: run_escalation_update(client, settings, row, update, arg, key=key)
+    await with_action_text(
+        db,
+        {text_key: note or ""},
+        actor_id,
+        lambda: run_escalation_update(client, settings, row, update, arg, key=key),
     )
     if note:
         await db.run(
@@ -125,26 +188,29 @@ def missing_documentation(row: Escalation, *, action_taken: str, outcome: str) -
     return [name for name, value in (("action_taken", action_taken), ("outcome", outcome)) if not value]
 
 
-def _place_documentation(session: Session, escalation_id: str) -> None:
+def documentation_keys(key: str) -> dict[str, str]:
+    """The pending-text keys of one resolve action's ``action_taken`` and ``outcome``.
+
+    They derive from the action's operation key, not the escalation: two people resolving one
+    escalation at once keep their words apart, and only the winner's are placed.
+    """
+    op = operation_id("escalation_resolve", key)
+    return {"action_taken": f"escalation_action_taken:{op}", "outcome": f"escalation_outcome:{op}"}
+
+
+def _place_documentation(session: Session, escalation_id: str, keys: dict[str, str]) -> None:
+    """Move the winning resolve's documentation (stored under ``keys``) onto the row (committed).
+
+    Documentation already placed is never overwritten: it is the record of what was done.
+    """
     row = require_escalation(session, escalation_id)
-    action = idem.take_text(session, f"escalation_action:{escalation_id}")
-    outcome = idem.take_text(session, f"escalation_outcome:{escalation_id}")
+    action = idem.take_text(session, keys["action_taken"])
+    outcome = idem.take_text(session, keys["outcome"])
     if row.action_taken is None and action:
         row.action_taken = action
     if row.outcome is None and outcome:
         row.outcome = outcome
     session.commit()
-
-
-def _stash_documentation(session: Session, escalation_id: str, texts: dict[str, Any]) -> None:
-    for name, text in texts.items():
-        if text:
-            idem.stash_text(session, f"escalation_{name}:{escalation_id}", text)
-
-
-def _drop_documentation(session: Session, escalation_id: str) -> None:
-    for name in ("action", "outcome"):
-        idem.drop_text(session, f"escalation_{name}:{escalation_id}")
 
 
 async def resolve(
@@ -160,8 +226,10 @@ async def resolve(
 ) -> Escalation:
     """Close the escalation with what was done and how it ended (required when the rule says so).
 
-    The documentation is stored before the update runs; a repeat by the same person of a resolve
-    whose answer was lost completes it instead of answering 409.
+    The documentation is stored under this action's own keys before the update runs, with its
+    author, and placed on the row only if this action's update won; a refused one (the loser of a
+    race answers 409) drops only its own. A repeat (same key) of a resolve that won but whose
+    answer was lost completes it; any other resolve of a resolved escalation answers 409.
     """
     action = (action_taken or "").strip()
     result = (outcome or "").strip()
@@ -170,15 +238,14 @@ async def resolve(
         raise Invalid(
             f"this {row.trigger} escalation requires documentation: {' and '.join(missing)} must not be empty"
         )
-    await db.run(_stash_documentation, row.id, {"action": action, "outcome": result})
-    # A repeat of a resolve whose answer was lost: same person, no text placed yet or this text.
-    lost_answer = (
-        row.status == "resolved"
-        and row.resolved_by == principal.actor_id
-        and row.action_taken in (None, action or None)
-        and row.outcome in (None, result or None)
-    )
-    if not lost_answer:
+    keys = documentation_keys(key)
+    texts = {keys["action_taken"]: action, keys["outcome"]: result}
+    the_id = update_id("resolve", key)
+    if row.status == "resolved":
+        if not await _won_earlier(client, settings, row, principal, the_id):
+            raise Conflict(f"escalation {row.id} is already resolved")
+        await with_action_text(db, texts, principal.actor_id, _nothing)
+    else:
         arg = EscalationResolveInput(
             escalation_id=row.id,
             actor_id=principal.actor_id,
@@ -186,14 +253,36 @@ async def resolve(
             action_taken_given=bool(action),
             outcome_given=bool(result),
         )
-        try:
-            await run_escalation_update(client, settings, row, "resolve", arg, key=key)
-        except DomainError as err:
-            if not isinstance(err, Unavailable):
-                await db.run(_drop_documentation, row.id)
-            raise
-    await db.run(_place_documentation, row.id)
+
+        async def run() -> None:
+            try:
+                await run_escalation_update(client, settings, row, "resolve", arg, key=key)
+            except Conflict:
+                # A repeat of this very action on a workflow that has ended since it won? (A
+                # running workflow answers a repeated update id itself.) Someone else's resolve
+                # won otherwise: the 409 stands.
+                if not await _won_earlier(client, settings, await db.run(fresh, row.id), principal, the_id):
+                    raise
+                log.info("escalation.resolve_repeated", escalation_id=row.id)
+
+        await with_action_text(db, texts, principal.actor_id, run)
+    await db.run(_place_documentation, row.id, keys)
     return await db.run(fresh, row.id)
+
+
+async def _won_earlier(
+    client: Client, settings: Settings, current: Escalation, principal: Principal, the_id: str
+) -> bool:
+    """Whether the resolve with update id ``the_id`` is what resolved the escalation (its answer
+    was lost). A row resolved by someone else says no at once (the loser of a race); otherwise
+    Temporal's history decides (the row may lag behind, or have been restored from a backup)."""
+    if current.status == "resolved" and current.resolved_by != principal.actor_id:
+        return False
+    return await update_won(client, settings, current, the_id)
+
+
+async def _nothing() -> None:
+    """No update to run: Temporal already applied this action."""
 
 
 async def assign(
