@@ -75,18 +75,39 @@ class InteractionActivities:
     def _apply_delta(self, projection: InteractionProjection, delta: InteractionDelta) -> None:
         """Write what one state change changed (runs with the ``perf-lean-history`` patch).
 
-        The workflow records its changes one at a time, so the previous projection of its run
-        (``base_version``) has landed before this one is sent; a row still older than that base
-        is refused (retried) rather than written with columns missing. A repeat (the row already
-        at ``version`` or newer) writes no column again; attempts and timeline lines are keyed.
+        The workflow records its changes one at a time, so the row holds exactly the previous
+        projection of its run (``base_version``) when this one arrives. A row that holds anything
+        else was not written by that projection: restored from a backup, edited by hand, deleted,
+        or ahead of Temporal (written by a workflow task that was then lost). Such a delta is
+        refused at once with ``PROJECTION_REFUSED`` (non-retryable, so nothing retries under the
+        workflow's lock) and the workflow answers with its whole state (``full``), which is
+        written whatever the row holds: Temporal is the truth. Attempts and timeline lines are
+        keyed, so a repeat adds nothing.
         """
         now = datetime.now(UTC)
         columns = InteractionColumns.model_validate(delta.columns)
         fields = InteractionColumns.model_fields
         values = {name: getattr(columns, name) for name in delta.columns if name in fields}
         with unit_of_work(self._sessions) as session:
-            # Started outside the API (Temporal CLI): the run's first delta has every column.
-            row = _locked_row(
+            existing = session.get(Interaction, delta.interaction_id, with_for_update=NO_KEY_UPDATE)
+            whole = delta.full or delta.base_version == 0
+            if not whole and (existing is None or existing.version != delta.base_version):
+                found = "missing" if existing is None else f"at v{existing.version}"
+                log.warning(
+                    "interaction.projection_refused",
+                    interaction_id=delta.interaction_id,
+                    version=delta.version,
+                    base_version=delta.base_version,
+                    row=found,
+                )
+                raise ApplicationError(
+                    f"projection v{delta.version} of {delta.interaction_id} needs the row at "
+                    f"v{delta.base_version}; it is {found}",
+                    type=PROJECTION_REFUSED,
+                    non_retryable=True,
+                )
+            # Started outside the API (Temporal CLI), or the row was lost: a whole delta makes it.
+            row = existing or _locked_row(
                 session,
                 projection,
                 team_id=delta.team_id,
@@ -96,14 +117,45 @@ class InteractionActivities:
                 due_at=values.get("due_at") or delta.received_at,
                 now=now,
             )
-            if row.version < delta.base_version:
-                raise ApplicationError(
-                    f"projection v{delta.version} of {delta.interaction_id} waits for v{delta.base_version} "
-                    f"(the row is at v{row.version})"
-                )
-            write_if_newer(row, delta.version, now, **values)
+            if delta.full:
+                if row.version != delta.version or any(getattr(row, k) != v for k, v in values.items()):
+                    log.info(
+                        "interaction.projection_repaired",
+                        interaction_id=delta.interaction_id,
+                        row_version=row.version,
+                        version=delta.version,
+                    )
+                _overwrite(row, delta.version, now, values)
+                _drop_unknown_attempts(session, delta.interaction_id, delta.new_attempts)
+            else:
+                write_if_newer(row, delta.version, now, **values)
             _add_records(session, projection, delta.interaction_id, delta.new_attempts, now)
         log.debug("interaction.projected", interaction_id=delta.interaction_id, version=delta.version)
+
+
+# The error type of a refused delta (the row is not at its base); the workflow projects it all.
+PROJECTION_REFUSED = "ProjectionRefused"
+
+
+def _overwrite(row: Interaction, version: int, now: datetime, values: dict[str, object]) -> None:
+    """Write the workflow's whole state onto the row, whatever version the row holds."""
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.version = version
+    row.updated_at = now
+
+
+def _drop_unknown_attempts(session: Session, interaction_id: str, attempts: Sequence[AttemptRecord]) -> None:
+    """Remove attempt rows the workflow does not hold (written by a workflow task Temporal lost);
+    a repeat of that attempt under its key records it again, with its note."""
+    known = {a.attempt_id for a in attempts}
+    for row in session.scalars(select(Attempt).where(Attempt.interaction_id == interaction_id)):
+        if row.id not in known:
+            log.warning(
+                "interaction.attempt_not_in_temporal", interaction_id=interaction_id, attempt_id=row.id
+            )
+            session.delete(row)
+    session.flush()
 
 
 def _add_records(

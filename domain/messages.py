@@ -116,6 +116,9 @@ class InteractionState(_Message):
     resolved_by: str | None = None
     # Bumped on every change so the SQL projection ignores stale writes.
     version: int = 0
+    # The ids of the updates this case applied (the latest ``APPLIED_UPDATES_KEPT``), carried
+    # across continue-as-new: a repeat under the same id answers the state and applies nothing.
+    applied_updates: list[str] = Field(default_factory=list)
 
 
 class InteractionInput(_Message):
@@ -216,6 +219,9 @@ class InteractionDelta(_Message):
     base_version: int = 0
     columns: dict[str, Any] = Field(default_factory=dict)
     new_attempts: list[AttemptRecord] = Field(default_factory=list)
+    # The whole state (every column, every attempt): written whatever the row holds, because
+    # Temporal's state is the truth (a restored, edited, missing or run-ahead row is corrected).
+    full: bool = False
 
 
 class InteractionProjection(_Message):

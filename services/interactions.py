@@ -17,7 +17,7 @@ import structlog
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -25,6 +25,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import Settings
 from domain.deadlines import due_at, is_urgent
@@ -219,6 +220,10 @@ async def create_interaction(
     if body.received_at < now_utc() - MAX_BACKFILL:
         raise Invalid("received_at is more than 5 years in the past")
     row, created, inp = await db.run(_insert_or_find, body)
+    if row.status == "resolved":
+        # Closed stays closed: a repeat for a resolved case answers it and starts nothing, whether
+        # or not Temporal still remembers the run (retention may have removed it).
+        return row, False
     try:
         await start_workflow(client, settings, inp, row)
     except StartRefused:
@@ -259,16 +264,17 @@ async def _escalations_recorded(
 async def run_interaction_update(
     client: Client, settings: Settings, row: Interaction, update: str, arg: BaseModel, *, key: str
 ) -> InteractionState:
-    """Run an interaction update; a validator's rejection becomes its domain error (409/422/403)."""
-    if row.status == "resolved":
-        raise Conflict(f"interaction {row.id} is already resolved")
+    """Run an interaction update; a validator's rejection becomes its domain error (409/422/403).
+
+    Always sent, even for a row that reads resolved: the row may say more than Temporal applied
+    (docs/architecture.md §3.9), and a closed run answers 409 by itself."""
     return await run_update(
         client,
         row.workflow_id,
         update,
         arg,
         result_type=InteractionState,
-        closed=f"interaction {row.id} is closed",
+        closed=f"interaction {row.id} is already resolved (its workflow has ended)",
         update_id=f"{update}-{key}",
         seconds=settings.temporal_update_timeout_seconds,
     )
@@ -319,20 +325,24 @@ async def record_attempt(
     An attempt is a fact: one outside the member's contact window or over the daily cap is
     recorded all the same, marked (docs/rules.md §2.7)."""
     attempt_id = operation_id("attempt", key)
-    if await db.run(Session.get, Attempt, attempt_id) is not None:
-        # A repeat of an attempt already recorded (its answer was lost): answer it, change nothing.
-        if note or override_reason:
-            await db.run(_place_attempt_note, attempt_id)
-        return await db.run(fresh, row.id)
     arg = await db.run(_attempt_input, row, attempt_id, outcome, actor_id)
 
     def update() -> Awaitable[InteractionState]:
+        # A repeat is sent too: the workflow answers an attempt it holds without recording it
+        # again, and records one it lost (a row alone never answers for Temporal).
         return run_interaction_update(client, settings, row, "record_attempt", arg, key=key)
 
     async def with_reason() -> None:
         await with_text(db, f"attempt:{attempt_id}", note, update)
 
-    await with_text(db, f"attempt_override:{attempt_id}", override_reason, with_reason)
+    try:
+        await with_text(db, f"attempt_override:{attempt_id}", override_reason, with_reason)
+    except Conflict:
+        # The case ended after this attempt was recorded (a repeat whose answer was lost).
+        if await db.run(Session.get, Attempt, attempt_id) is None or not await run_completed(
+            client, settings, row.workflow_id
+        ):
+            raise
     if note or override_reason:
         await db.run(_place_attempt_note, attempt_id)
     return await db.run(fresh, row.id)
@@ -403,12 +413,32 @@ async def assign(
     return await db.run(fresh, row.id)
 
 
-def _place_resolution(session: Session, interaction_id: str) -> None:
+def _place_resolution(session: Session, interaction_id: str, text_key: str) -> None:
+    """Put the winning resolve's text on the row (the text of a losing resolve was dropped)."""
     row = require_interaction(session, interaction_id)
-    text = idem.take_text(session, f"resolution:{interaction_id}")
+    text = idem.take_text(session, text_key)
+    if text is None:  # stored under the per-case key by a version before per-action keys
+        text = idem.take_text(session, f"resolution:{interaction_id}")
     if text is not None and row.resolution is None:
         row.resolution = text
     session.commit()
+
+
+async def run_completed(client: Client, settings: Settings, workflow_id: str) -> bool:
+    """Temporal closed the case's run as completed (resolved), or no longer has it (retention)."""
+    try:
+        desc = await with_deadline(
+            client.get_workflow_handle(workflow_id).describe(
+                rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout_seconds)
+            ),
+            seconds=settings.temporal_rpc_timeout_seconds,
+            what="reading the case's workflow",
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return True
+        raise
+    return desc.status == WorkflowExecutionStatus.COMPLETED
 
 
 async def resolve(
@@ -423,18 +453,18 @@ async def resolve(
 ) -> Interaction:
     """Close the case (the workflow refuses while an escalation is open); the resolution stays in SQL.
 
-    A repeat of a resolve whose answer was lost (the case is resolved by the same person, with
-    no resolution text yet or this very text) completes it, or answers it, instead of 409.
+    The resolution text is stored under this action's key and placed only by the resolve that
+    won. A repeat is sent to Temporal again (its update id answers what was applied, or applies
+    a resolve Temporal lost); only when the run has ended as resolved by the same person does a
+    repeat answer from the row.
     """
-    text_key = f"resolution:{row.id}"
-    if row.status == "resolved" and row.resolved_by == actor_id and row.resolution in (None, resolution):
-        await db.run(idem.stash_text, text_key, resolution)
-    else:
+    text_key = f"resolution:{operation_id('resolve', key)}"
 
-        def update(update_key: str) -> Callable[[], Awaitable[InteractionState]]:
-            arg = ResolveInput(actor_id=actor_id)
-            return lambda: run_interaction_update(client, settings, row, "resolve", arg, key=update_key)
+    def update(update_key: str) -> Callable[[], Awaitable[InteractionState]]:
+        arg = ResolveInput(actor_id=actor_id)
+        return lambda: run_interaction_update(client, settings, row, "resolve", arg, key=update_key)
 
+    try:
         try:
             await with_text(db, text_key, resolution, update(key))
         except Conflict:
@@ -443,5 +473,15 @@ async def resolve(
             if not await escalations.reconcile(db, client, settings, row):
                 raise
             await with_text(db, text_key, resolution, update(f"{key}:again"))
-    await db.run(_place_resolution, row.id)
+    except Conflict:
+        # A repeat of a resolve whose answer was lost, after the run ended: answered only when
+        # Temporal closed the run and the row says this person resolved it with this text.
+        now = await db.run(fresh, row.id)
+        mine = (
+            now.status == "resolved" and now.resolved_by == actor_id and now.resolution in (None, resolution)
+        )
+        if not mine or not await run_completed(client, settings, row.workflow_id):
+            raise
+        await db.run(idem.stash_text, text_key, resolution)
+    await db.run(_place_resolution, row.id, text_key)
     return await db.run(fresh, row.id)

@@ -21,6 +21,13 @@ PROJECTION_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
 }
+# The projection as a local activity: bounded, so a database that stays away does not hold the
+# workflow's handler lock (and its timers and actions) past two minutes. A run whose projection
+# timed out writes its whole state at its next projection, and does not end before it lands.
+LOCAL_PROJECTION_OPTIONS: dict[str, Any] = {
+    **PROJECTION_OPTIONS,
+    "schedule_to_close_timeout": timedelta(minutes=2),
+}
 # Notices are never dropped: unlimited attempts, backing off to one try every 10 minutes.
 NOTIFY_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),

@@ -13,15 +13,27 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    TimeoutError as TemporalTimeoutError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ParentClosePolicy
 
-from workflows.common import NOTIFY_OPTIONS, PROJECTION_OPTIONS, TimerLoop, conflict
+from workflows.common import (
+    LOCAL_PROJECTION_OPTIONS,
+    NOTIFY_OPTIONS,
+    PROJECTION_OPTIONS,
+    TimerLoop,
+    conflict,
+)
 from workflows.escalation import EscalationWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities
-    from activities.interactions import InteractionActivities
+    from activities.interactions import PROJECTION_REFUSED, InteractionActivities
     from activities.notifications import NotificationActivities
     from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
@@ -76,6 +88,13 @@ END_AFTER_ESCALATIONS_PATCH = "end-after-escalations"
 ESCALATION_END_WAIT = timedelta(minutes=10)
 # An update answers with at most this many attempts (the latest); see ``_answer``.
 ANSWER_ATTEMPTS = 3
+# How many applied update ids a case keeps (and carries across continue-as-new); a repeat under
+# one of them answers without applying. Well above what one case sees within the API's
+# idempotency window.
+APPLIED_UPDATES_KEPT = 200
+# How long a run that could not project (the database away past the projection's bound) waits
+# before it tries again, when nothing else would make it project (its end).
+PROJECTION_RETRY = timedelta(seconds=30)
 
 
 @workflow.defn
@@ -107,6 +126,9 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         self._projected: dict[str, Any] = {}
         self._projected_version = 0
         self._projected_attempts = 0
+        # The read model may not hold this run's last projection (refused, or the database was
+        # away past the bound): the next projection writes the whole state.
+        self._needs_full = False
 
     # ------------------------------------------------------------------ run loop
     @workflow.run
@@ -117,7 +139,16 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             history_limit=inp.history_limit,
         )
         await self._let_escalations_end()
+        await self._project_before_end()
         return self._s
+
+    async def _project_before_end(self) -> None:
+        """A run whose last projection did not land (the database was away past its bound) does
+        not end before the read model holds its final state: the case would read open forever."""
+        while self._needs_full:
+            await workflow.sleep(PROJECTION_RETRY, summary="the read model was away: project again")
+            async with self._lock:
+                await self._project_full([], None)
 
     async def _let_escalations_end(self) -> None:
         """A lead resolves the escalation, then at once the case: the escalation's workflow tells
@@ -215,16 +246,36 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         answers from the read model. Replay does not compare update answers, so no patch.
         """
         s = self._s
-        if len(s.attempts) <= ANSWER_ATTEMPTS:
-            return s
-        return s.model_copy(update={"attempts": s.attempts[-ANSWER_ATTEMPTS:]})
+        update: dict[str, Any] = {"applied_updates": []}
+        if len(s.attempts) > ANSWER_ATTEMPTS:
+            update["attempts"] = s.attempts[-ANSWER_ATTEMPTS:]
+        return s.model_copy(update=update)
+
+    def _applied(self) -> bool:
+        """This update (by its id) was applied already, maybe by an earlier run of this case: a
+        repeat answers the state and changes nothing (Temporal de-duplicates ids only per run)."""
+        info = workflow.current_update_info()
+        return info is not None and info.id in self._s.applied_updates
+
+    def _mark_applied(self) -> None:
+        info = workflow.current_update_info()
+        if info is not None:
+            ids = self._s.applied_updates
+            ids.append(info.id)
+            del ids[:-APPLIED_UPDATES_KEPT]
 
     @workflow.update
     async def record_attempt(self, inp: AttemptInput) -> InteractionState:
         async with self._turn():
+            if self._applied() or self._has_attempt(inp.attempt_id):
+                return self._answer()  # a repeat: the attempt is recorded
             self._validate_attempt(inp)  # again: an earlier handler may have changed the case
             await self._record_attempt(inp)
+            self._mark_applied()
         return self._answer()
+
+    def _has_attempt(self, attempt_id: str) -> bool:
+        return any(a.attempt_id == attempt_id for a in self._s.attempts)
 
     async def _record_attempt(self, inp: AttemptInput) -> None:
         s = self._s
@@ -286,15 +337,18 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
 
     @record_attempt.validator
     def _validate_attempt(self, inp: AttemptInput) -> None:
+        if self._applied() or self._has_attempt(inp.attempt_id):
+            return  # a repeat (its answer was lost): answered, not applied again
         self._require_open()
-        if any(a.attempt_id == inp.attempt_id for a in self._s.attempts):
-            raise conflict(f"attempt {inp.attempt_id} is already recorded")
 
     @workflow.update
     async def flag(self, inp: FlagInput) -> InteractionState:
         async with self._turn():
+            if self._applied():
+                return self._answer()
             self._validate_flag(inp)
             await self._flag(inp)
+            self._mark_applied()
         return self._answer()
 
     async def _flag(self, inp: FlagInput) -> None:
@@ -337,29 +391,46 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
 
     @flag.validator
     def _validate_flag(self, inp: FlagInput) -> None:
-        self._require_open()
+        if not self._applied():
+            self._require_open()
 
     @workflow.update(name="assign")
     async def assign_update(self, inp: AssignInput) -> InteractionState:
         async with self._turn():
+            if self._applied():
+                return self._answer()
             self._check_assign(inp)
             await self._assign(inp, source=f"lead:{inp.actor_id}" if inp.actor_id else "lead")
+            self._mark_applied()
         return self._answer()
 
     @assign_update.validator
     def _validate_assign(self, inp: AssignInput) -> None:
-        self._check_assign(inp)
+        if not self._applied():
+            self._check_assign(inp)
 
     @workflow.update(name="resolve")
     async def resolve_update(self, inp: ResolveInput) -> InteractionState:
         async with self._turn():
+            if self._applied():
+                return self._answer()
             self._check_resolve()
+            self._mark_applied()  # before the change: the run ends with it
             await self._resolve(inp)
         return self._answer()
 
     @resolve_update.validator
     def _validate_resolve(self, inp: ResolveInput) -> None:
-        self._check_resolve()
+        if not self._applied():
+            self._check_resolve()
+
+    # ------------------------------------------------------------------ the read model
+    @workflow.signal
+    async def reproject(self) -> None:
+        """Write the whole state to the read model again (sent by ``followthrough reconcile`` when
+        the row and this workflow differ, or by ops after a restore). Changes no state."""
+        async with self._turn():
+            await self._project_full([], None)
 
     # ------------------------------------------------------------------ signals (Temporal CLI / UI)
     @workflow.signal(name="assign")
@@ -738,6 +809,9 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         local activity carrying what changed (columns, new attempts), not the whole state."""
         s = self._s
         self._upsert_changed_search_attributes()
+        if self._needs_full:
+            await self._project_full(events, escalation)
+            return
         columns = _columns(s)
         changed = {k: v for k, v in columns.items() if k not in self._projected or self._projected[k] != v}
         delta = InteractionDelta(
@@ -750,22 +824,62 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             columns=changed,
             new_attempts=list(s.attempts[self._projected_attempts :]),
         )
-        await workflow.execute_local_activity_method(
-            InteractionActivities.sync_interaction,
-            InteractionProjection(
-                workflow_id=self._wid,
-                external_id=self._inp.external_id,
-                member_id=self._inp.member_id,
-                delta=delta,
-                events=events,
-                escalation=escalation,
-            ),
-            summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
-            **PROJECTION_OPTIONS,
+        try:
+            await self._project(delta, events, escalation)
+        except (ActivityError, ApplicationError) as err:
+            if not _refused(err):
+                raise
+            # The row is not what this run last wrote (a restore, a hand edit, a deleted row, or
+            # work Temporal lost): write the whole state instead of retrying under the lock.
+            await self._project_full(events, escalation)
+
+    async def _project_full(
+        self, events: list[TimelineEntry], escalation: EscalationProjection | None
+    ) -> None:
+        """Write the whole state, whatever the row holds (Temporal is the truth)."""
+        s = self._s
+        delta = InteractionDelta(
+            interaction_id=s.interaction_id,
+            team_id=s.team_id,
+            channel=s.channel,
+            received_at=s.received_at,
+            version=s.version,
+            columns=_columns(s),
+            new_attempts=list(s.attempts),
+            full=True,
         )
-        self._projected.update(columns)
+        await self._project(delta, events, escalation)
+
+    async def _project(
+        self, delta: InteractionDelta, events: list[TimelineEntry], escalation: EscalationProjection | None
+    ) -> None:
+        """Run the projection (bounded); a database away past the bound leaves the next projection
+        to write the whole state, and the handler goes on: Temporal holds the change."""
+        s = self._s
+        try:
+            await workflow.execute_local_activity_method(
+                InteractionActivities.sync_interaction,
+                InteractionProjection(
+                    workflow_id=self._wid,
+                    external_id=self._inp.external_id,
+                    member_id=self._inp.member_id,
+                    delta=delta,
+                    events=events,
+                    escalation=escalation,
+                ),
+                summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
+                **LOCAL_PROJECTION_OPTIONS,
+            )
+        except (ActivityError, TemporalTimeoutError) as err:
+            if not isinstance(_failure(err), TemporalTimeoutError):
+                raise  # a refused delta: the caller writes the whole state
+            workflow.logger.warning("the read model was not written in time; the next projection writes all")
+            self._needs_full = True
+            return
+        self._projected = _columns(s)
         self._projected_version = delta.version
         self._projected_attempts = len(s.attempts)
+        self._needs_full = False
 
     def _upsert_changed_search_attributes(self) -> None:
         s = self._s
@@ -918,6 +1032,17 @@ def _columns(s: InteractionState) -> dict[str, Any]:
         "resolved_at": s.resolved_at.isoformat() if s.resolved_at else None,
         "resolved_by": s.resolved_by,
     }
+
+
+def _failure(err: BaseException) -> BaseException | None:
+    """What a (local) activity failed with: a local activity's failure arrives unwrapped."""
+    return err.cause if isinstance(err, ActivityError) else err
+
+
+def _refused(err: BaseException) -> bool:
+    """The projection refused a delta whose base the row does not hold."""
+    cause = _failure(err)
+    return isinstance(cause, ApplicationError) and cause.type == PROJECTION_REFUSED
 
 
 def _differs(current: Any, wanted: Any) -> bool:

@@ -254,9 +254,7 @@ class DownChannel:
         raise ConnectionError("channel down (test)")
 
 
-@pytest.mark.parametrize(
-    "case", ["resolve_twice", "attempt_on_resolved", "same_assignee", "duplicate_attempt"]
-)
+@pytest.mark.parametrize("case", ["resolve_twice", "attempt_on_resolved", "same_assignee"])
 async def test_rejected_updates_leave_history_unchanged(
     dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str, case: str
 ) -> None:
@@ -280,10 +278,6 @@ async def _rejected_update_case(client: Client, task_queue: str, case: str) -> N
             InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1")
         )
         assert done.status == "resolved"
-    if case == "duplicate_attempt":
-        await handle.execute_update(
-            InteractionWorkflow.record_attempt, AttemptInput(attempt_id="a-1", outcome="no_answer")
-        )
     before = await settled_history_length(handle, still_running=frozenset({"notify"}))  # the held notice
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     rejected: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -293,11 +287,6 @@ async def _rejected_update_case(client: Client, task_queue: str, case: str) -> N
         "attempt_on_resolved": lambda: attempt(handle, "reached"),
         "same_assignee": lambda: handle.execute_update(
             InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1")
-        ),
-        "duplicate_attempt": lambda: handle.execute_update(
-            InteractionWorkflow.record_attempt,
-            AttemptInput(attempt_id="a-1", outcome="no_answer"),
-            id="another-update-id",
         ),
     }
     with pytest.raises(WorkflowUpdateFailedError) as info:
