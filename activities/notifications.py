@@ -441,12 +441,14 @@ class Outbox:
             row = outbox.claim(session, notification_id)
             if row is None:
                 return False
-            body = single_body(row)
+            body, token = single_body(row), str(row.claim_token)
             self._failing |= row.delivery_attempts > 1  # it failed before: so did the endpoint
+        # The try's outcome is written under its claim's token: if the lease ran out meanwhile and
+        # another deliverer claimed the notice, the write changes nothing (store/outbox.py).
         return self._send(
             body,
-            failed=lambda session, reason: outbox.failed(session, notification_id, reason),
-            done=lambda session: outbox.delivered(session, notification_id),
+            failed=lambda session, reason: outbox.failed(session, notification_id, reason, token),
+            done=lambda session: outbox.delivered(session, notification_id, token),
             event="notification.delivery_failed",
             notification_id=notification_id,
         )
@@ -469,6 +471,7 @@ class Outbox:
             row = outbox.claim_delivery(session, delivery_id)
             if row is None:
                 return False
+            token = str(row.claim_token)
             self._failing |= row.delivery_attempts > 1
             carried = list(
                 session.scalars(select(Notification).where(Notification.delivery_id == delivery_id))
@@ -476,8 +479,8 @@ class Outbox:
             body = delivery_body(row, carried)
         return self._send(
             body,
-            failed=lambda session, reason: outbox.delivery_failed(session, delivery_id, reason),
-            done=lambda session: outbox.delivery_done(session, delivery_id),
+            failed=lambda session, reason: outbox.delivery_failed(session, delivery_id, reason, token),
+            done=lambda session: outbox.delivery_done(session, delivery_id, token),
             event="notification.group_delivery_failed",
             delivery_id=delivery_id,
         )
@@ -487,12 +490,13 @@ class Outbox:
         body: dict[str, Any],
         *,
         failed: Callable[[Session, str], datetime | None],
-        done: Callable[[Session], None],
+        done: Callable[[Session], bool],
         event: str,
         **ids: object,
     ) -> bool:
         """One try through the channel, outside any transaction; then record success, or the
-        failure's reason (status or error type, never the URL) and when the next try is due."""
+        failure's reason (status or error type, never the URL) and when the next try is due.
+        True if the success was recorded (False: this try's claim had been taken over)."""
         try:
             self._channel.deliver(body)
         except Exception as err:
@@ -502,13 +506,13 @@ class Outbox:
             self._failing = True
             return False
         try:
-            self._record(done, **ids)
+            recorded = self._record(done, **ids)
         except _DB_AWAY:
             with _unrecorded_lock:
                 _unrecorded[repr(sorted(ids.items()))] = done
             raise
         self._release_backlog()
-        return True
+        return recorded
 
     def _write_unrecorded(self) -> None:
         """Record the tries that went out while the database was away (see ``_unrecorded``)."""

@@ -223,6 +223,8 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Why the last try failed, without addresses ("HTTP 503", "ConnectError").
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The current claim's random token (store/outbox.py): a try's outcome is written only under it.
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # docs/rules.md §2.8: the recipient's grouping workflow that holds this notice (the outbox
     # leaves it alone), the delivery that carried it, and the safety escalation that inhibited it.
     group_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
@@ -244,6 +246,7 @@ class Delivery(Base):
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class Escalation(Base):

@@ -4,7 +4,9 @@ Runs beside the Temporal worker in the same process (``followthrough worker`` an
 Workflows never wait on delivery: ``notify`` writes the outbox and tries once; everything that
 did not go through (the webhook endpoint is down) is retried here, oldest first, each notice on
 its own backoff (2 s doubling to 10 minutes). Several worker replicas may run it: a notice is
-claimed by one of them at a time.
+claimed by one of them at a time, on a lease measured by the database's clock and fenced by a
+claim token (``store.outbox``), so a replica with a wrong clock neither takes a held notice nor
+overwrites what its holder records.
 """
 
 from __future__ import annotations

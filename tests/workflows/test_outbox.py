@@ -4,21 +4,24 @@ no workflow waits on delivery (a resolved escalation finishes; deadlines keep fi
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 from temporalio.testing import WorkflowEnvironment
 
 from activities import notifications
 from activities.notifications import NotificationActivities, Outbox
 from domain.messages import NotificationRequest
 from store import outbox
-from store.models import Notification
+from store.models import Delivery, Notification
 from tests.workflows.support import eventually, interaction_input, resolved_by_lead, start, team
 from tests.workflows.test_escalation import escalation_handle, ladder_of_length
 from workers.main import build_worker
@@ -89,13 +92,13 @@ def test_a_delivery_recorded_after_a_database_blip_is_not_sent_twice(
     real = outbox.delivered
     blips = {"left": 2}
 
-    def away_twice(session: Session, notification_id: int) -> None:
+    def away_twice(session: Session, notification_id: int, token: str) -> bool:
         if blips["left"]:
             blips["left"] -= 1
             raise OperationalError(
                 "UPDATE notifications", {}, ConnectionError("server closed the connection")
             )
-        real(session, notification_id)
+        return real(session, notification_id, token)
 
     monkeypatch.setattr(outbox, "delivered", away_twice)
     req = NotificationRequest(
@@ -120,12 +123,12 @@ def test_a_delivery_the_database_could_not_record_for_long_is_recorded_later_not
     real = outbox.delivered
     away = {"on": True}
 
-    def maybe_away(session: Session, notification_id: int) -> None:
+    def maybe_away(session: Session, notification_id: int, token: str) -> bool:
         if away["on"]:
             raise OperationalError(
                 "UPDATE notifications", {}, ConnectionError("server closed the connection")
             )
-        real(session, notification_id)
+        return real(session, notification_id, token)
 
     monkeypatch.setattr(outbox, "delivered", maybe_away)
     monkeypatch.setattr(notifications, "RECORD_PATIENCE_SECONDS", 0.0)
@@ -217,3 +220,171 @@ async def test_a_resolved_escalation_finishes_while_the_webhook_is_down(
     await eventually(all_out)
     assert set(endpoint.received.values()) == {1}
     assert len(endpoint.received) == len(waiting)
+
+
+# ------------------------------------------------------------------ fenced leases (issue 19 §5)
+def _notice(sessions: sessionmaker[Session], key: str) -> int:
+    """A notice waiting in the outbox, due now (its first try failed)."""
+    NotificationActivities(sessions, Endpoint()).notify(
+        NotificationRequest(key=key, team_id="eastside", kind="assigned", recipient_id="chw-ana", details={})
+    )
+    make_due(sessions)
+    [row] = undelivered(sessions)
+    return row.id
+
+
+def _row(sessions: sessionmaker[Session], notification_id: int) -> Notification:
+    with sessions() as s:
+        row = s.get(Notification, notification_id)
+        assert row is not None
+        return row
+
+
+class _Ahead(datetime):
+    """The Python clock of a worker whose clock runs 90 s ahead."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+        return datetime.now(tz or UTC) + timedelta(seconds=90)
+
+
+def test_a_worker_whose_clock_runs_ahead_cannot_take_a_held_lease(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One deliverer holds a fresh (60 s) lease; a replica whose clock is 90 s ahead finds nothing
+    due and cannot claim it: lease times are the database's, not the workers'."""
+    notification_id = _notice(sessions, "wf-6:x")
+    with sessions() as s:
+        assert outbox.claim(s, notification_id) is not None  # held by a deliverer with a true clock
+    held = _row(sessions, notification_id)
+    endpoint = Endpoint()
+    endpoint.up = True
+    for module in (outbox, notifications):
+        monkeypatch.setattr(module, "datetime", _Ahead, raising=False)
+    ahead = Outbox(sessions, endpoint)
+    assert ahead.deliver_due() == (0, 0)  # nothing due for it
+    assert ahead.deliver(notification_id) is False
+    with sessions() as s:
+        assert outbox.claim(s, notification_id) is None
+    assert endpoint.received == Counter()
+    after = _row(sessions, notification_id)
+    assert (after.delivery_attempts, after.next_attempt_at) == (held.delivery_attempts, held.next_attempt_at)
+
+
+class _Held:
+    """A channel whose send takes until the test lets it end, then goes through or fails."""
+
+    def __init__(self, *, fails: bool) -> None:
+        self.fails = fails
+        self.sending = threading.Event()
+        self.finish = threading.Event()
+        self.sent: list[str] = []
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        self.sending.set()
+        assert self.finish.wait(timeout=20)
+        if self.fails:
+            raise ConnectionError("endpoint down")
+        self.sent.append(str(body["id"]))
+
+
+def _in_thread(fn: Any, *args: Any) -> tuple[threading.Thread, list[Any]]:
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(fn(*args)), daemon=True)
+    thread.start()
+    return thread, result
+
+
+@pytest.mark.parametrize("late", ["failed", "delivered"])
+def test_a_late_write_of_a_lease_that_ran_out_changes_nothing(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, late: str
+) -> None:
+    """A's try outlives its lease; B claims the notice and is sending it when A's outcome arrives:
+    A's write (a failure's backoff, or a success) names a claim that is no longer current, so it
+    changes nothing and is logged; B's own outcome is what the row keeps."""
+    monkeypatch.setattr(outbox, "LEASE", timedelta(seconds=1))
+    notification_id = _notice(sessions, "wf-7:x")
+    a, b = _Held(fails=late == "failed"), _Held(fails=late == "delivered")
+    thread_a, result_a = _in_thread(Outbox(sessions, a).deliver, notification_id)
+    assert a.sending.wait(timeout=10)
+    time.sleep(1.3)  # A's lease runs out while it is still sending
+    thread_b, result_b = _in_thread(Outbox(sessions, b).deliver, notification_id)
+    assert b.sending.wait(timeout=10), "B could not claim the notice after A's lease ran out"
+    held_by_b = _row(sessions, notification_id)
+    assert held_by_b.delivery_attempts == 3 and held_by_b.last_error is None
+    with capture_logs() as logs:
+        a.finish.set()
+        thread_a.join(timeout=20)
+    assert result_a == [False]
+    now = _row(sessions, notification_id)
+    assert (now.delivered_at, now.next_attempt_at, now.last_error, now.delivery_attempts) == (
+        None,
+        held_by_b.next_attempt_at,
+        None,
+        3,
+    ), "A's late write changed the row B holds"
+    assert [e["write"] for e in logs if e["event"] == "outbox.stale_write_refused"] == [late]
+    b.finish.set()
+    thread_b.join(timeout=20)
+    final = _row(sessions, notification_id)
+    if late == "failed":  # B's success is recorded
+        assert result_b == [True] and final.delivered_at is not None
+    else:  # B's failure is recorded: it backs off with B's reason
+        assert result_b == [False] and final.delivered_at is None
+        assert final.last_error == "ConnectionError" and final.next_attempt_at is not None
+
+
+def test_a_stale_claim_of_a_grouped_delivery_writes_nothing(sessions: sessionmaker[Session]) -> None:
+    """The same fencing for a grouped delivery (docs/rules.md §2.8): a late success of a claim
+    that was taken over neither marks the delivery nor the notices it carries."""
+    notification_id = _notice(sessions, "wf-8:x")
+    with sessions() as s:
+        s.add(
+            Delivery(
+                id="dlv-1",
+                team_id="eastside",
+                recipient_id="chw-ana",
+                notification_ids=[notification_id],
+                created_at=datetime.now(UTC),
+                delivery_attempts=0,
+            )
+        )
+        s.execute(update(Notification).values(delivery_id="dlv-1"))
+        s.commit()
+        claimed = outbox.claim_delivery(s, "dlv-1")
+        assert claimed is not None and claimed.claim_token
+        first = claimed.claim_token
+        s.execute(update(Delivery).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+        s.commit()  # the lease ran out
+        claimed = outbox.claim_delivery(s, "dlv-1")
+        assert claimed is not None and claimed.claim_token
+        second = claimed.claim_token
+        assert second != first
+        assert outbox.delivery_done(s, "dlv-1", first) is False
+        assert outbox.delivery_failed(s, "dlv-1", "HTTP 503", first) is None
+        row = s.get(Delivery, "dlv-1", populate_existing=True)
+        assert row is not None and row.delivered_at is None and row.last_error is None
+        assert row.claim_token == second
+        assert _row(sessions, notification_id).delivered_at is None
+        assert outbox.delivery_done(s, "dlv-1", second) is True
+    assert _row(sessions, notification_id).delivered_at is not None
+
+
+def test_lease_times_are_the_databases_and_order_with_stored_times(sessions: sessionmaker[Session]) -> None:
+    """``db_clock`` reads the database's clock (UTC) and compares correctly with times the store
+    wrote, on SQLite (text) as on PostgreSQL (timestamptz)."""
+    notification_id = _notice(sessions, "wf-9:x")
+    with sessions() as s:
+        db_now = outbox.database_now(s)
+        assert db_now.tzinfo is not None and abs(db_now - datetime.now(UTC)) < timedelta(seconds=5)
+        for offset, is_due in ((-2.0, True), (5.0, False), (-0.001, True), (30.0, False)):
+            at = db_now + timedelta(seconds=offset)
+            s.execute(update(Notification).values(next_attempt_at=at))
+            s.commit()
+            assert (outbox.due(s, limit=10) == [notification_id]) is is_due, (offset, at)
+        s.execute(update(Notification).values(next_attempt_at=None))
+        s.commit()
+        claimed = outbox.claim(s, notification_id)
+    assert claimed is not None and claimed.next_attempt_at is not None
+    lease = claimed.next_attempt_at - db_now
+    assert outbox.LEASE - timedelta(seconds=1) < lease < outbox.LEASE + timedelta(seconds=5)
