@@ -90,8 +90,7 @@ class InteractionActivities:
         values = {name: getattr(columns, name) for name in delta.columns if name in fields}
         with unit_of_work(self._sessions) as session:
             existing = session.get(Interaction, delta.interaction_id, with_for_update=NO_KEY_UPDATE)
-            whole = delta.full or delta.base_version == 0
-            if not whole and (existing is None or existing.version != delta.base_version):
+            if _refuse(existing, delta):
                 found = "missing" if existing is None else f"at v{existing.version}"
                 log.warning(
                     "interaction.projection_refused",
@@ -131,6 +130,16 @@ class InteractionActivities:
                 write_if_newer(row, delta.version, now, **values)
             _add_records(session, projection, delta.interaction_id, delta.new_attempts, now)
         log.debug("interaction.projected", interaction_id=delta.interaction_id, version=delta.version)
+
+
+def _refuse(row: Interaction | None, delta: InteractionDelta) -> bool:
+    """Whether the row is not what this delta was computed against: a delta on top of a base
+    needs the row at that base; a run's first delta (every column) needs a row no newer than it."""
+    if delta.full:
+        return False
+    if delta.base_version == 0:
+        return row is not None and row.version >= delta.version
+    return row is None or row.version != delta.base_version
 
 
 # The error type of a refused delta (the row is not at its base); the workflow projects it all.
