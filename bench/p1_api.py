@@ -44,7 +44,7 @@ async def main(args: argparse.Namespace) -> int:
                 log(f"P1: {clients} clients x {per_client} bare one-activity workflows")
                 base_rate, _ = await baseline.measure(s.temporal_address, clients, per_client)
                 failed = [o for o in outcomes if not o.resolved]
-                a = await converge(s, f"{prefix}-c{clients}", total, within=120)
+                a = await converge(s, f"{prefix}-c{clients}", [o.external_id for o in outcomes], within=120)
                 attempt = api.stats.latencies.get("attempt", [math.nan])
                 ratio = rate / base_rate
                 ok = ratio >= TARGET and not failed and a.ok()

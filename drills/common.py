@@ -23,14 +23,20 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import httpx
 from sqlalchemy import create_engine, text
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.ids import interaction_workflow_id
+from domain.messages import InteractionState
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TEAM = ROOT / "config" / "demo_team.yaml"
@@ -495,10 +501,16 @@ class Outcome:
 
 
 async def lifecycle(
-    api: Api, external_id: str, member_id: str, *, received_at: datetime | None = None
+    api: Api,
+    external_id: str,
+    member_id: str,
+    *,
+    received_at: datetime | None = None,
+    before_resolve: Callable[[], Awaitable[None]] | None = None,
 ) -> Outcome:
     """create (system) → attempt ``reached`` (the assignee) → resolve (the assignee), each
-    repeated on 503 with the same Idempotency-Key."""
+    repeated on 503 with the same Idempotency-Key. ``before_resolve`` is awaited between the
+    attempt and the resolve (a drill can hold resolves back and send them all at once)."""
     out = Outcome(external_id)
     t0 = time.monotonic()
     try:
@@ -526,6 +538,8 @@ async def lifecycle(
         if r.status_code != 200:
             out.error = f"attempt {r.status_code} {r.text[:160]}"
             return out
+        if before_resolve is not None:
+            await before_resolve()
         r = await api.request(
             "resolve",
             "POST",
@@ -552,7 +566,13 @@ def member_for(i: int) -> str:
 
 
 async def run_clients(
-    api: Api, clients: int, per_client: int, prefix: str, *, received_at: datetime | None = None
+    api: Api,
+    clients: int,
+    per_client: int,
+    prefix: str,
+    *,
+    received_at: datetime | None = None,
+    before_resolve: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Outcome]:
     """``clients`` concurrent clients, each running ``per_client`` lifecycles one after another."""
 
@@ -560,7 +580,13 @@ async def run_clients(
         done = []
         for j in range(per_client):
             done.append(
-                await lifecycle(api, f"{prefix}-{c:04}-{j:03}", member_for(c + j), received_at=received_at)
+                await lifecycle(
+                    api,
+                    f"{prefix}-{c:04}-{j:03}",
+                    member_for(c + j),
+                    received_at=received_at,
+                    before_resolve=before_resolve,
+                )
             )
         return done
 
@@ -569,44 +595,240 @@ async def run_clients(
 
 
 # ---------------------------------------------------------------- verification
+#
+# The audit judges a run by Temporal's state, case by case: Temporal holds every promise and SQL
+# is its read model, so a row that says more (or less) than the workflow is a failure even when
+# SQL agrees with itself (issue 27: a resolve Temporal never applied, ``resolved`` in SQL).
+
+
+@dataclass(frozen=True)
+class SqlCase:
+    """One ``interactions`` row, the columns the audit compares with Temporal."""
+
+    external_id: str
+    id: str
+    workflow_id: str
+    status: str
+    assignee_id: str | None
+    version: int
+    attempt_count: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One outbox row (``notifications``) of a case of the run."""
+
+    interaction_id: str
+    key: str
+    kind: str
+    recipient_id: str
+    delivered: bool
+    inhibited: bool = False
+
+
+@dataclass
+class SqlSide:
+    """What the read model holds for the run's prefix."""
+
+    rows: list[SqlCase]
+    attempts: dict[str, int]  # interaction id → rows in ``attempts``
+    notices: list[Notice]
+
+
+@dataclass(frozen=True)
+class TemporalCase:
+    """What Temporal says of one case's workflow (its latest run).
+
+    ``execution`` is the run's status in lower case (``running``, ``completed``, ``failed``,
+    ``terminated``, ``timed_out``, ``canceled``, ``continued_as_new``), ``not_found`` when
+    Temporal has no such workflow, or ``unreadable`` when it could not be asked. ``state`` is the
+    ``state`` query of a running workflow, or the result of a completed one; ``error`` says why
+    it is missing."""
+
+    execution: str
+    state: InteractionState | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One field on which a case's row and its workflow differ."""
+
+    external_id: str
+    field: str
+    sql: object
+    temporal: object
+
+    def line(self) -> str:
+        return f"  disagreement {self.external_id}: {self.field} sql={self.sql!r} temporal={self.temporal!r}"
+
+
+def compare(external_id: str, row: SqlCase | None, wf: TemporalCase) -> list[Disagreement]:
+    """Temporal against SQL for one case (an empty list when they agree).
+
+    A closed run must have completed resolved, and its row say ``resolved``; a running one must
+    have the row's status, assignee, version and number of attempts (``state`` query); any other
+    run state (failed, terminated, timed out, not found for a row, unreadable) is a disagreement.
+    A case with neither a row nor a workflow is lost (counted apart), not a disagreement."""
+    if row is None:
+        if wf.execution == "not_found":
+            return []
+        return [Disagreement(external_id, "row", "missing", wf.execution)]
+    if wf.execution == "completed":
+        got: list[Disagreement] = []
+        if wf.state is None:
+            got.append(Disagreement(external_id, "result", row.status, f"unreadable: {wf.error}"))
+        elif wf.state.status != "resolved":
+            got.append(Disagreement(external_id, "result.status", row.status, wf.state.status))
+        if row.status != "resolved":
+            got.append(Disagreement(external_id, "status", row.status, "resolved (run completed)"))
+        return got
+    if wf.execution == "running":
+        st = wf.state
+        if st is None:
+            return [Disagreement(external_id, "state", row.status, f"no answer: {wf.error}")]
+        pairs: tuple[tuple[str, object, object], ...] = (
+            ("status", row.status, st.status),
+            ("assignee_id", row.assignee_id, st.assignee_id),
+            ("version", row.version, st.version),
+            ("attempts", row.attempt_count, len(st.attempts)),
+        )
+        return [Disagreement(external_id, name, a, b) for name, a, b in pairs if a != b]
+    detail = wf.execution if wf.error is None else f"{wf.execution}: {wf.error}"
+    return [Disagreement(external_id, "execution", row.status, detail)]
+
+
+class TemporalReader:
+    """Reads each case's workflow from Temporal (describe, then the ``state`` query or the
+    result). A closed run cannot change, so it is read once; running ones are read every time."""
+
+    RPC_TIMEOUT = timedelta(seconds=10)
+
+    def __init__(self, client: Client, *, concurrency: int = 16) -> None:
+        self.client = client
+        self._closed: dict[str, TemporalCase] = {}
+        self._gate = asyncio.Semaphore(concurrency)
+
+    async def cases(self, workflow_ids: Iterable[str]) -> dict[str, TemporalCase]:
+        ids = sorted(set(workflow_ids))
+        got = await asyncio.gather(*(self.case(wid) for wid in ids))
+        return dict(zip(ids, got, strict=True))
+
+    async def case(self, workflow_id: str) -> TemporalCase:
+        if workflow_id in self._closed:
+            return self._closed[workflow_id]
+        async with self._gate:
+            got = await self._read(workflow_id)
+        if got.execution not in ("running", "not_found", "unreadable") and got.error is None:
+            self._closed[workflow_id] = got
+        return got
+
+    async def _read(self, workflow_id: str) -> TemporalCase:
+        try:
+            desc = await self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=self.RPC_TIMEOUT)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return TemporalCase("not_found")
+            return TemporalCase("unreadable", error=f"describe: {err.message}")
+        status = desc.status
+        execution = status.name.lower() if status is not None else "unknown"
+        handle = self.client.get_workflow_handle(
+            workflow_id, run_id=desc.run_id, result_type=InteractionState
+        )
+        try:
+            if status == WorkflowExecutionStatus.RUNNING:
+                state = await handle.query(
+                    "state", result_type=InteractionState, rpc_timeout=self.RPC_TIMEOUT
+                )
+                return TemporalCase(execution, state)
+            if status == WorkflowExecutionStatus.COMPLETED:
+                result = await handle.result(follow_runs=False, rpc_timeout=self.RPC_TIMEOUT)
+                return TemporalCase(execution, result)
+        except Exception as err:  # any failure to read is reported as the case's disagreement
+            return TemporalCase(execution, error=f"{type(err).__name__}: {str(err)[:160]}")
+        return TemporalCase(execution)
+
+
 @dataclass
 class Audit:
-    """What the read model says after a run, for the interactions the clients started."""
+    """A run judged case by case: Temporal against SQL, and what the read model and the
+    receiver hold for the cases the clients started (lists name the cases' external ids).
 
-    expected: int
+    Duplicates are counted where they land. Where the drill runs a webhook receiver
+    (``receipts``), a notice key received more than once is a duplicate and a notice the
+    receiver never got is undelivered. The other drills deliver through the log channel, which
+    keeps no record a drill can count (a log line per notice, at a level the drills do not
+    log); there only the outbox is available. Its ``key`` column is UNIQUE, so a key stored
+    twice cannot be seen (that count was always 0 by construction and is gone); what can fail
+    is one notice (case, kind, recipient) stored under two keys (a step re-run with a new key),
+    and that is counted. A second send of the same outbox row is then not visible at all: only
+    the webhook drill can show it."""
+
+    expected: int  # cases of the run: the external ids the clients used, and rows of its prefix
     rows: int
     resolved: int
-    lost: list[str]
-    not_resolved: list[str]
-    attempt_counts: Counter[int]
-    duplicate_rows: int  # interactions with more than one attempt, or external ids with >1 row
-    duplicate_notification_keys: int  # keys stored twice, or one notice (case, kind, recipient) twice
-    assigned_notices: Counter[int]  # how many `assigned` notices each interaction's assignee got
-    undelivered_notices: int
+    lost: list[str]  # cases with no row
+    not_resolved: list[str]  # cases whose row is not resolved
+    attempt_counts: Counter[int]  # how many `attempts` rows each case's row has
+    duplicate_rows: int  # cases with more than one attempt row, or external ids with >1 row
+    duplicate: dict[str, list[str]]  # case → what it has twice (rows, attempts, notices, receipts)
+    assigned_notices: Counter[int]  # how many `assigned` notices each case's assignee got
+    undelivered: dict[str, list[str]]  # case → its notices not delivered (or never received)
+    disagreements: list[Disagreement]
+    receipts_counted: bool = False  # duplicates and deliveries counted at a webhook receiver
+
+    @property
+    def undelivered_notices(self) -> int:
+        return sum(len(v) for v in self.undelivered.values())
 
     def ok(self) -> bool:
         return (
             not self.lost
             and not self.not_resolved
             and self.duplicate_rows == 0
-            and self.duplicate_notification_keys == 0
+            and not self.duplicate
             and set(self.assigned_notices) <= {1}
+            and not self.disagreements
         )
+
+    def settled(self) -> bool:
+        """Nothing left to wait for: ``ok`` and every notice delivered."""
+        return self.ok() and not self.undelivered
 
     def line(self) -> str:
         return (
-            f"rows={self.rows}/{self.expected} resolved={self.resolved} lost={len(self.lost)} "
-            f"dup_rows={self.duplicate_rows} dup_notifications={self.duplicate_notification_keys} "
+            f"cases={self.expected} rows={self.rows} resolved={self.resolved} lost={len(self.lost)} "
+            f"duplicate={len(self.duplicate)} undelivered={len(self.undelivered)} "
+            f"disagreements={len(self.disagreements)} dup_rows={self.duplicate_rows} "
+            f"attempts_per_case={dict(sorted(self.attempt_counts.items()))} "
             f"assigned_notices_per_case={dict(sorted(self.assigned_notices.items()))} "
-            f"undelivered={self.undelivered_notices}"
+            f"duplicates_counted_at={'receiver' if self.receipts_counted else 'outbox'}"
         )
+
+    def details(self, limit: int = 20) -> list[str]:
+        """Case by case: every disagreement, then (up to ``limit`` each) lost, not resolved,
+        duplicate and undelivered cases."""
+        out = [d.line() for d in self.disagreements]
+
+        def some(label: str, items: list[str]) -> None:
+            out.extend(f"  {label} {item}" for item in items[:limit])
+            if len(items) > limit:
+                out.append(f"  … and {len(items) - limit} more {label}")
+
+        some("lost", self.lost)
+        some("not resolved", self.not_resolved)
+        some("duplicate", [f"{k}: {', '.join(v)}" for k, v in sorted(self.duplicate.items())])
+        some("undelivered", [f"{k}: {', '.join(v)}" for k, v in sorted(self.undelivered.items())])
+        return out
 
 
 class ReadModel:
-    """Reads of the read model by URL (what ``audit`` needs of a ``Stack``)."""
+    """Reads of the read model by URL (what ``audit`` needs of a ``Stack``), and the address
+    of the Temporal server whose workflows the audit compares it with."""
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, temporal_address: str | None = None) -> None:
         self.db_url = db_url
+        self.temporal_address = temporal_address
 
     def sql(self, query: str, **params: Any) -> list[tuple[Any, ...]]:
         engine = create_engine(self.db_url)
@@ -617,66 +839,160 @@ class ReadModel:
             engine.dispose()
 
 
-def audit(s: Stack | ReadModel, prefix: str, expected: int) -> Audit:
-    rows = s.sql(
-        "SELECT id, external_id, status, assignee_id FROM interactions WHERE external_id LIKE :p",
-        p=f"{prefix}-%",
-    )
-    by_ext: Counter[str] = Counter(r[1] for r in rows)
-    ids = [r[0] for r in rows]
-    attempts = dict(
-        (r[0], int(r[1]))
+def read_sql(s: Stack | ReadModel, prefix: str) -> SqlSide:
+    """The rows, attempt counts and outbox rows of the cases whose external id starts with ``prefix-``."""
+    p = f"{prefix}-%"
+    rows = [
+        SqlCase(
+            external_id=str(r[1]),
+            id=str(r[0]),
+            workflow_id=str(r[2]),
+            status=str(r[3]),
+            assignee_id=r[4],
+            version=int(r[5]),
+            attempt_count=int(r[6]),
+        )
+        for r in s.sql(
+            "SELECT id, external_id, workflow_id, status, assignee_id, version, attempt_count "
+            "FROM interactions WHERE external_id LIKE :p",
+            p=p,
+        )
+    ]
+    attempts = {
+        str(r[0]): int(r[1])
         for r in s.sql(
             "SELECT a.interaction_id, count(*) FROM attempts a JOIN interactions i "
             "ON i.id = a.interaction_id WHERE i.external_id LIKE :p GROUP BY a.interaction_id",
-            p=f"{prefix}-%",
+            p=p,
         )
-    )
-    attempt_counts: Counter[int] = Counter(attempts.get(i, 0) for i in ids)
-    dup_keys = s.sql(
-        "SELECT count(*) FROM (SELECT key FROM notifications GROUP BY key HAVING count(*) > 1) d"
-    )
-    # The same notice under two keys (e.g. a step re-run with a new step id) counts as a duplicate
-    # too: a lifecycle of these drills has no notice that may repeat per interaction and recipient.
-    dup_kinds = s.sql(
-        "SELECT count(*) FROM (SELECT n.interaction_id FROM notifications n JOIN interactions i "
-        "ON i.id = n.interaction_id WHERE i.external_id LIKE :p "
-        "GROUP BY n.interaction_id, n.kind, n.recipient_id HAVING count(*) > 1) d",
-        p=f"{prefix}-%",
-    )
-    assigned = dict(
-        (r[0], int(r[1]))
+    }
+    notices = [
+        Notice(str(r[0]), str(r[1]), str(r[2]), str(r[3]), bool(r[4]), bool(r[5]))
         for r in s.sql(
-            "SELECT n.interaction_id, count(*) FROM notifications n JOIN interactions i "
-            "ON i.id = n.interaction_id AND n.recipient_id = i.assignee_id "
-            "WHERE n.kind = 'assigned' AND i.external_id LIKE :p GROUP BY n.interaction_id",
-            p=f"{prefix}-%",
+            "SELECT n.interaction_id, n.key, n.kind, n.recipient_id, n.delivered_at IS NOT NULL, "
+            "n.inhibited_by IS NOT NULL FROM notifications n JOIN interactions i "
+            "ON i.id = n.interaction_id WHERE i.external_id LIKE :p",
+            p=p,
         )
+    ]
+    return SqlSide(rows=rows, attempts=attempts, notices=notices)
+
+
+def judge(
+    external_ids: Collection[str],
+    sql: SqlSide,
+    temporal: Mapping[str, TemporalCase],
+    *,
+    receipts: Mapping[str, int] | None = None,
+) -> Audit:
+    """The audit of a run from both sides: ``external_ids`` the clients used, ``sql`` what the
+    read model holds for the prefix, ``temporal`` each case's workflow by workflow id (a case
+    missing from SQL is looked up by ``interaction_workflow_id(TEAM, external_id)``), and
+    ``receipts`` the receiver's count of each notice key, when the drill runs one."""
+    by_ext: dict[str, list[SqlCase]] = {}
+    for row in sql.rows:
+        by_ext.setdefault(row.external_id, []).append(row)
+    cases = sorted(set(external_ids) | set(by_ext))
+    ext_of = {row.id: row.external_id for row in sql.rows}
+    duplicate: dict[str, list[str]] = {}
+    undelivered: dict[str, list[str]] = {}
+    disagreements: list[Disagreement] = []
+    for ext in cases:
+        found = by_ext.get(ext, [])
+        if len(found) > 1:
+            duplicate.setdefault(ext, []).append(f"{len(found)} rows")
+        first = found[0] if found else None
+        wid = first.workflow_id if first is not None else interaction_workflow_id(TEAM, ext)
+        wf = temporal.get(wid, TemporalCase("unreadable", error="not read"))
+        disagreements.extend(compare(ext, first, wf))
+    for row in sql.rows:
+        n = sql.attempts.get(row.id, 0)
+        if n > 1:
+            duplicate.setdefault(row.external_id, []).append(f"{n} attempts")
+    # A lifecycle of these drills has no notice that may repeat per case, kind and recipient.
+    per_notice = Counter((n.interaction_id, n.kind, n.recipient_id) for n in sql.notices)
+    for (iid, kind, recipient), n in sorted(per_notice.items()):
+        if n > 1:
+            duplicate.setdefault(ext_of.get(iid, iid), []).append(f"{kind}→{recipient} stored {n}x")
+    for notice in sql.notices:
+        ext = ext_of.get(notice.interaction_id, notice.interaction_id)
+        got = None if receipts is None else receipts.get(notice.key, 0)
+        if got is not None and got > 1:
+            duplicate.setdefault(ext, []).append(f"{notice.key} received {got}x")
+        if notice.inhibited:
+            continue  # recorded, never to be sent (a safety escalation holds it)
+        if not notice.delivered:
+            undelivered.setdefault(ext, []).append(f"{notice.kind}→{notice.recipient_id} not delivered")
+        elif got == 0:
+            undelivered.setdefault(ext, []).append(f"{notice.key} delivered but never received")
+    attempt_counts: Counter[int] = Counter(sql.attempts.get(r.id, 0) for r in sql.rows)
+    assignee_of = {r.id: r.assignee_id for r in sql.rows}
+    assigned: Counter[str] = Counter(
+        n.interaction_id
+        for n in sql.notices
+        if n.kind == "assigned" and n.recipient_id == assignee_of.get(n.interaction_id, "")
     )
-    undelivered = s.sql("SELECT count(*) FROM notifications WHERE delivered_at IS NULL")
-    expected_ids = {r[1] for r in rows}
     return Audit(
-        expected=expected,
-        rows=len(rows),
-        resolved=sum(1 for r in rows if r[2] == "resolved"),
-        lost=[f"{prefix}-?" for _ in range(max(0, expected - len(expected_ids)))],
-        not_resolved=[r[0] for r in rows if r[2] != "resolved"],
+        expected=len(cases),
+        rows=len(sql.rows),
+        resolved=sum(1 for r in sql.rows if r.status == "resolved"),
+        lost=[ext for ext in cases if ext not in by_ext],
+        not_resolved=[r.external_id for r in sql.rows if r.status != "resolved"],
         attempt_counts=attempt_counts,
         duplicate_rows=sum(c for n, c in attempt_counts.items() if n > 1)
-        + sum(1 for n in by_ext.values() if n > 1),
-        duplicate_notification_keys=int(dup_keys[0][0]) + int(dup_kinds[0][0]),
-        assigned_notices=Counter(assigned.get(r[0], 0) for r in rows),
-        undelivered_notices=int(undelivered[0][0]),
+        + sum(1 for found in by_ext.values() if len(found) > 1),
+        duplicate=duplicate,
+        assigned_notices=Counter(assigned.get(r.id, 0) for r in sql.rows),
+        undelivered=undelivered,
+        disagreements=disagreements,
+        receipts_counted=receipts is not None,
     )
 
 
-async def converge(s: Stack | ReadModel, prefix: str, expected: int, *, within: float = 120.0) -> Audit:
-    """Audit until every notice is delivered and every row resolved, or ``within`` runs out
-    (background notices and projections may land a little after the last answer)."""
+Receipts = Callable[[], Mapping[str, int]]
+
+
+async def audit(
+    s: Stack | ReadModel,
+    prefix: str,
+    external_ids: Collection[str],
+    *,
+    temporal: TemporalReader,
+    receipts: Receipts | None = None,
+) -> Audit:
+    """Read both sides once and judge the run (``judge``)."""
+    sql = read_sql(s, prefix)
+    known = {r.external_id for r in sql.rows}
+    workflow_ids = [r.workflow_id for r in sql.rows]
+    workflow_ids += [interaction_workflow_id(TEAM, ext) for ext in external_ids if ext not in known]
+    cases = await temporal.cases(workflow_ids)
+    return judge(external_ids, sql, cases, receipts=None if receipts is None else receipts())
+
+
+async def temporal_client(s: Stack | ReadModel) -> Client:
+    """A client of the stack's Temporal (namespace ``default``), payloads as the product writes them."""
+    if s.temporal_address is None:
+        raise ValueError("the audit compares Temporal with SQL: give it a Temporal client or address")
+    return await Client.connect(s.temporal_address, data_converter=pydantic_data_converter)
+
+
+async def converge(
+    s: Stack | ReadModel,
+    prefix: str,
+    external_ids: Collection[str],
+    *,
+    temporal: Client | None = None,
+    receipts: Receipts | None = None,
+    within: float = 120.0,
+) -> Audit:
+    """Audit until Temporal and SQL agree on every case, the audit is clean and every notice
+    is delivered, or ``within`` runs out (projections and notices may land a little after the
+    last answer); the last audit says what still differs."""
+    reader = TemporalReader(temporal or await temporal_client(s))
     deadline = time.monotonic() + within
     while True:
-        a = audit(s, prefix, expected)
-        if (a.ok() and a.undelivered_notices == 0) or time.monotonic() > deadline:
+        a = await audit(s, prefix, external_ids, temporal=reader, receipts=receipts)
+        if a.settled() or time.monotonic() > deadline:
             return a
         await asyncio.sleep(1.0)
 

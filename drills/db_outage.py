@@ -49,10 +49,12 @@ async def drill(args: argparse.Namespace) -> int:
             log(f"PostgreSQL started again ({up_at - down_at:.1f} s down)")
             outcomes = await load
             done_at = time.monotonic()
-        a = await converge(s, prefix, len(outcomes), within=args.settle)
+        a = await converge(s, prefix, [o.external_id for o in outcomes], within=args.settle)
         converged_at = time.monotonic()
     failed = failures(outcomes)
     for line in stats.route_lines():
+        print(line)
+    for line in a.details():
         print(line)
     print(f"  audit: {a.line()}")
     down_503 = answered_503_between(stats, down_at, up_at)
@@ -65,7 +67,7 @@ async def drill(args: argparse.Namespace) -> int:
     ok = (
         not failed
         and a.ok()
-        and a.undelivered_notices == 0
+        and not a.undelivered
         and not stats.bad_5xx
         and slowest_down <= SLOW_SECONDS
         and down_503 > 0
@@ -80,7 +82,8 @@ async def drill(args: argparse.Namespace) -> int:
         f"{slowest_in_flight:.1f}s; other_5xx={len(stats.bad_5xx)}; "
         f"409 on a same-key repeat={len(replay_409)}; "
         f"assigned_per_case={dict(sorted(a.assigned_notices.items()))} dup_rows={a.duplicate_rows} "
-        f"dup_notifications={a.duplicate_notification_keys} undelivered={a.undelivered_notices}; "
+        f"duplicate={len(a.duplicate)} undelivered={len(a.undelivered)} "
+        f"disagreements={len(a.disagreements)}; "
         f"clients done {done_at - up_at:.0f}s and read model converged "
         f"{converged_at - up_at:.0f}s after restart"
     )

@@ -34,13 +34,15 @@ async def drill(args: argparse.Namespace) -> int:
         if not args.skip_baseline:
             log("baseline: bare workflows with one activity on the same dev server")
             base_rate, base_lat = await baseline.measure(s.temporal_address, args.clients, args.per_client)
-        a = await converge(s, prefix, total, within=120)
+        a = await converge(s, prefix, [o.external_id for o in outcomes], within=120)
     failed = [o for o in outcomes if not o.resolved]
     for o in failed[:10]:
         print(f"  failed {o.external_id}: {o.error}")
     for line in stats.route_lines():
         print(line)
     print(f"  baseline: {base_rate:.1f} workflows/s, max {max(base_lat) * 1000:.0f} ms per workflow")
+    for line in a.details():
+        print(line)
     print(f"  audit: {a.line()}")
     ratio = rate / base_rate if base_rate else float("nan")
     ok = not failed and a.ok() and not stats.bad_5xx
@@ -51,7 +53,7 @@ async def drill(args: argparse.Namespace) -> int:
         f"bare workflows {base_rate:.1f}/s; ratio {ratio:.2f}; {stats.route_summary()}; "
         f"non-2xx={stats.non_2xx()} retried_503={stats.retried_503} "
         f"slow>10s={stats.slow} other_5xx={len(stats.bad_5xx)}; "
-        f"lost={len(a.lost)} dup_rows={a.duplicate_rows}"
+        f"lost={len(a.lost)} dup_rows={a.duplicate_rows} disagreements={len(a.disagreements)}"
     )
     return 0 if ok else 1
 

@@ -45,9 +45,11 @@ async def drill(args: argparse.Namespace) -> int:
             log(f"temporal dev server started again in {started_at - stopped_at - args.down:.1f} s")
             outcomes = await load
             done_at = time.monotonic()
-        a = await converge(s, prefix, len(outcomes), within=args.settle)
+        a = await converge(s, prefix, [o.external_id for o in outcomes], within=args.settle)
     failed = failures(outcomes)
     for line in stats.route_lines():
+        print(line)
+    for line in a.details():
         print(line)
     print(f"  audit: {a.line()}")
     down_503 = answered_503_between(stats, stopped_at, started_at)
@@ -56,7 +58,8 @@ async def drill(args: argparse.Namespace) -> int:
         f"server_restart {'OK' if ok else 'FAILED'}: db={args.db} clients={args.clients} "
         f"lifecycles={len(outcomes)} resolved={a.resolved} lost={len(a.lost)} client_errors={len(failed)} "
         f"not_resolved={len(a.not_resolved)} dup_rows={a.duplicate_rows} "
-        f"dup_notifications={a.duplicate_notification_keys} "
+        f"duplicate={len(a.duplicate)} undelivered={len(a.undelivered)} "
+        f"disagreements={len(a.disagreements)} "
         f"assigned_per_case={dict(sorted(a.assigned_notices.items()))}; "
         f"server {'-9' if args.kill else 'stopped'} at {args.stop_at:g}s for {args.down:g}s; "
         f"503s while down={down_503} (retried {stats.retried_503}); max answer {stats.max_seconds:.1f}s, "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -38,11 +39,16 @@ from drills.common import (
 
 
 class Receiver:
-    """A webhook receiver on a fixed port that can go down (connections refused) and come back."""
+    """A webhook receiver on a fixed port that can go down (connections refused) and come back.
+
+    ``keys`` counts deliveries by their ``Idempotency-Key`` (a grouped delivery has its own id);
+    ``notices`` counts each notice's outbox key in the bodies received, which is where the audit
+    counts duplicates per case (``notice_receipts``)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.keys: Counter[str] = Counter()
+        self.notices: Counter[str] = Counter()
         self.first_seen: dict[str, float] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -58,10 +64,12 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                self.rfile.read(length)
+                raw = self.rfile.read(length)
                 key = self.headers.get("Idempotency-Key", "<none>")
+                notice_keys = keys_in(raw) or [key]
                 with receiver._lock:
                     receiver.keys[key] += 1
+                    receiver.notices.update(notice_keys)
                     receiver.first_seen.setdefault(key, time.monotonic())
                 self.send_response(204)
                 self.end_headers()
@@ -74,11 +82,28 @@ class Receiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
+    def notice_receipts(self) -> dict[str, int]:
+        """How many times each notice (outbox key) was received, so far."""
+        with self._lock:
+            return dict(self.notices)
+
     def down(self) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def keys_in(raw: bytes) -> list[str]:
+    """The outbox keys of the notices in a delivery body (one notice, or a group of them)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return []
+    if not isinstance(body, dict):
+        return []
+    items = body.get("notifications", [body])
+    return [str(n["key"]) for n in items if isinstance(n, dict) and "key" in n]
 
 
 async def drill(args: argparse.Namespace) -> int:
@@ -129,7 +154,13 @@ async def drill(args: argparse.Namespace) -> int:
                 up_at = time.monotonic()
                 log(f"webhook receiver up again; {fired}/{len(overdue_ids)} backfilled cases went overdue")
                 outcomes = await load
-            a = await converge(s, prefix, len(outcomes), within=args.settle)
+            a = await converge(
+                s,
+                prefix,
+                [o.external_id for o in outcomes],
+                receipts=receiver.notice_receipts,
+                within=args.settle,
+            )
             outbox = {row[0]: row[1] for row in s.sql("SELECT key, delivered_at FROM notifications")}
             undelivered_at_end = sum(1 for v in outbox.values() if v is None)
             converged_at = time.monotonic()
@@ -137,6 +168,8 @@ async def drill(args: argparse.Namespace) -> int:
         receiver.down()
     failed = failures(outcomes)
     for line in stats.route_lines():
+        print(line)
+    for line in a.details():
         print(line)
     print(f"  audit: {a.line()}")
     missing = [k for k in outbox if receiver.keys.get(k, 0) == 0]
@@ -154,7 +187,8 @@ async def drill(args: argparse.Namespace) -> int:
     print(
         f"webhook_outage {verdict}: receiver down {up_at - down_at:.0f}s under load "
         f"(clients={args.clients}, lifecycles={len(outcomes)}, resolved={a.resolved}, "
-        f"lost={len(a.lost)}, client_errors={len(failed)}); "
+        f"lost={len(a.lost)}, client_errors={len(failed)}, duplicate={len(a.duplicate)}, "
+        f"undelivered={len(a.undelivered)}, disagreements={len(a.disagreements)}); "
         f"outbox keys={len(outbox)} received once={sum(1 for n in receiver.keys.values() if n == 1)} "
         f"more than once={len(twice)} never={len(missing)} undelivered rows={undelivered_at_end} "
         f"(received while down: {during}); deadlines fired while down: {fired}/{len(overdue_ids)}; "

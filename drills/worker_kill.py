@@ -43,9 +43,11 @@ async def drill(args: argparse.Namespace) -> int:
             log(f"worker restarted (pid {s.worker.pid})")
             outcomes = await load
             done_at = time.monotonic()
-        a = await converge(s, prefix, len(outcomes), within=args.settle)
+        a = await converge(s, prefix, [o.external_id for o in outcomes], within=args.settle)
     failed = failures(outcomes)
     for line in stats.route_lines():
+        print(line)
+    for line in a.details():
         print(line)
     print(f"  audit: {a.line()}")
     down_503 = answered_503_between(stats, killed_at, restarted_at + 30)
@@ -54,7 +56,8 @@ async def drill(args: argparse.Namespace) -> int:
         f"worker_kill {'OK' if ok else 'FAILED'}: db={args.db} clients={args.clients} "
         f"lifecycles={len(outcomes)} resolved={a.resolved} lost={len(a.lost)} client_errors={len(failed)} "
         f"not_resolved={len(a.not_resolved)} dup_rows={a.duplicate_rows} "
-        f"dup_notifications={a.duplicate_notification_keys} "
+        f"duplicate={len(a.duplicate)} undelivered={len(a.undelivered)} "
+        f"disagreements={len(a.disagreements)} "
         f"assigned_per_case={dict(sorted(a.assigned_notices.items()))} "
         f"attempts_per_case={dict(sorted(a.attempt_counts.items()))}; worker -9 at {args.kill_at:g}s, "
         f"down {args.down:g}s; 503s around the kill={down_503} (retried {stats.retried_503}); "

@@ -118,7 +118,9 @@ async def test_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
             worker.start()
             outcomes = await asyncio.wait_for(load, 90)
             answered = time.monotonic() - t0
-        audit = await converge(ReadModel(db_url), prefix, len(outcomes), within=30)
+        audit = await converge(
+            ReadModel(db_url), prefix, [o.external_id for o in outcomes], temporal=dev_env.client, within=30
+        )
         print(f"{len(outcomes)} lifecycles answered in {answered:.1f} s, {stats.non_2xx()}")
     finally:
         worker.kill9()
@@ -126,8 +128,9 @@ async def test_worker_killed_under_load_loses_nothing_and_duplicates_nothing(
     assert stats.bad_5xx == []
     assert audit.rows == len(outcomes) == audit.resolved
     assert audit.duplicate_rows == 0 and dict(audit.attempt_counts) == {1: len(outcomes)}
-    assert audit.duplicate_notification_keys == 0
+    assert audit.duplicate == {}
     assert dict(audit.assigned_notices) == {1: len(outcomes)}
+    assert audit.disagreements == [], audit.details()
 
 
 async def test_database_outage_under_load_answers_503_quickly_then_converges(
@@ -162,7 +165,13 @@ async def test_database_outage_under_load_answers_503_quickly_then_converges(
                 await asyncio.to_thread(outage.start)
                 up_at = time.monotonic()
                 outcomes = await asyncio.wait_for(load, 120)
-                audit = await converge(ReadModel(outage.url), prefix, len(outcomes), within=60)
+                audit = await converge(
+                    ReadModel(outage.url),
+                    prefix,
+                    [o.external_id for o in outcomes],
+                    temporal=dev_env.client,
+                    within=60,
+                )
         finally:
             engine.dispose()
     # Known product issue (drills/README.md, findings): a resolve applied just before the outage
@@ -179,7 +188,8 @@ async def test_database_outage_under_load_answers_503_quickly_then_converges(
     assert audit.rows == len(outcomes) == audit.resolved
     assert audit.duplicate_rows == 0
     assert dict(audit.assigned_notices) == {1: len(outcomes)}
-    assert audit.undelivered_notices == 0
+    assert audit.undelivered == {}
+    assert audit.disagreements == [], audit.details()
 
 
 async def test_identical_concurrent_starts_make_one_workflow_one_row_one_201(
