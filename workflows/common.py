@@ -99,6 +99,8 @@ class TimerLoop(ABC, Generic[Extra]):
 
     def _init_loop(self, *, ready: bool) -> None:
         self._changed = False
+        # Ops asked this run to continue as new (``continue_as_new`` signal).
+        self._move_requested = False
         self._notices: list[asyncio.Task[Any]] = []
         self._lock = asyncio.Lock()
         self._ready = ready
@@ -208,11 +210,21 @@ class TimerLoop(ABC, Generic[Extra]):
             async with self._lock:
                 await self._fire_due()
 
+    @workflow.signal(name="continue_as_new")
+    def request_continue_as_new(self) -> None:
+        """Ops: move this run onto the current code (continue as new at the loop's next turn, with
+        the whole state). A long-open case otherwise stays on the code it started with, and the
+        old branches of a patch could never be retired (docs/adr/patching.md)."""
+        self._move_requested = True
+        self._touch()
+
     def _history_full(self, history_limit: int | None) -> bool:
-        """Past the event limit, or (runs with CAN_SUGGESTED_PATCH) the server suggests continuing
-        as new. The patch is looked at only once the server suggests it, so runs that never get
-        the suggestion record no marker."""
+        """Past the event limit (whatever the server says), asked to by ops, or (runs with
+        CAN_SUGGESTED_PATCH) the server suggests continuing as new. The patch is looked at only
+        once the server suggests it, so runs that never get the suggestion record no marker."""
         if workflow.info().get_current_history_length() > (history_limit or HISTORY_LIMIT):
+            return True
+        if self._move_requested:
             return True
         return workflow.info().is_continue_as_new_suggested() and workflow.patched(CAN_SUGGESTED_PATCH)
 

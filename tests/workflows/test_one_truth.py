@@ -175,3 +175,27 @@ async def test_an_attempt_repeated_under_another_update_id_is_answered_not_recor
     st = await attempt(handle, attempt_id="a-1", id="another-update-id")
     assert [a.attempt_id for a in st.attempts] == ["a-1"] and st.version == 2
     assert differences(sessions, await state_of(handle)) == {}
+
+
+async def test_ops_move_a_long_open_case_onto_current_code_by_continue_as_new(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """The ``continue_as_new`` signal starts a new run carrying the whole state (so it runs the
+    current code and no patch's old branch), and the case goes on as before."""
+    inp = interaction_input(team(), await now_of(env))
+    handle = await start(client, inp, task_queue)
+    await attempt(handle, attempt_id="a-1")
+    before = await state_of(handle)
+    first_run = (await handle.describe()).run_id
+    await handle.signal("continue_as_new")
+
+    async def moved() -> bool:
+        return (await handle.describe()).run_id != first_run
+
+    assert await eventually(moved)
+    after = await state_of(handle)
+    assert after.model_dump(exclude={"applied_updates"}) == before.model_dump(exclude={"applied_updates"})
+    again = await attempt(handle, attempt_id="a-1", id="another-id")  # still known in the new run
+    assert [a.attempt_id for a in again.attempts] == ["a-1"]
+    await attempt(handle, "reached")
+    assert differences(sessions, await state_of(handle)) == {}
