@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TokenRole = Literal["system", "chw", "lead", "manager", "ops"]
+# A ``FOLLOWTHROUGH_TOKENS`` key given as the SHA-256 of the token (``config.production``).
+SHA256_KEY_PREFIX = "sha256:"
 
 
 class TokenGrant(BaseModel):
@@ -207,6 +209,27 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [o.strip().rstrip("/") for o in text.split(",") if o.strip()]
+        return v
+
+    @field_validator("tokens")
+    @classmethod
+    def _token_keys(cls, v: dict[str, TokenGrant]) -> dict[str, TokenGrant]:
+        """Every key is a token or ``sha256:`` and the 64 hex digits of one (checked here, so a
+        typo stops the process at startup instead of failing every request). Never echoes a key."""
+        for key, grant in v.items():
+            which = f"the key for role {grant.role!r}" + (
+                f" (staff_id {grant.staff_id!r})" if grant.staff_id else ""
+            )
+            if not key.strip():
+                raise ValueError(f"FOLLOWTHROUGH_TOKENS: {which} is empty")
+            if key.startswith(SHA256_KEY_PREFIX):
+                digest = key.removeprefix(SHA256_KEY_PREFIX)
+                if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                    raise ValueError(
+                        f"FOLLOWTHROUGH_TOKENS: {which} starts with 'sha256:' but is not followed by "
+                        "exactly 64 hex digits (the token's SHA-256: python -c \"import hashlib, sys; "
+                        'print(hashlib.sha256(sys.argv[1].encode()).hexdigest())" TOKEN)'
+                    )
         return v
 
     @property
