@@ -213,11 +213,7 @@ PATCHING_ADR = Path(__file__).parents[2] / "docs" / "adr" / "patching.md"
 
 # Patches no committed fixture records, each with the reason. Shrink this, never grow it
 # without a reason a reviewer accepts: an unrecorded patch branch is one replay never checks.
-EXEMPT: dict[str, str] = {
-    "perf-continue-as-new-suggested": "not yet recorded (server must suggest continue-as-new)",
-    "settle-before-run-ends": "not yet recorded (needs the update-while-draining race)",
-    "end-after-escalations": "not yet recorded (needs the escalation-still-ending race)",
-}
+EXEMPT: dict[str, str] = {}
 
 
 def patch_constants() -> dict[str, str]:
@@ -255,6 +251,21 @@ def patch_markers(name: str) -> set[str]:
             for payload in details["patch-data"].payloads:
                 found.add(json.loads(payload.data)["id"])
     return found
+
+
+# Fixtures of patches met only in a race, each recorded on the commit that introduced the patch
+# (a git worktree of it running the recorder's scenario): fixture -> (patch, commit).
+RACE_FIXTURES: dict[str, tuple[str, str]] = {
+    "interaction_suggested_first_run.v5.json": ("perf-continue-as-new-suggested", "d33924a"),
+    "interaction_settle_race_first_run.v5.json": ("settle-before-run-ends", "97080a6"),
+    "interaction_ends_after_escalation.v5.json": ("end-after-escalations", "b1c0191"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RACE_FIXTURES))
+def test_a_race_fixture_records_its_patch(name: str) -> None:
+    patch, _commit = RACE_FIXTURES[name]
+    assert patch in patch_markers(name)
 
 
 def test_the_patch_scan_finds_the_known_patches() -> None:

@@ -27,7 +27,12 @@ Scenarios (see ``SCENARIOS``):
 - ``grouping`` (v4): three overdue notices to a lead grouped into one delivery, then the
   recipient's grouping workflow ends when idle;
 - ``checkins``: a team's check-ins over a few days with a new calendar signalled, up to the
-  first continue-as-new.
+  first continue-as-new;
+- ``end_after_escalations``, ``settle_race``, ``continue_as_new_suggested``: the races that
+  record end-after-escalations, settle-before-run-ends and perf-continue-as-new-suggested (a
+  channel that holds notices; a dev server that suggests continue-as-new). Each is recorded on
+  the commit that introduced its patch: ``git worktree add /tmp/rec <commit>``, copy this file
+  in, and run it there with ``PYTHONPATH=/tmp/rec`` (docs/adr/patching.md).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -61,7 +67,6 @@ from domain.messages import (
     EscalationResolveInput,
     InteractionInput,
     InteractionState,
-    MemberContact,
     ResolveInput,
 )
 from domain.models import TeamConfig
@@ -102,11 +107,30 @@ class World:
     env: WorkflowEnvironment
     client: Client
     sessions: sessionmaker[Session]
+    channel: Any = None
+
+
+class HeldNotices:
+    """A channel that holds every delivery while ``hold`` is set (up to a minute), so a scenario
+    can keep a workflow's notice activity running: the races some patches are recorded in."""
+
+    def __init__(self, kinds: tuple[str, ...] | None = None) -> None:
+        self.kinds = kinds
+        self.hold = threading.Event()
+        self.released = threading.Event()
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        if not self.hold.is_set():
+            return
+        notices = body.get("notifications", [body])
+        if self.kinds is None or any(n.get("kind") in self.kinds for n in notices):
+            self.released.wait(timeout=60)
 
 
 @asynccontextmanager
-async def world() -> AsyncIterator[World]:
-    """A fresh database with team ``eastside`` and a time-skipping server with a worker."""
+async def world(channel: Any = None, *, dev_server_args: list[str] | None = None) -> AsyncIterator[World]:
+    """A fresh database with team ``eastside`` and a time-skipping server with a worker (or, given
+    ``dev_server_args``, a real-time dev server started with them)."""
     tmp = Path(tempfile.mkdtemp())
     url = f"sqlite:///{tmp / 'record.db'}"
     upgrade(url)
@@ -122,15 +146,22 @@ async def world() -> AsyncIterator[World]:
             ("chw-ben", "chw"),
         ):
             s.add(Staff(id=staff_id, team_id="eastside", name=staff_id, role=role))
-    try:
-        async with await WorkflowEnvironment.start_time_skipping(
+    channel = channel or LogChannel()
+    if dev_server_args is None:
+        started = WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter, test_server_existing_path=binary("temporal-test-server")
-        ) as env:
+        )
+    else:
+        started = WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=binary("temporal"),
+            dev_server_extra_args=dev_server_args,
+        )
+    try:
+        async with await started as env:
             await ensure_search_attributes(env.client)
-            async with build_worker(
-                env.client, task_queue=TASK_QUEUE, sessions=sessions, channel=LogChannel()
-            ):
-                yield World(env, env.client, sessions)
+            async with build_worker(env.client, task_queue=TASK_QUEUE, sessions=sessions, channel=channel):
+                yield World(env, env.client, sessions, channel)
     finally:
         engine.dispose()
 
@@ -254,6 +285,8 @@ async def contact_window(w: World) -> dict[str, Handle]:
     await advance_to(w.env, tuesday)
     _, handle = await open_case(w, tuesday, "call-contact")
     await advance_to(w.env, at(tuesday, 16))
+    from domain.messages import MemberContact  # here: older commits' messages lack it
+
     honolulu = MemberContact(zone="Pacific/Honolulu", window_start=8 * 60, window_end=21 * 60)
     st: InteractionState = await handle.execute_update(
         InteractionWorkflow.record_attempt,
@@ -421,6 +454,93 @@ async def _next_checkin_after(handle: Handle, after: datetime) -> datetime | Non
     return nxt if nxt is not None and nxt > after else None
 
 
+# ---------------------------------------------------------------- patches recorded only in a race
+# Each is recorded on the commit that introduced its patch (a git worktree of it, running this
+# recorder copied in with VERSION set to that commit's), see docs/adr/patching.md.
+async def end_after_escalations(w: World) -> dict[str, Handle]:
+    """end-after-escalations (b1c0191): a lead resolves the escalation and the CHW the case at
+    once, while the escalation's workflow still drains its notice (held by the channel), so the
+    case's run records the patch and ends only after the escalation's."""
+    assert isinstance(w.channel, HeldNotices)
+    tuesday = next_weekday_at(await w.env.get_current_time(), 1, 10)
+    await advance_to(w.env, tuesday)
+    w.channel.hold.set()
+    inp, case = await open_case(w, tuesday, "call-ends-after", flags=["complaint"])
+
+    async def found() -> Escalation | None:
+        with w.sessions() as s:
+            return s.query(Escalation).filter_by(interaction_id=inp.interaction_id).first()
+
+    esc = await eventually(found)
+    child = w.client.get_workflow_handle(esc.workflow_id)
+    await child.execute_update(
+        EscalationWorkflow.resolve,
+        EscalationResolveInput(
+            escalation_id=esc.id,
+            actor_id="lead-1",
+            actor_role="lead",
+            action_taken_given=True,
+            outcome_given=True,
+        ),
+    )
+    await case.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+    await asyncio.sleep(1.0)  # the case's run would have ended by now without the patch
+    w.channel.released.set()
+    await child.result()
+    await case.result()
+    return {"interaction_ends_after_escalation": case}
+
+
+async def settle_race(w: World) -> dict[str, Handle]:
+    """settle-before-run-ends (97080a6): a case past its history limit is draining its notices
+    (held by the channel) before it continues as new when a lead reassigns it; the new notice
+    makes the run record the patch and wait for it before continuing as new."""
+    assert isinstance(w.channel, HeldNotices)
+    tuesday = next_weekday_at(await w.env.get_current_time(), 1, 10)
+    await advance_to(w.env, tuesday)
+    w.channel.hold.set()
+    limit = 15
+    _, case = await open_case(w, tuesday, "call-settle", history_limit=limit)
+    first = (await case.describe()).run_id
+    run = first_run_of(w, case, first)
+    assignees = iter(["chw-ben", "chw-ana"] * 20)
+
+    async def reassign() -> None:
+        await case.execute_update(
+            InteractionWorkflow.assign_update, AssignInput(assignee_id=next(assignees), actor_id="lead-1")
+        )
+
+    while len((await run.fetch_history()).events) <= limit:
+        await reassign()
+    await reassign()  # wakes the loop past its limit: it starts draining the held notices
+    await asyncio.sleep(1.0)
+    assert not await run_changed(case, first)
+    await reassign()  # accepted while the run drains; its notice is sent after the drain began
+    w.channel.released.set()
+    await eventually(lambda: run_changed(case, first))
+    await resolve(case, actor="lead-1")
+    return {"interaction_settle_race_first_run": run}
+
+
+async def continue_as_new_suggested(w: World) -> dict[str, Handle]:
+    """perf-continue-as-new-suggested (d33924a): on a dev server that suggests continue-as-new
+    past a few events (``limit.historyCount.suggestContinueAsNew``), a case far below its own
+    history limit continues as new on the server's suggestion."""
+    now = await w.env.get_current_time()
+    _, case = await open_case(w, now, "call-suggested")
+    first = (await case.describe()).run_id
+    for n in range(20):
+        if await run_changed(case, first):
+            break
+        await case.execute_update(
+            InteractionWorkflow.assign_update,
+            AssignInput(assignee_id="chw-ben" if n % 2 == 0 else "chw-ana", actor_id="lead-1"),
+        )
+        await settled_history_length(case)
+    await eventually(lambda: run_changed(case, first))
+    return {"interaction_suggested_first_run": first_run_of(w, case, first)}
+
+
 SCENARIOS: dict[str, Callable[[World], Awaitable[dict[str, Handle]]]] = {
     "ladder": ladder,
     "happy_path": happy_path,
@@ -431,6 +551,21 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[dict[str, Handle]]]] = {
     "checkins": checkins,
     "contact_window": contact_window,
     "grouping": grouping,
+    "end_after_escalations": end_after_escalations,
+    "settle_race": settle_race,
+    "continue_as_new_suggested": continue_as_new_suggested,
+}
+# Scenarios that need a world of their own (a channel that holds notices, a dev server).
+SUGGEST_AFTER_EVENTS = 30
+WORLDS: dict[str, Callable[[], Any]] = {
+    "end_after_escalations": lambda: world(HeldNotices(kinds=("escalation",))),
+    "settle_race": lambda: world(HeldNotices()),
+    "continue_as_new_suggested": lambda: world(
+        dev_server_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER_EVENTS}",
+        ]
+    ),
 }
 
 
@@ -440,7 +575,7 @@ async def main(names: list[str]) -> None:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
     index: dict[str, str] = json.loads(INDEX.read_text()) if INDEX.exists() else {}
     for name in names or list(SCENARIOS):
-        async with world() as w:
+        async with WORLDS.get(name, world)() as w:
             runs = await SCENARIOS[name](w)
             for stem, handle in runs.items():
                 path = HERE / f"{stem}.{VERSION}.json"
