@@ -99,6 +99,9 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     console.install(app)
     # Added last = outermost: every answer, a CORS preflight included, carries the request id.
     app.add_middleware(errors.CatchAll)
+    # Request bodies over MAX_BODY_BYTES are refused here, before parsing and authentication
+    # (inside the deadline, so a slow upload cannot outlast it); the codec keeps its own limit.
+    app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes, exempt=(codec.PREFIX,))
     app.add_middleware(
         errors.Deadline,
         seconds=settings.request_deadline_seconds,

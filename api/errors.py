@@ -82,6 +82,68 @@ class NulGuard:
         await self.app(scope, receive, send)
 
 
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with a 413 in the error shape, before any route
+    runs: before parsing and before authentication (issue 23).
+
+    A ``Content-Length`` over the limit is refused up front, without reading a byte; any other
+    body (chunked, or a length that lies) is read here up to the limit and cut off there. A body
+    within it is handed on as one message, so memory per request stays within the limit whatever
+    the client sends. Paths under ``exempt`` (the codec endpoint) keep their own limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, *, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        first: Message = {"type": "http.request", "body": b"", "more_body": False}
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                first = message  # the client went away: the app hears it at once
+                break
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        chunks = []
+        handed = False
+
+        async def replay() -> Message:
+            nonlocal handed
+            if not handed:
+                handed = True
+                return first
+            return await receive()  # e.g. http.disconnect, for a stream that listens for it
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        log.info("request.too_large", max_bytes=self.max_bytes)
+        response = JSONResponse(
+            body("too_large", f"a request body may be at most {self.max_bytes} bytes"),
+            status_code=413,
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
 class _Tracked:
     """A ``send`` that remembers whether the answer has started (then no error answer can follow)."""
 

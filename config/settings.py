@@ -211,6 +211,11 @@ class Settings(BaseSettings):
             return [o.strip().rstrip("/") for o in text.split(",") if o.strip()]
         return v
 
+    # ---------------------------------------------------------------- limits and retention
+    # (issue 23) Request bodies larger than this are refused with 413 on every route, before any
+    # parsing or authentication (the codec endpoint has its own ``codec_max_body_bytes``).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+
     @field_validator("tokens")
     @classmethod
     def _token_keys(cls, v: dict[str, TokenGrant]) -> dict[str, TokenGrant]:
