@@ -106,6 +106,55 @@ def test_the_recorded_paths_are_the_ones_that_matter(name: str, expected: set[st
     assert expected <= what_happens(f"{name}.v2.json")
 
 
+def payload_text(name: str) -> str:
+    """Every payload of a committed history, decoded (timeline kinds, triggers, notice reasons)."""
+    texts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "data" and isinstance(value, str):
+                    texts.append(base64.b64decode(value).decode(errors="replace"))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads((HISTORIES / name).read_text()))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "said"),
+    [
+        (
+            "interaction_escalation_paths",
+            {"InteractionWorkflow", "update:flag", "update:record_attempt", "timer_fired"},
+            ['"overdue"', "deadline_missed", "trigger_repeated", "unreachable", "wrong_number"],
+        ),
+        ("escalation_assigned", {"EscalationWorkflow", "update:assign"}, ["escalation_owner_changed"]),
+        (
+            "escalation_resolve_overdue",
+            {"EscalationWorkflow", "update:acknowledge", "update:resolve", "timer_fired"},
+            ["escalation_resolve_overdue"],
+        ),
+        ("escalation_unreachable", {"EscalationWorkflow", "update:resolve"}, ['"unreachable"']),
+        ("escalation_continued_first_run", {"EscalationWorkflow", "timer_fired", "continued_as_new"}, []),
+        ("escalation_continued_last_run", {"EscalationWorkflow", "update:acknowledge", "update:resolve"}, []),
+        ("notification_group_continued_first_run", {"NotificationGroupWorkflow", "continued_as_new"}, []),
+    ],
+)
+def test_the_v6_paths_are_recorded(name: str, expected: set[str], said: list[str]) -> None:
+    """v6 covers the paths no older fixture had (issue 19): flag, overdue -> deadline_missed,
+    unreachable, trigger_repeated, escalation assign, resolve-overdue and continue-as-new,
+    grouping continue-as-new."""
+    file = f"{name}.v6.json"
+    assert expected <= what_happens(file)
+    text = payload_text(file)
+    assert all(s in text for s in said), [s for s in said if s not in text]
+
+
 def test_every_workflow_type_has_a_recorded_history() -> None:
     types = set().union(*(what_happens(name) for name in CASES))
     assert {w.__name__ for w in ALL_WORKFLOWS} <= types

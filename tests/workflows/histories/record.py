@@ -32,7 +32,13 @@ Scenarios (see ``SCENARIOS``):
   record end-after-escalations, settle-before-run-ends and perf-continue-as-new-suggested (a
   channel that holds notices; a dev server that suggests continue-as-new). Each is recorded on
   the commit that introduced its patch: ``git worktree add /tmp/rec <commit>``, copy this file
-  in, and run it there with ``PYTHONPATH=/tmp/rec`` (docs/adr/patching.md).
+  in, and run it there with ``PYTHONPATH=/tmp/rec`` (docs/adr/patching.md);
+- ``escalation_paths`` (v6): overdue → deadline_missed, a flag, the same flag again
+  (trigger_repeated), a wrong number (unreachable); the complaint escalation reassigned, the
+  deadline_missed one acknowledged and past its resolve deadline (resolve_overdue);
+- ``escalation_continue_as_new`` (v6): an unacknowledged escalation past a small history limit;
+- ``grouping_paths`` (v6): a safety notice bypassing grouping, then a grouping workflow that
+  delivers one notice at a time until it continues as new.
 """
 
 from __future__ import annotations
@@ -64,7 +70,10 @@ from domain.messages import (
     AssignInput,
     AttemptInput,
     CheckinInput,
+    EscalationAssignInput,
+    EscalationRef,
     EscalationResolveInput,
+    FlagInput,
     InteractionInput,
     InteractionState,
     ResolveInput,
@@ -96,7 +105,9 @@ HERE = Path(__file__).parent
 # Bump when a deliberate, patched change alters the commands; keep the older files: they are
 # what runs started before the change look like, and they must still replay.
 # v2: keep-unchanged-timer; v3: escalation-own-id; v4: contact-window-retry; v5: perf-lean-history
-VERSION = "v5"
+# (and the race-only patches of that line, recorded at their own commits); v6: the paths no
+# older fixture covered, on the code of issue 19 (reproject signal, applied_updates).
+VERSION = "v6"
 INDEX = HERE / "index.json"  # file name -> workflow id
 TASK_QUEUE = "record"
 Handle = WorkflowHandle[Any, Any]
@@ -454,6 +465,165 @@ async def _next_checkin_after(handle: Handle, after: datetime) -> datetime | Non
     return nxt if nxt is not None and nxt > after else None
 
 
+# ---------------------------------------------------------------- v6: paths in no older fixture
+def _resolved_by(escalation_id: str, actor_id: str, role: str) -> EscalationResolveInput:
+    return EscalationResolveInput(
+        escalation_id=escalation_id,
+        actor_id=actor_id,
+        actor_role=role,  # type: ignore[arg-type]
+        action_taken_given=True,
+        outcome_given=True,
+    )
+
+
+async def _escalation(handle: Handle, trigger: str) -> EscalationRef:
+    async def found() -> EscalationRef | None:
+        st = await state_of(handle)
+        return next((e for e in st.escalations if e.trigger == trigger), None)
+
+    return await eventually(found)
+
+
+async def escalation_paths(w: World) -> dict[str, Handle]:
+    """A case missing its deadline (overdue: a deadline_missed escalation), flagged (a complaint
+    escalation), flagged again while that one is open (trigger_repeated), a wrong number
+    (unreachable: a third escalation). The complaint is reassigned by a lead (escalation assign);
+    the deadline_missed one is acknowledged and passes its resolve deadline (resolve_overdue)."""
+    tuesday = next_weekday_at(await w.env.get_current_time(), 1, 10)
+    await advance_to(w.env, tuesday)
+    _, case = await open_case(w, tuesday, "call-paths")
+    due = (await state_of(case)).due_at
+    await advance_to(w.env, due + timedelta(minutes=1))
+    missed = await _escalation(case, "deadline_missed")
+    await case.execute_update(
+        InteractionWorkflow.flag, FlagInput(flag="complaint", flag_id="f-1", staff_id="chw-ana")
+    )
+    complaint = await _escalation(case, "complaint")
+    await case.execute_update(
+        InteractionWorkflow.flag, FlagInput(flag="complaint", flag_id="f-2", staff_id="chw-ana")
+    )
+    await case.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id="a-1", outcome="wrong_number", staff_id="chw-ana"),
+    )
+    unreachable = await _escalation(case, "unreachable")
+    complaint_wf = w.client.get_workflow_handle(complaint.workflow_id)
+    await complaint_wf.execute_update(
+        EscalationWorkflow.assign,
+        EscalationAssignInput(
+            escalation_id=complaint.escalation_id, owner_id="mgr-1", actor_id="lead-1", actor_role="lead"
+        ),
+    )
+    missed_wf = w.client.get_workflow_handle(missed.workflow_id)
+    await missed_wf.execute_update(
+        EscalationWorkflow.acknowledge,
+        AcknowledgeInput(escalation_id=missed.escalation_id, actor_id="lead-1", actor_role="lead"),
+    )
+    await advance_to(w.env, at(tuesday, 16, plus_days=2))  # past the business-hours resolve deadline
+
+    async def resolve_overdue_sent() -> bool:
+        return bool((await missed_wf.query(EscalationWorkflow.state)).resolve_overdue_notified)
+
+    await eventually(resolve_overdue_sent)
+    await missed_wf.execute_update(
+        EscalationWorkflow.resolve, _resolved_by(missed.escalation_id, "lead-1", "lead")
+    )
+    await complaint_wf.execute_update(
+        EscalationWorkflow.resolve, _resolved_by(complaint.escalation_id, "mgr-1", "manager")
+    )
+    unreachable_wf = w.client.get_workflow_handle(unreachable.workflow_id)
+    await unreachable_wf.execute_update(
+        EscalationWorkflow.resolve, _resolved_by(unreachable.escalation_id, "lead-1", "lead")
+    )
+    for handle in (missed_wf, complaint_wf, unreachable_wf):
+        await handle.result()
+    await resolve(case)
+    return {
+        "interaction_escalation_paths": case,
+        "escalation_resolve_overdue": missed_wf,
+        "escalation_assigned": complaint_wf,
+        "escalation_unreachable": unreachable_wf,
+    }
+
+
+async def escalation_continue_as_new(w: World) -> dict[str, Handle]:
+    """A complaint nobody acknowledges: level 2, then repeats, until the escalation (small history
+    limit, from its case) continues as new; then acknowledged and resolved on its new run."""
+    tuesday = next_weekday_at(await w.env.get_current_time(), 1, 9)
+    await advance_to(w.env, tuesday)
+    _, case = await open_case(w, tuesday, "call-esc-long", flags=["complaint"], history_limit=30)
+    ref = await _escalation(case, "complaint")
+    esc = w.client.get_workflow_handle(ref.workflow_id)
+    first = (await esc.describe()).run_id
+    for hour in range(10, 17):
+        if await run_changed(esc, first):
+            break
+        await advance_to(w.env, at(tuesday, hour, 1))
+        await settled_history_length(esc)
+    await eventually(lambda: run_changed(esc, first))
+    await esc.execute_update(
+        EscalationWorkflow.acknowledge,
+        AcknowledgeInput(escalation_id=ref.escalation_id, actor_id="mgr-1", actor_role="manager"),
+    )
+    await esc.execute_update(EscalationWorkflow.resolve, _resolved_by(ref.escalation_id, "mgr-1", "manager"))
+    await esc.result()
+    await resolve(case)
+    return {
+        "escalation_continued_first_run": first_run_of(w, esc, first),
+        "escalation_continued_last_run": esc,
+    }
+
+
+async def grouping_paths(w: World) -> dict[str, Handle]:
+    """A team with a notification policy: a safety notice bypasses grouping (delivered at once,
+    alone, never reaching the grouping workflow), then enough grouped notices, one per delivery,
+    that the recipient's grouping workflow passes its history limit and continues as new; the
+    last run ends when idle."""
+    import dataclasses
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.notifications import NotificationActivities
+    from domain.ids import group_workflow_id
+    from domain.messages import NotificationRequest
+    from workflows.notification_group import HISTORY_LIMIT
+
+    with unit_of_work(w.sessions) as s:
+        cfg = TeamConfig.model_validate(
+            {**CHICAGO_TEAM, "notifications": {"max_items_per_delivery": 1, "group_wait_seconds": 30}}
+        )
+        upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json"))
+    acts = NotificationActivities(w.sessions, LogChannel(), client=w.client)
+    act_env = ActivityEnvironment()
+    act_env.info = dataclasses.replace(act_env.info, task_queue=TASK_QUEUE)
+
+    def notice(n: int, trigger: str) -> NotificationRequest:
+        return NotificationRequest(
+            key=f"interaction:eastside:call-g{n}:{trigger}",
+            team_id="eastside",
+            kind="escalation",
+            recipient_id="lead-1",
+            trigger=trigger,  # type: ignore[arg-type]
+        )
+
+    await asyncio.to_thread(act_env.run, acts.notify, notice(0, "safety"))  # bypass
+    handle = w.client.get_workflow_handle(group_workflow_id("eastside", "lead-1"))
+    # Each delivery adds about six events: this many carry the run past its limit in one group.
+    count = HISTORY_LIMIT // 6 + 20
+
+    def many() -> None:
+        for n in range(1, count + 1):
+            act_env.run(acts.notify, notice(n, "deadline_missed"))
+
+    await asyncio.to_thread(many)
+    first = (await handle.describe()).run_id
+    await w.env.sleep(timedelta(seconds=40))
+    await eventually(lambda: run_changed(handle, first), within=120)
+    await w.env.sleep(timedelta(minutes=70))
+    await handle.result()
+    return {"notification_group_continued_first_run": first_run_of(w, handle, first)}
+
+
 # ---------------------------------------------------------------- patches recorded only in a race
 # Each is recorded on the commit that introduced its patch (a git worktree of it, running this
 # recorder copied in with VERSION set to that commit's), see docs/adr/patching.md.
@@ -554,6 +724,9 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[dict[str, Handle]]]] = {
     "end_after_escalations": end_after_escalations,
     "settle_race": settle_race,
     "continue_as_new_suggested": continue_as_new_suggested,
+    "escalation_paths": escalation_paths,
+    "escalation_continue_as_new": escalation_continue_as_new,
+    "grouping_paths": grouping_paths,
 }
 # Scenarios that need a world of their own (a channel that holds notices, a dev server).
 SUGGEST_AFTER_EVENTS = 30
