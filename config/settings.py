@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 TokenRole = Literal["system", "chw", "lead", "manager", "ops"]
 # A ``FOLLOWTHROUGH_TOKENS`` key given as the SHA-256 of the token (``config.production``).
 SHA256_KEY_PREFIX = "sha256:"
+# OIDC claims a person chooses or edits at many providers: never the claim that names staff.
+UNCLAIMABLE_STAFF_CLAIMS = frozenset(
+    {"preferred_username", "name", "nickname", "given_name", "family_name", "unique_name"}
+)
 
 
 class TokenGrant(BaseModel):
@@ -125,8 +129,13 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
     oidc_client_id: str | None = None
+    # ``sub`` (the default) or an attribute the IdP's admins set; ``email`` only counts with
+    # ``email_verified``; ``preferred_username`` and display names are refused (anyone can pick them).
     oidc_staff_claim: str = "sub"
     oidc_role_claim: str = "followthrough_role"
+    # Clients (``azp``) whose tokens the API takes besides ``oidc_audience`` and ``oidc_client_id``
+    # (e.g. the Temporal UI's own client); a token whose issuer names another party is refused.
+    oidc_authorized_parties: Annotated[list[str], NoDecode] = []
     # People who are ops by the value of their staff claim (for IdPs that cannot add a role claim).
     oidc_ops_ids: Annotated[list[str], NoDecode] = []
 
@@ -189,7 +198,18 @@ class Settings(BaseSettings):
             raise ValueError("OIDC needs FOLLOWTHROUGH_OIDC_AUDIENCE as well as FOLLOWTHROUGH_OIDC_ISSUER")
         return self
 
-    @field_validator("oidc_ops_ids", mode="before")
+    @field_validator("oidc_staff_claim")
+    @classmethod
+    def _claimable(cls, v: str) -> str:
+        if v in UNCLAIMABLE_STAFF_CLAIMS:
+            raise ValueError(
+                f"FOLLOWTHROUGH_OIDC_STAFF_CLAIM={v} names what a person may choose at the identity "
+                "provider, so anyone could become a staff member: use 'sub' (the default), a claim "
+                "your IdP's admins set, or 'email' (taken only when 'email_verified' is true)"
+            )
+        return v
+
+    @field_validator("oidc_ops_ids", "oidc_authorized_parties", mode="before")
     @classmethod
     def _ids_list(cls, v: object) -> object:
         if isinstance(v, str):

@@ -8,7 +8,11 @@ One home for authentication, used by the HTTP API and the console. Three kinds o
 - **Service tokens** for backends (``followthrough token create``, ``ft_…``): stored hashed in the
   database, revocable at once.
 - **OpenID Connect** for people (production): a JWT signed by the issuer's keys (JWKS), for our
-  audience; a claim names the staff id.
+  audience; a claim names the staff id. Only a claim the person cannot choose names them: `sub`
+  (by default: unique at the one issuer we trust, which the signature and `iss` pin), `email` only
+  when the issuer says `email_verified`; `preferred_username` and display names never. An ID token
+  is not an access token: a `typ` other than an access token's, or an `azp` other than our
+  clients, is refused.
 
 For staff, the staff record is the truth for role and team, whatever the credential said: a lead
 demoted to CHW in the team file loses lead rights at once.
@@ -29,7 +33,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from config.production import configured_digest, token_digest
-from config.settings import Settings, TokenGrant
+from config.settings import UNCLAIMABLE_STAFF_CLAIMS, Settings, TokenGrant
 from domain.errors import Forbidden, Unauthorized, Unavailable
 from services.access import Principal
 from services.db import Database
@@ -39,6 +43,11 @@ from store.models import Staff
 log = structlog.get_logger(__name__)
 
 INVALID = "missing or invalid bearer token"
+# The ``typ`` an access token may carry, where the issuer sets one: in the header (``JWT``, or
+# RFC 9068's ``at+jwt``) and as Keycloak's claim (``Bearer``; its ID tokens say ``ID``). Anything
+# else (an ID token, a logout token, ...) is not a key to this API.
+ACCESS_TOKEN_HEADER_TYPES = frozenset({"jwt", "at+jwt"})
+ACCESS_TOKEN_CLAIM_TYPES = frozenset({"bearer", "at+jwt"})
 JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 OIDC_TIMEOUT_SECONDS = 5.0
 
@@ -96,9 +105,13 @@ def looks_like_jwt(token: str) -> bool:
 class OidcVerifier:
     """Checks OIDC bearer JWTs against the issuer's published keys (cached, refreshed on a new kid)."""
 
-    def __init__(self, issuer: str, audience: str, jwks_url: str | None) -> None:
+    def __init__(
+        self, issuer: str, audience: str, jwks_url: str | None, parties: frozenset[str] = frozenset()
+    ) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
+        # Who may have asked for a token we accept (``azp``, when the issuer sets it).
+        self.parties = parties | {audience}
         self._jwks_url = jwks_url
         self._client: jwt.PyJWKClient | None = None
         self._lock = threading.Lock()
@@ -135,18 +148,39 @@ class OidcVerifier:
             raise Unavailable("the sign-in provider cannot be reached; try again shortly") from None
         except (jwt.PyJWTError, ValueError):
             raise Unauthorized(INVALID) from None
+        if not self._is_access_token(jwt.get_unverified_header(token), claims):
+            raise Unauthorized(INVALID)
         return claims
+
+    def _is_access_token(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> bool:
+        """Not an ID token (``typ``), and issued to one of our clients (``azp``), where the issuer
+        says so: an ID token a person's browser holds for some app is no key to this API."""
+        for typ, allowed in (
+            (header.get("typ"), ACCESS_TOKEN_HEADER_TYPES),
+            (claims.get("typ"), ACCESS_TOKEN_CLAIM_TYPES),
+        ):
+            if typ is not None and str(typ).strip().lower().removeprefix("application/") not in allowed:
+                log.info("oidc.token_type_refused", typ=str(typ)[:40])
+                return False
+        azp = claims.get("azp")
+        if azp is not None and azp not in self.parties:
+            log.info("oidc.foreign_client_refused")
+            return False
+        return True
 
 
 @lru_cache(maxsize=4)
-def _verifier(issuer: str, audience: str, jwks_url: str | None) -> OidcVerifier:
-    return OidcVerifier(issuer, audience, jwks_url)
+def _verifier(issuer: str, audience: str, jwks_url: str | None, parties: frozenset[str]) -> OidcVerifier:
+    return OidcVerifier(issuer, audience, jwks_url, parties)
 
 
 def oidc_verifier(settings: Settings) -> OidcVerifier | None:
     if not (settings.oidc_issuer and settings.oidc_audience):
         return None
-    return _verifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
+    parties = frozenset(settings.oidc_authorized_parties) | (
+        {settings.oidc_client_id} if settings.oidc_client_id else set()
+    )
+    return _verifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url, parties)
 
 
 def _claimed_roles(claims: Mapping[str, Any], claim: str) -> set[str]:
@@ -158,13 +192,36 @@ def _claimed_roles(claims: Mapping[str, Any], claim: str) -> set[str]:
     return set()
 
 
+def claimed_identity(settings: Settings, claims: Mapping[str, Any]) -> str | None:
+    """The staff id a verified token names, if its claim is one the person cannot choose.
+
+    ``sub`` is assigned by the issuer (and we trust one issuer, so it is "``sub`` at that issuer");
+    ``email`` counts only with ``email_verified`` true (else anyone who signs up at a self-service
+    provider with a colleague's address becomes them); ``preferred_username`` and the like never
+    (settings refuse them as the staff claim; this is the second lock).
+    """
+    claim = settings.oidc_staff_claim
+    if claim in UNCLAIMABLE_STAFF_CLAIMS:
+        return None
+    value = claims.get(claim)
+    if not isinstance(value, str) or not value:
+        return None
+    if claim == "email" and claims.get("email_verified") not in (True, "true"):
+        return None
+    return value
+
+
 async def principal_from_claims(db: Database, settings: Settings, claims: Mapping[str, Any]) -> Principal:
-    """Staff by their record; ops staff (no record needed) by the role claim."""
-    staff_id = claims.get(settings.oidc_staff_claim)
-    if isinstance(staff_id, str) and staff_id and await db.run(_staff, staff_id) is not None:
+    """Staff by their record; ops staff (no record needed) by the role claim or ``oidc_ops_ids``."""
+    staff_id = claimed_identity(settings, claims)
+    if staff_id is not None and await db.run(_staff, staff_id) is not None:
         return await _staff_principal(db, staff_id)
-    if "ops" in _claimed_roles(claims, settings.oidc_role_claim) or staff_id in settings.oidc_ops_ids:
-        return Principal(role="ops", staff_id=staff_id if isinstance(staff_id, str) else None)
+    if "ops" in _claimed_roles(claims, settings.oidc_role_claim) or (
+        staff_id is not None and staff_id in settings.oidc_ops_ids
+    ):
+        return Principal(role="ops", staff_id=staff_id)
+    if settings.oidc_staff_claim == "email" and claims.get("email") and staff_id is None:
+        raise Forbidden("this sign-in's email address is not verified by the identity provider")
     raise Forbidden("this sign-in names no Followthrough staff member")
 
 

@@ -9,6 +9,7 @@ the image runs is a real CLI command with valid options.
 
 from __future__ import annotations
 
+import base64
 import graphlib
 import json
 import re
@@ -306,7 +307,17 @@ def test_the_api_checks_oidc_tokens_from_the_same_issuer_and_client(
     dex = yaml.safe_load((ROOT / "deploy" / "dex" / "config.yaml").read_text())
     assert settings.oidc_issuer == dex["issuer"]
     assert settings.oidc_audience == dex["staticClients"][0]["id"]
-    assert dex["staticPasswords"][0][settings.oidc_staff_claim] in settings.oidc_ops_ids
+    # Issue 23: the staff id is the IdP's `sub`, not an email anyone can register; nobody is ops
+    # by default (the operator lists ops people by `sub` in .env).
+    assert settings.oidc_staff_claim == "sub" and settings.oidc_ops_ids == []
+    # The `sub` deploy/example.env gives for the Dex operator is really Dex's subject for them
+    # (base64url of the protobuf {user id, connector "local"}).
+    (operator,) = dex["staticPasswords"]
+    user, connector = operator["userID"].encode(), b"local"
+    raw = b"\x0a" + bytes([len(user)]) + user + b"\x12" + bytes([len(connector)]) + connector
+    subject = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    assert read_env_file(ROOT / "deploy" / "example.env")["FOLLOWTHROUGH_OIDC_OPS_IDS"] == ""
+    assert subject in (ROOT / "deploy" / "example.env").read_text()
     assert "http://localhost:8080" in settings.ui_origins
 
 

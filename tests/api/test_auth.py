@@ -17,6 +17,7 @@ import jwt
 import pytest
 import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
@@ -174,3 +175,79 @@ async def test_openapi_declares_the_bearer_scheme_so_docs_can_authorize(tmp_path
     assert any(s == {**s, "type": "http", "scheme": "bearer"} for s in schemes.values())
     interactions = schema["paths"]["/v1/interactions"]["post"]
     assert interactions.get("security"), "actions say they need the token"
+
+
+# ---------------------------------------------------------------- identity that cannot be claimed
+def _oidc(db_url: str, issuer: Issuer, **over: Any) -> Settings:
+    return Settings(
+        database_url=db_url,
+        oidc_issuer=ISSUER,
+        oidc_audience=AUDIENCE,
+        oidc_jwks_url=f"{issuer.base}/jwks",
+        **over,
+    )
+
+
+@SQLITE_ONLY
+async def test_an_email_names_staff_only_when_the_issuer_verified_it(
+    db_url: str, sessions: sessionmaker[Session], issuer: Issuer
+) -> None:
+    """With the staff id taken from ``email``, registering a colleague's address at a self-signup
+    provider (``email_verified`` false or absent) makes nobody that colleague, nor ops."""
+    with unit_of_work(sessions) as s:
+        s.add(Staff(id="lee@example.org", team_id="eastside", name="Lee", role="lead"))
+    settings = _oidc(db_url, issuer, oidc_staff_claim="email", oidc_ops_ids=["ops@example.org"])
+    async with app_client(settings) as api:
+        for email in ("lee@example.org", "ops@example.org"):
+            for unverified in ({}, {"email_verified": False}, {"email_verified": "false"}):
+                r = await api.get(REPORT, headers=auth(issuer.token(sub="x", email=email, **unverified)))
+                assert r.status_code == 403, (email, unverified, r.text)
+            verified = issuer.token(sub="x", email=email, email_verified=True)
+            assert (await api.get(REPORT, headers=auth(verified))).status_code == 200
+
+
+def test_a_claim_people_choose_cannot_name_staff_and_nobody_is_ops_by_default() -> None:
+    for claim in ("preferred_username", "name", "nickname"):
+        with pytest.raises(ValidationError, match="OIDC_STAFF_CLAIM"):
+            Settings(oidc_staff_claim=claim)
+    defaults = Settings()
+    assert defaults.oidc_staff_claim == "sub" and defaults.oidc_ops_ids == []
+
+
+@SQLITE_ONLY
+async def test_an_id_token_or_another_clients_token_is_not_an_access_token(
+    db_url: str, sessions: sessionmaker[Session], issuer: Issuer
+) -> None:
+    """``typ`` and ``azp`` are checked where the issuer sets them."""
+
+    def signed(header_typ: str | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": ISSUER, "aud": AUDIENCE, "exp": now + 300, "sub": "lead-1", **claims}
+        headers = {"kid": "k1", **({"typ": header_typ} if header_typ else {})}
+        return jwt.encode(body, issuer.key, algorithm="RS256", headers=headers)
+
+    settings = _oidc(
+        db_url, issuer, oidc_client_id="followthrough-console", oidc_authorized_parties=["temporal-ui"]
+    )
+    async with app_client(settings) as api:
+        accepted = [
+            signed(),
+            signed("JWT", typ="Bearer"),
+            signed("at+jwt"),
+            signed("application/at+jwt"),
+            signed(azp=AUDIENCE),
+            signed(azp="followthrough-console"),
+            signed(azp="temporal-ui"),
+        ]
+        for token in accepted:
+            r = await api.get(REPORT, headers=auth(token))
+            assert r.status_code == 200, (jwt.get_unverified_header(token), r.text)
+        refused = [
+            signed(typ="ID"),  # Keycloak's ID token
+            signed("JWT", typ="Refresh"),
+            signed("logout+jwt"),
+            signed(azp="some-other-app"),  # issued to another client of the same IdP
+        ]
+        for token in refused:
+            r = await api.get(REPORT, headers=auth(token))
+            assert r.status_code == 401, (jwt.decode(token, options={"verify_signature": False}), r.text)
