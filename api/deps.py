@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from api.idempotency import remember_credential
 from config.settings import Settings
 from domain.errors import Unauthorized, Unavailable
 from services.access import Principal
@@ -69,7 +70,9 @@ async def get_principal(
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized(INVALID)
     settings: Settings = request.app.state.settings
-    return await authenticate(db, settings, token)
+    principal = await authenticate(db, settings, token)
+    remember_credential(request, settings, token)
+    return principal
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -103,6 +103,7 @@ async def _principal(request: Request) -> Principal:
         raise SignInRequired from None
     if principal.role not in STAFF_ROLES:
         raise SignInRequired
+    idempotency.remember_credential(request, settings, token)
     return principal
 
 
