@@ -25,6 +25,8 @@ from domain.absences import window_error
 from domain.errors import Conflict, Invalid, NotFound
 from domain.ids import absence_workflow_id
 from domain.messages import AbsenceCancelInput, AbsenceChangeInput, AbsenceInput, AbsenceState
+from services import access
+from services.access import Principal
 from services.common import now_utc, operation_id, run_update, with_deadline
 from services.db import Database
 from services.schemas import AbsenceCreate
@@ -35,6 +37,24 @@ from workflows.absence import AbsenceWorkflow
 from workflows.search_attributes import FT_TEAM
 
 log = structlog.get_logger(__name__)
+
+
+def planned_staff(session: Session, principal: Principal, staff_id: str) -> Staff:
+    """The staff member a new absence is for, once the caller may plan it.
+
+    The caller's right is checked before the id is looked up, so staff get one answer (403) for
+    an id of another team and for an id that exists nowhere: the answer never tells which staff
+    ids exist in other teams. Only the system, which sees every team, is told "unknown staff".
+    """
+    principal.require(principal.role != "ops", "ops read absences but do not plan them")
+    refused = "a CHW plans only their own absences; leads and managers those of their own team"
+    if principal.role in ("chw", "lead", "manager"):
+        principal.require(principal.role != "chw" or staff_id == principal.staff_id, refused)
+        staff = repo.get_staff(session, staff_id)
+        principal.require(staff is not None and staff.team_id == principal.team_id, refused)
+    staff = require_staff(session, staff_id)
+    access.require_absence_planner(principal, team_id=staff.team_id, staff_id=staff.id)
+    return staff
 
 
 def _describe(a: Absence) -> str:

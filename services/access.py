@@ -1,8 +1,10 @@
 """Who may do what: the caller (``Principal``) and the access rules every entry point applies.
 
 Reading: any staff member reads their own team; ops and system read everything. Acting: a CHW
-acts on interactions assigned to them; leads and managers act on their team's; only the system
-starts interactions. The rules raise ``domain.errors.Forbidden``.
+acts on their own team's interactions assigned to them; leads and managers act on their team's;
+only the system starts interactions. Team membership comes from the staff record on every
+request, so a person moved to another team loses the old team's cases at once. The rules raise
+``domain.errors.Forbidden``.
 """
 
 from __future__ import annotations
@@ -79,13 +81,17 @@ def require_interaction_starter(principal: Principal) -> None:
 
 
 def require_interaction_actor(principal: Principal, row: Interaction) -> None:
-    """CHWs act only on interactions assigned to them; leads and managers on their team's."""
+    """CHWs act only on their team's interactions assigned to them; leads and managers on their team's."""
     if principal.is_team_lead(row.team_id):
         return
-    if principal.role == "chw" and principal.staff_id is not None and principal.staff_id == row.assignee_id:
-        return
-    if principal.role == "chw":
+    if principal.is_team_staff(row.team_id) and principal.role == "chw":
+        if principal.staff_id is not None and principal.staff_id == row.assignee_id:
+            return
         raise Forbidden("a CHW acts only on interactions assigned to them")
+    if principal.role == "chw":
+        # Still the assignee of a case of a team they have left (a move hands cases back, but
+        # the hand-back may still be under way): team membership comes first, as for a read.
+        raise Forbidden("a CHW acts only on their own team's interactions assigned to them")
     if principal.role in ("lead", "manager"):
         raise Forbidden("leads and managers act only on their own team's interactions")
     raise Forbidden(f"role '{principal.role}' may not act on interactions")
@@ -122,10 +128,11 @@ def require_escalation_assigner(principal: Principal, team_id: str) -> None:
 
 # ---------------------------------------------------------------- absences
 def may_manage_absence(principal: Principal, *, team_id: str, staff_id: str) -> bool:
-    """The system; a lead or manager of the team; a CHW for their own absences."""
+    """The system; a lead or manager of the team; a CHW for their own absences in their team (an
+    absence planned before they moved to another team stays with the old team's leads)."""
     if principal.role == "system" or principal.is_team_lead(team_id):
         return True
-    return principal.role == "chw" and principal.staff_id == staff_id
+    return principal.role == "chw" and principal.team_id == team_id and principal.staff_id == staff_id
 
 
 def require_absence_planner(principal: Principal, *, team_id: str, staff_id: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
@@ -15,6 +16,7 @@ from config.settings import Settings, TokenGrant
 from domain.calendar import BusinessCalendar
 from domain.contact import format_hhmm
 from domain.errors import Conflict, Invalid, NotFound
+from domain.messages import ACTIVE_INTERACTION_STATUSES
 from domain.models import StaffRole, TeamConfig
 from services import members
 from services.checkins import refresh_checkins
@@ -22,7 +24,7 @@ from services.db import Database
 from services.members import MemberProfile
 from store import repositories as repo
 from store.db import committing, unit_of_work
-from store.models import Member, Staff, Team
+from store.models import Interaction, Member, Staff, Team
 
 DEMO_TEAM = Path(config.__file__).parent / "demo_team.yaml"
 
@@ -57,8 +59,36 @@ def _require_existing_team(session: Session, team_id: str) -> None:
         raise NotFound(f"team '{team_id}' not found")
 
 
+def named_staff(cfg: TeamConfig) -> set[str]:
+    """The staff ids a team's configuration names (escalation levels given by ``staff_id``)."""
+    return {
+        level.staff_id
+        for rule in cfg.escalation_matrix.values()
+        for level in rule.levels
+        if level.staff_id is not None
+    }
+
+
+def require_own_staff(session: Session, team_id: str, cfg: TeamConfig) -> None:
+    """Everyone the configuration names is staff of this team (Invalid otherwise).
+
+    Unknown ids are refused like another team's: otherwise a matrix could name an id that is
+    later created in another team, and that person would receive this team's notices; and the
+    answer is the same for both, so it tells nobody which ids exist elsewhere. Add the staff
+    member first, then name them.
+    """
+    for staff_id in sorted(named_staff(cfg)):
+        staff = repo.get_staff(session, staff_id)
+        if staff is None or staff.team_id != team_id:
+            raise Invalid(
+                f"the escalation matrix names '{staff_id}', who is not staff of team '{team_id}' "
+                "(add them to the team first)"
+            )
+
+
 def _save_team(session: Session, team_id: str, cfg: TeamConfig) -> Team:
     with committing(session):
+        require_own_staff(session, team_id, cfg)
         return repo.upsert_team(session, team_id, cfg.name, cfg.model_dump(mode="json"))
 
 
@@ -74,7 +104,16 @@ async def put_team(db: Database, client: Client, settings: Settings, team_id: st
     return team
 
 
-def put_staff(session: Session, team_id: str, staff_id: str, *, name: str, role: StaffRole) -> Staff:
+def put_staff(
+    session: Session, team_id: str, staff_id: str, *, name: str, role: StaffRole, may_move: bool = False
+) -> Staff:
+    """Add or change a staff member; with ``may_move`` (the system) also move one from another team.
+
+    A move leaves the old team in the same transaction: the person's caseload there goes back to
+    nobody (their members' new cases route to the unassigned queue). Their open cases there are
+    handed back to routing by ``services.staffing`` right after. Anyone else naming a staff id
+    that another team holds gets 409, without that team's name.
+    """
     _require_existing_team(session, team_id)
     with committing(session):
         staff = session.get(Staff, staff_id)
@@ -82,11 +121,45 @@ def put_staff(session: Session, team_id: str, staff_id: str, *, name: str, role:
             staff = Staff(id=staff_id, team_id=team_id, name=name, role=role)
             session.add(staff)
         elif staff.team_id != team_id:
-            raise Conflict(f"staff '{staff_id}' belongs to team '{staff.team_id}'")
+            if not may_move:
+                raise Conflict(
+                    f"staff id '{staff_id}' is taken by another team; only the system moves "
+                    "staff between teams"
+                )
+            leave_team(session, staff)
+            staff.team_id, staff.name, staff.role = team_id, name, role
         else:
             staff.name = name
             staff.role = role
     return staff
+
+
+def leave_team(session: Session, staff: Staff) -> None:
+    """``staff`` leaves their team: refused (409) while the team's escalation matrix names them;
+    otherwise the members they own there are owned by nobody from now on."""
+    old = repo.get_team(session, staff.team_id)
+    if old is not None and staff.id in named_staff(team_config(old)):
+        raise Conflict(
+            f"staff '{staff.id}' is named in team '{staff.team_id}''s escalation matrix: "
+            "change that matrix before moving them"
+        )
+    session.execute(
+        update(Member)
+        .where(Member.team_id == staff.team_id, Member.owner_id == staff.id)
+        .values(owner_id=None)
+    )
+
+
+def open_cases_elsewhere(session: Session, staff_id: str) -> list[Interaction]:
+    """Open cases assigned to ``staff_id`` in teams other than theirs (left behind by a move)."""
+    staff = repo.get_staff(session, staff_id)
+    q = select(Interaction).where(
+        Interaction.assignee_id == staff_id,
+        Interaction.status.in_(ACTIVE_INTERACTION_STATUSES),
+    )
+    if staff is not None:
+        q = q.where(Interaction.team_id != staff.team_id)
+    return list(session.scalars(q.order_by(Interaction.received_at, Interaction.id)))
 
 
 def put_member(
@@ -139,6 +212,25 @@ class TeamFile(BaseModel):
     tokens: dict[str, TokenGrant] = Field(default_factory=dict)
 
 
+def _move_in_file(session: Session, staff: Staff) -> None:
+    """A team file may move someone who holds no open case in their old team (no Temporal here to
+    hand cases back): otherwise 409, pointing to the API, whose move hands them back."""
+    cases = session.scalars(
+        select(Interaction.id).where(
+            Interaction.assignee_id == staff.id,
+            Interaction.team_id == staff.team_id,
+            Interaction.status.in_(ACTIVE_INTERACTION_STATUSES),
+        )
+    ).all()
+    if cases:
+        raise Conflict(
+            f"staff '{staff.id}' still has {len(cases)} open case(s) in team '{staff.team_id}': "
+            f"move them with PUT /v1/teams/{{team_id}}/staff/{staff.id} (system token), which "
+            "hands their open cases back to routing"
+        )
+    leave_team(session, staff)
+
+
 def read_team_file(path: Path) -> TeamFile:
     data: Any = yaml.safe_load(path.read_text())
     return TeamFile.model_validate(data)
@@ -153,8 +245,11 @@ def load_team_file(sessions: sessionmaker[Session], tf: TeamFile) -> None:
             if staff is None:
                 session.add(Staff(id=s.id, team_id=tf.team_id, name=s.name, role=s.role))
             else:
+                if staff.team_id != tf.team_id:
+                    _move_in_file(session, staff)
                 staff.team_id, staff.name, staff.role = tf.team_id, s.name, s.role
         session.flush()
+        require_own_staff(session, tf.team_id, tf.config)
         for m in tf.members:
             member = session.get(Member, (tf.team_id, m.id))
             if member is None:

@@ -47,7 +47,6 @@ from services.access import Principal
 from services.auth import authenticate
 from services.common import from_update_failure
 from services.db import Database
-from services.teams import require_staff
 
 log = structlog.get_logger(__name__)
 
@@ -696,8 +695,8 @@ async def _absence_body(request: Request, principal: Principal, form: FormData) 
             "reason": _text(form, "reason"),
         },
     )
-    staff = await _db(request).run(require_staff, body.staff_id)
-    access.require_absence_planner(principal, team_id=staff.team_id, staff_id=staff.id)
+    # Who may plan it first: another team's staff id and an unknown one get the same answer.
+    await _db(request).run(absences.planned_staff, principal, body.staff_id)
     return body
 
 

@@ -37,8 +37,9 @@ async def list_notifications(
         elif principal.role in ("lead", "manager"):
             team_ids = [principal.team_id or ""]
             if recipient is not None:
+                # An unknown id answers as another team's does: nothing tells which ids exist.
                 staff = repo.get_staff(session, recipient)
-                if staff is not None and staff.team_id != principal.team_id:
+                if staff is None or staff.team_id != principal.team_id:
                     raise Forbidden("leads and managers read only their own team's notifications")
         try:
             rows, next_cursor = repo.list_notifications(

@@ -10,7 +10,7 @@ from api import presenters
 from api.deps import DbDep, PrincipalDep, SettingsDep, TemporalDep
 from api.schemas import MemberPublic, MemberPut, StaffPublic, StaffPut
 from domain.models import TeamConfig
-from services import access, teams as service
+from services import access, staffing, teams as service
 from services.members import MemberProfile
 from store import repositories as repo
 
@@ -43,17 +43,28 @@ async def put_team(
 
 @router.get("/{team_id}")
 async def get_team(team_id: TeamId, principal: PrincipalDep, db: DbDep) -> dict[str, Any]:
-    team = await db.run(service.require_team, team_id)
+    # Access first: another team's id answers 403 whether or not it exists.
     principal.require(principal.can_read_team(team_id), "not a member of this team")
+    team = await db.run(service.require_team, team_id)
     return _team_public(team.id, team.config, team.version)
 
 
 @router.put("/{team_id}/staff/{staff_id}")
 async def put_staff(
-    team_id: TeamId, staff_id: StaffId, body: StaffPut, principal: PrincipalDep, db: DbDep
+    team_id: TeamId,
+    staff_id: StaffId,
+    body: StaffPut,
+    principal: PrincipalDep,
+    db: DbDep,
+    client: TemporalDep,
+    settings: SettingsDep,
 ) -> StaffPublic:
+    """Add or change a staff member (manager of the team, or system). The system may move someone
+    from another team: their open cases there go back to routing before this answers."""
     access.require_team_manager(principal, team_id, "manage staff")
-    staff = await db.run(service.put_staff, team_id, staff_id, name=body.name, role=body.role)
+    staff = await staffing.put_staff(
+        db, client, settings, principal, team_id, staff_id, name=body.name, role=body.role
+    )
     return presenters.staff(staff)
 
 

@@ -16,6 +16,7 @@ from tests.api.support import (
     ALL_STATUSES,
     ANA,
     LEAD,
+    MANAGER,
     SYSTEM,
     create,
     detail,
@@ -248,12 +249,15 @@ async def test_bad_team_staff_and_member_input(api: httpx.AsyncClient) -> None:
     # mem-1 still belongs to ana: a new interaction for it is hers.
     assert (await create(api, member_id="mem-1"))["assignee_id"] == "chw-ana"
 
-    # Unknown teams in the path are 404; a staff member never changes team.
+    # Unknown teams in the path are 404; a manager never takes another team's staff member (only
+    # the system moves staff, handing their cases back: tests/api/test_team_rights.py).
     r = await api.put("/v1/teams/nowhere/staff/chw-x", json={"name": "X", "role": "chw"}, headers=SYSTEM)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = await api.put("/v1/teams/nowhere/members/mem-x", json={"owner_id": None}, headers=SYSTEM)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    r = await api.put("/v1/teams/westside/staff/chw-ana", json={"name": "Ana", "role": "chw"}, headers=SYSTEM)
+    r = await api.put(
+        "/v1/teams/eastside/staff/lead-other", json={"name": "X", "role": "chw"}, headers=MANAGER
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
     assert (await api.get("/v1/teams/eastside/staff", headers=SYSTEM)).json() == before_staff
 
