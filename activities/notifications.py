@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.grouping import INHIBITED_TRIGGERS, NotificationPolicy, is_bypass
 from domain.ids import group_workflow_id
 from domain.messages import DeliveryRequest, GroupAdd, GroupInput, NotificationRequest, TimelineEntry
+from services.faults import crash_point
 from store import outbox
 from store.db import unit_of_work
 from store.models import Delivery, Escalation, Interaction, Notification, Staff, Team
@@ -505,6 +506,7 @@ class Outbox:
             log.warning(event, reason=reason, retry_at=retry_at.isoformat() if retry_at else None, **ids)
             self._failing = True
             return False
+        crash_point("after_channel_accepted")
         try:
             recorded = self._record(done, **ids)
         except _DB_AWAY:

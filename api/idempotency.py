@@ -29,6 +29,7 @@ from domain.errors import DomainError, Invalid, Unavailable
 from services.access import Principal
 from services.auth import looks_like_jwt, static_grant
 from services.db import Database
+from services.faults import crash_point
 from store import idempotency as idem
 
 
@@ -100,5 +101,6 @@ async def once(
             await db.run(idem.forget_answer, scoped)
         raise
     answer: dict[str, Any] = jsonable_encoder(result)
+    crash_point("after_update_before_answer")
     await db.run(idem.finish_answer, scoped, status_code, answer)
     return JSONResponse(answer, status_code=status_code)

@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import Conflict, DomainError, Invalid, Unavailable, from_type
 from services.db import Database
+from services.faults import crash_point
 from store import idempotency as idem, repositories as repo
 
 log = structlog.get_logger(__name__)
@@ -160,6 +161,7 @@ async def with_text(
     """
     if text:
         await db.run(idem.stash_text, text_key, text)
+        crash_point("after_text_stored")
     try:
         await action()
     except DomainError as err:

@@ -51,6 +51,7 @@ from services.common import (
     with_text,
 )
 from services.db import Database
+from services.faults import crash_point
 from services.routing import route_new
 from services.schemas import InteractionCreate
 from services.teams import calendar_for, require_staff, require_team, team_config
@@ -224,6 +225,7 @@ async def create_interaction(
         # Closed stays closed: a repeat for a resolved case answers it and starts nothing, whether
         # or not Temporal still remembers the run (retention may have removed it).
         return row, False
+    crash_point("between_insert_and_start")
     try:
         await start_workflow(client, settings, inp, row)
     except StartRefused:
