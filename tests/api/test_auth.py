@@ -4,6 +4,7 @@ revocable), OpenID Connect JWTs; the staff record is the truth for role and team
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import threading
 import time
@@ -251,3 +252,31 @@ async def test_an_id_token_or_another_clients_token_is_not_an_access_token(
         for token in refused:
             r = await api.get(REPORT, headers=auth(token))
             assert r.status_code == 401, (jwt.decode(token, options={"verify_signature": False}), r.text)
+
+
+@SQLITE_ONLY
+async def test_unsigned_key_confused_and_unknown_key_tokens_are_refused(
+    db_url: str, sessions: sessionmaker[Session], issuer: Issuer
+) -> None:
+    """The review's JWT checks, kept: ``alg: none``, an HMAC token keyed with the issuer's public
+    key (key confusion), and a key id the issuer never published are all 401."""
+    from cryptography.hazmat.primitives import serialization
+
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": AUDIENCE, "exp": now + 300, "sub": "lead-1"}
+    public_pem = issuer.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = jwt.utils.base64url_encode(json.dumps({"alg": "none", "typ": "JWT", "kid": "k1"}).encode())
+    payload = jwt.utils.base64url_encode(json.dumps(body).encode())
+    unsigned = f"{header.decode()}.{payload.decode()}."
+    confused_header = jwt.utils.base64url_encode(json.dumps({"alg": "HS256", "kid": "k1"}).encode())
+    signing_input = f"{confused_header.decode()}.{payload.decode()}".encode()
+    mac = hmac.new(public_pem, signing_input, hashlib.sha256).digest()
+    confused = f"{signing_input.decode()}.{jwt.utils.base64url_encode(mac).decode()}"
+    unknown_kid = jwt.encode(body, issuer.key, algorithm="RS256", headers={"kid": "k-unknown"})
+    async with app_client(_oidc(db_url, issuer)) as api:
+        assert (await api.get(REPORT, headers=auth(issuer.token(sub="lead-1")))).status_code == 200
+        for token in (unsigned, confused, unknown_kid):
+            r = await api.get(REPORT, headers=auth(token))
+            assert r.status_code == 401, (jwt.get_unverified_header(token), r.text)
