@@ -23,7 +23,7 @@ from api.app import create_app
 from config.settings import Settings
 from store.db import unit_of_work
 from store.models import Interaction
-from tests.api.support import ANA, SYSTEM, create, detail, interaction_body, setup_team
+from tests.api.support import ANA, LEAD, SYSTEM, create, detail, interaction_body, setup_team
 from tests.workflows.support import eventually
 from workers.main import build_worker
 
@@ -144,3 +144,30 @@ async def test_a_repeat_start_after_retention_answers_the_closed_case_and_starts
     assert r.json()["status"] == "resolved"
     await asyncio.sleep(1.0)
     assert await status_of(client, wid) is None, "a closed case was reopened by a repeated start"
+
+
+async def test_two_people_resolving_one_case_at_once_store_the_winners_resolution(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    """The resolution is kept per action and placed only by the resolve that won; the loser's
+    409 drops only its own text (it used to be one text per case, which the loser deleted)."""
+    await setup_team(api)
+    for n in range(6):
+        case = await create(api)
+        rivals = [("chw-ana", ANA), ("lead-1", LEAD)] if n % 2 == 0 else [("lead-1", LEAD), ("chw-ana", ANA)]
+
+        async def resolve(
+            who: str, headers: dict[str, str], iid: str = case["id"], n: int = n
+        ) -> tuple[str, int]:
+            r = await api.post(
+                f"/v1/interactions/{iid}/resolve",
+                json={"resolution": f"{who} ({n})"},
+                headers=with_key(headers),
+            )
+            return who, r.status_code
+
+        answers = await asyncio.gather(*(resolve(who, h) for who, h in rivals))
+        assert sorted(code for _, code in answers) == [200, 409], answers
+        (winner,) = [who for who, code in answers if code == 200]
+        got = await detail(api, case["id"])
+        assert (got["resolution"], got["resolved_by"]) == (f"{winner} ({n})", winner)
