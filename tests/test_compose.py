@@ -583,6 +583,9 @@ def test_dockerignore_keeps_the_build_context_to_the_package() -> None:
 
     for name in (".git", ".venv", "tests", "followthrough.db", "followthrough.db-wal", "__pycache__"):
         assert ignored(name), f"{name} must stay out of the build context"
+    # Every compose secret is in .env (issue 23): no env file enters the build stage.
+    for name in (".env", "prod.env", "secrets.env", ".env.local"):
+        assert ignored(name), f"{name} must stay out of the build context"
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     needed = ["pyproject.toml", pyproject["project"]["readme"]]
     needed += [p.removesuffix("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]

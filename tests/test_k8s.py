@@ -78,3 +78,71 @@ def test_config_is_settings_and_holds_no_secret(
         monkeypatch.setenv(key, value)
     settings = Settings()
     assert settings.temporal_tls and settings.oidc_issuer
+
+
+# ---------------------------------------------------------------- issue 23
+def pod_labels(doc: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = doc["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_more_than_one_api_replica_requires_a_shared_console_session_key(
+    applied: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    """Without one key on every replica a console session dies whenever a request reaches
+    another replica: the key is in the Secret, and a pod without it does not start."""
+    api = applied[("Deployment", "followthrough-api")]
+    example = documents("secret.example.yaml")[0]["stringData"]
+    assert "FOLLOWTHROUGH_CONSOLE_SESSION_KEY" in example
+    config = applied[("ConfigMap", "followthrough")]["data"]
+    assert "FOLLOWTHROUGH_CONSOLE_SESSION_KEY" not in config  # a secret, never in the ConfigMap
+    if api["spec"]["replicas"] > 1:
+        (container,) = containers(api)
+        required = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        ref = required.get("FOLLOWTHROUGH_CONSOLE_SESSION_KEY")
+        assert ref is not None, "the API deployment must require the console session key"
+        assert ref["name"] == "followthrough-secrets"
+        assert ref["key"] == "FOLLOWTHROUGH_CONSOLE_SESSION_KEY"
+        assert ref.get("optional", False) is False
+
+
+def test_metrics_ports_are_reachable_by_prometheus_only(
+    applied: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    """The API's internal metrics port serves per-team figures without a token, and the worker's
+    SDK metrics have none either: a NetworkPolicy lets only Prometheus reach them."""
+    policies = [doc for (kind, _), doc in applied.items() if kind == "NetworkPolicy"]
+    for name in ("followthrough-api", "followthrough-worker"):
+        deployment = applied[("Deployment", name)]
+        labels = pod_labels(deployment)
+        (container,) = containers(deployment)
+        metrics = next(p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
+        selecting = [
+            p
+            for p in policies
+            if p["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
+            and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+        ]
+        assert selecting, f"no NetworkPolicy selects the {name} pods"
+        for policy in selecting:
+            for rule in policy["spec"].get("ingress", []):
+                ports = {p["port"] for p in rule.get("ports", [])}
+                assert ports, f"{policy['metadata']['name']}: a rule without ports opens every port"
+                if metrics in ports or "metrics" in ports:
+                    peers = rule.get("from", [])
+                    assert peers, f"{policy['metadata']['name']}: the metrics port is open to all"
+                    for peer in peers:
+                        assert peer.get("podSelector", {}).get("matchLabels"), peer
+        if name == "followthrough-api":
+            http = next(p["containerPort"] for p in container["ports"] if p["name"] == "http")
+            open_http = [
+                r
+                for p in selecting
+                for r in p["spec"].get("ingress", [])
+                if {q["port"] for q in r.get("ports", [])} & {http, "http"}
+            ]
+            assert open_http, "the API's own port must stay reachable"
