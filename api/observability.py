@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.messages import ACTIVE_INTERACTION_STATUSES
 from store import outbox, repositories as repo
+from store.figures import figures as reconcile_figures
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +109,41 @@ class QueueCollector(Collector):
         yield from (open_, overdue, unassigned, backlog, escalations, waiting)
 
 
+class ReconcileCollector(Collector):
+    """What ``followthrough reconcile`` found, from SQL (the worker that runs it serves only the
+    SDK's metrics): differences by kind summed over every run, whole runs, and the last one's time."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        differences = CounterMetricFamily(
+            "followthrough_reconcile_differences",
+            "Differences between Temporal and the read model (and leftovers) found by reconcile, by kind",
+            labels=["kind"],
+        )
+        runs = CounterMetricFamily("followthrough_reconcile_runs", "Whole reconcile runs finished")
+        last = GaugeMetricFamily(
+            "followthrough_reconcile_last_run_timestamp_seconds",
+            "When the last whole reconcile run finished (Unix time; absent before the first)",
+        )
+        try:
+            with self._sessions() as session:
+                by_kind, total_runs, last_at = reconcile_figures(session)
+        except Exception as err:
+            log.warning("metrics.reconcile_figures_failed", error_type=type(err).__name__)
+            return
+        for kind, n in sorted(by_kind.items()):
+            differences.add_metric([kind], n)
+        runs.add_metric([], total_runs)
+        if last_at is not None:
+            last.add_metric([], last_at.timestamp())
+        yield from (differences, runs, last)
+
+
 class Metrics:
     """The app's registries. ``public``: HTTP and process figures (no team ids), for anyone;
     ``registry``: those and the per-team queue figures, for ops (a token, or an internal port)."""
@@ -132,6 +168,7 @@ class Metrics:
             PlatformCollector(registry=registry)
             GCCollector(registry=registry)
         self.registry.register(QueueCollector(sessions))
+        self.registry.register(ReconcileCollector(sessions))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -1,4 +1,5 @@
-"""``followthrough`` command line: dev, worker, api, migrate, load-config, queue, assign, absence."""
+"""``followthrough`` command line: dev, worker, api, migrate, load-config, queue, assign, reconcile,
+absence."""
 
 from __future__ import annotations
 
@@ -542,6 +543,65 @@ async def _assign(settings: Settings, interaction_id: str, assignee: str | None,
     except DomainError as err:
         raise typer.Exit(code=_fail(err.message)) from err
     console.print(json.dumps({"id": interaction_id, "assignee_id": row.assignee_id, "status": row.status}))
+
+
+# How long `reconcile` waits for a run another process (a worker) is making to finish.
+RECONCILE_LEASE_WAIT_SECONDS = 60.0
+
+
+@app.command()
+def reconcile(
+    team: Annotated[str | None, typer.Option(help="only this team's cases and notices")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what differs; repair nothing")] = False,
+) -> None:
+    """Make the read model (SQL) true to Temporal again, and sweep leftovers.
+
+    Prints one line per difference (its kind and ids, never member data) and a summary. Exits 0
+    when it repaired everything it found, or found nothing; 1 if Temporal or the database could
+    not be reached, or a repair failed.
+    """
+    import logging
+
+    settings = _settings()
+    # The report goes to stdout; the service's log lines of the same differences would repeat it
+    # on stderr (warnings, e.g. a failed repair, still show; FOLLOWTHROUGH_LOG_LEVEL=DEBUG: all).
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("services.reconcile").setLevel(logging.WARNING)
+    asyncio.run(_reconcile(settings, team, dry_run))
+
+
+async def _reconcile(settings: Settings, team: str | None, dry_run: bool) -> None:
+    from domain.errors import DomainError
+    from services import reconcile as service
+    from workers.client import connect
+
+    db = _database(settings)
+    try:
+        client = await connect(settings)
+    except Exception as err:
+        raise typer.Exit(
+            code=_fail(f"Temporal at {settings.temporal_address} is not reachable ({err})")
+        ) from err
+    try:
+        if dry_run:
+            report: service.Report | None = await service.reconcile(
+                db, client, settings, team_id=team, dry_run=True
+            )
+        else:
+            report = await service.reconcile_leased(
+                db, client, settings, scheduled=False, team_id=team, wait_seconds=RECONCILE_LEASE_WAIT_SECONDS
+            )
+    except (DomainError, ValueError) as err:
+        message = err.message if isinstance(err, DomainError) else str(err)
+        raise typer.Exit(code=_fail(message)) from err
+    if report is None:
+        raise typer.Exit(
+            code=_fail("another reconcile is running (a worker holds its lease); try again later")
+        )
+    for line in service.lines(report):
+        typer.echo(line)
+    if report.failed:
+        raise typer.Exit(code=1)
 
 
 def _database(settings: Settings) -> Database:

@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     # Request bodies larger than this are refused (413) by the codec endpoint.
     codec_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    # ``followthrough reconcile`` (docs/architecture.md §3.15): the worker runs it this often (one
+    # process at a time, under a lease; 0 = never: run the command from a scheduler instead), and
+    # it places or purges member text an action stored before its update whose request then died,
+    # once the text is this old (a repeat of the action within it stores the text again).
+    reconcile_interval_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
+    pending_text_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
 
     @field_validator(
         "codec_key",

@@ -40,11 +40,13 @@ import contextlib
 import re
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,7 @@ from drills.common import (
     temporal_client,
     wait_ready,
 )
-from drills.webhook_outage import Receiver
+from drills.webhook_outage import Receiver, keys_in
 from services.faults import CRASH_EXIT_CODE, POINTS
 
 API_POINTS = ("after_text_stored", "after_update_before_answer", "between_insert_and_start")
@@ -82,11 +84,49 @@ WORKER_POINTS = ("after_channel_accepted",)
 assert set(API_POINTS + WORKER_POINTS) == POINTS, "a crash point the drill does not arm"
 CRASH_LINE = re.compile(r"crash point (\w+): pass \d+, exiting 70")
 CLOCK_AHEAD = "+90s"
+# A worker that died between sending a notice and recording it is found dead within this many
+# seconds of the notice's arrival (its record would have taken a moment; the supervisor polls).
+DEATH_WINDOW = 3.0
 # The sweep's age limits (services/reconcile.py START_GRACE, PENDING_TEXT_TTL_SECONDS at its minimum).
 TEXT_TTL_SECONDS = 60
 SWEEP_AHEAD_SECONDS = 120  # reconcile's clock under faketime: past both limits
 GIVE_UP_PAUSE = 1.0  # seconds before a client that gave up starts its next lifecycle
 WEBHOOK_SECRET = "whsec_ZHJpbGwtd2ViaG9vay1zZWNyZXQtMzItYnl0ZXMh"
+
+
+class TimedReceiver(Receiver):
+    """The webhook receiver of ``webhook_outage``, also noting when each notice key arrived: a
+    second receipt must follow a worker's death between sending the notice and recording it."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.times: dict[str, list[float]] = {}
+
+    def up(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                now = time.monotonic()
+                with receiver._lock:
+                    for key in keys_in(raw):
+                        receiver.notices[key] += 1
+                        receiver.times.setdefault(key, []).append(now)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def arrivals(self) -> dict[str, list[float]]:
+        with self._lock:
+            return {k: list(v) for k, v in self.times.items()}
 
 
 def faketime() -> str | None:
@@ -203,6 +243,7 @@ class Supervisor:
     arm: Callable[[Proc], None] = lambda p: None
     poll: float = 0.2
     exits: Counter[tuple[str, int | None]] = field(default_factory=Counter)
+    worker_deaths: list[float] = field(default_factory=list)  # when a worker was found dead
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -216,6 +257,8 @@ class Supervisor:
         for p in self.procs:
             if p.returncode() is not None:
                 self.exits[(p.name, p.returncode())] += 1
+                if p.name.startswith("worker"):
+                    self.worker_deaths.append(time.monotonic())
                 p.stop()  # closes its log handle
                 self.arm(p)
                 p.start()
@@ -263,6 +306,8 @@ class Snapshot:
     version0: list[str]
     pending_texts: int
     receipts: Mapping[str, int]  # notice key → times received
+    arrivals: Mapping[str, Sequence[float]] = field(default_factory=dict)  # notice key → when
+    worker_deaths: Sequence[float] = ()  # when the supervisor found a worker dead
 
 
 def read_placed(s: Stack, prefix: str) -> tuple[list[Placed], list[str], list[str]]:
@@ -311,7 +356,12 @@ def read_placed(s: Stack, prefix: str) -> tuple[list[Placed], list[str], list[st
 
 
 async def snapshot(
-    s: Stack, reader: TemporalReader, prefix: str, cases: Sequence[Case], receiver: Receiver
+    s: Stack,
+    reader: TemporalReader,
+    prefix: str,
+    cases: Sequence[Case],
+    receiver: TimedReceiver,
+    worker_deaths: Sequence[float],
 ) -> Snapshot:
     sql = read_sql(s, prefix)
     known = {r.external_id: r.workflow_id for r in sql.rows}
@@ -331,6 +381,8 @@ async def snapshot(
         version0=version0,
         pending_texts=pending,
         receipts=receiver.notice_receipts(),
+        arrivals=receiver.arrivals(),
+        worker_deaths=worker_deaths,
     )
 
 
@@ -347,6 +399,8 @@ class Checks:
     delivery: list[str] = field(default_factory=list)  # undelivered, delivered but never received
     receiver_duplicates: int = 0
     channel_crashes: int = 0
+    unexplained: list[str] = field(default_factory=list)  # a notice twice with no worker death between
+    most_per_death: int = 0  # the most duplicates one worker death explains
 
     def ok(self) -> bool:
         return not (
@@ -356,7 +410,7 @@ class Checks:
             or self.texts_lost
             or self.leftovers
             or self.delivery
-            or self.receiver_duplicates > self.channel_crashes
+            or self.unexplained
         )
 
     def settled(self) -> bool:
@@ -373,6 +427,7 @@ class Checks:
             ("text lost", self.texts_lost),
             ("leftover", self.leftovers),
             ("delivery", self.delivery),
+            ("duplicate", self.unexplained),
         ):
             out += [f"  {label} {item}" for item in items[:limit]]
             if len(items) > limit:
@@ -380,7 +435,8 @@ class Checks:
         if self.receiver_duplicates > self.channel_crashes:
             out.append(
                 f"  receiver duplicates {self.receiver_duplicates} > crashes between send and record "
-                f"{self.channel_crashes}"
+                f"{self.channel_crashes} (every one sent just before a worker died; one death "
+                f"explains up to {self.most_per_death}: the sends in flight in the dying process)"
             )
         return out
 
@@ -460,6 +516,18 @@ def judge(cases: Sequence[Case], snap: Snapshot, *, channel_crashes: int) -> Che
         elif snap.receipts.get(notice.key, 0) == 0:
             got.delivery.append(f"{ext}: {notice.key} delivered but never received")
     got.receiver_duplicates = sum(n - 1 for n in snap.receipts.values() if n > 1)
+    # A notice goes out again only when its sender died before recording it: each receipt but
+    # the last must be followed, within DEATH_WINDOW s, by a worker's death.
+    per_death: Counter[int] = Counter()
+    for key, n in sorted(snap.receipts.items()):
+        times = sorted(snap.arrivals.get(key, ()))
+        for i, at in enumerate(times[: n - 1] if n > 1 else []):
+            deaths = [j for j, d in enumerate(snap.worker_deaths) if at - 0.5 <= d <= at + DEATH_WINDOW]
+            if deaths:
+                per_death[deaths[0]] += 1
+            else:
+                got.unexplained.append(f"{key}: received {n}x, receipt {i + 1} followed by no worker death")
+    got.most_per_death = max(per_death.values(), default=0)
     return got
 
 
@@ -531,7 +599,7 @@ async def drill(args: argparse.Namespace) -> tuple[int, Figures]:
     figures = Figures()
     ft = faketime()
     figures.clock_ahead = ft is not None and not args.no_clock_ahead
-    receiver = Receiver(free_port())
+    receiver = TimedReceiver(free_port())
     receiver.up()
     env = {
         "FOLLOWTHROUGH_WEBHOOK_URL": receiver.url,
@@ -580,7 +648,7 @@ async def drill(args: argparse.Namespace) -> tuple[int, Figures]:
             deadline = time.monotonic() + args.settle
             channel = figures.crashes.get("after_channel_accepted", 0)
             while True:
-                snap = await snapshot(s, reader, prefix, figures.cases, receiver)
+                snap = await snapshot(s, reader, prefix, figures.cases, receiver, sup.worker_deaths)
                 figures.checks = judge(figures.cases, snap, channel_crashes=channel)
                 if figures.checks.settled() or time.monotonic() > deadline:
                     figures.settled_in = time.monotonic() - deadline + args.settle
@@ -618,7 +686,8 @@ def print_report(args: argparse.Namespace, f: Figures) -> None:
         f"settled {f.settled_in:.0f}s later; "
         f"disagreements={len(c.disagreements)} effects={len(c.effects)} texts={len(c.texts)} "
         f"texts_lost={len(c.texts_lost)} leftovers={len(c.leftovers)} delivery={len(c.delivery)} "
-        f"receiver_duplicates={c.receiver_duplicates} (<= {c.channel_crashes}); "
+        f"receiver_duplicates={c.receiver_duplicates} (crashes between send and record "
+        f"{c.channel_crashes}, unexplained {len(c.unexplained)}); "
         f"non-2xx={f.stats.non_2xx()} retried_503={f.stats.retried_503}"
     )
 

@@ -330,3 +330,31 @@ class ServiceToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Lease(Base):
+    """A named lease that one process holds at a time (``store.leases``): e.g. ``reconcile``,
+    run by one worker replica at a time. Times are the database's clock; ``token`` fences it."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The current holder's random token (NULL: free) and who it is (host:pid, for ops).
+    token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The holder keeps the lease until then unless it renews it.
+    expires_at: Mapped[datetime]
+    # When the scheduled job is due again (a periodic job's replicas wait until then).
+    next_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ReconcileFigure(Base):
+    """What ``followthrough reconcile`` found, summed over every run (``/metrics`` reads it):
+    one row per difference kind, and the row ``run`` counting runs (its ``updated_at``: when the
+    last whole run finished)."""
+
+    __tablename__ = "reconcile_figures"
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]

@@ -1,5 +1,6 @@
 """Worker assembly: which workflows and activities run, with their dependencies, and the
-worker process (Temporal worker + outbox dispatcher) with its graceful shutdown."""
+worker process (Temporal worker + outbox dispatcher + periodic reconcile) with its graceful
+shutdown."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from activities.notifications import (
 from config.settings import Settings
 from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
+from workers.reconcile import Reconciler
 from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
@@ -111,7 +113,8 @@ def build_worker(
 async def serve(
     client: Client, settings: Settings, sessions: sessionmaker[Session], stop: asyncio.Event
 ) -> bool:
-    """Run the Temporal worker and the outbox dispatcher until ``stop`` is set (SIGTERM/SIGINT),
+    """Run the Temporal worker, the outbox dispatcher and the periodic reconcile
+    (``workers.reconcile``) until ``stop`` is set (SIGTERM/SIGINT),
     then shut both down within a bounded time, also when the Temporal server is already gone.
 
     Activities still running get ``worker_shutdown_grace_seconds`` to finish; what does not
@@ -132,11 +135,17 @@ async def serve(
         sandbox=settings.worker_workflow_sandbox,
     )
     dispatcher = Dispatcher(Outbox(sessions, channel))
-    tasks = [asyncio.create_task(worker.run()), asyncio.create_task(dispatcher.run())]
+    reconciler = Reconciler(client, settings, sessions)
+    tasks = [
+        asyncio.create_task(worker.run()),
+        asyncio.create_task(dispatcher.run()),
+        asyncio.create_task(reconciler.run()),
+    ]
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker.stopping", grace_seconds=grace)
     dispatcher.stop()
+    reconciler.stop()
     clean = False
     try:
         async with asyncio.timeout(grace + 10):

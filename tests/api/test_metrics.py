@@ -11,8 +11,10 @@ import httpx
 import structlog
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
+from store.figures import record_figures
 from tests.api.support import ANA, OPS, SYSTEM, create, require_real_clock, setup_other_team, setup_team
 from tests.workflows.support import eventually
 
@@ -146,7 +148,11 @@ async def test_every_alert_rule_names_a_metric_the_api_serves(api: httpx.AsyncCl
     served = (await api.get("/metrics", headers=OPS)).text
     for rule in rules:
         for name in re.findall(r"followthrough_[a-z_]+", rule["expr"]):
-            assert f"# TYPE {name} " in served, f"{rule['alert']} reads {name}, which /metrics does not serve"
+            # A counter's samples are named ``<name>_total``; its TYPE line has the bare name.
+            counter = f"# TYPE {name.removesuffix('_total')} counter" if name.endswith("_total") else None
+            assert f"# TYPE {name} " in served or (counter is not None and counter in served), (
+                f"{rule['alert']} reads {name}, which /metrics does not serve"
+            )
 
 
 async def test_metrics_without_a_token_show_no_team(api: httpx.AsyncClient) -> None:
@@ -159,3 +165,22 @@ async def test_metrics_without_a_token_show_no_team(api: httpx.AsyncClient) -> N
         assert "followthrough_http_requests" in r.text
         assert "eastside" not in r.text and "followthrough_interactions_open" not in r.text
     assert 'team_id="eastside"' in (await api.get("/metrics", headers=OPS)).text
+
+
+async def test_reconcile_figures_are_served_from_the_database(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    """What reconcile found (written by whichever worker ran it) is served by every API replica."""
+    before = await scrape(api)
+    assert ("followthrough_reconcile_last_run_timestamp_seconds", frozenset()) not in before  # never ran
+    with sessions() as s:
+        record_figures(s, {"row_differs": 2, "row_missing": 1}, whole=True)
+        record_figures(s, {"row_differs": 1}, whole=False)  # a run limited to one team
+    after = await scrape(api)
+    assert sample(after, "followthrough_reconcile_differences_total", kind="row_differs") == 3
+    assert sample(after, "followthrough_reconcile_differences_total", kind="row_missing") == 1
+    assert sample(after, "followthrough_reconcile_runs_total") == 1
+    last = sample(after, "followthrough_reconcile_last_run_timestamp_seconds")
+    assert abs(last - datetime.now(UTC).timestamp()) < 60
+    # Not for anyone without a token.
+    assert "followthrough_reconcile" not in (await api.get("/metrics")).text
