@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.console import routes as console
+from api.console.security import ConsoleSecurityHeaders
 from api.observability import Metrics, RequestContextMiddleware
 from api.routes import (
     absences,
@@ -113,4 +114,6 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     )
     app.add_middleware(errors.NulGuard)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    # Outermost: every answer under /console, a 413 or a 500 included.
+    app.add_middleware(ConsoleSecurityHeaders)
     return app

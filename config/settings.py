@@ -151,7 +151,8 @@ class Settings(BaseSettings):
     # restart signs everybody out. ``console_secure_cookie`` false only for plain-http development.
     console_session_key: str | None = None
     console_secure_cookie: bool = True
-    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # The longest a console sign-in lasts (a shift), whatever the cookie says; sign-out ends it.
+    console_session_hours: float = Field(default=10.0, gt=0, le=24 * 30)
     # Request bodies larger than this are refused (413) by the codec endpoint.
     codec_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     # ``followthrough reconcile`` (docs/architecture.md §3.15): the worker runs it this often (one

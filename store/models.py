@@ -318,6 +318,22 @@ class IdempotentAnswer(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class ConsoleSession(Base):
+    """A console sign-in (``api.console.security``), so signing out ends it server-side: a
+    copied cookie stops working. ``id`` is the SHA-256 of the random session id the sealed
+    cookie carries (the database never holds what the cookie holds); the row is deleted at
+    sign-out and purged once expired (``workers.retention``).
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime]
+    # At most ``CONSOLE_SESSION_HOURS`` after ``created_at``, whatever the cookie says.
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class ServiceToken(Base):
     """A backend's bearer token, stored as its SHA-256 only (``followthrough token create``)."""
 

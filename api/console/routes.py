@@ -47,6 +47,7 @@ from services.access import Principal
 from services.auth import authenticate
 from services.common import from_update_failure
 from services.db import Database
+from store import console_sessions
 
 log = structlog.get_logger(__name__)
 
@@ -91,11 +92,18 @@ def _db(request: Request) -> Database:
 
 
 async def _principal(request: Request) -> Principal:
-    """The signed-in person, re-derived from the sealed token on every request."""
+    """The signed-in person, re-derived from the sealed token on every request, while the
+    session is open (not signed out, not older than ``console_session_hours``)."""
     settings = _settings(request)
-    token = security.unseal(settings, request.cookies.get(security.SESSION_COOKIE))
-    if token is None:
+    sealed = security.unseal(settings, request.cookies.get(security.SESSION_COOKIE))
+    if sealed is None:
         raise SignInRequired
+    live = await _db(request).run(
+        console_sessions.is_live, sealed.key, now=security.now(), hours=settings.console_session_hours
+    )
+    if not live:
+        raise SignInRequired
+    token = sealed.token
     try:
         principal = await authenticate(_db(request), settings, token)
     except (Unauthorized, Forbidden):
@@ -235,7 +243,7 @@ async def sign_in(request: Request) -> Response:
         log.info("console.sign_in_refused")
         return render(request, "sign_in.html", {"error": error}, status=401)
     response = RedirectResponse("/console/queue", status_code=303)
-    security.set_session(response, settings, token)
+    await _open_session(request, response, token, principal)
     log.info("console.signed_in", role=principal.role if principal else None)
     return response
 
@@ -282,17 +290,39 @@ async def sso_callback(request: Request) -> Response:
     # A same-site page, not a redirect: a Strict cookie set on the way back from another site is
     # only sent once the browser navigates from a page of this site.
     response = render(request, "sso_continue.html", {"title": "Signed in"})
-    security.set_session(response, settings, token)
+    await _open_session(request, response, token, principal)
     response.delete_cookie(sso.SSO_COOKIE, path=security.PATH)
     log.info("console.signed_in", role=principal.role, via="sso")
     return response
 
 
+async def _open_session(
+    request: Request, response: Response, token: str, principal: Principal | None
+) -> None:
+    """A new server-side session for this sign-in, and its sealed cookie on ``response``."""
+    settings = _settings(request)
+    session_id = security.new_session_id()
+    await _db(request).run(
+        console_sessions.open_session,
+        security.session_key(session_id),
+        staff_id=principal.staff_id if principal else None,
+        now=security.now(),
+        hours=settings.console_session_hours,
+    )
+    security.set_session(response, settings, session_id, token)
+
+
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
+    """End the session server-side (a copy of the cookie opens nothing after this) and clear it."""
     await _form(request)
+    settings = _settings(request)
+    sealed = security.unseal(settings, request.cookies.get(security.SESSION_COOKIE))
+    if sealed is not None:
+        await _db(request).run(console_sessions.end_session, sealed.key)
+        log.info("console.signed_out")
     response = RedirectResponse("/console/sign-in", status_code=303)
-    security.clear_session(response, _settings(request))
+    security.clear_session(response, settings)
     return response
 
 

@@ -1,10 +1,16 @@
 """The console's session cookie and CSRF protection.
 
-The session cookie holds the bearer token the person signed in with, sealed (Fernet: AES and
-HMAC) with a key derived from ``console_session_key``: the browser cannot read it and nobody can
-forge it. Every request unseals it and turns the token into a ``Principal`` with
+The session cookie holds the bearer token the person signed in with and a random session id,
+sealed (Fernet: AES and HMAC) with a key derived from ``console_session_key``: the browser cannot
+read it and nobody can forge it. Every request unseals it, checks that its session is still open
+in the database (``store.console_sessions``: sign-out deletes it, and it lasts at most
+``console_session_hours``), and turns the token into a ``Principal`` with
 ``services.auth.authenticate``, exactly as the API does with a bearer header, so a revoked token
-or a demoted lead takes effect on the next click.
+or a demoted lead takes effect on the next click, and a copied cookie dies with its session.
+
+Every answer under ``/console`` carries ``SECURITY_HEADERS`` (``ConsoleSecurityHeaders``): a
+Content-Security-Policy that allows scripts, styles and connections from this origin only (the
+console has no inline script or style, and htmx runs with ``allowEval`` off) and no framing.
 
 CSRF: a random token in a second cookie (``SameSite=Strict``, HttpOnly) must come back in every
 form (hidden field ``csrf``) or htmx request (header ``X-CSRF-Token``); a request that a browser
@@ -16,12 +22,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings
 
@@ -45,25 +57,61 @@ def fernet(settings: Settings) -> Fernet:
     return _fernet(settings.console_session_key or _PROCESS_KEY)
 
 
-def seal(settings: Settings, token: str) -> str:
-    return fernet(settings).encrypt(token.encode()).decode()
+def now() -> datetime:
+    """The wall clock the session seal and the session record go by."""
+    return datetime.fromtimestamp(time.time(), UTC)
 
 
-def unseal(settings: Settings, cookie: str | None) -> str | None:
-    """The token in a session cookie, or None when absent, forged or older than the session lifetime."""
+@dataclass(frozen=True)
+class SealedSession:
+    """What a session cookie holds: the session's id (its record is keyed by ``key``) and the token."""
+
+    session_id: str
+    token: str
+
+    @property
+    def key(self) -> str:
+        return session_key(self.session_id)
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def session_key(session_id: str) -> str:
+    """The session record's key: the SHA-256 of the cookie's session id, never the id itself."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def seal(settings: Settings, session_id: str, token: str) -> str:
+    payload = json.dumps({"kind": "console-session", "sid": session_id, "token": token})
+    return fernet(settings).encrypt_at_time(payload.encode(), int(now().timestamp())).decode()
+
+
+def unseal(settings: Settings, cookie: str | None) -> SealedSession | None:
+    """The session in a cookie, or None when absent, forged, of another kind (the SSO cookie is
+    sealed with the same key) or older than the session lifetime. Whether the session is still
+    open is the database's to say (``store.console_sessions.is_live``)."""
     if not cookie:
         return None
     try:
         ttl = int(settings.console_session_hours * 3600)
-        return fernet(settings).decrypt(cookie.encode(), ttl=ttl).decode()
+        raw = fernet(settings).decrypt_at_time(cookie.encode(), ttl, int(now().timestamp()))
+        data = json.loads(raw)
     except (InvalidToken, ValueError):
         return None
+    if not isinstance(data, dict) or data.get("kind") != "console-session":
+        return None
+    sid, token = data.get("sid"), data.get("token")
+    if not (isinstance(sid, str) and sid and isinstance(token, str) and token):
+        return None
+    return SealedSession(sid, token)
 
 
-def set_session(response: Response, settings: Settings, token: str) -> None:
+def set_session(response: Response, settings: Settings, session_id: str, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        seal(settings, token),
+        seal(settings, session_id, token),
         max_age=int(settings.console_session_hours * 3600),
         path=PATH,
         httponly=True,
@@ -124,3 +172,42 @@ def csrf_ok(request: Request, submitted: str | None) -> bool:
     if not cookie or not sent:
         return False
     return hmac.compare_digest(cookie.encode(), sent.encode())
+
+
+# ---------------------------------------------------------------- response headers
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+class ConsoleSecurityHeaders:
+    """Every answer under ``/console`` (pages, redirects, errors, static files, the event stream)
+    carries ``SECURITY_HEADERS``; pages also ``Cache-Control: no-store`` unless they set their own
+    (they show member data: no shared or back-button cache keeps it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == PATH or path.startswith(PATH + "/")):
+            await self.app(scope, receive, send)
+            return
+        static = path.startswith(PATH + "/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if not static and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

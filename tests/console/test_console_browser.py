@@ -230,7 +230,10 @@ async def test_cross_site_form_post_is_refused(console_server: Console, browser:
     # Another site (localhost is a different site from 127.0.0.1) posts a form at the console.
     evil = f"http://localhost:{console_server.base.rsplit(':', 1)[1]}"
     other = await page.context.new_page()
-    await other.goto(f"{evil}/console/sign-in")
+    # A page outside /console: a console page would bring the console's own CSP along, whose
+    # form-action 'self' stops the browser from sending the post at all (another site's page has
+    # no such policy, so the server's refusal is what is tested here).
+    await other.goto(f"{evil}/healthz")
     await other.set_content(
         f"""<form method="post" action="{console_server.base}/console/interactions/{case["id"]}/attempt">
         <input name="outcome" value="reached"><input name="csrf" value="guess"><button>go</button></form>"""
