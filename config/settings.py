@@ -242,6 +242,10 @@ class Settings(BaseSettings):
     # (issue 23) Request bodies larger than this are refused with 413 on every route, before any
     # parsing or authentication (the codec endpoint has its own ``codec_max_body_bytes``).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    # Stored answers of repeat-safe actions (``Idempotency-Key``), pending member text and ended
+    # console sessions are purged by the worker once this old (``workers.retention``); a repeat
+    # after it is no longer answered from the store.
+    idempotency_retention_hours: float = Field(default=72.0, gt=0, le=24 * 366)
 
     @field_validator("tokens")
     @classmethod

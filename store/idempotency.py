@@ -116,3 +116,25 @@ def forget_answer(session: Session, key: str) -> None:
         delete(IdempotentAnswer).where(IdempotentAnswer.key == key, IdempotentAnswer.status.is_(None))
     )
     session.commit()
+
+
+# ---------------------------------------------------------------- retention
+def purge_answers(session: Session, before: datetime, *, limit: int) -> int:
+    """Delete up to ``limit`` stored answers (and unanswered claims) made before ``before``
+    (committed); how many. A repeat of a purged key is a new request."""
+    keys = list(
+        session.scalars(select(IdempotentAnswer.key).where(IdempotentAnswer.created_at < before).limit(limit))
+    )
+    if keys:
+        session.execute(delete(IdempotentAnswer).where(IdempotentAnswer.key.in_(keys)))
+        session.commit()
+    return len(keys)
+
+
+def purge_texts(session: Session, before: datetime, *, limit: int) -> int:
+    """Delete up to ``limit`` pending texts stored before ``before`` (committed); how many."""
+    keys = list(session.scalars(select(PendingText.key).where(PendingText.created_at < before).limit(limit)))
+    if keys:
+        session.execute(delete(PendingText).where(PendingText.key.in_(keys), PendingText.created_at < before))
+        session.commit()
+    return len(keys)

@@ -31,6 +31,7 @@ from config.settings import Settings
 from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
 from workers.reconcile import Reconciler
+from workers.retention import Retention
 from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
@@ -136,16 +137,19 @@ async def serve(
     )
     dispatcher = Dispatcher(Outbox(sessions, channel))
     reconciler = Reconciler(client, settings, sessions)
+    retention = Retention(settings, sessions)  # purges what is kept only for a while
     tasks = [
         asyncio.create_task(worker.run()),
         asyncio.create_task(dispatcher.run()),
         asyncio.create_task(reconciler.run()),
+        asyncio.create_task(retention.run()),
     ]
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker.stopping", grace_seconds=grace)
     dispatcher.stop()
     reconciler.stop()
+    retention.stop()
     clean = False
     try:
         async with asyncio.timeout(grace + 10):
