@@ -285,7 +285,7 @@ class EscalationWorkflow(TimerLoop[None]):
             at=workflow.now(),
             reason=reason,
         )
-        if workflow.patched(PERF_PATCH):
+        if self._patched(PERF_PATCH):
             # Bounded: the state keeps the latest notices; the read model gets each one once.
             s.notice_count = self._sent() + 1
             s.notified = [*s.notified, notice][-KEEP_NOTICES:]
@@ -319,7 +319,7 @@ class EscalationWorkflow(TimerLoop[None]):
     async def _record(self, events: list[TimelineEntry], extra: None) -> None:
         s = self._s
         s.version += 1
-        if workflow.patched(PERF_PATCH):
+        if self._patched(PERF_PATCH):
             new, self._unprojected = self._unprojected, []
             await workflow.execute_local_activity_method(
                 EscalationActivities.sync_escalation,

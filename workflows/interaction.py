@@ -156,7 +156,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         carried the resolve, the server would refuse that task for the escalation's end arriving
         meanwhile, and the resolve would fail. So the run ends only once they have ended (a bounded
         wait; they are all resolved by now, which ``_check_resolve`` asks)."""
-        if self._escalations_ended() or not workflow.patched(END_AFTER_ESCALATIONS_PATCH):
+        if self._escalations_ended() or not self._patched(END_AFTER_ESCALATIONS_PATCH):
             return
         try:
             await workflow.wait_condition(
@@ -599,7 +599,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             rule = self._inp.escalation_matrix.get(trigger) or default_escalation_rule(trigger)
             version = self._inp.matrix_version
         escalation_id = workflow.uuid4().hex
-        if not workflow.patched(ESCALATION_OWN_ID_PATCH):
+        if not self._patched(ESCALATION_OWN_ID_PATCH):
             await self._raise_trigger_v1(trigger, escalation_id, rule, version, actor_id=actor_id)
             return
         # Its own workflow id, and the child first: the case records an escalation only once it
@@ -774,7 +774,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         s = self._s
         s.version += 1
         s.status = self._status()
-        if workflow.patched(PERF_PATCH):
+        if self._patched(PERF_PATCH):
             await self._record_lean(events, escalation)
             return
         workflow.upsert_search_attributes(
@@ -970,7 +970,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         and under the daily cap; say why it waits (timeline details, timer summary)."""
         s = self._s
         s.retry_held_by, s.retry_zone, s.retry_text_refused = None, None, False
-        if contact is None or s.next_retry_at is None or not workflow.patched(CONTACT_WINDOW_PATCH):
+        if contact is None or s.next_retry_at is None or not self._patched(CONTACT_WINDOW_PATCH):
             return {}
         s.retry_zone = contact.zone
         s.retry_text_refused = contact.text_refused

@@ -35,6 +35,7 @@ from tests.workflows.support import (
     timeline,
 )
 from workers.main import build_worker
+from workflows.common import PATCHES_AT_START_PATCH
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import END_AFTER_ESCALATIONS_PATCH, InteractionWorkflow
 from workflows.registry import ALL_WORKFLOWS
@@ -153,13 +154,17 @@ async def test_a_case_resolved_while_its_escalation_still_ends_ends_after_it(
         escalation_ended = (await child.describe()).close_time
         assert case_ended is not None and escalation_ended is not None
         assert case_ended >= escalation_ended
-        # The new path is marked (older runs replay without the wait) and replays deterministically.
+        # The new path is marked (older runs replay without the wait): a new run by
+        # patches-at-start, asked when it began; and it replays deterministically.
         history = await parent.fetch_history()
         markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
-        assert any(
-            END_AFTER_ESCALATIONS_PATCH.encode() in p.data
+        patch_ids = [
+            p.data
             for e in markers
+            if "patch-data" in e.marker_recorded_event_attributes.details
             for p in e.marker_recorded_event_attributes.details["patch-data"].payloads
-        )
+        ]
+        assert any(PATCHES_AT_START_PATCH.encode() in d for d in patch_ids)
+        assert not any(END_AFTER_ESCALATIONS_PATCH.encode() in d for d in patch_ids)
         replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
         await replayer.replay_workflow(history)

@@ -39,6 +39,9 @@ Scenarios (see ``SCENARIOS``):
 - ``escalation_continue_as_new`` (v6): an unacknowledged escalation past a small history limit;
 - ``grouping_paths`` (v6): a safety notice bypassing grouping, then a grouping workflow that
   delivers one notice at a time until it continues as new.
+
+v7 (``ladder``, ``happy_path``, ``coverage``): runs that record ``patches-at-start`` first and no
+other patch marker.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ HERE = Path(__file__).parent
 # v2: keep-unchanged-timer; v3: escalation-own-id; v4: contact-window-retry; v5: perf-lean-history
 # (and the race-only patches of that line, recorded at their own commits); v6: the paths no
 # older fixture covered, on the code of issue 19 (reproject signal, applied_updates).
-VERSION = "v6"
+VERSION = "v7"
 INDEX = HERE / "index.json"  # file name -> workflow id
 TASK_QUEUE = "record"
 Handle = WorkflowHandle[Any, Any]
