@@ -34,7 +34,9 @@ def settings(db_url: str, task_queue: str) -> Settings:
 
 
 def absence(staff_id: str, backup_id: str | None) -> dict[str, Any]:
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    # A fixed instant (not "now" to the second): a repeat must send the very same body, and a
+    # slow run crossed a second between the first request and its repeat (422, key reused).
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
     return {
         "staff_id": staff_id,
         "backup_id": backup_id,
