@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -152,7 +153,12 @@ async def run_update(
 
 
 async def with_text(
-    db: Database, text_key: str, text: str | None, action: Callable[[], Awaitable[object]]
+    db: Database,
+    text_key: str,
+    text: str | None,
+    action: Callable[[], Awaitable[object]],
+    *,
+    author_id: str | None = None,
 ) -> None:
     """Run ``action()`` (an update) with member ``text`` stored durably under ``text_key`` first.
 
@@ -160,7 +166,7 @@ async def with_text(
     a crash) keeps it, so the projection or a retry with the same key puts it in its place.
     """
     if text:
-        await db.run(idem.stash_text, text_key, text)
+        await db.run(functools.partial(idem.stash_text, author_id=author_id), text_key, text)
         crash_point("after_text_stored")
     try:
         await action()

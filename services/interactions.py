@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -460,7 +461,9 @@ async def resolve(
     a resolve Temporal lost); only when the run has ended as resolved by the same person does a
     repeat answer from the row.
     """
-    text_key = f"resolution:{operation_id('resolve', key)}"
+    # Keyed by the case and this action: the sweep can place it on the case if the request dies
+    # after Temporal applied the resolve (services/reconcile.py).
+    text_key = f"resolution:{row.id}:{operation_id('resolve', key)}"
 
     def update(update_key: str) -> Callable[[], Awaitable[InteractionState]]:
         arg = ResolveInput(actor_id=actor_id)
@@ -468,13 +471,13 @@ async def resolve(
 
     try:
         try:
-            await with_text(db, text_key, resolution, update(key))
+            await with_text(db, text_key, resolution, update(key), author_id=actor_id)
         except Conflict:
             # Blocked by an escalation whose workflow ended without telling the case? Close those
             # and try once more; otherwise the conflict stands.
             if not await escalations.reconcile(db, client, settings, row):
                 raise
-            await with_text(db, text_key, resolution, update(f"{key}:again"))
+            await with_text(db, text_key, resolution, update(f"{key}:again"), author_id=actor_id)
     except Conflict:
         # A repeat of a resolve whose answer was lost, after the run ended: answered only when
         # Temporal closed the run and the row says this person resolved it with this text.
@@ -484,6 +487,6 @@ async def resolve(
         )
         if not mine or not await run_completed(client, settings, row.workflow_id):
             raise
-        await db.run(idem.stash_text, text_key, resolution)
+        await db.run(functools.partial(idem.stash_text, author_id=actor_id), text_key, resolution)
     await db.run(_place_resolution, row.id, text_key)
     return await db.run(fresh, row.id)

@@ -822,8 +822,28 @@ def _stale_texts(session: Session, before: datetime) -> list[tuple[str, str | No
         column = _ATTEMPT_TEXTS.get(prefix)
         if column is not None and session.get(Attempt, attempt_id) is None:
             column = None
+        if prefix == "resolution" and _resolution_home(session, key) is not None:
+            column = RESOLUTION
         out.append((key, column))
     return out
+
+
+# The column of a resolve's text: ``interactions.resolution``.
+RESOLUTION = "resolution"
+
+
+def _resolution_home(session: Session, key: str) -> Interaction | None:
+    """The case a resolve's text (``resolution:{interaction id}:{action}``) belongs on: resolved
+    (Temporal applied a resolve) by the text's author, with no resolution yet. The request died
+    after the update and no repeat came; of the resolves by the resolver, only one won."""
+    parts = key.split(":")
+    if len(parts) != 3:
+        return None  # a key from before per-case resolution keys: its case cannot be known
+    row = session.get(Interaction, parts[1])
+    author = session.scalar(select(PendingText.author_id).where(PendingText.key == key))
+    if row is None or row.status != "resolved" or row.resolution is not None or author != row.resolved_by:
+        return None
+    return row
 
 
 def _place_or_purge(session: Session, key: str, column: str | None, before: datetime) -> None:
@@ -834,7 +854,11 @@ def _place_or_purge(session: Session, key: str, column: str | None, before: date
     )
     if text is None:
         return
-    if column is not None:
+    if column == RESOLUTION:
+        case = _resolution_home(session, key)
+        if case is not None:
+            case.resolution = text
+    elif column is not None:
         attempt = session.get(Attempt, key.partition(":")[2])
         if attempt is not None and getattr(attempt, column) is None:
             setattr(attempt, column, text)

@@ -192,10 +192,7 @@ async def test_crash_points_under_load_keep_one_truth() -> None:
     assert not c.leftovers, c.leftovers
     assert not c.delivery, c.delivery
     assert c.receiver_duplicates <= c.channel_crashes
-    if c.texts_lost:
-        # Finding (issue 19, reconcile's sweep): a resolve applied by Temporal whose request died
-        # before the API placed its resolution, and was never repeated, leaves the text pending;
-        # the sweep purges it (it places only attempt texts), so the case stays resolved without
-        # its documentation. Remove this once the sweep places a winning resolve's text.
-        pytest.xfail(f"FINDING texts lost: {c.texts_lost}")
+    # A resolve applied by Temporal whose request died before the API placed its resolution (and
+    # was never repeated) is placed by reconcile's sweep: the resolver's text on the resolved case.
+    assert not c.texts_lost, c.texts_lost
     assert rc == 0

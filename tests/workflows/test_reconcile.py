@@ -338,7 +338,13 @@ async def test_stale_pending_texts_are_placed_or_purged_and_fresh_ones_kept(
     attempt_id = uuid.uuid4().hex
     with unit_of_work(sessions) as s:
         case = add_interaction_row(
-            s, assignee_id="chw-ana", due_at=now, team_id=team_id, status="resolved", version=5
+            s,
+            assignee_id="chw-ana",
+            due_at=now,
+            team_id=team_id,
+            status="resolved",
+            resolved_by="chw-ana",
+            version=5,
         )
         s.flush()
         s.add(
@@ -352,20 +358,39 @@ async def test_stale_pending_texts_are_placed_or_purged_and_fresh_ones_kept(
                 PendingText(
                     key=f"attempt:{attempt_id}", text="left a message with her son", created_at=stale
                 ),
-                # a resolve whose request died and whose client never repeated it
+                # a resolve Temporal applied, whose request died before placing its text and
+                # whose client never repeated it: placed on the case (its author resolved it)
                 PendingText(
-                    key=f"resolution:{uuid.uuid4().hex}", text="referred to food bank", created_at=stale
+                    key=f"resolution:{case.id}:{uuid.uuid4().hex}",
+                    text="referred to food bank",
+                    created_at=stale,
+                    author_id="chw-ana",
                 ),
+                # another person's resolve of the same case, which lost (its request died too)
+                PendingText(
+                    key=f"resolution:{case.id}:{uuid.uuid4().hex}",
+                    text="gave the pantry hours",
+                    created_at=stale,
+                    author_id="lead-1",
+                ),
+                # a key from before per-case resolution keys: its case cannot be known
+                PendingText(key=f"resolution:{uuid.uuid4().hex}", text="called back", created_at=stale),
                 # an action in flight
                 PendingText(key=f"flag:{uuid.uuid4().hex}", text="sounded distressed", created_at=now),
             ]
         )
 
     report = await reconcile(db, client, settings, team_id=team_id)
-    assert sorted(d.kind for d in report.differences) == ["pending_text_placed", "pending_text_purged"]
+    assert sorted(d.kind for d in report.differences) == [
+        "pending_text_placed",
+        "pending_text_placed",
+        "pending_text_purged",
+        "pending_text_purged",
+    ]
     assert not report.failed
     assert all(
-        "food bank" not in line and "son" not in line for line in map(lambda d: d.line(), report.differences)
+        "food bank" not in line and "son" not in line and "pantry" not in line
+        for line in map(lambda d: d.line(), report.differences)
     )
 
     def texts(session: Session) -> list[str]:
@@ -375,8 +400,13 @@ async def test_stale_pending_texts_are_placed_or_purged_and_fresh_ones_kept(
         attempt = session.get(Attempt, attempt_id)
         return None if attempt is None else attempt.note
 
+    def resolution(session: Session) -> str | None:
+        row = session.get(Interaction, case.id)
+        return None if row is None else row.resolution
+
     assert await db.run(texts) == ["flag"]
     assert await db.run(note) == "left a message with her son"
+    assert await db.run(resolution) == "referred to food bank"  # the resolver's, not the loser's
     assert (await reconcile(db, client, settings, team_id=team_id)).differences == []
 
 
