@@ -45,16 +45,17 @@ def fresh(session: Session, escalation_id: str) -> Escalation:
 async def run_escalation_update(
     client: Client, settings: Settings, row: Escalation, update: str, arg: BaseModel, *, key: str
 ) -> EscalationState:
-    """Run an escalation update; validator rejections become their domain errors."""
-    if row.status == "resolved":
-        raise Conflict(f"escalation {row.id} is already resolved")
+    """Run an escalation update; validator rejections become their domain errors.
+
+    Always sent, even for a row that reads resolved: the row may say more than Temporal applied
+    (docs/adr/one-truth.md); an ended workflow answers 409 by itself."""
     return await run_update(
         client,
         row.workflow_id,
         update,
         arg,
         result_type=EscalationState,
-        closed=f"escalation {row.id} has ended",
+        closed=f"escalation {row.id} is already resolved (its workflow has ended)",
         update_id=update_id(update, key),
         seconds=settings.temporal_update_timeout_seconds,
     )
@@ -241,11 +242,11 @@ async def resolve(
     keys = documentation_keys(key)
     texts = {keys["action_taken"]: action, keys["outcome"]: result}
     the_id = update_id("resolve", key)
-    if row.status == "resolved":
-        if not await _won_earlier(client, settings, row, principal, the_id):
-            raise Conflict(f"escalation {row.id} is already resolved")
+    if row.status == "resolved" and await _won_earlier(client, settings, row, principal, the_id):
         await with_action_text(db, texts, principal.actor_id, _nothing)
     else:
+        # Sent even when the row reads resolved: a resolve Temporal lost (the row ran ahead of it)
+        # is applied now, and a resolve Temporal refuses answers 409 from the workflow.
         arg = EscalationResolveInput(
             escalation_id=row.id,
             actor_id=principal.actor_id,

@@ -171,3 +171,28 @@ async def test_two_people_resolving_one_case_at_once_store_the_winners_resolutio
         (winner,) = [who for who, code in answers if code == 200]
         got = await detail(api, case["id"])
         assert (got["resolution"], got["resolved_by"]) == (f"{winner} ({n})", winner)
+
+
+async def test_an_escalation_resolve_temporal_lost_is_applied_by_its_repeat(
+    api: httpx.AsyncClient, client: Client, sessions: sessionmaker[Session]
+) -> None:
+    """The escalation's row says resolved (a resolve projected, then lost with its workflow task);
+    the lead's repeat reaches the workflow, which applies it, instead of a 409 from the row."""
+    from store.models import Escalation
+    from tests.api.test_escalations_api import escalation_of
+
+    await setup_team(api)
+    case = await create(api, flags=["complaint"])
+    esc = await escalation_of(api, case["id"], "complaint")
+    with unit_of_work(sessions) as s:
+        row = s.get(Escalation, esc["id"])
+        assert row is not None
+        row.status, row.resolved_by, row.version = "resolved", "lead-1", row.version + 1
+    assert await status_of(client, esc["workflow_id"]) == WorkflowExecutionStatus.RUNNING
+    body = {"action_taken": "called the member back", "outcome": "apologised"}
+    r = await api.post(f"/v1/escalations/{esc['id']}/resolve", json=body, headers=with_key(LEAD))
+    assert r.status_code == 200, r.text
+    assert await eventually(
+        lambda: _is(status_of(client, esc["workflow_id"]), WorkflowExecutionStatus.COMPLETED)
+    )
+    assert r.json()["action_taken"] == "called the member back"
