@@ -27,6 +27,7 @@ from activities.notifications import (
     Outbox,
     WebhookChannel,
 )
+from activities.sessions import activity_sessions
 from config.settings import Settings
 from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
@@ -55,6 +56,7 @@ def activity_objects(
 
     ``client`` is the worker's Temporal client, which the absence fan-out signals with.
     """
+    sessions = activity_sessions(sessions)  # a cancellation never lands inside a query
     interactions = InteractionActivities(sessions)
     escalations = EscalationActivities(sessions)
     notifications = NotificationActivities(sessions, channel, client=client, **notify_kwargs)  # type: ignore[arg-type]
