@@ -48,9 +48,12 @@ async def act(api: httpx.AsyncClient, eid: str, action: str, body: Any, headers:
 
 async def test_named_staff_acknowledge_and_documentation_is_required(api: httpx.AsyncClient) -> None:
     await setup_team(api)
+    before = (await api.get("/v1/teams/eastside", headers=SYSTEM)).json()["version"]
     r = await api.put("/v1/teams/eastside", json=NAMED_MATRIX, headers=SYSTEM)
     assert r.status_code == 200, r.text
     version = r.json()["version"]
+    assert version == before + 1  # the PUT made a new version of the team
+    assert (await api.get("/v1/teams/eastside", headers=SYSTEM)).json()["version"] == version
     created = await create(api, member_id="mem-1", flags=["complaint"])
     iid = created["id"]
     esc = await escalation_of(api, iid, "complaint")

@@ -26,6 +26,7 @@ from domain.messages import (
 from domain.models import TeamConfig
 from store.db import unit_of_work
 from store.models import Escalation, Notification, Team
+from store.repositories import upsert_team
 from tests.conftest import CHICAGO_TEAM, advance_to, now_of
 from tests.workflows.support import (
     at,
@@ -262,11 +263,12 @@ async def test_changing_the_matrix_does_not_touch_a_running_escalation(
             }
         },
     }
-    with unit_of_work(sessions) as s:
-        t = s.get(Team, "eastside")
-        assert t is not None
-        t.config = TeamConfig.model_validate(changed).model_dump(mode="json")
-        t.version = 2
+    with unit_of_work(sessions) as s:  # as PUT /v1/teams stores it
+        cfg = TeamConfig.model_validate(changed)
+        assert upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json")).version == 2
+    with sessions() as s:
+        stored = s.get(Team, "eastside")
+        assert stored is not None and stored.version == 2
     second = interaction_input(team(), saturday, channel="call", flags=["safety"])
     await start(client, second, task_queue)
     row2, _ = await escalation_handle(client, sessions, second.interaction_id)
