@@ -1,0 +1,141 @@
+"""Behaviours docs/api.md promises that no other test checked (issue 26): the team version grows
+on every PUT, and `Idempotency-Key` makes absences and escalation actions repeat-safe."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tests.api.support import LEAD, SYSTEM, create, detail, setup_team
+from tests.conftest import CHICAGO_TEAM
+from tests.workflows.support import eventually
+
+
+async def test_the_team_version_grows_on_every_put(api: httpx.AsyncClient) -> None:
+    """api.md §4.3 Teams: `version` starts at 1 and grows with every PUT (the same body too);
+    an escalation records the version in force when it started."""
+    # A new team starts at 1.
+    fresh = [(await api.put("/v1/teams/northside", json=CHICAGO_TEAM, headers=SYSTEM)) for _ in range(2)]
+    assert [r.json()["version"] for r in fresh] == [1, 2]
+    await setup_team(api)
+    base = (await api.get("/v1/teams/eastside", headers=SYSTEM)).json()["version"]
+    versions = []
+    for body in (CHICAGO_TEAM, CHICAGO_TEAM, {**CHICAGO_TEAM, "name": "Eastside renamed"}):
+        r = await api.put("/v1/teams/eastside", json=body, headers=SYSTEM)
+        assert r.status_code == 200, r.text
+        versions.append(r.json()["version"])
+    assert versions == [base + 1, base + 2, base + 3]
+    assert (await api.get("/v1/teams/eastside", headers=SYSTEM)).json()["version"] == base + 3
+
+    created = await create(api, member_id="mem-1", flags=["complaint"])
+
+    async def started() -> Any:
+        return [e for e in (await detail(api, created["id"]))["escalations"] if e["notified"]]
+
+    (esc,) = await eventually(started)
+    assert esc["matrix_version"] == base + 3
+
+
+def _absence(**over: Any) -> dict[str, Any]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    body: dict[str, Any] = {
+        "staff_id": "chw-ana",
+        "backup_id": "chw-ben",
+        "starts_at": (now + timedelta(days=1)).isoformat(),
+        "ends_at": (now + timedelta(days=3)).isoformat(),
+        "reason": "training",
+    }
+    body.update(over)
+    return body
+
+
+def keyed(headers: dict[str, str], key: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": f"{key}-{uuid.uuid4().hex[:8]}"}
+
+
+async def test_absence_actions_are_repeat_safe_with_an_idempotency_key(api: httpx.AsyncClient) -> None:
+    """api.md §4.3 Repeat-safe actions, for absences: the same key answers the stored result
+    (`Idempotent-Replayed: true`) and changes nothing; the same key with another body is 422."""
+    await setup_team(api)
+    body = _absence()
+    headers = keyed(LEAD, "absence")
+    first = await api.post("/v1/absences", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.headers.get("Idempotent-Replayed") != "true"
+    again = await api.post("/v1/absences", json=body, headers=headers)
+    assert again.status_code == 201, again.text  # without the key: 409, an overlapping absence
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    other = await api.post("/v1/absences", json={**body, "reason": "other"}, headers=headers)
+    assert other.status_code == 422, other.text
+    listed = (await api.get("/v1/absences", params={"staff_id": "chw-ana"}, headers=LEAD)).json()["items"]
+    assert [a["id"] for a in listed] == [first.json()["id"]]
+    aid = first.json()["id"]
+
+    # Extending: the repeat is answered from the store even after a later change.
+    patch_headers = keyed(LEAD, "extend")
+    new_end = (datetime.now(UTC).replace(microsecond=0) + timedelta(days=4)).isoformat()
+    r = await api.patch(f"/v1/absences/{aid}", json={"ends_at": new_end}, headers=patch_headers)
+    assert r.status_code == 200, r.text
+    later_end = (datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)).isoformat()
+    r = await api.patch(f"/v1/absences/{aid}", json={"ends_at": later_end}, headers=LEAD)
+    assert r.status_code == 200, r.text
+    r = await api.patch(f"/v1/absences/{aid}", json={"ends_at": new_end}, headers=patch_headers)
+    assert r.status_code == 200 and r.headers.get("Idempotent-Replayed") == "true", r.text
+    got = (await api.get(f"/v1/absences/{aid}", headers=LEAD)).json()
+    assert datetime.fromisoformat(got["ends_at"]) == datetime.fromisoformat(later_end)  # unchanged
+
+    # Cancelling twice: the repeat is the stored 200, not the 409 of a cancelled absence.
+    cancel_headers = keyed(LEAD, "cancel")
+    r = await api.post(f"/v1/absences/{aid}/cancel", headers=cancel_headers)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    r = await api.post(f"/v1/absences/{aid}/cancel", headers=cancel_headers)
+    assert r.status_code == 200 and r.headers.get("Idempotent-Replayed") == "true", r.text
+    assert (await api.post(f"/v1/absences/{aid}/cancel", headers=LEAD)).status_code == 409
+
+
+async def test_escalation_actions_are_repeat_safe_with_an_idempotency_key(api: httpx.AsyncClient) -> None:
+    """api.md §4.3 Repeat-safe actions, for escalation acknowledge, assign and resolve."""
+    await setup_team(api)
+    created = await create(api, member_id="mem-1", flags=["complaint"])
+
+    async def started() -> Any:
+        return [e for e in (await detail(api, created["id"]))["escalations"] if e["notified"]]
+
+    (esc,) = await eventually(started)
+    eid = esc["id"]
+
+    ack = keyed(LEAD, "ack")
+    first = await api.post(f"/v1/escalations/{eid}/acknowledge", json={"note": "on it"}, headers=ack)
+    assert first.status_code == 200 and first.json()["status"] == "acknowledged", first.text
+    again = await api.post(f"/v1/escalations/{eid}/acknowledge", json={"note": "on it"}, headers=ack)
+    assert again.status_code == 200, again.text  # without the key: 409, already acknowledged
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["acknowledged_at"] == first.json()["acknowledged_at"]
+    other = await api.post(f"/v1/escalations/{eid}/acknowledge", json={"note": "else"}, headers=ack)
+    assert other.status_code == 422, other.text
+
+    assign = keyed(LEAD, "assign")
+    r = await api.post(f"/v1/escalations/{eid}/assign", json={"owner_id": "chw-ben"}, headers=assign)
+    assert r.status_code == 200 and r.json()["owner_id"] == "chw-ben", r.text
+    r = await api.post(f"/v1/escalations/{eid}/assign", json={"owner_id": "chw-ana"}, headers=LEAD)
+    assert r.status_code == 200 and r.json()["owner_id"] == "chw-ana", r.text
+    r = await api.post(f"/v1/escalations/{eid}/assign", json={"owner_id": "chw-ben"}, headers=assign)
+    assert r.status_code == 200 and r.headers.get("Idempotent-Replayed") == "true", r.text
+    got = (await api.get(f"/v1/escalations/{eid}", headers=LEAD)).json()
+    assert got["owner_id"] == "chw-ana"  # the repeat changed nothing
+    owner_lines = [t for t in got["timeline"] if t["kind"] == "escalation_owner_changed"]
+    assert len(owner_lines) == 2
+
+    resolve = keyed(LEAD, "resolve")
+    docs = {"action_taken": "called back", "outcome": "settled"}
+    first = await api.post(f"/v1/escalations/{eid}/resolve", json=docs, headers=resolve)
+    assert first.status_code == 200 and first.json()["status"] == "resolved", first.text
+    again = await api.post(f"/v1/escalations/{eid}/resolve", json=docs, headers=resolve)
+    assert again.status_code == 200, again.text  # without the key: 409, already resolved
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["resolved_at"] == first.json()["resolved_at"]
+    assert (await api.post(f"/v1/escalations/{eid}/resolve", json=docs, headers=LEAD)).status_code == 409
