@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +38,7 @@ from tests.workflows.support import (
     settled_history_length,
     start,
     state_of,
+    steady,
     team,
 )
 from workers.main import build_worker
@@ -60,11 +60,13 @@ def ladder(sessions: sessionmaker[Session], interaction_id: str) -> list[tuple[s
     ]
 
 
-async def ladder_of_length(sessions: sessionmaker[Session], interaction_id: str, n: int) -> list[Any]:
-    got = await eventually(
-        lambda: now_value(r if len(r := escalation_notices(sessions, interaction_id)) >= n else [])
-    )
-    await asyncio.sleep(0.3)  # nothing more arrives than expected
+async def ladder_of_length(
+    sessions: sessionmaker[Session], interaction_id: str, n: int
+) -> list[tuple[str, int, str]]:
+    """The ladder once it has ``n`` rungs and has stopped growing: exactly ``n``, nothing more."""
+    await eventually(lambda: now_value(len(escalation_notices(sessions, interaction_id)) >= n))
+    got = await steady(lambda: now_value(ladder(sessions, interaction_id)), quiet=0.3)
+    assert len(got) == n, f"expected {n} escalation notices, got {got}"
     return got
 
 
@@ -98,8 +100,10 @@ async def test_safety_at_night_climbs_to_the_manager_and_repeats_until_acknowled
     await advance_to(env, at(saturday, 2, 14))
     assert ladder(sessions, inp.interaction_id) == [("lead-1", 1, "level")]
     await advance_to(env, at(saturday, 2, 16))
-    await ladder_of_length(sessions, inp.interaction_id, 2)
-    assert ladder(sessions, inp.interaction_id)[1] == ("mgr-1", 2, "level")
+    assert await ladder_of_length(sessions, inp.interaction_id, 2) == [
+        ("lead-1", 1, "level"),
+        ("mgr-1", 2, "level"),
+    ]
     st = await esc_state(handle)
     assert st.level == 2 and abs(st.level_notified_at - at(saturday, 2, 15)) < TOLERANCE
 
@@ -210,8 +214,10 @@ async def test_resolve_overdue_notifies_the_next_level(
     await advance_to(env, at(saturday, 14, 4))
     assert ladder(sessions, inp.interaction_id) == [("lead-1", 1, "level")]
     await advance_to(env, at(saturday, 14, 6))
-    await ladder_of_length(sessions, inp.interaction_id, 2)
-    assert ladder(sessions, inp.interaction_id)[1] == ("mgr-1", 2, "resolve_overdue")
+    assert await ladder_of_length(sessions, inp.interaction_id, 2) == [
+        ("lead-1", 1, "level"),
+        ("mgr-1", 2, "resolve_overdue"),
+    ]
     await advance_to(env, at(saturday, 20))  # once, not again
     assert len(escalation_notices(sessions, inp.interaction_id)) == 2
 
@@ -275,12 +281,12 @@ async def test_changing_the_matrix_does_not_touch_a_running_escalation(
     assert row2.matrix_version == 2 and row2.rule["levels"][0]["ack_within_minutes"] == 60
 
     await advance_to(env, at(saturday, 2, 16))
-    await ladder_of_length(sessions, first.interaction_id, 2)  # the running one kept 15 minutes
-    assert ladder(sessions, first.interaction_id)[1] == ("mgr-1", 2, "level")
-    assert ladder(sessions, second.interaction_id) == [("lead-1", 1, "level")]
+    climbed = [("lead-1", 1, "level"), ("mgr-1", 2, "level")]
+    # The running one kept 15 minutes; the new one (60 minutes) has not climbed.
+    assert await ladder_of_length(sessions, first.interaction_id, 2) == climbed
+    assert await ladder_of_length(sessions, second.interaction_id, 1) == climbed[:1]
     await advance_to(env, at(saturday, 3, 1))
-    await ladder_of_length(sessions, second.interaction_id, 2)
-    assert ladder(sessions, second.interaction_id)[1] == ("mgr-1", 2, "level")
+    assert await ladder_of_length(sessions, second.interaction_id, 2) == climbed
 
 
 def inp_wid(inp: Any) -> str:
