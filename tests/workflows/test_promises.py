@@ -6,7 +6,7 @@ lifting once the safety escalation is resolved."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,9 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.messages import AttemptInput, FlagInput, InteractionState, MemberContact, ResolveInput
-from store.models import Escalation, Notification
+from store.db import unit_of_work
+from store.models import Absence, Escalation, Notification
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
+    add_interaction_row,
     at,
     eventually,
     interaction_input,
@@ -31,6 +33,12 @@ from tests.workflows.support import (
     steady,
     team,
     timeline,
+)
+from tests.workflows.test_checkins import (
+    at as checkin_at,
+    digests_at,
+    holiday_then_business_day,
+    start_checkins,
 )
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
@@ -260,3 +268,84 @@ async def test_inhibition_lifts_once_the_safety_escalation_is_resolved(
 
 def _unreachable_notices(sessions: sessionmaker[Session], interaction_id: str) -> list[Notification]:
     return [n for n in notices(sessions, interaction_id, "escalation") if n.trigger == "unreachable"]
+
+
+async def test_flagging_urgent_moves_the_due_soon_reminder_and_it_fires_once(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """rules.md §2.2: when urgency moves `due_at`, the reminder is rescheduled for the new deadline."""
+    monday = next_weekday_at(await now_of(env), 0, 16)
+    await advance_to(env, monday)
+    inp = interaction_input(team(), monday, channel="text")  # due Tue 16:00, reminder Tue 15:00
+    handle = await start(client, inp, task_queue)
+    await eventually(lambda: state_of(handle))
+    st = await flag(handle, "urgent")
+    assert st.due_at == at(monday, 10, plus_days=1)
+
+    await advance_to(env, at(monday, 8, 59, plus_days=1))
+    assert notices(sessions, inp.interaction_id, "due_soon") == []
+    await advance_to(env, at(monday, 9, 1, plus_days=1))
+    reminder = (
+        await eventually(lambda: now_value(timeline(sessions, inp.interaction_id, "due_soon_reminder")))
+    )[0]
+    assert abs(reminder.at - at(monday, 9, plus_days=1)) < TOLERANCE
+    await advance_to(env, at(monday, 17, plus_days=1))  # past the old reminder and deadline
+    sent = notices(sessions, inp.interaction_id, "due_soon")
+    assert [datetime.fromisoformat(n.payload["due_at"]) for n in sent] == [at(monday, 10, plus_days=1)]
+    assert len(timeline(sessions, inp.interaction_id, "due_soon_reminder")) == 1
+
+
+async def test_a_reminder_already_sent_is_sent_again_for_a_new_earlier_deadline_once(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """rules.md §2.2: one reminder per deadline: the old deadline's reminder went out, so the
+    earlier deadline urgency sets gets its own, once."""
+    cfg = team(due_soon_minutes=120, urgent_response_business_minutes=400)
+    monday = await monday_ten(env)
+    received = at(monday, 9)
+    inp = interaction_input(cfg, received, channel="text")  # due Mon 17:00, reminder 15:00
+    handle = await start(client, inp, task_queue)
+    assert (await eventually(lambda: state_of(handle))).due_at == at(monday, 17)
+    await advance_to(env, at(monday, 15, 10))
+    await eventually(lambda: now_value(notices(sessions, inp.interaction_id, "due_soon")))
+
+    st = await flag(handle, "urgent")
+    assert st.due_at == at(monday, 15, 40)  # 400 open minutes from 09:00
+    both = await eventually(
+        lambda: now_value(r if len(r := notices(sessions, inp.interaction_id, "due_soon")) == 2 else [])
+    )
+    assert [datetime.fromisoformat(n.payload["due_at"]) for n in both] == [at(monday, 17), at(monday, 15, 40)]
+    await advance_to(env, at(monday, 15, 39))
+    assert len(notices(sessions, inp.interaction_id, "due_soon")) == 2
+    assert len(timeline(sessions, inp.interaction_id, "due_soon_reminder")) == 2
+
+
+async def test_with_no_lead_on_duty_the_managers_get_the_leads_digest(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """rules.md §2.5 Check-ins: with no lead on duty the managers on duty get the leads' digest
+    (with the unassigned queue)."""
+    holiday, day = holiday_then_business_day(await now_of(env))
+    await advance_to(env, checkin_at(holiday, 0, 5))
+    await start_checkins(client, task_queue, holiday)
+    with unit_of_work(sessions) as s:
+        queued_id = add_interaction_row(s, assignee_id=None, due_at=checkin_at(day, 17)).id
+        s.add(
+            Absence(
+                id="abs-lead",
+                workflow_id="absence:abs-lead",
+                team_id="eastside",
+                staff_id="lead-1",
+                starts_at=checkin_at(holiday, 0),
+                ends_at=checkin_at(day, 23),
+                status="active",
+                version=1,
+                created_at=checkin_at(holiday, 0),
+                updated_at=checkin_at(holiday, 0),
+            )
+        )
+    await advance_to(env, checkin_at(day, 9, 1))
+    opening = await digests_at(sessions, checkin_at(day, 9), 3)
+    assert sorted(opening) == ["chw-ana", "chw-ben", "mgr-1"]
+    assert (opening["mgr-1"]["unassigned"], opening["mgr-1"]["unassigned_ids"]) == (1, [queued_id])
+    assert "unassigned" not in opening["chw-ana"]
