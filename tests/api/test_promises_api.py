@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
-from tests.api.support import LEAD, SYSTEM, create, detail, setup_team
+from tests.api.support import ANA, LEAD, SYSTEM, create, detail, require_real_clock, setup_team
+from tests.api.test_member_contact_api import attempt, put_member, zone_at_local_hour
 from tests.conftest import CHICAGO_TEAM
 from tests.workflows.support import eventually
 
@@ -139,3 +141,44 @@ async def test_escalation_actions_are_repeat_safe_with_an_idempotency_key(api: h
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.json()["resolved_at"] == first.json()["resolved_at"]
     assert (await api.post(f"/v1/escalations/{eid}/resolve", json=docs, headers=LEAD)).status_code == 409
+
+
+async def test_the_daily_cap_counts_attempts_on_resolved_cases(
+    api: httpx.AsyncClient, env: WorkflowEnvironment
+) -> None:
+    """rules.md §2.7 Daily cap: counted across all of the member's cases, resolved ones too."""
+    await require_real_clock(env)
+    await setup_team(api)
+    r = await put_member(api, "mem-cap", {"owner_id": "chw-ana", "timezone": zone_at_local_hour(12)})
+    assert r.status_code == 200, r.text
+    done = await create(api, member_id="mem-cap")
+    for _ in range(2):
+        await attempt(api, done["id"], outcome="reached")
+    r = await api.post(f"/v1/interactions/{done['id']}/resolve", json={"resolution": "helped"}, headers=ANA)
+    assert r.status_code == 200 and r.json()["status"] == "resolved", r.text
+
+    later = await create(api, member_id="mem-cap")
+    third = (await attempt(api, later["id"], outcome="reached"))["attempts"][-1]
+    assert third["over_daily_cap"] is False
+    fourth = (await attempt(api, later["id"], outcome="reached"))["attempts"][-1]
+    assert fourth["over_daily_cap"] is True
+
+
+async def test_a_member_window_outside_the_legal_one_is_held_by_no_overlap(
+    api: httpx.AsyncClient, env: WorkflowEnvironment
+) -> None:
+    """rules.md §2.7: a member window of 06:00-07:30 never meets 08:00-21:00: every attempt is
+    outside the window and the retry keeps business hours with `held_by: no_overlap`."""
+    await require_real_clock(env)
+    await setup_team(api)
+    zone = zone_at_local_hour(12)
+    r = await put_member(
+        api, "mem-early", {"owner_id": "chw-ana", "timezone": zone, "contact_window": ["06:00", "07:30"]}
+    )
+    assert r.status_code == 200, r.text
+    case = await create(api, member_id="mem-early")
+    got = await attempt(api, case["id"], outcome="no_answer")
+    assert got["attempts"][-1]["outside_contact_window"] is True
+    (scheduled,) = [e for e in got["timeline"] if e["kind"] == "retry_scheduled"]
+    assert scheduled["details"]["held_by"] == "no_overlap"
+    assert scheduled["details"]["member_zone"] == zone

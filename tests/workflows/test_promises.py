@@ -15,7 +15,14 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.messages import AttemptInput, FlagInput, InteractionState, MemberContact, ResolveInput
+from domain.messages import (
+    AssignInput,
+    AttemptInput,
+    FlagInput,
+    InteractionState,
+    MemberContact,
+    ResolveInput,
+)
 from store.db import unit_of_work
 from store.models import Absence, Escalation, Notification
 from tests.conftest import advance_to, now_of
@@ -34,6 +41,7 @@ from tests.workflows.support import (
     team,
     timeline,
 )
+from tests.workflows.test_absence import start_absence
 from tests.workflows.test_checkins import (
     at as checkin_at,
     digests_at,
@@ -349,3 +357,37 @@ async def test_with_no_lead_on_duty_the_managers_get_the_leads_digest(
     assert sorted(opening) == ["chw-ana", "chw-ben", "mgr-1"]
     assert (opening["mgr-1"]["unassigned"], opening["mgr-1"]["unassigned_ids"]) == (1, [queued_id])
     assert "unassigned" not in opening["chw-ana"]
+
+
+async def test_a_case_a_lead_assigned_to_the_absent_chw_moves_and_returns(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """rules.md §2.5 Absences: "A case a lead had assigned *to* the absent CHW moves at the start
+    like any other and returns at the end"."""
+    monday = next_weekday_at(await now_of(env), 0, 8)
+    await advance_to(env, monday)
+    inp = interaction_input(team(), monday, channel="call", assignee_id="chw-ben")
+    handle = await start(client, inp, task_queue)
+    await eventually(lambda: state_of(handle))
+    st = await handle.execute_update(
+        InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1")
+    )
+    assert (st.assignee_id, st.assignment_source) == ("chw-ana", "lead:lead-1")
+
+    absence_id, absence = await start_absence(
+        client, task_queue, starts_at=at(monday, 9), ends_at=at(monday, 14), backup_id="lead-1"
+    )
+    await advance_to(env, at(monday, 9, 1))
+    moved = await eventually(lambda: _assignee_is(handle, "lead-1"))
+    assert moved.assignment_source == f"absence:{absence_id}"
+    assert moved.due_at == at(monday, 17)
+
+    await advance_to(env, at(monday, 14, 1))
+    back = await eventually(lambda: _assignee_is(handle, "chw-ana"))
+    assert back.due_at == at(monday, 17)
+    await absence.result()
+
+
+async def _assignee_is(handle: WorkflowHandle[Any, Any], staff_id: str) -> InteractionState | None:
+    st = await state_of(handle)
+    return st if st.assignee_id == staff_id else None
