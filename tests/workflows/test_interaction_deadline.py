@@ -6,10 +6,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from config.settings import Settings
+from domain.ids import interaction_workflow_id
+from services.interactions import start_workflow
 from store.models import Interaction, TimelineEvent
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
@@ -62,11 +65,31 @@ async def test_call_becomes_overdue_at_due_at_and_not_before(
 async def test_duplicate_start_returns_the_same_workflow(
     env: WorkflowEnvironment, client: Client, worker: Worker, task_queue: str
 ) -> None:
+    """The service's start (services.interactions.start_workflow), not the test helper's: a
+    repeat finds the running workflow and neither fails nor starts (or restarts) a run."""
     received = await now_of(env)
     inp = interaction_input(team(), received, channel="text")
-    first = await start(client, inp, task_queue)
-    second = await start(client, inp, task_queue)
-    assert first.id == second.id
-    assert first.result_run_id == second.result_run_id
-    desc = await second.describe()
-    assert desc.run_id == first.result_run_id
+    row = Interaction(
+        id=inp.interaction_id,
+        workflow_id=interaction_workflow_id(inp.team_id, inp.external_id),
+        team_id=inp.team_id,
+        external_id=inp.external_id,
+        member_id=inp.member_id,
+        channel=inp.channel,
+        status="open",
+        assignee_id=inp.assignee_id,
+        received_at=received,
+        due_at=received + timedelta(hours=1),
+    )
+    settings = Settings(task_queue=task_queue)
+    await start_workflow(client, settings, inp, row)
+    handle = client.get_workflow_handle(row.workflow_id)
+    first_run = (await handle.describe()).run_id
+    await eventually(lambda: state_of(handle))  # the run is under way
+    await start_workflow(client, settings, inp, row)
+    desc = await handle.describe()
+    assert desc.run_id == first_run and desc.status == WorkflowExecutionStatus.RUNNING
+    # The first run was not ended by the repeat either (no list on the time-skipping server).
+    assert (await client.get_workflow_handle(row.workflow_id, run_id=first_run).describe()).status == (
+        WorkflowExecutionStatus.RUNNING
+    )
