@@ -92,7 +92,9 @@ def _started(
     deadline = time.monotonic() + within
     for line in proc.stdout:
         if ready in line:
-            threading.Thread(target=_keep, args=(proc,), daemon=True).start()
+            reader = threading.Thread(target=_keep, args=(proc,), daemon=True)
+            reader.start()
+            READERS[proc.pid] = reader
             return proc
         if time.monotonic() > deadline:
             break
@@ -101,6 +103,8 @@ def _started(
 
 
 OUTPUT: dict[int, list[str]] = {}
+READERS: dict[int, threading.Thread] = {}
+GRACE = 2  # FOLLOWTHROUGH_WORKER_SHUTDOWN_GRACE_SECONDS in every test here
 
 
 def _keep(proc: subprocess.Popen[str]) -> None:
@@ -109,6 +113,15 @@ def _keep(proc: subprocess.Popen[str]) -> None:
     lines = OUTPUT.setdefault(proc.pid, [])
     for line in proc.stdout:
         lines.append(line)
+
+
+def _output(proc: subprocess.Popen[str]) -> str:
+    """Everything the stopped process printed: its reader is joined (it ends at end of file, once
+    the process and every child that shared its output have closed it)."""
+    reader = READERS[proc.pid]
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "the process's output is still open (a child still holds it?)"
+    return "".join(OUTPUT.get(proc.pid, []))
 
 
 def _stopped_within(proc: subprocess.Popen[str], seconds: float) -> float:
@@ -141,8 +154,12 @@ def test_worker_stops_on_sigterm(
 ) -> None:
     _, port = temporal_server
     proc = _worker(tmp_path, port)
-    _stopped_within(proc, 15)
-    assert proc.returncode == 0
+    elapsed = _stopped_within(proc, 15)
+    output = _output(proc)
+    assert proc.returncode == 0, output[-2000:]
+    # Nothing in flight: it stops well within its grace, not after some other timeout.
+    assert elapsed < GRACE + 3, (elapsed, output[-2000:])
+    assert '"worker.stopped"' in output and '"clean": true' in output, output[-2000:]
 
 
 def test_worker_stops_on_sigterm_when_temporal_is_already_gone(
@@ -152,7 +169,11 @@ def test_worker_stops_on_sigterm_when_temporal_is_already_gone(
     proc = _worker(tmp_path, port)
     server.kill()
     server.wait()
-    _stopped_within(proc, 30)
+    elapsed = _stopped_within(proc, 30)
+    output = _output(proc)
+    assert proc.returncode == 0, output[-2000:]
+    # Bounded: the grace, plus the 10 s the SDK's shutdown gets before the worker leaves anyway.
+    assert elapsed < GRACE + 10 + 4, (elapsed, output[-2000:])
 
 
 def test_dev_stops_on_sigterm_with_its_temporal_server_and_no_traceback(tmp_path: Path) -> None:
@@ -168,10 +189,10 @@ def test_dev_stops_on_sigterm_with_its_temporal_server_and_no_traceback(tmp_path
     }
     cmd = ["dev", "--port", str(api), "--temporal-port", str(temporal), "--ui-port", str(ui)]
     proc = _started(cmd, env, ready="Press Ctrl+C to stop.", within=90, cwd=tmp_path)
-    _stopped_within(proc, 40)
-    time.sleep(0.5)  # the reader takes the last lines
-    output = "".join(OUTPUT.get(proc.pid, []))
+    elapsed = _stopped_within(proc, 40)
+    output = _output(proc)
     assert proc.returncode == 0, output[-2000:]
+    assert elapsed < GRACE + 15, (elapsed, output[-2000:])  # `dev` waits at most grace + 15 s
     assert "Traceback" not in output and "never retrieved" not in output, output[-4000:]
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", temporal)) != 0, "the embedded Temporal server still runs"
