@@ -40,6 +40,7 @@ from tests.workflows.support import (
     now_value,
     start,
     state_of,
+    steady,
     team,
 )
 from workflows.absence import AbsenceWorkflow
@@ -316,7 +317,15 @@ async def test_absence_without_backup_fills_the_unassigned_queue_and_notifies_ev
     # A newcomer of Ana's member lands in the queue too, and leads hear of it.
     await advance_to(env, at(monday, 10))
     newcomer = await case_for_member(client, sessions, task_queue, "mem-ana", at(monday, 10))
-    assert (await state_of(newcomer)).assignee_id is None
+    newcomer_state = await state_of(newcomer)
+    assert newcomer_state.assignee_id is None
+    await eventually(lambda: now_value(notices(sessions, newcomer_state.interaction_id, "unassigned")))
+    heard = await steady(
+        lambda: now_value(
+            sorted(n.recipient_id for n in notices(sessions, newcomer_state.interaction_id, "unassigned"))
+        )
+    )
+    assert heard == ["lead-1", "lead-2"]
 
     await advance_to(env, at(monday, 15, 1))
     await until_assignees([*handles, newcomer], ["chw-ana"] * 3)
