@@ -247,13 +247,6 @@ class HeldChannel:
         self.released.wait(timeout=60)
 
 
-class DownChannel:
-    """A delivery channel that is down: every notice fails and Temporal retries it (backing off)."""
-
-    def deliver(self, body: dict[str, Any]) -> None:
-        raise ConnectionError("channel down (test)")
-
-
 @pytest.mark.parametrize("case", ["resolve_twice", "attempt_on_resolved", "same_assignee"])
 async def test_rejected_updates_leave_history_unchanged(
     dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], task_queue: str, case: str
