@@ -56,7 +56,6 @@ from domain.messages import (
     EscalationState,
     GroupAdd,
     InteractionColumns,
-    InteractionDelta,
     InteractionProjection,
     InteractionState,
 )
@@ -77,7 +76,7 @@ from store.models import (
     Team,
 )
 from store.projection import NO_KEY_UPDATE, project_escalation
-from workflows.interaction import _columns as state_columns
+from workflows.interaction import state_columns, whole_state_delta
 
 log = structlog.get_logger(__name__)
 
@@ -761,16 +760,7 @@ async def _write_completed(run: _Run, row: _Unresolved) -> None:
         workflow_id=row.workflow_id,
         external_id=stored.external_id,
         member_id=stored.member_id,
-        delta=InteractionDelta(
-            interaction_id=st.interaction_id,
-            team_id=st.team_id,
-            channel=st.channel,
-            received_at=st.received_at,
-            version=st.version,
-            columns=state_columns(st),
-            new_attempts=list(st.attempts),
-            full=True,
-        ),
+        delta=whole_state_delta(st),
     )
     await asyncio.to_thread(InteractionActivities(run.db.sessions).sync_interaction, projection)
     views = await run.db.run(_views, [row.workflow_id])

@@ -812,7 +812,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         if self._needs_full:
             await self._project_full(events, escalation)
             return
-        columns = _columns(s)
+        columns = state_columns(s)
         changed = {k: v for k, v in columns.items() if k not in self._projected or self._projected[k] != v}
         delta = InteractionDelta(
             interaction_id=s.interaction_id,
@@ -837,18 +837,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         self, events: list[TimelineEntry], escalation: EscalationProjection | None
     ) -> None:
         """Write the whole state, whatever the row holds (Temporal is the truth)."""
-        s = self._s
-        delta = InteractionDelta(
-            interaction_id=s.interaction_id,
-            team_id=s.team_id,
-            channel=s.channel,
-            received_at=s.received_at,
-            version=s.version,
-            columns=_columns(s),
-            new_attempts=list(s.attempts),
-            full=True,
-        )
-        await self._project(delta, events, escalation)
+        await self._project(whole_state_delta(self._s), events, escalation)
 
     async def _project(
         self, delta: InteractionDelta, events: list[TimelineEntry], escalation: EscalationProjection | None
@@ -876,7 +865,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             workflow.logger.warning("the read model was not written in time; the next projection writes all")
             self._needs_full = True
             return
-        self._projected = _columns(s)
+        self._projected = state_columns(s)
         self._projected_version = delta.version
         self._projected_attempts = len(s.attempts)
         self._needs_full = False
@@ -1013,7 +1002,23 @@ def _contact_marks(inp: AttemptInput) -> dict[str, bool]:
     return {k: v for k, v in marks.items() if v}
 
 
-def _columns(s: InteractionState) -> dict[str, Any]:
+def whole_state_delta(s: InteractionState) -> InteractionDelta:
+    """The projection of the whole state (every column, every attempt), written whatever the row
+    holds: by the workflow after a refused delta or on ``reproject``, by reconcile for a run that
+    completed."""
+    return InteractionDelta(
+        interaction_id=s.interaction_id,
+        team_id=s.team_id,
+        channel=s.channel,
+        received_at=s.received_at,
+        version=s.version,
+        columns=state_columns(s),
+        new_attempts=list(s.attempts),
+        full=True,
+    )
+
+
+def state_columns(s: InteractionState) -> dict[str, Any]:
     """The read-model columns the state decides (JSON-ready: they travel in a delta)."""
     return {
         "status": s.status,
