@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +10,7 @@ from prometheus_client import start_http_server
 from temporalio.client import Client
 
 from api import errors
-from api.console import routes as console
+from api.console.app import install as install_console
 from api.console.security import ConsoleSecurityHeaders
 from api.observability import Metrics, RequestContextMiddleware
 from api.routes import (
@@ -26,6 +25,7 @@ from api.routes import (
     teams,
 )
 from config.settings import Settings, get_settings
+from services.context import Context, TemporalLink
 from services.db import Database
 from store.db import make_engine, make_sessionmaker
 from workers.client import connect, try_ensure_search_attributes
@@ -72,8 +72,6 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.state.sessions = make_sessionmaker(engine)
     # Database work runs in at most as many threads as the pool has connections.
     app.state.db = Database(app.state.sessions, threads=settings.db_pool_size + settings.db_max_overflow)
-    app.state.temporal = temporal_client
-    app.state.temporal_lock = asyncio.Lock()
     app.state.codec = payload_codec
     app.state.metrics = Metrics(app.state.sessions)
 
@@ -83,7 +81,11 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         await try_ensure_search_attributes(client)
         return client
 
-    app.state.temporal_connect = _connect
+    # The one context every service of this process is built on (services/context.py).
+    app.state.temporal = TemporalLink(
+        _connect, timeout_seconds=settings.temporal_rpc_timeout_seconds, client=temporal_client
+    )
+    app.state.context = Context(db=app.state.db, settings=settings, temporal=app.state.temporal)
     errors.install(app)
     for module in (
         health,
@@ -97,7 +99,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         reports,
     ):
         app.include_router(module.router)
-    console.install(app)
+    install_console(app)
     # Added last = outermost: every answer, a CORS preflight included, carries the request id.
     app.add_middleware(errors.CatchAll)
     # Request bodies over MAX_BODY_BYTES are refused here, before parsing and authentication

@@ -1,27 +1,32 @@
-"""Annotated dependencies: settings, the database, the Temporal client, the caller (``Principal``).
+"""Annotated dependencies: the services, the caller (``Principal``) and the operation they ask for.
 
-Routes never hold a session: they hand functions to ``Database.run`` (``DbDep``), which runs
-them in a worker thread with a short session of their own.
+The application's one ``Context`` (database, Temporal, settings, clock) is built in
+``api.app.create_app``; routes take the service they need (``InteractionsDep`` …), call one
+method and present its answer. Temporal is connected on first use by the service that needs it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
-import structlog
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from api.idempotency import remember_credential
+from api.idempotency import operation_of, remember_credential
 from config.settings import Settings
-from domain.errors import Unauthorized, Unavailable
+from domain.errors import Unauthorized
 from services.access import Principal
 from services.auth import INVALID, authenticate
+from services.context import Context
 from services.db import Database
+from services.interactions import Interactions
+from services.operations import Operation
 
-log = structlog.get_logger(__name__)
+
+def get_context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
 
 
 def get_settings(request: Request) -> Settings:
@@ -35,21 +40,8 @@ def get_db(request: Request) -> Database:
 
 
 async def get_temporal(request: Request) -> Client:
-    client: Client | None = request.app.state.temporal
-    if client is None:
-        settings: Settings = request.app.state.settings
-        async with request.app.state.temporal_lock:
-            client = request.app.state.temporal
-            if client is None:
-                try:
-                    async with asyncio.timeout(settings.temporal_rpc_timeout_seconds):
-                        client = await request.app.state.temporal_connect()
-                except Exception as err:
-                    log.warning("temporal.connect_failed", error_type=type(err).__name__)
-                    raise Unavailable("Temporal is not reachable; try again shortly") from err
-                request.app.state.temporal = client
-    assert client is not None
-    return client
+    """The Temporal client (connected on first use; 503 when Temporal cannot be reached)."""
+    return await get_context(request).client()
 
 
 # Declared for OpenAPI, so Swagger UI (/docs) has an "Authorize" button; the check is ours.
@@ -79,6 +71,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ContextDep = Annotated[Context, Depends(get_context)]
 # A client-chosen key (any string up to 200 characters, e.g. a UUID) that makes an action safe to
 # repeat: the same key answers the same result and changes nothing.
 IdempotencyKeyDep = Annotated[
@@ -90,3 +83,16 @@ IdempotencyKeyDep = Annotated[
         description="Repeat-safe actions: the same key answers the same result and changes nothing.",
     ),
 ]
+
+
+def get_operation(request: Request, principal: PrincipalDep, key: IdempotencyKeyDep = None) -> Operation:
+    """The action asked for: its ``Idempotency-Key`` scoped to the caller's credential and route."""
+    return operation_of(request, key)
+
+
+def get_interactions(ctx: ContextDep) -> Interactions:
+    return Interactions(ctx)
+
+
+OperationDep = Annotated[Operation, Depends(get_operation)]
+InteractionsDep = Annotated[Interactions, Depends(get_interactions)]

@@ -30,6 +30,7 @@ from services.access import Principal
 from services.auth import looks_like_jwt, static_grant
 from services.db import Database
 from services.faults import crash_point
+from services.operations import Answer, Operation
 from store import idempotency as idem
 
 
@@ -60,12 +61,24 @@ def remember_credential(request: Request, settings: Settings, token: str) -> Non
     request.state.credential = credential_of(settings, token)
 
 
-def _scoped(request: Request, key: str) -> str:
+def operation_of(request: Request, key: str | None) -> Operation:
+    """The operation ``key`` names for this caller at this route (``services.operations``)."""
     credential: str | None = getattr(request.state, "credential", None)
     if credential is None:  # every caller authenticates first; never fall back to a shared scope
         raise RuntimeError("an idempotent action without a recorded credential")
-    raw = f"{credential}|{request.method}|{request.url.path}|{key}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:48]
+    return Operation.scoped(credential, f"{request.method}|{request.url.path}", key)
+
+
+def _scoped(request: Request, key: str) -> str:
+    scoped = operation_of(request, key).key
+    assert scoped is not None
+    return scoped
+
+
+def answer(result: Answer[Any]) -> JSONResponse:
+    """A command's answer as JSON; a stored answer says so (``Idempotent-Replayed: true``)."""
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.body(), status_code=result.status, headers=headers)
 
 
 def _request_hash(body: BaseModel | None) -> str:

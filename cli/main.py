@@ -531,15 +531,14 @@ def assign(
 async def _assign(settings: Settings, interaction_id: str, assignee: str | None, actor: str | None) -> None:
     from domain.errors import DomainError
     from services import interactions
+    from services.context import Context, TemporalLink
     from workers.client import connect
 
     db = _database(settings)
-    client = await connect(settings)
+    cases = interactions.Interactions(Context(db, settings, TemporalLink.of(await connect(settings))))
     try:
-        row = await db.run(interactions.require_interaction, interaction_id)
-        row = await interactions.assign(
-            db, client, settings, row, assignee_id=assignee, reason="", actor_id=actor, key=uuid.uuid4().hex
-        )
+        row = await cases.require(interaction_id)
+        row = await cases.reassign(row, assignee_id=assignee, reason="", actor_id=actor, key=uuid.uuid4().hex)
     except DomainError as err:
         raise typer.Exit(code=_fail(err.message)) from err
     console.print(json.dumps({"id": interaction_id, "assignee_id": row.assignee_id, "status": row.status}))

@@ -33,6 +33,8 @@ from domain.deadlines import due_at, is_urgent
 from domain.errors import Conflict, Invalid, NotFound
 from domain.ids import interaction_workflow_id
 from domain.messages import (
+    ACTIVE_INTERACTION_STATUSES,
+    INTERACTION_STATUSES,
     AssignInput,
     AttemptInput,
     FlagInput,
@@ -41,18 +43,23 @@ from domain.messages import (
     ResolveInput,
 )
 from domain.models import TRIGGERS, Flag, Outcome, TeamConfig
-from services import escalations, members
+from services import access, escalations, members, presenters
+from services.access import Principal
 from services.common import (
     StartRefused,
     now_utc,
     operation_id,
+    parse_statuses,
     place_note,
     run_update,
     with_deadline,
     with_text,
 )
+from services.context import Context, TemporalLink
 from services.db import Database
 from services.faults import crash_point
+from services.operations import Answer, Operation, once
+from services.public import AssignCreate, AttemptCreate, FlagCreate, InteractionPublic, Page, ResolveCreate
 from services.routing import route_new
 from services.schemas import InteractionCreate
 from services.teams import calendar_for, require_staff, require_team, team_config
@@ -207,8 +214,8 @@ def _delete_unstarted(session: Session, interaction_id: str) -> None:
         session.commit()
 
 
-async def create_interaction(
-    db: Database, client: Client, settings: Settings, body: InteractionCreate
+async def _create(
+    db: Database, temporal: TemporalLink, settings: Settings, body: InteractionCreate
 ) -> tuple[Interaction, bool]:
     """Insert the row and start the workflow; a duplicate answers the stored row (created=False).
 
@@ -228,7 +235,7 @@ async def create_interaction(
         return row, False
     crash_point("between_insert_and_start")
     try:
-        await start_workflow(client, settings, inp, row)
+        await start_workflow(await temporal.client(), settings, inp, row)
     except StartRefused:
         if created:
             await db.run(_delete_unstarted, row.id)
@@ -311,111 +318,6 @@ def _attempt_input(
     )
 
 
-async def record_attempt(
-    db: Database,
-    client: Client,
-    settings: Settings,
-    row: Interaction,
-    *,
-    outcome: Outcome,
-    note: str | None,
-    actor_id: str | None,
-    key: str,
-    override_reason: str | None = None,
-) -> Interaction:
-    """Record one contact attempt (once per ``key``); its note and override reason go to SQL only.
-
-    An attempt is a fact: one outside the member's contact window or over the daily cap is
-    recorded all the same, marked (docs/rules.md §2.7)."""
-    attempt_id = operation_id("attempt", key)
-    arg = await db.run(_attempt_input, row, attempt_id, outcome, actor_id)
-
-    def update() -> Awaitable[InteractionState]:
-        # A repeat is sent too: the workflow answers an attempt it holds without recording it
-        # again, and records one it lost (a row alone never answers for Temporal).
-        return run_interaction_update(client, settings, row, "record_attempt", arg, key=key)
-
-    async def with_reason() -> None:
-        await with_text(db, f"attempt:{attempt_id}", note, update)
-
-    try:
-        await with_text(db, f"attempt_override:{attempt_id}", override_reason, with_reason)
-    except Conflict:
-        # The case ended after this attempt was recorded (a repeat whose answer was lost).
-        if await db.run(Session.get, Attempt, attempt_id) is None or not await run_completed(
-            client, settings, row.workflow_id
-        ):
-            raise
-    if note or override_reason:
-        await db.run(_place_attempt_note, attempt_id)
-    return await db.run(fresh, row.id)
-
-
-async def flag(
-    db: Database,
-    client: Client,
-    settings: Settings,
-    row: Interaction,
-    *,
-    flag: Flag,
-    note: str | None,
-    actor_id: str | None,
-    key: str,
-) -> Interaction:
-    """Raise a flag (a trigger flag escalates); its note goes to the timeline in SQL only."""
-    flag_id = operation_id("flag", key)
-
-    def update() -> Awaitable[InteractionState]:
-        arg = FlagInput(flag=flag, flag_id=flag_id, staff_id=actor_id)
-        return run_interaction_update(client, settings, row, "flag", arg, key=key)
-
-    await with_text(db, f"flag:{flag_id}", note, update)
-    if note:
-        await db.run(
-            place_note,
-            f"flag:{flag_id}",
-            interaction_id=row.id,
-            kind="flag_note",
-            actor_id=actor_id,
-            details={"flag": flag},
-        )
-    return await db.run(fresh, row.id)
-
-
-async def assign(
-    db: Database,
-    client: Client,
-    settings: Settings,
-    row: Interaction,
-    *,
-    assignee_id: str | None,
-    reason: str,
-    actor_id: str | None,
-    key: str,
-) -> Interaction:
-    """Reassign; ``assignee_id=None`` sends the case to the unassigned queue."""
-    if assignee_id is not None:
-        await db.run(require_staff, assignee_id, team_id=row.team_id)
-    reason = reason if reason.strip() else ""
-
-    def update() -> Awaitable[InteractionState]:
-        arg = AssignInput(assignee_id=assignee_id, actor_id=actor_id)
-        return run_interaction_update(client, settings, row, "assign", arg, key=key)
-
-    text_key = f"assign:{operation_id('assign', key)}"
-    await with_text(db, text_key, reason, update)
-    if reason:
-        await db.run(
-            place_note,
-            text_key,
-            interaction_id=row.id,
-            kind="assign_reason",
-            actor_id=actor_id,
-            details={"to": assignee_id},
-        )
-    return await db.run(fresh, row.id)
-
-
 def _place_resolution(session: Session, interaction_id: str, text_key: str) -> None:
     """Put the winning resolve's text on the row (the text of a losing resolve was dropped)."""
     row = require_interaction(session, interaction_id)
@@ -444,49 +346,247 @@ async def run_completed(client: Client, settings: Settings, workflow_id: str) ->
     return desc.status == WorkflowExecutionStatus.COMPLETED
 
 
-async def resolve(
-    db: Database,
-    client: Client,
-    settings: Settings,
-    row: Interaction,
-    *,
-    resolution: str,
-    actor_id: str | None,
-    key: str,
-) -> Interaction:
-    """Close the case (the workflow refuses while an escalation is open); the resolution stays in SQL.
+# ---------------------------------------------------------------- the service
+class Interactions:
+    """Interactions for every front end: each command checks who may act, runs once per
+    operation (``services.operations``), keeps member text in SQL only and answers the case as
+    the API shows it; each query scopes to the caller's teams."""
 
-    The resolution text is stored under this action's key and placed only by the resolve that
-    won. A repeat is sent to Temporal again (its update id answers what was applied, or applies
-    a resolve Temporal lost); only when the run has ended as resolved by the same person does a
-    repeat answer from the row.
-    """
-    # Keyed by the case and this action: the sweep can place it on the case if the request dies
-    # after Temporal applied the resolve (services/reconcile.py).
-    text_key = f"resolution:{row.id}:{operation_id('resolve', key)}"
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.settings = ctx.settings
 
-    def update(update_key: str) -> Callable[[], Awaitable[InteractionState]]:
-        arg = ResolveInput(actor_id=actor_id)
-        return lambda: run_interaction_update(client, settings, row, "resolve", arg, key=update_key)
+    # ------------------------------------------------------------ queries
+    async def require(self, interaction_id: str) -> Interaction:
+        return await self.db.run(require_interaction, interaction_id)
 
-    try:
-        try:
-            await with_text(db, text_key, resolution, update(key), author_id=actor_id)
-        except Conflict:
-            # Blocked by an escalation whose workflow ended without telling the case? Close those
-            # and try once more; otherwise the conflict stands.
-            if not await escalations.reconcile(db, client, settings, row):
-                raise
-            await with_text(db, text_key, resolution, update(f"{key}:again"), author_id=actor_id)
-    except Conflict:
-        # A repeat of a resolve whose answer was lost, after the run ended: answered only when
-        # Temporal closed the run and the row says this person resolved it with this text.
-        now = await db.run(fresh, row.id)
-        mine = (
-            now.status == "resolved" and now.resolved_by == actor_id and now.resolution in (None, resolution)
+    async def readable(self, principal: Principal, interaction_id: str) -> Interaction:
+        """The case's row, when ``principal`` may read its team (404, then 403)."""
+        row = await self.require(interaction_id)
+        principal.require(principal.can_read_team(row.team_id), "not a member of this interaction's team")
+        return row
+
+    async def get(self, principal: Principal, interaction_id: str) -> InteractionPublic:
+        row = await self.readable(principal, interaction_id)
+        return await self.db.read(presenters.interaction, row)
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        team_id: str | None = None,
+        assignee_id: str | None = None,
+        status: str | None = None,
+        overdue: bool | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[InteractionPublic]:
+        """The queue, ordered by ``due_at``; ``assignee_id=unassigned`` is the unassigned queue;
+        ``status`` is comma-separated (default: every status but resolved)."""
+        where = repo.InteractionFilter(
+            team_id=team_id,
+            team_ids=principal.team_scope(team_id),
+            assignee_id=assignee_id,
+            statuses=parse_statuses(status, INTERACTION_STATUSES, ACTIVE_INTERACTION_STATUSES),
+            overdue=overdue,
         )
-        if not mine or not await run_completed(client, settings, row.workflow_id):
-            raise
-        await db.run(functools.partial(idem.stash_text, author_id=actor_id), text_key, resolution)
-    await db.run(_place_resolution, row.id, text_key)
-    return await db.run(fresh, row.id)
+
+        def page(session: Session) -> Page[InteractionPublic]:
+            try:
+                rows, next_cursor = repo.list_interactions(session, where, cursor=cursor, limit=limit)
+            except repo.BadCursor as err:
+                raise Invalid(str(err)) from err
+            return Page(items=presenters.interactions(session, rows), next_cursor=next_cursor)
+
+        return await self.db.read(page)
+
+    async def _present(self, interaction_id: str) -> InteractionPublic:
+        return await self.db.read(lambda s: presenters.interaction(s, fresh(s, interaction_id)))
+
+    # ------------------------------------------------------------ commands
+    async def create(self, principal: Principal, body: InteractionCreate) -> Answer[InteractionPublic]:
+        """Start one interaction per missed call, voicemail or text; idempotent on
+        ``(team, external_id)``: 201 when created, 200 with the stored case for a repeat."""
+        access.require_interaction_starter(principal)
+        row, created = await _create(self.db, self.ctx.temporal, self.settings, body)
+        answer = await self.db.read(presenters.interaction_summary, row)
+        return Answer(answer, 201 if created else 200)
+
+    async def _acting(self, principal: Principal, interaction_id: str) -> Interaction:
+        row = await self.require(interaction_id)
+        access.require_interaction_actor(principal, row)
+        return row
+
+    async def record_attempt(
+        self, principal: Principal, interaction_id: str, body: AttemptCreate, op: Operation
+    ) -> Answer[InteractionPublic]:
+        """Record one contact attempt; its note and override reason go to SQL only.
+
+        An attempt is a fact: one outside the member's contact window or over the daily cap is
+        recorded all the same, marked (docs/rules.md §2.7)."""
+        row = await self._acting(principal, interaction_id)
+
+        async def act(key: str) -> InteractionPublic:
+            await self._record_attempt(row, body, actor_id=principal.actor_id, key=key)
+            return await self._present(row.id)
+
+        return await once(self.db, op, body, act, InteractionPublic)
+
+    async def flag(
+        self, principal: Principal, interaction_id: str, body: FlagCreate, op: Operation
+    ) -> Answer[InteractionPublic]:
+        """Raise a flag (a trigger flag escalates); its note goes to the timeline in SQL only."""
+        row = await self._acting(principal, interaction_id)
+
+        async def act(key: str) -> InteractionPublic:
+            await self._flag(row, flag=body.flag, note=body.note, actor_id=principal.actor_id, key=key)
+            return await self._present(row.id)
+
+        return await once(self.db, op, body, act, InteractionPublic)
+
+    async def assign(
+        self, principal: Principal, interaction_id: str, body: AssignCreate, op: Operation
+    ) -> Answer[InteractionPublic]:
+        """Reassign (a lead or manager of the team); ``assignee_id=None`` sends the case to the
+        unassigned queue."""
+        row = await self.require(interaction_id)
+        access.require_assigner(principal, row.team_id)
+
+        async def act(key: str) -> InteractionPublic:
+            await self.reassign(
+                row, assignee_id=body.assignee_id, reason=body.reason, actor_id=principal.actor_id, key=key
+            )
+            return await self._present(row.id)
+
+        return await once(self.db, op, body, act, InteractionPublic)
+
+    async def resolve(
+        self, principal: Principal, interaction_id: str, body: ResolveCreate, op: Operation
+    ) -> Answer[InteractionPublic]:
+        """Close the case (the workflow refuses while an escalation is open); the resolution
+        stays in SQL."""
+        row = await self._acting(principal, interaction_id)
+
+        async def act(key: str) -> InteractionPublic:
+            await self._resolve(row, resolution=body.resolution, actor_id=principal.actor_id, key=key)
+            return await self._present(row.id)
+
+        return await once(self.db, op, body, act, InteractionPublic)
+
+    # ------------------------------------------------------------ the workflow's updates
+    async def _update(self, row: Interaction, update: str, arg: BaseModel, *, key: str) -> InteractionState:
+        return await run_interaction_update(await self.ctx.client(), self.settings, row, update, arg, key=key)
+
+    async def _run_completed(self, workflow_id: str) -> bool:
+        return await run_completed(await self.ctx.client(), self.settings, workflow_id)
+
+    async def _record_attempt(
+        self, row: Interaction, body: AttemptCreate, *, actor_id: str | None, key: str
+    ) -> None:
+        db = self.db
+        attempt_id = operation_id("attempt", key)
+        arg = await db.run(_attempt_input, row, attempt_id, body.outcome, actor_id)
+
+        def update() -> Awaitable[InteractionState]:
+            # A repeat is sent too: the workflow answers an attempt it holds without recording it
+            # again, and records one it lost (a row alone never answers for Temporal).
+            return self._update(row, "record_attempt", arg, key=key)
+
+        async def with_reason() -> None:
+            await with_text(db, f"attempt:{attempt_id}", body.note, update)
+
+        try:
+            await with_text(db, f"attempt_override:{attempt_id}", body.override_reason, with_reason)
+        except Conflict:
+            # The case ended after this attempt was recorded (a repeat whose answer was lost).
+            if await db.run(Session.get, Attempt, attempt_id) is None or not await self._run_completed(
+                row.workflow_id
+            ):
+                raise
+        if body.note or body.override_reason:
+            await db.run(_place_attempt_note, attempt_id)
+
+    async def _flag(
+        self, row: Interaction, *, flag: Flag, note: str | None, actor_id: str | None, key: str
+    ) -> None:
+        flag_id = operation_id("flag", key)
+
+        def update() -> Awaitable[InteractionState]:
+            arg = FlagInput(flag=flag, flag_id=flag_id, staff_id=actor_id)
+            return self._update(row, "flag", arg, key=key)
+
+        await with_text(self.db, f"flag:{flag_id}", note, update)
+        if note:
+            await self.db.run(
+                place_note,
+                f"flag:{flag_id}",
+                interaction_id=row.id,
+                kind="flag_note",
+                actor_id=actor_id,
+                details={"flag": flag},
+            )
+
+    async def reassign(
+        self, row: Interaction, *, assignee_id: str | None, reason: str, actor_id: str | None, key: str
+    ) -> Interaction:
+        """Reassign ``row`` (access already checked: a lead's command, or the system handing a
+        case back); ``assignee_id=None`` sends it to the unassigned queue. Once per ``key``."""
+        db = self.db
+        if assignee_id is not None:
+            await db.run(require_staff, assignee_id, team_id=row.team_id)
+        reason = reason if reason.strip() else ""
+
+        def update() -> Awaitable[InteractionState]:
+            arg = AssignInput(assignee_id=assignee_id, actor_id=actor_id)
+            return self._update(row, "assign", arg, key=key)
+
+        text_key = f"assign:{operation_id('assign', key)}"
+        await with_text(db, text_key, reason, update)
+        if reason:
+            await db.run(
+                place_note,
+                text_key,
+                interaction_id=row.id,
+                kind="assign_reason",
+                actor_id=actor_id,
+                details={"to": assignee_id},
+            )
+        return await db.run(fresh, row.id)
+
+    async def _resolve(self, row: Interaction, *, resolution: str, actor_id: str | None, key: str) -> None:
+        """The resolution text is stored under this action's key and placed only by the resolve
+        that won. A repeat is sent to Temporal again (its update id answers what was applied, or
+        applies a resolve Temporal lost); only when the run has ended as resolved by the same
+        person does a repeat answer from the row."""
+        db = self.db
+        # Keyed by the case and this action: the sweep can place it on the case if the request
+        # dies after Temporal applied the resolve (services/reconcile.py).
+        text_key = f"resolution:{row.id}:{operation_id('resolve', key)}"
+
+        def update(update_key: str) -> Callable[[], Awaitable[InteractionState]]:
+            arg = ResolveInput(actor_id=actor_id)
+            return lambda: self._update(row, "resolve", arg, key=update_key)
+
+        try:
+            try:
+                await with_text(db, text_key, resolution, update(key), author_id=actor_id)
+            except Conflict:
+                # Blocked by an escalation whose workflow ended without telling the case? Close
+                # those and try once more; otherwise the conflict stands.
+                if not await escalations.reconcile(db, await self.ctx.client(), self.settings, row):
+                    raise
+                await with_text(db, text_key, resolution, update(f"{key}:again"), author_id=actor_id)
+        except Conflict:
+            # A repeat of a resolve whose answer was lost, after the run ended: answered only when
+            # Temporal closed the run and the row says this person resolved it with this text.
+            now = await db.run(fresh, row.id)
+            mine = (
+                now.status == "resolved"
+                and now.resolved_by == actor_id
+                and now.resolution in (None, resolution)
+            )
+            if not mine or not await self._run_completed(row.workflow_id):
+                raise
+            await db.run(functools.partial(idem.stash_text, author_id=actor_id), text_key, resolution)
+        await db.run(_place_resolution, row.id, text_key)

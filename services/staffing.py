@@ -3,10 +3,11 @@
 ``PUT /v1/teams/{team_id}/staff/{staff_id}`` by the system may name someone of another team: the
 staff row moves and their caseload in the old team is cleared in one transaction
 (``services.teams.put_staff``), then every open case still assigned to them in the old team is
-reassigned through the interaction workflows' ``assign`` update (``services.interactions.assign``)
-before the answer: to the member's owner (or the owner's absence backup) when that person is on
-the old team, else to the unassigned queue, whose leads are notified. Each reassignment is a line
-in the case's timeline, with a note saying why.
+reassigned through the interaction workflows' ``assign`` update
+(``services.interactions.Interactions.reassign``) before the answer: to the member's owner (or
+the owner's absence backup) when that person is on the old team, else to the unassigned queue,
+whose leads are notified. Each reassignment is a line in the case's timeline, with a note saying
+why.
 
 If Temporal does not answer, the PUT fails (503) with the move saved; a retry of the same PUT hands
 back whatever is still stranded, so it converges. Meanwhile the mover cannot act on those cases:
@@ -19,14 +20,12 @@ import asyncio
 
 import structlog
 from sqlalchemy.orm import Session
-from temporalio.client import Client
 
-from config.settings import Settings
 from domain.errors import Conflict, Invalid
 from domain.models import StaffRole
 from services import interactions, teams
 from services.access import Principal
-from services.db import Database
+from services.context import Context
 from services.routing import route_new
 from store import repositories as repo
 from store.models import Interaction, Staff
@@ -38,9 +37,7 @@ HAND_BACK_CONCURRENCY = 8
 
 
 async def put_staff(
-    db: Database,
-    client: Client,
-    settings: Settings,
+    ctx: Context,
     principal: Principal,
     team_id: str,
     staff_id: str,
@@ -49,10 +46,10 @@ async def put_staff(
     role: StaffRole,
 ) -> Staff:
     """Save the staff member (a move only by the system), then hand back what they left behind."""
-    staff = await db.run(
+    staff = await ctx.db.run(
         teams.put_staff, team_id, staff_id, name=name, role=role, may_move=principal.role == "system"
     )
-    await hand_back_cases(db, client, settings, staff_id, actor_id=principal.actor_id)
+    await hand_back_cases(ctx, staff_id, actor_id=principal.actor_id)
     return staff
 
 
@@ -76,10 +73,10 @@ def _stranded(session: Session, staff_id: str) -> list[tuple[Interaction, str | 
     return [(row, _route_back(session, row, staff_id)) for row in rows]
 
 
-async def hand_back_cases(
-    db: Database, client: Client, settings: Settings, staff_id: str, *, actor_id: str | None
-) -> int:
+async def hand_back_cases(ctx: Context, staff_id: str, *, actor_id: str | None) -> int:
     """Reassign every open case assigned to ``staff_id`` outside their team; answers how many."""
+    db = ctx.db
+    cases = interactions.Interactions(ctx)
     stranded = await db.run(_stranded, staff_id)
     if not stranded:
         return 0
@@ -90,10 +87,7 @@ async def hand_back_cases(
     async def hand_back(row: Interaction, to: str | None) -> None:
         async with gate:
             try:
-                await interactions.assign(
-                    db,
-                    client,
-                    settings,
+                await cases.reassign(
                     row,
                     assignee_id=to,
                     reason=f"{staff_id} moved to team {now_in}: handed back to routing",

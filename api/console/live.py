@@ -14,12 +14,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
 
 from api.console import views
+from api.console.common import EVENT_STREAM_SECONDS, KEEPALIVE_SECONDS, signed_in
 from domain.errors import Unavailable
 from services.db import Database
 
 log = structlog.get_logger(__name__)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 class TeamFeed:
@@ -79,3 +84,37 @@ class ChangeFeeds:
                 del self.feeds[team_id]
                 if feed.task is not None:
                     feed.task.cancel()
+
+
+@router.get("/events")
+async def events(request: Request) -> Response:
+    """Server-sent events: ``change`` whenever anything of the caller's team changes.
+
+    The stream ends after a few minutes and the browser reconnects, so the session is checked
+    again; it is exempt from the request deadline (``api.errors.STREAM_PATHS``).
+    """
+    principal = await signed_in(request)
+    feeds: ChangeFeeds = request.app.state.console_feeds
+    team_id = principal.team_id or ""
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        async with feeds.subscribe(team_id) as feed:
+            seen = feed.version
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + EVENT_STREAM_SECONDS
+            while loop.time() < ends:
+                now = await feed.wait(seen, within=KEEPALIVE_SECONDS)
+                if await request.is_disconnected():
+                    return
+                if now != seen:
+                    seen = now
+                    yield "event: change\ndata: {}\n\n"
+                else:
+                    yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -15,16 +15,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api import presenters
-from api.schemas import AbsencePublic, EscalationPublic, InteractionPublic, StaffPublic
 from domain.messages import (
     ACTIVE_INTERACTION_STATUSES,
     PENDING_ABSENCE_STATUSES,
     UNRESOLVED_ESCALATION_STATUSES,
 )
 from domain.models import TeamConfig
-from services import members
+from services import members, presenters
 from services.access import Principal
+from services.public import AbsencePublic, EscalationPublic, InteractionPublic, StaffPublic
 from services.teams import team_config
 from store import repositories as repo
 from store.models import Absence, Escalation, Interaction

@@ -12,13 +12,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api import idempotency, presenters
+from api import idempotency
 from api.deps import DbDep, IdempotencyKeyDep, PrincipalDep, SettingsDep, TemporalDep
-from api.schemas import AbsenceCreate, AbsencePublic, AbsenceUpdate, Page
 from domain.errors import Invalid
 from domain.messages import ABSENCE_STATUSES, PENDING_ABSENCE_STATUSES
-from services import absences as service, access
+from services import absences as service, access, presenters
 from services.common import parse_statuses
+from services.public import AbsenceCreate, AbsencePublic, AbsenceUpdate, Page
 from store import repositories as repo
 
 router = APIRouter(prefix="/v1/absences", tags=["absences"])

@@ -8,20 +8,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api import idempotency, presenters
+from api import idempotency
 from api.deps import DbDep, IdempotencyKeyDep, PrincipalDep, SettingsDep, TemporalDep
-from api.schemas import (
+from domain.errors import Invalid
+from domain.messages import ESCALATION_STATUSES, UNRESOLVED_ESCALATION_STATUSES
+from domain.models import TRIGGERS
+from services import access, escalations as service, presenters
+from services.common import parse_statuses
+from services.public import (
     AcknowledgeCreate,
     EscalationAssignCreate,
     EscalationPublic,
     EscalationResolveCreate,
     Page,
 )
-from domain.errors import Invalid
-from domain.messages import ESCALATION_STATUSES, UNRESOLVED_ESCALATION_STATUSES
-from domain.models import TRIGGERS
-from services import access, escalations as service
-from services.common import parse_statuses
 from store import repositories as repo
 
 router = APIRouter(prefix="/v1/escalations", tags=["escalations"])

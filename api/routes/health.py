@@ -40,10 +40,7 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = {"ok": False}
     try:
         async with asyncio.timeout(5):
-            client = request.app.state.temporal
-            if client is None:
-                client = await request.app.state.temporal_connect()
-                request.app.state.temporal = client
+            client = await request.app.state.context.client()
             await client.service_client.check_health()
         checks["temporal"] = {"ok": True}
     except Exception:

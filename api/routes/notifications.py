@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from api import presenters
 from api.deps import DbDep, PrincipalDep
-from api.schemas import NotificationPublic, Page
 from domain.errors import Forbidden, Invalid
+from services import presenters
+from services.public import NotificationPublic, Page
 from store import repositories as repo
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from api.deps import DbDep, PrincipalDep
-from api.schemas import SlaReport
 from services import access, reports
+from services.public import SlaReport
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

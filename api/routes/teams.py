@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from api import presenters
-from api.deps import DbDep, PrincipalDep, SettingsDep, TemporalDep
-from api.schemas import MemberPublic, MemberPut, StaffPublic, StaffPut
+from api.deps import ContextDep, DbDep, PrincipalDep, SettingsDep, TemporalDep
 from domain.models import TeamConfig
-from services import access, staffing, teams as service
+from services import access, presenters, staffing, teams as service
 from services.members import MemberProfile
+from services.public import MemberPublic, MemberPut, StaffPublic, StaffPut
 from store import repositories as repo
 
 router = APIRouter(prefix="/v1/teams", tags=["teams"])
@@ -55,16 +54,12 @@ async def put_staff(
     staff_id: StaffId,
     body: StaffPut,
     principal: PrincipalDep,
-    db: DbDep,
-    client: TemporalDep,
-    settings: SettingsDep,
+    ctx: ContextDep,
 ) -> StaffPublic:
     """Add or change a staff member (manager of the team, or system). The system may move someone
     from another team: their open cases there go back to routing before this answers."""
     access.require_team_manager(principal, team_id, "manage staff")
-    staff = await staffing.put_staff(
-        db, client, settings, principal, team_id, staff_id, name=body.name, role=body.role
-    )
+    staff = await staffing.put_staff(ctx, principal, team_id, staff_id, name=body.name, role=body.role)
     return presenters.staff(staff)
 
 

@@ -25,8 +25,10 @@ from temporalio.worker import Worker
 from activities.notifications import LogChannel
 from config.settings import Settings
 from domain.messages import AcknowledgeInput, AttemptInput, InteractionState, ResolveInput
-from services import interactions as service
+from services.access import Principal
+from services.context import Context, TemporalLink
 from services.db import Database
+from services.interactions import Interactions, require_interaction
 from services.reconcile import LEASE_NAME, Memo, Report, reconcile
 from services.schemas import InteractionCreate
 from store import leases
@@ -41,6 +43,8 @@ from workers.reconcile import Reconciler
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
 from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
+
+SYSTEM = Principal(role="system")
 
 
 def new_team(sessions: sessionmaker[Session]) -> str:
@@ -75,8 +79,9 @@ async def create(
             **body,
         }
     )
-    row, created = await service.create_interaction(db, client, settings, inp)
-    assert created
+    started = await Interactions(Context(db, settings, TemporalLink.of(client))).create(SYSTEM, inp)
+    assert started.status == 201
+    row = await db.run(require_interaction, started.value.id)
     handle = client.get_workflow_handle_for(InteractionWorkflow.run, row.workflow_id)
     await eventually(lambda: in_step(db, handle, row.id))
     return row, handle

@@ -19,7 +19,6 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogChannel
-from api.schemas import InteractionCreate
 from config.settings import Settings
 from domain.messages import (
     AssignInput,
@@ -28,8 +27,11 @@ from domain.messages import (
     InteractionState,
     ResolveInput,
 )
-from services import interactions as service
+from services.access import Principal
+from services.context import Context, TemporalLink
 from services.db import Database
+from services.interactions import Interactions, require_interaction
+from services.public import InteractionCreate
 from store.db import unit_of_work
 from store.models import Member
 from store.repositories import upsert_team
@@ -39,6 +41,8 @@ from workers.main import build_worker
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
 from workflows.search_attributes import FT_DUE_AT, FT_TRIGGERS
+
+SYSTEM = Principal(role="system")
 
 # "due-soon reminder, Mon 16 Nov 16:00 America/Chicago", "same-day deadline, Mon 16 Nov 17:00 …"
 TIMER = re.compile(r"(due-soon reminder|same-day deadline), \w{3} \d{2} \w{3} \d{2}:\d{2} America/Chicago")
@@ -67,8 +71,10 @@ async def create(
             **body,
         }
     )
-    row, created = await service.create_interaction(Database(sessions, threads=4), client, settings, inp)
-    assert created
+    db = Database(sessions, threads=4)
+    started = await Interactions(Context(db, settings, TemporalLink.of(client))).create(SYSTEM, inp)
+    assert started.status == 201
+    row = await db.run(require_interaction, started.value.id)
     return row.workflow_id, client.get_workflow_handle_for(InteractionWorkflow.run, row.workflow_id)
 
 

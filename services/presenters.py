@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from api.schemas import (
+from domain.deadlines import sla_met
+from services.public import (
     AbsencePublic,
     AttemptPublic,
     EscalationNoticePublic,
@@ -17,7 +18,6 @@ from api.schemas import (
     StaffPublic,
     TimelinePublic,
 )
-from domain.deadlines import sla_met
 from store import repositories as repo
 from store.models import Absence, Escalation, Interaction, Member, Notification, Staff, TimelineEvent
 

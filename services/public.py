@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API (``XxxCreate`` in, ``XxxPublic`` out)."""
+"""What the services take and answer: ``XxxCreate`` in, ``XxxPublic`` out, for every front end."""
 
 from __future__ import annotations
 

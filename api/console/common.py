@@ -1,0 +1,222 @@
+"""What every console page shares: the signed-in person, checked forms, rendering, answers.
+
+The console's pages (``api.console.sign_in``, ``queues``, ``interaction``, ``escalations``,
+``absences``, ``report``, ``live``) call the same services as the API (``services.*``: their
+commands check access, run once per operation and keep member text in SQL), so validation,
+roles and repeat-safety are the API's. Pages only read the form, call one method and render.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+from temporalio.client import WorkflowUpdateFailedError
+
+from api import errors, idempotency
+from api.console import security, sso, views
+from config.settings import Settings
+from domain.errors import DomainError, Forbidden, Invalid, Unauthorized
+from services.access import Principal
+from services.auth import authenticate
+from services.common import from_update_failure
+from services.context import Context
+from services.db import Database
+from services.operations import Operation
+from store import console_sessions
+
+log = structlog.get_logger(__name__)
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+NOT_STAFF = "The console is for CHWs, leads and managers; ops and backend tokens use the API."
+STAFF_ROLES = ("chw", "lead", "manager")
+LEADS = ("lead", "manager")
+EVENT_POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+EVENT_STREAM_SECONDS = 300.0
+FLASH = {
+    "attempt": "Attempt recorded.",
+    "flag": "Flag raised.",
+    "resolved": "Interaction resolved.",
+    "assigned": "Assignment saved.",
+    "acknowledged": "Escalation acknowledged.",
+    "escalation-resolved": "Escalation resolved.",
+    "absence-planned": "Absence planned.",
+    "absence-changed": "Absence changed.",
+    "absence-cancelled": "Absence cancelled.",
+}
+QUEUES = {"mine": "My queue", "unassigned": "Unassigned", "team": "Team queue"}
+QUEUE_PATHS = {"mine": "/console/queue", "unassigned": "/console/unassigned", "team": "/console/team"}
+
+
+class SignInRequired(Exception):
+    pass
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def db_of(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def signed_in(request: Request) -> Principal:
+    """The signed-in person, re-derived from the sealed token on every request, while the
+    session is open (not signed out, not older than ``console_session_hours``)."""
+    settings = settings_of(request)
+    sealed = security.unseal(settings, request.cookies.get(security.SESSION_COOKIE))
+    if sealed is None:
+        raise SignInRequired
+    live = await db_of(request).run(
+        console_sessions.is_live, sealed.key, now=security.now(), hours=settings.console_session_hours
+    )
+    if not live:
+        raise SignInRequired
+    token = sealed.token
+    try:
+        principal = await authenticate(db_of(request), settings, token)
+    except (Unauthorized, Forbidden):
+        raise SignInRequired from None
+    if principal.role not in STAFF_ROLES:
+        raise SignInRequired
+    idempotency.remember_credential(request, settings, token)
+    return principal
+
+
+def require_lead(principal: Principal) -> None:
+    principal.require(principal.role in LEADS, "this page is for leads and managers")
+
+
+def _nav(principal: Principal) -> list[tuple[str, str]]:
+    items = [("My queue", "/console/queue")]
+    if principal.role in LEADS:
+        items += [
+            ("Unassigned", "/console/unassigned"),
+            ("Team queue", "/console/team"),
+            ("Escalations", "/console/escalations"),
+        ]
+    items.append(("Absences", "/console/absences"))
+    if principal.role in LEADS:
+        items.append(("Report", "/console/report"))
+    return items
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    principal: Principal | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    settings = settings_of(request)
+    done = request.query_params.get("done")
+    ctx = {
+        "csrf": security.csrf_token(request),
+        "principal": principal,
+        "nav": _nav(principal) if principal else [],
+        "path": request.url.path,
+        "flash": FLASH.get(done or ""),
+        "new_key": uuid.uuid4().hex,
+        "sso": sso.configured(settings),
+        "local": views.local,
+        **context,
+    }
+    response = templates.TemplateResponse(request, name, ctx, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    security.ensure_csrf_cookie(request, response, settings)
+    return response
+
+
+def message_of(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid input"
+
+
+def build(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise Invalid(message_of(err)) from None
+
+
+def text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once it has passed the cross-site and CSRF checks (403 otherwise)."""
+    if not security.same_site(request):
+        log.info("console.cross_site_refused")
+        raise Forbidden("cross-site request refused")
+    form = await request.form()
+    token = form.get(security.CSRF_FIELD)
+    if not security.csrf_ok(request, token if isinstance(token, str) else None):
+        log.info("console.csrf_refused")
+        raise Forbidden(
+            "the form has expired or did not come from this console; reload the page and try again"
+        )
+    return form
+
+
+def form_key(form: FormData) -> str | None:
+    key = text(form, "key")
+    if key is not None and len(key) > 200:
+        raise Invalid("key: at most 200 characters")
+    return key
+
+
+def context_of(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+def operation(request: Request, form: FormData) -> Operation:
+    """The action this form asks for, once per its ``key`` (a hidden field of every form)."""
+    return idempotency.operation_of(request, form_key(form))
+
+
+async def act(
+    request: Request,
+    run: Callable[[Principal, FormData, Operation], Awaitable[R]],
+    *,
+    again: Callable[[Principal, str, int, FormData], Awaitable[Response]],
+    then: Callable[[FormData, R], str],
+) -> Response:
+    """A form's action: checks (cross-site, CSRF, signed in), then ``run`` (one service command);
+    a refusal shows the page ``again`` with the message beside the form, success goes to ``then``.
+
+    A 403 is not the form's fault: it becomes the error page."""
+    form = await checked_form(request)  # cross-site and CSRF checks first
+    principal = await signed_in(request)
+    try:
+        result = await run(principal, form, operation(request, form))
+    except WorkflowUpdateFailedError as exc:
+        err = from_update_failure(exc)
+        return await again(principal, err.message, errors.status_of(err), form)
+    except DomainError as err:
+        if isinstance(err, Forbidden):
+            raise
+        return await again(principal, err.message, errors.status_of(err), form)
+    return RedirectResponse(then(form, result), status_code=303)

@@ -1,0 +1,123 @@
+"""The interaction page: the case, its attempts and timeline, and the forms to act on it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from api.console import views
+from api.console.common import QUEUE_PATHS, act, build, context_of, db_of, render, signed_in, text
+from domain.errors import Forbidden
+from domain.models import FLAGS, OUTCOMES
+from services import access
+from services.access import Principal
+from services.interactions import Interactions
+from services.operations import Answer, Operation
+from services.public import AssignCreate, AttemptCreate, FlagCreate, InteractionPublic, ResolveCreate
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+async def _page(
+    request: Request,
+    principal: Principal,
+    interaction_id: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    form: FormData | None = None,
+) -> Response:
+    db = db_of(request)
+    row = await Interactions(context_of(request)).readable(principal, interaction_id)
+    data = await db.read(views.detail, row)
+    can_act = True
+    try:
+        access.require_interaction_actor(principal, row)
+    except Forbidden:
+        can_act = False
+    part = request.query_params.get("part") == "live" and error is None
+    advice = await db.read(views.contact_advice, row) if can_act and not part else []
+    return render(
+        request,
+        "_interaction.html" if part else "interaction.html",
+        {
+            "d": data,
+            "can_act": can_act,
+            "can_assign": principal.is_team_lead(row.team_id),
+            "contact_advice": advice,
+            "outcomes": OUTCOMES,
+            "flags": FLAGS,
+            "error": error,
+            "form": form or {},
+            "title": "Interaction",
+        },
+        principal=principal,
+        status=status,
+    )
+
+
+@router.get("/interactions/{interaction_id}")
+async def interaction_page(interaction_id: str, request: Request) -> Response:
+    principal = await signed_in(request)
+    return await _page(request, principal, interaction_id)
+
+
+Command = Answer[InteractionPublic]
+_Run = Callable[[Interactions, Principal, FormData, Operation], Awaitable[Command]]
+
+
+async def _act(request: Request, interaction_id: str, done: str, run: _Run) -> Response:
+    """One action on the case; back to the queue it came from, or to the case, with ``done``."""
+    cases = Interactions(context_of(request))
+
+    async def again(principal: Principal, error: str, status: int, form: FormData) -> Response:
+        return await _page(request, principal, interaction_id, error=error, status=status, form=form)
+
+    def then(form: FormData, _: Command) -> str:
+        back = text(form, "back")
+        if back in QUEUE_PATHS:
+            return f"{QUEUE_PATHS[back]}?done={done}"
+        return f"/console/interactions/{interaction_id}?done={done}"
+
+    return await act(
+        request, lambda principal, form, op: run(cases, principal, form, op), again=again, then=then
+    )
+
+
+@router.post("/interactions/{interaction_id}/attempt")
+async def record_attempt(interaction_id: str, request: Request) -> Response:
+    async def run(cases: Interactions, principal: Principal, form: FormData, op: Operation) -> Command:
+        fields = {n: text(form, n) for n in ("outcome", "note", "override_reason")}
+        return await cases.record_attempt(principal, interaction_id, build(AttemptCreate, fields), op)
+
+    return await _act(request, interaction_id, "attempt", run)
+
+
+@router.post("/interactions/{interaction_id}/flag")
+async def flag(interaction_id: str, request: Request) -> Response:
+    async def run(cases: Interactions, principal: Principal, form: FormData, op: Operation) -> Command:
+        body = build(FlagCreate, {"flag": text(form, "flag"), "note": text(form, "note")})
+        return await cases.flag(principal, interaction_id, body, op)
+
+    return await _act(request, interaction_id, "flag", run)
+
+
+@router.post("/interactions/{interaction_id}/resolve")
+async def resolve(interaction_id: str, request: Request) -> Response:
+    async def run(cases: Interactions, principal: Principal, form: FormData, op: Operation) -> Command:
+        body = build(ResolveCreate, {"resolution": text(form, "resolution")})
+        return await cases.resolve(principal, interaction_id, body, op)
+
+    return await _act(request, interaction_id, "resolved", run)
+
+
+@router.post("/interactions/{interaction_id}/assign")
+async def assign(interaction_id: str, request: Request) -> Response:
+    async def run(cases: Interactions, principal: Principal, form: FormData, op: Operation) -> Command:
+        fields = {"assignee_id": text(form, "assignee_id"), "reason": text(form, "reason") or ""}
+        return await cases.assign(principal, interaction_id, build(AssignCreate, fields), op)
+
+    return await _act(request, interaction_id, "assigned", run)

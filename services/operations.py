@@ -1,0 +1,93 @@
+"""Actions that are safe to repeat: an ``Operation`` names one action, and ``once`` runs it once.
+
+A front end turns the caller's ``Idempotency-Key`` into an ``Operation`` scoped to the
+credential they came with and to where they sent it (``api.idempotency.operation``), so two
+backends that pick the same key never meet. Every id the action creates (the workflow update id,
+an attempt id) derives from the operation's key, so a repeat attaches to the same update instead
+of applying it again. The answer is stored, and a repeat with the same key answers it again
+(``Answer.replayed``). A refused action (4xx) is not stored: a repeat is judged anew. The same key
+with a different body is refused (422). Stored answers are purged after
+``IDEMPOTENCY_RETENTION_HOURS`` (``workers.retention``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from domain.errors import DomainError, Invalid, Unavailable
+from services.db import Database
+from services.faults import crash_point
+from store import idempotency as idem
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One requested action: ``key`` is already scoped to the caller (``None``: not repeat-safe,
+    a fresh one-off key is used)."""
+
+    key: str | None = None
+
+    @staticmethod
+    def scoped(scope: str, where: str, key: str | None) -> Operation:
+        """The operation of ``key`` sent by the credential named ``scope`` to ``where``."""
+        if key is None:
+            return Operation()
+        raw = f"{scope}|{where}|{key}"
+        return Operation(hashlib.sha256(raw.encode()).hexdigest()[:48])
+
+
+@dataclass(frozen=True)
+class Answer(Generic[M]):
+    """What a command answered, and whether it is the stored answer of an earlier request."""
+
+    value: M
+    status: int = 200
+    replayed: bool = False
+
+    def body(self) -> Any:
+        return self.value.model_dump(mode="json")
+
+
+def _request_hash(body: BaseModel | None) -> str:
+    raw = json.dumps(
+        body.model_dump(mode="json", by_alias=True) if body is not None else None, sort_keys=True
+    )
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def once(
+    db: Database,
+    op: Operation,
+    body: BaseModel | None,
+    action: Callable[[str], Awaitable[M]],
+    model: type[M],
+    *,
+    status: int = 200,
+) -> Answer[M]:
+    """Run ``action(operation_key)`` at most once per operation and answer its result."""
+    if op.key is None:
+        return Answer(await action(uuid.uuid4().hex), status)
+    try:
+        stored = await db.run(idem.begin_answer, op.key, _request_hash(body))
+    except idem.KeyReused as err:
+        raise Invalid("this Idempotency-Key was already used with a different request") from err
+    if stored is not None and stored.status is not None:
+        return Answer(model.model_validate(stored.body), stored.status, replayed=True)
+    try:
+        result = await action(op.key)
+    except DomainError as err:
+        if not isinstance(err, Unavailable):
+            await db.run(idem.forget_answer, op.key)
+        raise
+    crash_point("after_update_before_answer")
+    await db.run(idem.finish_answer, op.key, status, result.model_dump(mode="json"))
+    return Answer(result, status)
