@@ -41,7 +41,7 @@ class _Message(BaseModel):
     API and a worker of different releases exchange them. A field added in one release must
     not fail the other, and a field removed must not fail the histories that still carry it:
     new fields get defaults, removed ones are first no longer read, and are always accepted
-    (docs/adr/message-evolution.md). HTTP bodies are validated strictly in ``api.schemas``.
+    (docs/adr/message-evolution.md). HTTP bodies are validated strictly in ``services.public``.
     """
 
     model_config = ConfigDict(frozen=False, extra="ignore")
