@@ -33,7 +33,8 @@ around it), bare identifiers (``TimerLoop``, ``_raise_trigger``), dotted names i
 
 Besides the citations, this file checks the enumerations the docs keep: the patch ids of
 ``workflows/`` against ``docs/adr/patching.md``, the settings against the table of
-``docs/api.md`` §4.1, the CLI against §4.2 and the HTTP routes against §4.3.
+``docs/api.md`` §4.1, the CLI against §4.2, the HTTP routes against §4.3, and the code map of
+``docs/architecture.md`` against the modules of the installed packages.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import subprocess
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -506,3 +509,42 @@ def test_every_route_is_in_the_routes_table_and_every_row_is_a_route(tmp_path: P
         for method, path in re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`\s]*)`", cell)
     }
     assert_same(routes, documented, "docs/api.md §4.3 Routes")
+
+
+# ------------------------------------------------------------------------- layout and code map
+def tracked_files() -> list[str]:
+    try:
+        out = subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):  # no git (a copied tree): what is on disk
+        return [
+            str(p.relative_to(ROOT))
+            for p in ROOT.rglob("*")
+            if p.is_file() and not any(part.startswith((".venv", ".git", "__pycache__")) for part in p.parts)
+        ]
+    return [line for line in out.splitlines() if (ROOT / line).exists()]
+
+
+def application_modules() -> list[str]:
+    """Every module of the packages the project installs (pyproject's package list), as paths;
+    migration revisions excluded (the docs cite their folder)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    return sorted(
+        path
+        for path in tracked_files()
+        if path.endswith(".py")
+        and path.split("/")[0] in packages
+        and not path.endswith("/__init__.py")
+        and "/migrations/versions/" not in path
+    )
+
+
+def test_the_code_map_names_every_module() -> None:
+    """docs/architecture.md §5.1 names every module of the installed packages (a new module
+    gets its line; a moved one its new path, which the citation check then finds)."""
+    code_map = section(ROOT / "docs" / "architecture.md", "### 5.1 Code map")
+    cited = set(re.findall(r"`([\w/]+\.py)`", code_map))
+    missing = [m for m in application_modules() if m not in cited]
+    assert not missing, "modules missing from docs/architecture.md §5.1 Code map:\n" + "\n".join(missing)
