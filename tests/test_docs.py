@@ -33,8 +33,9 @@ around it), bare identifiers (``TimerLoop``, ``_raise_trigger``), dotted names i
 
 Besides the citations, this file checks the enumerations the docs keep: the patch ids of
 ``workflows/`` against ``docs/adr/patching.md``, the settings against the table of
-``docs/api.md`` §4.1, the CLI against §4.2, the HTTP routes against §4.3, and the code map of
-``docs/architecture.md`` against the modules of the installed packages.
+``docs/api.md`` §4.1, the CLI against §4.2, the HTTP routes against §4.3, the README's layout
+table against the repository's top-level folders, and the code map of ``docs/architecture.md``
+against the modules of the installed packages. Each failure names the document and line.
 """
 
 from __future__ import annotations
@@ -524,6 +525,17 @@ def tracked_files() -> list[str]:
             if p.is_file() and not any(part.startswith((".venv", ".git", "__pycache__")) for part in p.parts)
         ]
     return [line for line in out.splitlines() if (ROOT / line).exists()]
+
+
+def test_the_readme_layout_table_names_every_top_level_folder() -> None:
+    folders = {path.split("/")[0] for path in tracked_files() if "/" in path}
+    table = section(ROOT / "README.md", "## Layout")
+    named = {span.rstrip("/") for cell in first_cells(table) for span in re.findall(r"`([^`]+)`", cell)}
+    assert not folders - named, f"missing from the README's layout table: {sorted(folders - named)}"
+    top_level = {p.split("/")[0] for p in tracked_files()}
+    assert not named - top_level, (
+        f"the README's layout table names what is not there: {sorted(named - top_level)}"
+    )
 
 
 def application_modules() -> list[str]:
