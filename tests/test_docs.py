@@ -2,16 +2,16 @@
 
 Which documents: ``README.md`` and every ``docs/**/*.md``.
 
-What counts as a citation (the checks follow; fenced code blocks are not read):
+What counts as a citation (fenced code blocks are not read):
 
-- **Repository paths** in inline code spans (``\\`workflows/common.py\\```) and in plain text,
-  written from the repository root and starting with a top-level folder of the repository
-  (``FOLDERS``): the file or folder must exist; a trailing ``/`` means a folder; a ``*`` is a
-  glob that must match something; ``path.py::name`` (a pytest id) must also define ``name``
-  (nested ``::`` names inside classes; a ``[param]`` suffix is dropped). Inside a code span
-  every whitespace-separated word is looked at, so the path in ``\\`python scripts/x.py\\``` is
-  checked too. A word holding a placeholder (``<``, ``{``, ``…``) is a pattern, not a path,
-  and is not checked.
+- **Repository paths**, written from the repository root and starting with a top-level folder
+  of the repository (``FOLDERS``): every whitespace-separated word of an inline code span
+  (so the path in a span such as "python scripts/screenshot_ui.py" counts too), and in plain
+  text a path naming a file (its last part has a dot) or a folder (it ends with ``/``), which
+  leaves prose such as "workflows/s" alone. The file or folder must exist; a trailing ``/``
+  means a folder; a ``*`` is a glob that must match something; ``path.py::name`` (a pytest id)
+  must also define ``name`` (``::`` nests into classes; a ``[param]`` suffix is dropped). A
+  word holding a placeholder (``<``, ``{``, ``…``) is a pattern, not a path, and is not checked.
 - **Relative Markdown links** (``[text](target)``, not ``http(s):``/``mailto:``), resolved from
   the document's folder: the target must exist, and a ``#fragment`` into a Markdown file must
   be one of its headings (GitHub's anchor for it).
@@ -20,22 +20,24 @@ What counts as a citation (the checks follow; fenced code blocks are not read):
   ``api.app.create_app(settings=None)`` (what follows the name is ignored), ``cli.main:app``.
   The longest importable module prefix is imported and the rest looked up with ``getattr``.
   A word ending in a file extension (``api.md``) is a file name, not a Python name.
-- **Class-qualified names** in code spans, ``TimerLoop._settle``, ``InteractionState.applied_updates``:
-  when the class is one this repository defines at module level (anywhere in ``PACKAGES``),
-  one of the classes of that name must have the attribute (pydantic and dataclass fields
-  count). ``ParentClosePolicy.ABANDON`` and other library names are not ours and not checked.
-- **Replay fixtures** named bare in code spans (``\\`interaction_contact_window.v4.json\\```,
-  ``\\`*.v7.json\\```): must match a file in ``tests/workflows/histories/``.
+- **Class-qualified names** in code spans (``TimerLoop._settle``,
+  ``InteractionState.applied_updates``): when this repository defines a class of that name at
+  module level (anywhere in ``PACKAGES``), one of those classes must have the attribute
+  (pydantic and dataclass fields count). ``ParentClosePolicy.ABANDON`` and other library names
+  are not ours and not checked.
+- **Replay fixtures** named bare in code spans (``interaction_contact_window.v4.json``,
+  ``*.v7.json``): must match a file in ``tests/workflows/histories/``.
 
 Not checked: bare file names (``calendar.py`` in a row about ``domain/``: relative to the prose
 around it), bare identifiers (``TimerLoop``, ``_raise_trigger``), dotted names in plain text
-(prose says "api.md"), paths in fenced code blocks.
+(prose says "api.md"), anything in fenced code blocks.
 
 Besides the citations, this file checks the enumerations the docs keep: the patch ids of
 ``workflows/`` against ``docs/adr/patching.md``, the settings against the table of
 ``docs/api.md`` §4.1, the CLI against §4.2, the HTTP routes against §4.3, the README's layout
 table against the repository's top-level folders, and the code map of ``docs/architecture.md``
-against the modules of the installed packages. Each failure names the document and line.
+against the modules of the installed packages. Each failure names what is missing, and for a
+citation the document and line.
 """
 
 from __future__ import annotations
@@ -277,6 +279,8 @@ def problem(c: Citation, document: Path) -> str | None:
         return check_link(c.text, document)
     word = strip_word(c.text)
     if word.split("/")[0] in FOLDERS and "/" in word:
+        if c.kind == "text" and not (word.endswith("/") or "." in word.rsplit("/", 1)[1]):
+            return None  # prose such as "workflows/s", not a path
         return check_path(word)
     if c.kind != "span":
         return None
@@ -331,6 +335,7 @@ def test_the_check_finds_planted_drift() -> None:
             "[ok](docs/adr/patching.md#patches-in-force), [gone](docs/adr/gone.md),",  # 10
             "[bad anchor](docs/architecture.md#no-such-heading), `cli.main:app`, `cli.main:nope`,",  # 11
             "`python -m tests.workflows.histories.record`, `python -m bench.gone`, `api.md`.",  # 12
+            "Prose: 50 workflows/s, docs/nope.md, and a folder deploy/nope/ in plain text.",  # 13
         ]
     )
     found = drift(ROOT / "README.md", planted)
@@ -348,6 +353,8 @@ def test_the_check_finds_planted_drift() -> None:
         "README.md:11 docs/architecture.md#no-such-heading",
         "README.md:11 cli.main:nope",
         "README.md:12 bench.gone",
+        "README.md:13 docs/nope.md",
+        "README.md:13 deploy/nope/",
     }, "\n".join(found)
 
 
@@ -356,30 +363,42 @@ PATCHING_ADR = ROOT / "docs" / "adr" / "patching.md"
 
 
 def patch_ids_in_code() -> dict[str, str]:
-    """Every patch id in ``workflows/`` (id -> where): string constants named ``*_PATCH`` at any
-    level (module or class), and string literals passed to ``patched``/``deprecate_patch``."""
+    """Every patch id in ``workflows/`` (id -> where it is defined or used): string constants
+    named ``*_PATCH`` at any level (module or class), and what is passed to ``patched``,
+    ``deprecate_patch`` or a wrapper named ``*patched``: a string literal, or the name of a
+    string constant defined anywhere in ``workflows/`` (a wrapper's own parameter is neither)."""
+    trees = {
+        str(path.relative_to(ROOT)): ast.parse(path.read_text())
+        for path in (ROOT / "workflows").rglob("*.py")
+    }
+    constants: dict[str, str] = {}  # NAME -> its string value
     found: dict[str, str] = {}
-    for path in sorted((ROOT / "workflows").rglob("*.py")):
-        where = str(path.relative_to(ROOT))
-        for node in ast.walk(ast.parse(path.read_text())):
+    for where, tree in sorted(trees.items()):
+        for node in ast.walk(tree):
             if isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                value = node.value
+                if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                    continue
                 for target in targets:
-                    if (
-                        isinstance(target, ast.Name | ast.Attribute)
-                        and (target.id if isinstance(target, ast.Name) else target.attr).endswith("_PATCH")
-                        and isinstance(value, ast.Constant)
-                        and isinstance(value.value, str)
-                    ):
-                        found.setdefault(value.value, f"{where}:{node.lineno}")
-            elif isinstance(node, ast.Call):
-                func = node.func
-                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                if called in ("patched", "deprecate_patch") and node.args:
-                    arg = node.args[0]
-                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                        found.setdefault(arg.value, f"{where}:{node.lineno}")
+                    name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", "")
+                    constants.setdefault(name, node.value.value)
+                    if name.endswith("_PATCH"):
+                        found.setdefault(node.value.value, f"{where}:{node.lineno}")
+    for where, tree in sorted(trees.items()):
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if not (called.endswith("patched") or called == "deprecate_patch"):
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.setdefault(arg.value, f"{where}:{node.lineno}")
+            elif isinstance(arg, ast.Name | ast.Attribute):
+                name = arg.id if isinstance(arg, ast.Name) else arg.attr
+                if name in constants:
+                    found.setdefault(constants[name], f"{where}:{node.lineno}")
     return found
 
 
@@ -494,9 +513,13 @@ def api_routes(tmp_path: Path) -> set[str]:
     from config.settings import Settings
 
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'routes.db'}"))
+    try:
+        paths = app.openapi()["paths"]
+    finally:
+        app.state.engine.dispose()
     return {
         f"{method.upper()} {normalise_route(path)}"
-        for path, operations in app.openapi()["paths"].items()
+        for path, operations in paths.items()
         for method in operations
     }
 
