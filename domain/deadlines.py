@@ -107,15 +107,21 @@ def due_when_flagged_urgent(
     calendar: BusinessCalendar,
     policy: Policy,
 ) -> datetime:
-    """The deadline once a case is flagged urgent after it started: never later than ``current_due``.
+    """The deadline once a case is flagged urgent after it started: the earlier of ``current_due``
+    and the urgent deadline, which still counts from ``received_at``, not from when the flag was
+    raised. The InteractionWorkflow's ``flag`` applies this rule.
 
-    The urgent deadline still counts from ``received_at``, not from when the flag was raised.
+    Compared with Python's ``min``, not ``earliest``, because that is how the workflow has always
+    compared them, and cases in flight replay with it. The two differ only in a DST fold: two
+    instants in the team's own ``ZoneInfo`` compare by wall clock, so for a team open through the
+    fall-back hour the later instant can win (01:10 CST over 01:40 CDT). A fix changes a running
+    case's deadline, so it needs a workflow patch (docs/adr/patching.md).
 
     Raises:
         ValueError: on a naive datetime or an unknown channel.
     """
     _require_aware(current_due, "current_due")
-    return earliest(current_due, due_at(received_at, channel, urgent=True, calendar=calendar, policy=policy))
+    return min(current_due, due_at(received_at, channel, urgent=True, calendar=calendar, policy=policy))
 
 
 def response_due(received_at: datetime, channel: str, *, urgent: bool, team: TeamConfig) -> datetime:

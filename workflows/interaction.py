@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
     from domain.contact import format_hhmm, local_hhmm, next_contact_instant
-    from domain.deadlines import due_at, due_soon_at, retry_due_at, sla_met
+    from domain.deadlines import due_at, due_soon_at, due_when_flagged_urgent, retry_due_at, sla_met
     from domain.ids import escalation_workflow_id
     from domain.messages import (
         AssignInput,
@@ -357,12 +357,10 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             if not s.urgent:
                 s.urgent = True
                 s.flags.append("urgent")
-                urgent_due = due_at(
-                    s.received_at, s.channel, urgent=True, calendar=self._cal, policy=self._inp.policy
-                )
-                # Flagging urgent can only move the deadline earlier.
                 old_due = s.due_at
-                s.due_at = min(s.due_at, urgent_due)
+                s.due_at = due_when_flagged_urgent(
+                    s.due_at, s.received_at, s.channel, calendar=self._cal, policy=self._inp.policy
+                )
                 await self._commit(
                     [
                         self._entry(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -19,7 +19,7 @@ from domain.deadlines import (
     sla_met,
 )
 from domain.models import CHANNELS
-from tests.domain.support import CHICAGO, POLICY, at, business_calendar
+from tests.domain.support import ALL_DAYS, CHICAGO, POLICY, at, business_calendar
 
 MON_10 = at(CHICAGO, 2026, 11, 16, 10, 0)
 
@@ -59,6 +59,18 @@ def test_flagging_urgent_later_only_moves_the_deadline_earlier() -> None:
     # A deadline already earlier than the urgent one (moved by hand, say) stays.
     early = MON_10 + timedelta(minutes=30)
     assert due_when_flagged_urgent(early, MON_10, "call", calendar=cal, policy=POLICY) == early
+
+
+def test_flagging_urgent_compares_as_the_workflow_always_has() -> None:
+    """Pinned, not endorsed: in a DST fold the rule compares wall clocks, as the workflow's
+    ``min`` did before it used this function; changing it changes running cases (needs a patch)."""
+    cal = business_calendar(around=date(2026, 11, 1), hours={d: [["00:00", "24:00"]] for d in ALL_DAYS})
+    received = at(CHICAGO, 2026, 10, 31, 23, 40)
+    urgent_due = due_at(received, "text", urgent=True, calendar=cal, policy=POLICY)
+    assert urgent_due.astimezone(UTC) == datetime(2026, 11, 1, 6, 40, tzinfo=UTC)  # 01:40 CDT
+    later = datetime(2026, 11, 1, 1, 10, tzinfo=CHICAGO, fold=1)  # 01:10 CST, 07:10 UTC
+    assert due_when_flagged_urgent(later, received, "text", calendar=cal, policy=POLICY) is later
+    assert earliest(later, urgent_due) == urgent_due
 
 
 def test_overdue_from_the_deadline_instant_until_answered_or_resolved() -> None:
