@@ -76,7 +76,7 @@ from store.models import (
     Team,
 )
 from store.projection import NO_KEY_UPDATE, project_escalation
-from workflows.interaction import state_columns, whole_state_delta
+from workflows.interaction_projection import state_columns, whole_state_delta
 
 log = structlog.get_logger(__name__)
 

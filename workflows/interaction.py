@@ -8,32 +8,28 @@ and wake the loop. Member text never enters this workflow, only ids, enums and t
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import (
-    ActivityError,
     ApplicationError,
     ChildWorkflowError,
-    TimeoutError as TemporalTimeoutError,
     WorkflowAlreadyStartedError,
 )
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.common import (
-    LOCAL_PROJECTION_OPTIONS,
     NOTIFY_OPTIONS,
     PROJECTION_OPTIONS,
     TimerLoop,
     conflict,
 )
 from workflows.escalation import EscalationWorkflow
+from workflows.interaction_projection import PERF_PATCH, Projection
 
 with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities
-    from activities.interactions import PROJECTION_REFUSED, InteractionActivities
     from activities.notifications import NotificationActivities
     from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
@@ -50,9 +46,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationRef,
         EscalationState,
         FlagInput,
-        InteractionDelta,
         InteractionInput,
-        InteractionProjection,
         InteractionState,
         InteractionStatus,
         MemberContact,
@@ -61,14 +55,6 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.models import UNSUCCESSFUL_OUTCOMES, EscalationRule, Trigger, default_escalation_rule
-    from workflows.search_attributes import (
-        FT_ASSIGNEE,
-        FT_CHANNEL,
-        FT_DUE_AT,
-        FT_STATUS,
-        FT_TEAM,
-        FT_TRIGGERS,
-    )
 
 WakeKind = Literal["due_soon", "overdue", "retry_due"]
 # Runs that record this patch give every escalation its own workflow id, start it before recording
@@ -78,9 +64,6 @@ ESCALATION_OWN_ID_PATCH = "escalation-own-id"
 # the daily cap allows another attempt (docs/rules.md §2.7); only attempts that carry the
 # member's contact rules call it, so histories from before replay unchanged.
 CONTACT_WINDOW_PATCH = "contact-window-retry"
-# Runs that record this patch project a delta from a local activity and upsert only the search
-# attributes that changed; older runs replay on the whole-state activity (see ``_record``).
-PERF_PATCH = "perf-lean-history"
 # Runs that record this patch end only after their escalations' workflows have ended (see
 # ``_let_escalations_end``); it is recorded only by a run that would otherwise not have waited.
 END_AFTER_ESCALATIONS_PATCH = "end-after-escalations"
@@ -92,9 +75,6 @@ ANSWER_ATTEMPTS = 3
 # one of them answers without applying. Well above what one case sees within the API's
 # idempotency window.
 APPLIED_UPDATES_KEPT = 200
-# How long a run that could not project (the database away past the projection's bound) waits
-# before it tries again, when nothing else would make it project (its end).
-PROJECTION_RETRY = timedelta(seconds=30)
 
 
 @workflow.defn
@@ -122,13 +102,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             )
         self._init_loop(ready=inp.carried_state is not None)
         self._watchers: list[asyncio.Task[None]] = []
-        # What this run has projected (PERF_PATCH): a new run's first projection writes it all.
-        self._projected: dict[str, Any] = {}
-        self._projected_version = 0
-        self._projected_attempts = 0
-        # The read model may not hold this run's last projection (refused, or the database was
-        # away past the bound): the next projection writes the whole state.
-        self._needs_full = False
+        self._projection = Projection(self._s, inp, self._wid)
 
     # ------------------------------------------------------------------ run loop
     @workflow.run
@@ -139,16 +113,8 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             history_limit=inp.history_limit,
         )
         await self._let_escalations_end()
-        await self._project_before_end()
+        await self._projection.land_before_end(self._lock)
         return self._s
-
-    async def _project_before_end(self) -> None:
-        """A run whose last projection did not land (the database was away past its bound) does
-        not end before the read model holds its final state: the case would read open forever."""
-        while self._needs_full:
-            await workflow.sleep(PROJECTION_RETRY, summary="the read model was away: project again")
-            async with self._lock:
-                await self._project_full([], None)
 
     async def _let_escalations_end(self) -> None:
         """A lead resolves the escalation, then at once the case: the escalation's workflow tells
@@ -428,7 +394,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         """Write the whole state to the read model again (sent by ``followthrough reconcile`` when
         the row and this workflow differ, or by ops after a restore). Changes no state."""
         async with self._turn():
-            await self._project_full([], None)
+            await self._projection.write_whole([], None)
 
     # ------------------------------------------------------------------ signals (Temporal CLI / UI)
     @workflow.signal(name="assign")
@@ -437,7 +403,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             try:
                 self._check_assign(inp)
             except ApplicationError as err:
-                await self._record_rejection("assign", err, inp.actor_id)
+                await self._reject("assign", err, inp.actor_id)
                 return
             await self._assign(inp, source=f"lead:{inp.actor_id}" if inp.actor_id else "lead")
 
@@ -447,7 +413,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             try:
                 self._check_resolve()
             except ApplicationError as err:
-                await self._record_rejection("resolve", err, inp.actor_id)
+                await self._reject("resolve", err, inp.actor_id)
                 return
             await self._resolve(inp)
 
@@ -773,115 +739,21 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         s.version += 1
         s.status = self._status()
         if self._patched(PERF_PATCH):
-            await self._record_lean(events, escalation)
-            return
-        workflow.upsert_search_attributes(
-            [
-                FT_TEAM.value_set(s.team_id),
-                FT_CHANNEL.value_set(s.channel),
-                FT_STATUS.value_set(s.status),
-                FT_ASSIGNEE.value_set(s.assignee_id or "unassigned"),
-                FT_DUE_AT.value_set(s.due_at.astimezone(UTC)),  # one zone for every team
-                FT_TRIGGERS.value_set(list(s.triggers)),
-            ]
+            await self._projection.record_lean(events, escalation)
+        else:
+            await self._projection.record_whole(events, escalation)
+
+    async def _reject(self, action: str, err: ApplicationError, actor_id: str | None) -> None:
+        """A signal the rules refuse changes nothing; its timeline line says why."""
+        entry = self._entry(
+            "rejected",
+            step=f"rejected:{workflow.uuid4()}",
+            actor_id=actor_id,
+            details={"action": action, "reason": err.message},
         )
-        await workflow.execute_activity_method(
-            InteractionActivities.sync_interaction,
-            InteractionProjection(
-                workflow_id=self._wid,
-                external_id=self._inp.external_id,
-                member_id=self._inp.member_id,
-                state=s.model_copy(deep=True),
-                events=events,
-                escalation=escalation,
-            ),
-            summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
-            **PROJECTION_OPTIONS,
-        )
+        await self._projection.record_rejection(action, entry)
 
     # ------------------------------------------------------------ perf-lean-history (PERF_PATCH)
-    async def _record_lean(
-        self, events: list[TimelineEntry], escalation: EscalationProjection | None
-    ) -> None:
-        """Runs with PERF_PATCH: search attributes only when they change, and the projection as a
-        local activity carrying what changed (columns, new attempts), not the whole state."""
-        s = self._s
-        self._upsert_changed_search_attributes()
-        if self._needs_full:
-            await self._project_full(events, escalation)
-            return
-        columns = state_columns(s)
-        changed = {k: v for k, v in columns.items() if k not in self._projected or self._projected[k] != v}
-        delta = InteractionDelta(
-            interaction_id=s.interaction_id,
-            team_id=s.team_id,
-            channel=s.channel,
-            received_at=s.received_at,
-            version=s.version,
-            base_version=self._projected_version,
-            columns=changed,
-            new_attempts=list(s.attempts[self._projected_attempts :]),
-        )
-        try:
-            await self._project(delta, events, escalation)
-        except (ActivityError, ApplicationError) as err:
-            if not _refused(err):
-                raise
-            # The row is not what this run last wrote (a restore, a hand edit, a deleted row, or
-            # work Temporal lost): write the whole state instead of retrying under the lock.
-            await self._project_full(events, escalation)
-
-    async def _project_full(
-        self, events: list[TimelineEntry], escalation: EscalationProjection | None
-    ) -> None:
-        """Write the whole state, whatever the row holds (Temporal is the truth)."""
-        await self._project(whole_state_delta(self._s), events, escalation)
-
-    async def _project(
-        self, delta: InteractionDelta, events: list[TimelineEntry], escalation: EscalationProjection | None
-    ) -> None:
-        """Run the projection (bounded); a database away past the bound leaves the next projection
-        to write the whole state, and the handler goes on: Temporal holds the change."""
-        s = self._s
-        try:
-            await workflow.execute_local_activity_method(
-                InteractionActivities.sync_interaction,
-                InteractionProjection(
-                    workflow_id=self._wid,
-                    external_id=self._inp.external_id,
-                    member_id=self._inp.member_id,
-                    delta=delta,
-                    events=events,
-                    escalation=escalation,
-                ),
-                summary=f"record {events[0].kind if events else 'state'} (v{s.version})",
-                **LOCAL_PROJECTION_OPTIONS,
-            )
-        except (ActivityError, TemporalTimeoutError) as err:
-            if not isinstance(_failure(err), TemporalTimeoutError):
-                raise  # a refused delta: the caller writes the whole state
-            workflow.logger.warning("the read model was not written in time; the next projection writes all")
-            self._needs_full = True
-            return
-        self._projected = state_columns(s)
-        self._projected_version = delta.version
-        self._projected_attempts = len(s.attempts)
-        self._needs_full = False
-
-    def _upsert_changed_search_attributes(self) -> None:
-        s = self._s
-        current = workflow.info().typed_search_attributes
-        wanted: list[SearchAttributeUpdate[Any]] = [
-            FT_TEAM.value_set(s.team_id),
-            FT_CHANNEL.value_set(s.channel),
-            FT_STATUS.value_set(s.status),
-            FT_ASSIGNEE.value_set(s.assignee_id or "unassigned"),
-            FT_DUE_AT.value_set(s.due_at.astimezone(UTC)),  # one zone for every team
-            FT_TRIGGERS.value_set(list(s.triggers)),
-        ]
-        changed = [u for u in wanted if _differs(current.get(u.key), u.value)]
-        if changed:
-            workflow.upsert_search_attributes(changed)
 
     def _notify_assignee(
         self,
@@ -911,28 +783,6 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             workflow.execute_activity_method(
                 NotificationActivities.notify, req, summary=f"notify {req.kind}", **NOTIFY_OPTIONS
             )
-        )
-
-    async def _record_rejection(self, action: str, err: ApplicationError, actor_id: str | None) -> None:
-        s = self._s
-        await workflow.execute_activity_method(
-            InteractionActivities.sync_interaction,
-            InteractionProjection(
-                workflow_id=self._wid,
-                external_id=self._inp.external_id,
-                member_id=self._inp.member_id,
-                state=s.model_copy(deep=True),
-                events=[
-                    self._entry(
-                        "rejected",
-                        step=f"rejected:{workflow.uuid4()}",
-                        actor_id=actor_id,
-                        details={"action": action, "reason": err.message},
-                    )
-                ],
-            ),
-            summary=f"record rejected {action}",
-            **PROJECTION_OPTIONS,
         )
 
     def _timer_summary(self, kind: WakeKind, at: datetime) -> str:
@@ -998,62 +848,3 @@ def _contact_marks(inp: AttemptInput) -> dict[str, bool]:
     """The attempt's marks for the timeline: only those that are set."""
     marks = {"outside_contact_window": inp.outside_contact_window, "over_daily_cap": inp.over_daily_cap}
     return {k: v for k, v in marks.items() if v}
-
-
-def whole_state_delta(s: InteractionState) -> InteractionDelta:
-    """The projection of the whole state (every column, every attempt), written whatever the row
-    holds: by the workflow after a refused delta or on ``reproject``, by reconcile for a run that
-    completed."""
-    return InteractionDelta(
-        interaction_id=s.interaction_id,
-        team_id=s.team_id,
-        channel=s.channel,
-        received_at=s.received_at,
-        version=s.version,
-        columns=state_columns(s),
-        new_attempts=list(s.attempts),
-        full=True,
-    )
-
-
-def state_columns(s: InteractionState) -> dict[str, Any]:
-    """The read-model columns the state decides (JSON-ready: they travel in a delta)."""
-    return {
-        "status": s.status,
-        "assignee_id": s.assignee_id,
-        "assignment_source": s.assignment_source,
-        "due_at": s.due_at.isoformat(),
-        "urgent": s.urgent,
-        "flags": list(s.flags),
-        "first_response_at": s.first_response_at.isoformat() if s.first_response_at else None,
-        "next_retry_at": s.next_retry_at.isoformat() if s.next_retry_at else None,
-        "overdue": s.overdue,
-        "unreachable": s.unreachable,
-        "triggers": list(s.triggers),
-        "attempt_count": len(s.attempts),
-        "first_attempt_outcome": s.attempts[0].outcome if s.attempts else None,
-        "resolved_at": s.resolved_at.isoformat() if s.resolved_at else None,
-        "resolved_by": s.resolved_by,
-    }
-
-
-def _failure(err: BaseException) -> BaseException | None:
-    """What a (local) activity failed with: a local activity's failure arrives unwrapped."""
-    return err.cause if isinstance(err, ActivityError) else err
-
-
-def _refused(err: BaseException) -> bool:
-    """The projection refused a delta whose base the row does not hold."""
-    cause = _failure(err)
-    return isinstance(cause, ApplicationError) and cause.type == PROJECTION_REFUSED
-
-
-def _differs(current: Any, wanted: Any) -> bool:
-    """Whether a search attribute must be upserted (unset lists count as empty)."""
-    if current is None:
-        return wanted not in ([], None)
-    if isinstance(current, datetime) and isinstance(wanted, datetime):
-        return current.astimezone(UTC) != wanted.astimezone(UTC)
-    if isinstance(current, list | tuple) and isinstance(wanted, list | tuple):
-        return list(current) != list(wanted)
-    return bool(current != wanted)
