@@ -7,44 +7,35 @@ and wake the loop. Member text never enters this workflow, only ids, enums and t
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import (
     ApplicationError,
-    ChildWorkflowError,
-    WorkflowAlreadyStartedError,
 )
-from temporalio.workflow import ParentClosePolicy
 
 from workflows.common import (
     NOTIFY_OPTIONS,
-    PROJECTION_OPTIONS,
     TimerLoop,
     conflict,
 )
-from workflows.escalation import EscalationWorkflow
+from workflows.interaction_escalations import Escalations, open_escalation
 from workflows.interaction_projection import PERF_PATCH, Projection
 
 with workflow.unsafe.imports_passed_through():
-    from activities.escalations import EscalationActivities
     from activities.notifications import NotificationActivities
     from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
     from domain.contact import format_hhmm, local_hhmm, next_contact_instant
     from domain.deadlines import due_at, due_soon_at, due_when_flagged_urgent, retry_due_at, sla_met
-    from domain.ids import escalation_workflow_id
     from domain.messages import (
         AssignInput,
         AttemptInput,
         AttemptRecord,
         CoverageInput,
-        EscalationInput,
         EscalationProjection,
         EscalationRef,
-        EscalationState,
         FlagInput,
         InteractionInput,
         InteractionState,
@@ -54,21 +45,13 @@ with workflow.unsafe.imports_passed_through():
         ResolveInput,
         TimelineEntry,
     )
-    from domain.models import UNSUCCESSFUL_OUTCOMES, EscalationRule, Trigger, default_escalation_rule
+    from domain.models import UNSUCCESSFUL_OUTCOMES
 
 WakeKind = Literal["due_soon", "overdue", "retry_due"]
-# Runs that record this patch give every escalation its own workflow id, start it before recording
-# it, and watch it for an unresolved end; runs started before it replay on the old path.
-ESCALATION_OWN_ID_PATCH = "escalation-own-id"
 # Runs that record this patch hold a retry reminder until the member's contact window opens and
 # the daily cap allows another attempt (docs/rules.md §2.7); only attempts that carry the
 # member's contact rules call it, so histories from before replay unchanged.
 CONTACT_WINDOW_PATCH = "contact-window-retry"
-# Runs that record this patch end only after their escalations' workflows have ended (see
-# ``_let_escalations_end``); it is recorded only by a run that would otherwise not have waited.
-END_AFTER_ESCALATIONS_PATCH = "end-after-escalations"
-# How long a resolved case waits for a resolved escalation's workflow to end before ending anyway.
-ESCALATION_END_WAIT = timedelta(minutes=10)
 # An update answers with at most this many attempts (the latest); see ``_answer``.
 ANSWER_ATTEMPTS = 3
 # How many applied update ids a case keeps (and carries across continue-as-new); a repeat under
@@ -101,7 +84,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 flags=["urgent"] if inp.urgent else [],
             )
         self._init_loop(ready=inp.carried_state is not None)
-        self._watchers: list[asyncio.Task[None]] = []
+        self._escalations = Escalations(self, self._s, inp, self._wid)
         self._projection = Projection(self._s, inp, self._wid)
 
     # ------------------------------------------------------------------ run loop
@@ -112,31 +95,9 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             start=self._start if inp.carried_state is None else None,
             history_limit=inp.history_limit,
         )
-        await self._let_escalations_end()
+        await self._escalations.let_end()
         await self._projection.land_before_end(self._lock)
         return self._s
-
-    async def _let_escalations_end(self) -> None:
-        """A lead resolves the escalation, then at once the case: the escalation's workflow tells
-        the case first and ends a moment later. Had the case's run ended in the workflow task that
-        carried the resolve, the server would refuse that task for the escalation's end arriving
-        meanwhile, and the resolve would fail. So the run ends only once they have ended (a bounded
-        wait; they are all resolved by now, which ``_check_resolve`` asks)."""
-        if self._escalations_ended() or not self._patched(END_AFTER_ESCALATIONS_PATCH):
-            return
-        try:
-            await workflow.wait_condition(
-                self._escalations_ended,
-                timeout=ESCALATION_END_WAIT,
-                timeout_summary="let the case's resolved escalations end",
-            )
-        except TimeoutError:
-            workflow.logger.warning("an escalation's workflow had not ended; the case ends anyway")
-        await self._settle()
-
-    def _escalations_ended(self) -> bool:
-        """Every escalation workflow this run started has ended."""
-        return all(w.done() for w in self._watchers)
 
     def _wake(self) -> tuple[datetime, str] | None:
         wake = self._next_wake()
@@ -163,7 +124,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         for flag in self._inp.flags:
             if flag != "urgent" and flag not in s.flags:
                 s.flags.append(flag)
-                await self._raise_trigger(flag, actor_id=None)
+                await self._escalations.raise_trigger(flag, actor_id=None)
 
     def _next_wake(self) -> tuple[datetime, WakeKind] | None:
         s = self._s
@@ -194,7 +155,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             if s.first_response_at is None and not s.overdue:
                 s.overdue = True
                 await self._commit([self._entry("overdue", details={"due_at": s.due_at.isoformat()})])
-                await self._raise_trigger("deadline_missed", actor_id=None)
+                await self._escalations.raise_trigger("deadline_missed", actor_id=None)
         elif kind == "retry_due":
             seq = len(s.attempts)
             s.retry_reminded_seq = seq
@@ -299,7 +260,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             s.unreachable = True
         await self._commit(events)
         if became_unreachable:
-            await self._raise_trigger("unreachable", actor_id=inp.staff_id)
+            await self._escalations.raise_trigger("unreachable", actor_id=inp.staff_id)
 
     @record_attempt.validator
     def _validate_attempt(self, inp: AttemptInput) -> None:
@@ -351,7 +312,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 )
             ]
         )
-        await self._raise_trigger(inp.flag, actor_id=inp.staff_id)
+        await self._escalations.raise_trigger(inp.flag, actor_id=inp.staff_id)
 
     @flag.validator
     def _validate_flag(self, inp: FlagInput) -> None:
@@ -487,7 +448,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
 
     def _check_resolve(self) -> None:
         self._require_open()
-        esc = self._open_escalation()
+        esc = open_escalation(self._s)
         if esc is not None:
             raise conflict(
                 f"interaction {self._s.interaction_id} has an open {esc.trigger} escalation "
@@ -528,190 +489,6 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             ]
         )
 
-    def _open_escalation(self, trigger: Trigger | None = None) -> EscalationRef | None:
-        return next(
-            (e for e in self._s.escalations if e.status != "resolved" and trigger in (None, e.trigger)),
-            None,
-        )
-
-    async def _raise_trigger(self, trigger: Trigger, *, actor_id: str | None) -> None:
-        """Start the trigger's EscalationWorkflow, or note a repeat on the one already open."""
-        s = self._s
-        running = self._open_escalation(trigger)
-        if running is not None:
-            await self._commit(
-                [
-                    self._entry(
-                        "trigger_repeated",
-                        step=f"trigger_repeated:{trigger}:{s.version + 1}",
-                        actor_id=actor_id,
-                        details={"trigger": trigger, "escalation_id": running.escalation_id},
-                    )
-                ]
-            )
-            return
-        # The rule in force now (the team may have changed its matrix since this case began).
-        current = await workflow.execute_activity_method(
-            EscalationActivities.escalation_rule,
-            args=[s.team_id, trigger],
-            summary=f"read the {trigger} escalation rule",
-            **PROJECTION_OPTIONS,
-        )
-        if current is not None:
-            rule, version = current.rule, current.matrix_version
-        else:
-            rule = self._inp.escalation_matrix.get(trigger) or default_escalation_rule(trigger)
-            version = self._inp.matrix_version
-        escalation_id = workflow.uuid4().hex
-        if not self._patched(ESCALATION_OWN_ID_PATCH):
-            await self._raise_trigger_v1(trigger, escalation_id, rule, version, actor_id=actor_id)
-            return
-        # Its own workflow id, and the child first: the case records an escalation only once it
-        # exists, so a start that fails leaves no ghost (an "open" escalation nobody is told of).
-        seq = 1 + sum(1 for e in s.escalations if e.trigger == trigger)
-        ref = EscalationRef(
-            escalation_id=escalation_id,
-            workflow_id=escalation_workflow_id(s.team_id, self._inp.external_id, trigger, seq),
-            trigger=trigger,
-        )
-        started = workflow.now()
-        child = await workflow.start_child_workflow(
-            EscalationWorkflow.run,
-            self._escalation_input(ref, rule, version, started, actor_id),
-            id=ref.workflow_id,
-            # The interaction may continue-as-new; the escalation must outlive that run.
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            static_summary=f"{trigger} escalation of {self._wid}",
-            static_details=(
-                f"Escalation {ref.escalation_id}: {len(rule.levels)} level(s), {rule.clock} clock, "
-                f"matrix version {version}."
-            ),
-        )
-        await self._record_escalation(ref, rule, version, started, actor_id)
-        self._watchers.append(asyncio.ensure_future(self._watch(child, ref)))
-
-    def _escalation_input(
-        self, ref: EscalationRef, rule: EscalationRule, version: int, started: datetime, actor_id: str | None
-    ) -> EscalationInput:
-        s = self._s
-        return EscalationInput(
-            escalation_id=ref.escalation_id,
-            interaction_id=s.interaction_id,
-            interaction_workflow_id=self._wid,
-            team_id=s.team_id,
-            trigger=ref.trigger,
-            rule=rule,
-            matrix_version=version,
-            calendar=self._inp.calendar,
-            started_by=actor_id,
-            started_at=started,
-            history_limit=self._inp.history_limit,
-        )
-
-    async def _record_escalation(
-        self, ref: EscalationRef, rule: EscalationRule, version: int, started: datetime, actor_id: str | None
-    ) -> None:
-        """Add the escalation to the case's state and write its first row (the API sees it at once)."""
-        s = self._s
-        if ref.trigger not in s.triggers:
-            s.triggers.append(ref.trigger)
-        s.escalations.append(ref)
-        first_row = EscalationProjection(
-            workflow_id=ref.workflow_id,
-            rule=rule,
-            state=EscalationState(
-                escalation_id=ref.escalation_id,
-                interaction_id=s.interaction_id,
-                team_id=s.team_id,
-                trigger=ref.trigger,
-                level_notified_at=started,
-                started_at=started,
-                started_by=actor_id,
-                matrix_version=version,
-            ),
-        )
-        await self._commit(
-            [
-                self._entry(
-                    "escalation_triggered",
-                    step=f"trigger:{ref.trigger}:{ref.escalation_id}",
-                    actor_id=actor_id,
-                    details={"trigger": ref.trigger, "escalation_id": ref.escalation_id},
-                )
-            ],
-            first_row,
-        )
-
-    async def _watch(self, child: workflow.ChildWorkflowHandle[Any, Any], ref: EscalationRef) -> None:
-        """An escalation that ends without telling the case (terminated, failed, timed out) is closed
-        here, so the case is never blocked by it; one that resolved normally has already told it."""
-        try:
-            await child
-            return
-        except ChildWorkflowError as err:
-            reason = type(err.cause).__name__ if err.cause is not None else "ended"
-        async with self._turn():
-            if ref.status == "resolved":
-                return
-            ref.status = "resolved"
-            await workflow.execute_activity_method(
-                EscalationActivities.end_escalation,
-                args=[ref.escalation_id, reason],
-                summary=f"close the {ref.trigger} escalation that ended unresolved",
-                **PROJECTION_OPTIONS,
-            )
-            await self._commit(
-                [
-                    self._entry(
-                        "escalation_ended_unresolved",
-                        step=f"ended:{ref.escalation_id}",
-                        details={
-                            "trigger": ref.trigger,
-                            "escalation_id": ref.escalation_id,
-                            "reason": reason,
-                        },
-                    )
-                ]
-            )
-
-    async def _raise_trigger_v1(
-        self,
-        trigger: Trigger,
-        escalation_id: str,
-        rule: EscalationRule,
-        version: int,
-        *,
-        actor_id: str | None,
-    ) -> None:
-        """Runs started before ESCALATION_OWN_ID_PATCH: one workflow id per trigger, recorded first,
-        started after (retrying while an earlier escalation of the trigger still finishes)."""
-        s = self._s
-        ref = EscalationRef(
-            escalation_id=escalation_id,
-            workflow_id=escalation_workflow_id(s.team_id, self._inp.external_id, trigger),
-            trigger=trigger,
-        )
-        started = workflow.now()
-        await self._record_escalation(ref, rule, version, started, actor_id)
-        inp = self._escalation_input(ref, rule, version, started, actor_id)
-        for _ in range(30):
-            try:
-                await workflow.start_child_workflow(
-                    EscalationWorkflow.run,
-                    inp,
-                    id=ref.workflow_id,
-                    parent_close_policy=ParentClosePolicy.ABANDON,
-                    static_summary=f"{trigger} escalation of {self._wid}",
-                    static_details=(
-                        f"Escalation {ref.escalation_id}: {len(rule.levels)} level(s), {rule.clock} clock, "
-                        f"matrix version {version}."
-                    ),
-                )
-                return
-            except WorkflowAlreadyStartedError:
-                await workflow.sleep(timedelta(seconds=2))
-        raise ApplicationError(f"could not start the {trigger} escalation: {ref.workflow_id} keeps running")
-
     @workflow.signal
     async def escalation_changed(self, ref: EscalationRef) -> None:
         """An escalation was acknowledged or resolved (sent by the EscalationWorkflow)."""
@@ -726,7 +503,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         s = self._s
         if s.resolved_at is not None:
             return "resolved"
-        if self._open_escalation() is not None:
+        if open_escalation(self._s) is not None:
             return "escalated"
         if s.attempts:
             return "attempting"

@@ -37,7 +37,8 @@ from tests.workflows.support import (
 from workers.main import build_worker
 from workflows.common import PATCHES_AT_START_PATCH
 from workflows.escalation import EscalationWorkflow
-from workflows.interaction import END_AFTER_ESCALATIONS_PATCH, InteractionWorkflow
+from workflows.interaction import InteractionWorkflow
+from workflows.interaction_escalations import END_AFTER_ESCALATIONS_PATCH
 from workflows.registry import ALL_WORKFLOWS
 
 
