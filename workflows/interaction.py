@@ -3,31 +3,38 @@
 One loop and one timer at a time: the next wake-up (due-soon reminder, deadline, retry
 reminder) is derived from state with the pure functions of ``domain``; handlers change state
 and wake the loop. Member text never enters this workflow, only ids, enums and times.
+
+This module holds the handlers (updates, their validators, signals, the query) and the loop.
+Beside it, each taking the state it needs:
+
+- ``interaction_escalations``: raising a trigger (the EscalationWorkflow child), its watch, and
+  the wait for them before the run ends;
+- ``interaction_projection``: the read model and search attributes (a delta, or the whole state);
+- ``interaction_contact``: a retry held for the member's contact window and daily cap;
+- ``interaction_notices``: the notices to the assignee (or every lead);
+- ``interaction_timers``: what the loop's timers say in the UI.
+
+Each patch id lives beside the code it guards (``workflows.common`` has the loop's).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import (
-    ApplicationError,
-)
+from temporalio.exceptions import ApplicationError
 
-from workflows.common import (
-    NOTIFY_OPTIONS,
-    TimerLoop,
-    conflict,
-)
+from workflows.common import TimerLoop, conflict
+from workflows.interaction_contact import contact_marks, hold_for_contact
 from workflows.interaction_escalations import Escalations, open_escalation
+from workflows.interaction_notices import AssigneeNotice, assignee_notice, send_notice
 from workflows.interaction_projection import PERF_PATCH, Projection
+from workflows.interaction_timers import WakeKind, timer_summary
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import NotificationActivities
     from domain.absences import absence_source
     from domain.calendar import BusinessCalendar
-    from domain.contact import format_hhmm, local_hhmm, next_contact_instant
     from domain.deadlines import due_at, due_soon_at, due_when_flagged_urgent, retry_due_at, sla_met
     from domain.messages import (
         AssignInput,
@@ -40,18 +47,11 @@ with workflow.unsafe.imports_passed_through():
         InteractionInput,
         InteractionState,
         InteractionStatus,
-        MemberContact,
-        NotificationRequest,
         ResolveInput,
         TimelineEntry,
     )
     from domain.models import UNSUCCESSFUL_OUTCOMES
 
-WakeKind = Literal["due_soon", "overdue", "retry_due"]
-# Runs that record this patch hold a retry reminder until the member's contact window opens and
-# the daily cap allows another attempt (docs/rules.md §2.7); only attempts that carry the
-# member's contact rules call it, so histories from before replay unchanged.
-CONTACT_WINDOW_PATCH = "contact-window-retry"
 # An update answers with at most this many attempts (the latest); see ``_answer``.
 ANSWER_ATTEMPTS = 3
 # How many applied update ids a case keeps (and carries across continue-as-new); a repeat under
@@ -101,7 +101,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
 
     def _wake(self) -> tuple[datetime, str] | None:
         wake = self._next_wake()
-        return None if wake is None else (wake[0], self._timer_summary(wake[1], wake[0]))
+        return None if wake is None else (wake[0], timer_summary(self._s, self._cal, wake[1], wake[0]))
 
     async def _fire_due(self) -> None:
         due = self._next_wake()
@@ -224,7 +224,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 "attempt",
                 step=f"attempt:{seq}",
                 actor_id=inp.staff_id,
-                details={"seq": seq, "outcome": inp.outcome, **_contact_marks(inp)},
+                details={"seq": seq, "outcome": inp.outcome, **contact_marks(inp)},
             )
         ]
         if s.first_response_at is None:
@@ -243,7 +243,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 became_unreachable = not s.unreachable
             else:
                 s.next_retry_at = retry_due_at(now, calendar=self._cal, policy=self._inp.policy)
-                held = self._hold_for_contact(inp.contact)
+                held = hold_for_contact(s, inp.contact, calendar=self._cal, patched=self._patched)
                 events.append(
                     self._entry(
                         "retry_scheduled",
@@ -350,6 +350,10 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             self._check_resolve()
 
     # ------------------------------------------------------------------ the read model
+    @workflow.query
+    def state(self) -> InteractionState:
+        return self._s
+
     @workflow.signal
     async def reproject(self) -> None:
         """Write the whole state to the read model again (sent by ``followthrough reconcile`` when
@@ -431,9 +435,15 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         )
         self._notify_assignee("assigned", step=step)
 
-    @workflow.query
-    def state(self) -> InteractionState:
-        return self._s
+    # ------------------------------------------------------------ escalations (their workflows say)
+    @workflow.signal
+    async def escalation_changed(self, ref: EscalationRef) -> None:
+        """An escalation was acknowledged or resolved (sent by the EscalationWorkflow)."""
+        for e in self._s.escalations:
+            if e.escalation_id == ref.escalation_id:
+                e.status = ref.status  # at once, so a resolve validated next sees it
+        async with self._turn():
+            await self._commit([])
 
     # ------------------------------------------------------------------ rules
     def _require_open(self) -> None:
@@ -489,21 +499,12 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             ]
         )
 
-    @workflow.signal
-    async def escalation_changed(self, ref: EscalationRef) -> None:
-        """An escalation was acknowledged or resolved (sent by the EscalationWorkflow)."""
-        for e in self._s.escalations:
-            if e.escalation_id == ref.escalation_id:
-                e.status = ref.status  # at once, so a resolve validated next sees it
-        async with self._turn():
-            await self._commit([])
-
     # ------------------------------------------------------------------ effects
     def _status(self) -> InteractionStatus:
         s = self._s
         if s.resolved_at is not None:
             return "resolved"
-        if open_escalation(self._s) is not None:
+        if open_escalation(s) is not None:
             return "escalated"
         if s.attempts:
             return "attempting"
@@ -530,98 +531,8 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         )
         await self._projection.record_rejection(action, entry)
 
-    # ------------------------------------------------------------ perf-lean-history (PERF_PATCH)
-
     def _notify_assignee(
-        self,
-        kind: Literal["assigned", "due_soon", "retry_due"],
-        *,
-        step: str,
-        extra: dict[str, Any] | None = None,
+        self, kind: AssigneeNotice, *, step: str, extra: dict[str, Any] | None = None
     ) -> None:
-        """Tell the assignee; a case in the unassigned queue tells every lead instead."""
-        s = self._s
-        unassigned = s.assignee_id is None
-        self._notify(
-            NotificationRequest(
-                key=f"{self._wid}:{step}",
-                team_id=s.team_id,
-                kind="unassigned" if unassigned and kind == "assigned" else kind,
-                recipient_id=s.assignee_id,
-                recipient_role="lead" if unassigned else None,
-                interaction_id=s.interaction_id,
-                details={"due_at": s.due_at.isoformat(), **(extra or {})},
-            )
-        )
-
-    def _notify(self, req: NotificationRequest) -> None:
-        """Queue a notice without blocking the caller; the run awaits all before finishing."""
-        self._in_background(
-            workflow.execute_activity_method(
-                NotificationActivities.notify, req, summary=f"notify {req.kind}", **NOTIFY_OPTIONS
-            )
-        )
-
-    def _timer_summary(self, kind: WakeKind, at: datetime) -> str:
-        local = at.astimezone(self._cal.tz)
-        when = f"{local:%a %d %b %H:%M} {self._cal.tz.key}"
-        if kind == "due_soon":
-            return f"due-soon reminder, {when}"
-        if kind == "retry_due":
-            return (
-                f"retry reminder (attempt {len(self._s.attempts) + 1}), {self._retry_wait_reason(at)}{when}"
-            )
-        label = (
-            "same-day deadline" if self._s.channel in ("call", "voicemail") else "one-business-day deadline"
-        )
-        if self._s.urgent:
-            label = "urgent deadline"
-        return f"{label}, {when}"
-
-    # ------------------------------------------------- member contact rules (docs/rules.md §2.7)
-    def _hold_for_contact(self, contact: MemberContact | None) -> dict[str, Any]:
-        """Move the scheduled retry to the first instant in business hours, in the member's window
-        and under the daily cap; say why it waits (timeline details, timer summary)."""
-        s = self._s
-        s.retry_held_by, s.retry_zone, s.retry_text_refused = None, None, False
-        if contact is None or s.next_retry_at is None or not self._patched(CONTACT_WINDOW_PATCH):
-            return {}
-        s.retry_zone = contact.zone
-        s.retry_text_refused = contact.text_refused
-        base = s.next_retry_at
-        window = (contact.window_start, contact.window_end)
-        at = next_contact_instant(
-            base, calendar=self._cal, zone=contact.zone, window=window, not_before=contact.cap_clears_at
-        )
-        if at is None:  # the team's hours never meet the member's window: keep business hours
-            s.retry_held_by = "no_overlap"
-            return {"held_by": "no_overlap", "member_zone": contact.zone}
-        unheld = next_contact_instant(base, calendar=self._cal, zone=contact.zone, window=window)
-        if at > base:
-            s.retry_held_by = "daily_cap" if unheld is not None and at > unheld else "contact_window"
-        s.next_retry_at = at
-        if s.retry_held_by is None:
-            return {}
-        return {
-            "held_by": s.retry_held_by,
-            "member_zone": contact.zone,
-            "window_opens": format_hhmm(contact.window_start),
-            "unheld_retry_at": base.isoformat(),
-        }
-
-    def _retry_wait_reason(self, at: datetime) -> str:
-        s = self._s
-        if s.retry_held_by is None or s.retry_zone is None:
-            return ""
-        if s.retry_held_by == "no_overlap":
-            return "the member's window never meets business hours, "
-        local = local_hhmm(at, s.retry_zone)
-        if s.retry_held_by == "daily_cap":
-            return f"waiting for the member's daily cap, clears {local} {s.retry_zone}, "
-        return f"waiting for the member's window, opens {local} {s.retry_zone}, "
-
-
-def _contact_marks(inp: AttemptInput) -> dict[str, bool]:
-    """The attempt's marks for the timeline: only those that are set."""
-    marks = {"outside_contact_window": inp.outside_contact_window, "over_daily_cap": inp.over_daily_cap}
-    return {k: v for k, v in marks.items() if v}
+        """Queue the notice without blocking the caller; the run awaits all before finishing."""
+        self._in_background(send_notice(assignee_notice(self._s, self._wid, kind, step=step, extra=extra)))

@@ -28,7 +28,8 @@ from tests.workflows.support import (
     timeline,
 )
 from workflows.common import PATCHES_AT_START_PATCH
-from workflows.interaction import CONTACT_WINDOW_PATCH, InteractionWorkflow
+from workflows.interaction import InteractionWorkflow
+from workflows.interaction_contact import CONTACT_WINDOW_PATCH
 
 NEW_YORK = ZoneInfo("America/New_York")
 CHICAGO = ZoneInfo("America/Chicago")

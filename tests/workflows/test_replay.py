@@ -23,7 +23,7 @@ from temporalio.worker import Replayer
 from domain.messages import EscalationInput, EscalationState
 from workflows.common import KEEP_TIMER_PATCH
 from workflows.escalation import EscalationWorkflow
-from workflows.interaction import CONTACT_WINDOW_PATCH
+from workflows.interaction_contact import CONTACT_WINDOW_PATCH
 from workflows.interaction_escalations import ESCALATION_OWN_ID_PATCH
 from workflows.registry import ALL_WORKFLOWS
 
