@@ -24,11 +24,19 @@ from config.settings import Settings
 from domain.absences import window_error
 from domain.errors import Conflict, Invalid, NotFound
 from domain.ids import absence_workflow_id
-from domain.messages import AbsenceCancelInput, AbsenceChangeInput, AbsenceInput, AbsenceState
-from services import access
+from domain.messages import (
+    ABSENCE_STATUSES,
+    PENDING_ABSENCE_STATUSES,
+    AbsenceCancelInput,
+    AbsenceChangeInput,
+    AbsenceInput,
+    AbsenceState,
+)
+from services import access, presenters
 from services.access import Principal
-from services.common import now_utc, operation_id, run_update, with_deadline
+from services.common import now_utc, operation_id, parse_statuses, run_update, with_deadline
 from services.db import Database
+from services.public import AbsencePublic, Page
 from services.schemas import AbsenceCreate
 from services.teams import require_staff
 from store import repositories as repo
@@ -66,6 +74,35 @@ def require_absence(session: Session, absence_id: str) -> Absence:
     if row is None:
         raise NotFound(f"absence '{absence_id}' not found")
     return row
+
+
+async def page(
+    db: Database,
+    principal: Principal,
+    *,
+    team_id: str | None = None,
+    staff_id: str | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[AbsencePublic]:
+    """Absences by ``starts_at`` of the teams ``principal`` may read; ``status`` is
+    comma-separated (default: scheduled,active)."""
+    where = repo.AbsenceFilter(
+        team_id=team_id,
+        team_ids=principal.team_scope(team_id),
+        staff_id=staff_id,
+        statuses=parse_statuses(status, ABSENCE_STATUSES, PENDING_ABSENCE_STATUSES),
+    )
+
+    def read(session: Session) -> Page[AbsencePublic]:
+        try:
+            rows, next_cursor = repo.list_absences(session, where, cursor=cursor, limit=limit)
+        except repo.BadCursor as err:
+            raise Invalid(str(err)) from err
+        return Page(items=presenters.absences(session, rows), next_cursor=next_cursor)
+
+    return await db.read(read)
 
 
 def _check_window(

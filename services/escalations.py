@@ -13,15 +13,20 @@ from temporalio.service import RPCError, RPCStatusCode
 from config.settings import Settings
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from domain.messages import (
+    ESCALATION_STATUSES,
+    UNRESOLVED_ESCALATION_STATUSES,
     AcknowledgeInput,
     EscalationAssignInput,
     EscalationRef,
     EscalationResolveInput,
     EscalationState,
 )
+from domain.models import TRIGGERS
+from services import presenters
 from services.access import Principal
-from services.common import now_utc, operation_id, place_note, run_update, with_deadline
+from services.common import now_utc, operation_id, parse_statuses, place_note, run_update, with_deadline
 from services.db import Database
+from services.public import EscalationPublic, Page
 from services.teams import require_staff
 from store import idempotency as idem, repositories as repo
 from store.models import Escalation, Interaction
@@ -40,6 +45,40 @@ def require_escalation(session: Session, escalation_id: str) -> Escalation:
 def fresh(session: Session, escalation_id: str) -> Escalation:
     session.expire_all()
     return require_escalation(session, escalation_id)
+
+
+async def page(
+    db: Database,
+    principal: Principal,
+    *,
+    team_id: str | None = None,
+    status: str | None = None,
+    trigger: str | None = None,
+    interaction_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[EscalationPublic]:
+    """Escalations by severity (safety first), then age (oldest first), of the teams
+    ``principal`` may read; ``status`` is comma-separated (default: open,acknowledged)."""
+    statuses = parse_statuses(status, ESCALATION_STATUSES, UNRESOLVED_ESCALATION_STATUSES)
+    if trigger is not None and trigger not in TRIGGERS:
+        raise Invalid(f"unknown trigger {trigger!r}; expected one of {', '.join(TRIGGERS)}")
+    where = repo.EscalationFilter(
+        team_id=team_id,
+        team_ids=principal.team_scope(team_id),
+        statuses=statuses,
+        trigger=trigger,
+        interaction_id=interaction_id,
+    )
+
+    def read(session: Session) -> Page[EscalationPublic]:
+        try:
+            rows, next_cursor = repo.list_escalations(session, where, cursor=cursor, limit=limit)
+        except repo.BadCursor as err:
+            raise Invalid(str(err)) from err
+        return Page(items=presenters.escalations(session, rows), next_cursor=next_cursor)
+
+    return await db.read(read)
 
 
 async def run_escalation_update(

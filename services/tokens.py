@@ -17,6 +17,8 @@ from config.production import token_digest
 from config.settings import TokenGrant, TokenRole
 from domain.errors import Conflict, Invalid, NotFound
 from services.common import now_utc
+from services.context import Context
+from store.db import committing
 from store.models import ServiceToken, Staff
 
 TOKEN_PREFIX = "ft_"
@@ -76,6 +78,34 @@ def revoke(session: Session, token_id: str) -> TokenInfo:
         row.revoked_at = now_utc()
         session.flush()
     return _info(row)
+
+
+class Tokens:
+    """Service tokens for the front ends that manage them (the CLI): each call one transaction."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.db = ctx.db
+
+    async def create(
+        self, *, name: str, role: TokenRole, staff_id: str | None = None
+    ) -> tuple[str, TokenInfo]:
+        """A new token (returned here only, never stored) and its record."""
+
+        def tx(session: Session) -> tuple[str, TokenInfo]:
+            with committing(session):
+                return create(session, name=name, role=role, staff_id=staff_id)
+
+        return await self.db.run(tx)
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        return await self.db.run(list_tokens)
+
+    async def revoke(self, token_id: str) -> TokenInfo:
+        def tx(session: Session) -> TokenInfo:
+            with committing(session):
+                return revoke(session, token_id)
+
+        return await self.db.run(tx)
 
 
 def grant_for_hash(session: Session, digest: str) -> TokenGrant | None:
