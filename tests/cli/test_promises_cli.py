@@ -12,7 +12,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-import cli.main as cli_main
+from cli import common as cli_common
 from cli.main import app
 from tests.api.support import create, detail, setup_team
 
@@ -33,7 +33,7 @@ async def test_assign_moves_a_case_and_refuses_a_no_op(
     # In-process, the command's logging setup (structlog, loggers cached on first use) would stay
     # for every later test of the session (tests/workflows/test_activity_logging.py then captured
     # nothing): the command runs with the test session's logging.
-    monkeypatch.setattr(cli_main, "configure_logging", lambda *_: None)
+    monkeypatch.setattr(cli_common, "configure_logging", lambda *_: None)
     runner = CliRunner()
 
     async def cli(*args: str) -> Result:
