@@ -142,4 +142,5 @@ def assign(
         )
         return {"id": interaction_id, "assignee_id": row.assignee_id, "status": row.status}
 
-    console.print(json.dumps(run(act())))
+    # Plain output, one line: machine-readable JSON is not wrapped at the terminal's width.
+    typer.echo(json.dumps(run(act())))

@@ -58,10 +58,8 @@ async def test_assign_moves_a_case_and_refuses_a_no_op(
 
 
 def printed(out: Result) -> dict[str, Any]:
-    """The command's JSON (the worker's log lines share the captured output, and the console
-    wraps a long line at 80 columns, between JSON tokens)."""
-    lines = out.stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("{"))
-    end = next(i for i in range(start, len(lines)) if lines[i].rstrip().endswith("}"))
-    got: dict[str, Any] = json.loads("\n".join(lines[start : end + 1]))
+    """The command's JSON, on one line whatever the terminal's width (the worker's log lines
+    share the captured output)."""
+    (line,) = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    got: dict[str, Any] = json.loads(line)
     return got
