@@ -1,7 +1,7 @@
 """When a member may be contacted: contact windows and the daily cap (docs/rules.md §2.7).
 
-Pure functions, no clock and no I/O. A *window* is a pair of minutes after local midnight
-``(start, end)`` with ``start < end``, read in the member's time zone on every day. The
+Pure functions, no clock and no I/O. A *window* (``domain.windows``) is a pair of minutes after
+local midnight ``(start, end)`` with ``start < end``, read in the member's time zone on every day. The
 window in force is the intersection of the legal window (08:00-21:00, 08:00-20:00 in FL, OK
 and MD), the team's ``contact_window`` and the member's own; the daily cap counts attempts on
 a rolling 24 hours.
@@ -9,13 +9,12 @@ a rolling 24 hours.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.calendar import BusinessCalendar
-
-Window = tuple[int, int]
+from domain.windows import Window
 
 LEGAL_WINDOW: Window = (8 * 60, 21 * 60)
 # States whose rules end the calling day at 20:00 (Fla. Stat. 501.616, Okla. Stat. 15-775C.4,
@@ -29,17 +28,6 @@ CAP_PERIOD = timedelta(hours=24)
 _MAX_STEPS = 120
 
 
-def parse_hhmm(value: str) -> int:
-    """``"08:30"`` → 510; ``"24:00"`` is the end of the day. Raises ValueError otherwise."""
-    parts = value.split(":")
-    if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts):
-        raise ValueError(f"'{value}' is not a time of day HH:MM")
-    hours, minutes = int(parts[0]), int(parts[1])
-    if minutes >= 60 or hours > 24 or (hours == 24 and minutes != 0):
-        raise ValueError(f"'{value}' is not a time of day HH:MM")
-    return hours * 60 + minutes
-
-
 def format_hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
@@ -47,16 +35,6 @@ def format_hhmm(minutes: int) -> str:
 def local_hhmm(at: datetime, zone: str) -> str:
     """``at`` on the member's clock, ``"08:00"``."""
     return f"{at.astimezone(ZoneInfo(zone)):%H:%M}"
-
-
-def parse_window(value: Sequence[str]) -> Window:
-    """``["09:00", "19:00"]`` → ``(540, 1140)``; the start must come before the end."""
-    if len(value) != 2:
-        raise ValueError("a contact window is two times of day, [start, end]")
-    start, end = parse_hhmm(value[0]), parse_hhmm(value[1])
-    if start >= end:
-        raise ValueError(f"a contact window must start before it ends (got {value[0]}-{value[1]})")
-    return start, end
 
 
 def intersect(windows: Iterable[Window]) -> Window | None:

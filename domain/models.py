@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.grouping import NotificationPolicy
+from domain.windows import parse_window
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Channel = Literal["call", "voicemail", "text"]
@@ -313,8 +314,6 @@ class TeamConfig(BaseModel):
     @field_validator("contact_window")
     @classmethod
     def _contact_window(cls, v: list[str]) -> list[str]:
-        from domain.contact import parse_window
-
         parse_window(v)
         return v
 

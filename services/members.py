@@ -21,17 +21,16 @@ from sqlalchemy.orm import Session
 
 from domain.contact import (
     CAP_PERIOD,
-    Window,
     cap_clears_at,
     contact_window,
     in_window,
     local_hhmm,
     next_window_opening,
     over_daily_cap,
-    parse_window,
 )
 from domain.messages import MemberContact
 from domain.models import TeamConfig
+from domain.windows import Window, parse_window
 from services.schemas import InputModel
 from store.models import Attempt, Interaction, Member
 

@@ -18,9 +18,8 @@ from domain.contact import (
     next_contact_instant,
     next_window_opening,
     over_daily_cap,
-    parse_hhmm,
-    parse_window,
 )
+from domain.windows import parse_hhmm, parse_window
 from tests.domain.support import ALL_DAYS, at, business_calendar
 
 DENVER = ZoneInfo("America/Denver")
