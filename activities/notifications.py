@@ -42,6 +42,11 @@ from store.repositories import absent_staff_at
 
 log = structlog.get_logger(__name__)
 
+# The recipient's grouping workflow (workflows/notification_group.py) and its signal, by name:
+# this module is below the workflows that run its activities, and imports none of them.
+GROUP_WORKFLOW = "NotificationGroupWorkflow"
+GROUP_ADD_SIGNAL = "add"
+
 
 def notification_body(row: Notification) -> dict[str, Any]:
     """What a channel sends: ids and kinds only, never member text."""
@@ -215,8 +220,6 @@ class NotificationActivities:
     def _signal_group(
         self, team_id: str, recipient_id: str, ids: list[int], at: datetime, policy: NotificationPolicy
     ) -> None:
-        from workflows.notification_group import NotificationGroupWorkflow
-
         assert self._client is not None and self._loop is not None
         client, add = self._client, GroupAdd(notification_ids=ids, at=at)
         workflow_id = group_workflow_id(team_id, recipient_id)
@@ -234,11 +237,11 @@ class NotificationActivities:
             for _ in range(3):
                 try:
                     await client.start_workflow(
-                        NotificationGroupWorkflow.run,
+                        GROUP_WORKFLOW,
                         group,
                         id=workflow_id,
                         task_queue=task_queue,
-                        start_signal="add",
+                        start_signal=GROUP_ADD_SIGNAL,
                         start_signal_args=[add],
                         static_summary=f"notices to {recipient_id} of team {team_id}, grouped",
                     )
@@ -248,7 +251,7 @@ class NotificationActivities:
                     # concurrent signal-with-starts "already started". Signal the running one.
                     handle = client.get_workflow_handle(workflow_id)
                     try:
-                        await handle.signal(NotificationGroupWorkflow.add, add)
+                        await handle.signal(GROUP_ADD_SIGNAL, add)
                         return
                     except RPCError as err:
                         if err.status != RPCStatusCode.NOT_FOUND:

@@ -18,14 +18,14 @@ from temporalio import workflow
 from workflows.common import NOTIFY_OPTIONS
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import NotificationActivities
+    from activities.notifications import GROUP_ADD_SIGNAL, GROUP_WORKFLOW, NotificationActivities
     from domain.grouping import NotificationPolicy, flush_at
     from domain.messages import DeliveryRequest, GroupAdd, GroupInput
 
 HISTORY_LIMIT = 2000
 
 
-@workflow.defn
+@workflow.defn(name=GROUP_WORKFLOW)
 class NotificationGroupWorkflow:
     @workflow.init
     def __init__(self, inp: GroupInput) -> None:
@@ -35,7 +35,7 @@ class NotificationGroupWorkflow:
         self._first = inp.first_pending_at
         self._last = inp.last_delivery_at
 
-    @workflow.signal
+    @workflow.signal(name=GROUP_ADD_SIGNAL)
     def add(self, msg: GroupAdd) -> None:
         new = [i for i in msg.notification_ids if i not in self._seen]
         if not new:
