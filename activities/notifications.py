@@ -30,15 +30,15 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.grouping import INHIBITED_TRIGGERS, NotificationPolicy, is_bypass
+from domain.grouping import NotificationPolicy, is_bypass
 from domain.ids import group_workflow_id
 from domain.messages import DeliveryRequest, GroupAdd, GroupInput, NotificationRequest, TimelineEntry
+from domain.notices import Roster, inhibitable, inhibited_by, recipients, roster_needed
 from services.faults import crash_point
-from store import outbox
+from store import outbox, repositories as repo
 from store.db import unit_of_work
-from store.models import Delivery, Escalation, Interaction, Notification, Staff, Team
+from store.models import Delivery, Notification, Team
 from store.projection import add_timeline
-from store.repositories import absent_staff_at
 
 log = structlog.get_logger(__name__)
 
@@ -303,56 +303,18 @@ class NotificationActivities:
         return count
 
     def _inhibitor(self, session: Session, req: NotificationRequest) -> str | None:
-        """The open safety escalation of the notice's member, if the notice is one it inhibits."""
-        if req.kind != "escalation" or req.trigger not in INHIBITED_TRIGGERS or req.interaction_id is None:
-            return None
-        case = session.get(Interaction, req.interaction_id)
-        if case is None:
-            return None
-        found: str | None = session.scalar(
-            select(Escalation.id)
-            .join(Interaction, Interaction.id == Escalation.interaction_id)
-            .where(
-                Interaction.team_id == case.team_id,
-                Interaction.member_id == case.member_id,
-                Escalation.trigger == "safety",
-                Escalation.status != "resolved",
-            )
-            .limit(1)
-        )
-        return found
+        """The open safety escalation that holds the notice back (domain.notices), if any."""
+        open_safety = None
+        if req.interaction_id is not None and inhibitable(req.kind, req.trigger):
+            open_safety = repo.open_safety_escalation(session, req.interaction_id)
+        return inhibited_by(req.kind, req.trigger, open_safety)
 
     def _recipients(self, session: Session, req: NotificationRequest) -> list[str]:
-        """A named recipient, or everyone of the role who is not away.
-
-        A team without leads on duty tells its managers on duty; if everyone of both roles is
-        away, they are all told anyway: a notice about a member is never addressed to nobody.
-        """
-        if req.recipient_id is not None and req.kind != "escalation":
-            return [req.recipient_id]  # the common case: no absence lookup
-        away = absent_staff_at(session, req.team_id, datetime.now(UTC))
-        if req.recipient_id is not None:
-            if req.recipient_id in away:
-                # An escalation level names someone who is out of office: it must still reach
-                # somebody who can acknowledge it now, so the team's leads on duty are told too.
-                return [req.recipient_id, *self._on_duty(session, req.team_id, "lead", away)]
-            return [req.recipient_id]
-        return self._on_duty(session, req.team_id, req.recipient_role or "lead", away)
-
-    def _on_duty(self, session: Session, team_id: str, role: str, away: set[str]) -> list[str]:
-        roles = [role, "manager"] if role == "lead" else [role]
-        everyone: list[str] = []
-        for r in roles:
-            staff = list(
-                session.scalars(
-                    select(Staff.id).where(Staff.team_id == team_id, Staff.role == r).order_by(Staff.id)
-                )
-            )
-            on_duty = [s for s in staff if s not in away]
-            if on_duty:
-                return on_duty
-            everyone += staff
-        return everyone
+        """Who the notice reaches (domain.notices); who is away is read only when it can matter."""
+        roster = Roster()
+        if roster_needed(req.kind, req.recipient_id):
+            roster = repo.team_roster(session, req.team_id, datetime.now(UTC))
+        return recipients(req.kind, req.recipient_id, req.recipient_role, roster)
 
     def _write(self, req: NotificationRequest) -> list[int]:
         now = datetime.now(UTC)

@@ -16,6 +16,7 @@ from domain.messages import (
     PENDING_ABSENCE_STATUSES,
     UNRESOLVED_ESCALATION_STATUSES,
 )
+from domain.notices import OnRoll, Roster
 from store.models import (
     Absence,
     Attempt,
@@ -193,6 +194,13 @@ def absent_staff_at(session: Session, team_id: str, at: datetime) -> set[str]:
             )
         )
     )
+
+
+def team_roster(session: Session, team_id: str, at: datetime) -> Roster:
+    """The team's staff by id, and who of them is away at ``at``: what a notice's recipients
+    are drawn from (``domain.notices.recipients``)."""
+    staff = tuple(OnRoll(id=s.id, role=s.role) for s in team_staff(session, team_id))
+    return Roster(staff=staff, away=frozenset(absent_staff_at(session, team_id, at)))
 
 
 @dataclass(frozen=True)
@@ -435,6 +443,26 @@ def escalations_of_interactions(
     ):
         out[e.interaction_id].append(e)
     return out
+
+
+def open_safety_escalation(session: Session, interaction_id: str) -> str | None:
+    """An unresolved safety escalation of the case's member (on any of their cases in the team),
+    or None: what inhibits the member's other escalation notices (``domain.notices.inhibited_by``)."""
+    case = session.get(Interaction, interaction_id)
+    if case is None:
+        return None
+    found: str | None = session.scalar(
+        select(Escalation.id)
+        .join(Interaction, Interaction.id == Escalation.interaction_id)
+        .where(
+            Interaction.team_id == case.team_id,
+            Interaction.member_id == case.member_id,
+            Escalation.trigger == "safety",
+            Escalation.status != "resolved",
+        )
+        .limit(1)
+    )
+    return found
 
 
 def escalation_recipients(session: Session, escalation_ids: Sequence[str]) -> dict[str, dict[int, list[str]]]:
