@@ -1,8 +1,10 @@
-"""The escalation ladder's clock and targets, pure and sandbox-safe."""
+"""The escalation ladder's clock and targets, and who may act on an escalation; pure and
+sandbox-safe."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from domain.calendar import BusinessCalendar
 from domain.models import Clock, EscalationLevel, EscalationRule
@@ -37,3 +39,33 @@ def resolve_overdue_target(rule: EscalationRule, level: int) -> tuple[int, Escal
     if nxt <= len(rule.levels):
         return nxt, rule.levels[nxt - 1]
     return nxt, EscalationLevel(role="manager", ack_within_minutes=rule.levels[-1].ack_within_minutes)
+
+
+EscalationAction = Literal["acknowledge", "resolve", "assign"]
+# Who may take any action on an escalation: the team's leads and managers, and the system.
+DECIDING_ROLES = frozenset({"lead", "manager", "system"})
+
+
+def may_act_on_escalation(
+    action: EscalationAction,
+    *,
+    role: str,
+    actor_id: str | None,
+    level: EscalationLevel | None = None,
+    owner_id: str | None = None,
+) -> bool:
+    """Whether the actor may ``action`` the escalation (docs/rules.md §2.4, acting on an escalation).
+
+    Acknowledge: leads, managers (and the system), or the staff member named at the escalation's
+    current ``level`` (``level_of``). Resolve: the same, or the escalation's owner. Assign: leads,
+    managers and the system only. The actor is one of the escalation's team: the API admits only
+    the team's staff this far (``services.access``); the workflow's updates come through the API
+    or from the system.
+    """
+    if role in DECIDING_ROLES:
+        return True
+    if action == "assign" or actor_id is None:
+        return False
+    if level is not None and level.staff_id == actor_id:
+        return True
+    return action == "resolve" and actor_id == owner_id

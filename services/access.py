@@ -10,10 +10,11 @@ request, so a person moved to another team loses the old team's cases at once. T
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from config.settings import TokenRole
 from domain.errors import Forbidden
+from domain.escalations import level_of, may_act_on_escalation
+from domain.models import EscalationRule
 from store.models import Absence, Escalation, Interaction
 
 
@@ -102,20 +103,20 @@ def require_assigner(principal: Principal, team_id: str) -> None:
 
 
 # ---------------------------------------------------------------- escalations
-def current_level(row: Escalation) -> dict[str, Any]:
-    levels: list[dict[str, Any]] = row.rule.get("levels", [])
-    return levels[min(row.level, len(levels)) - 1] if levels else {}
-
-
 def require_escalation_actor(principal: Principal, row: Escalation, *, owner_may: bool) -> None:
-    """Leads and managers of the team; staff named at the current level; for resolve, the owner."""
-    if principal.is_team_lead(row.team_id):
+    """Staff of the escalation's team whom ``domain.escalations.may_act_on_escalation`` lets
+    acknowledge it (or, ``owner_may``, resolve it): leads and managers, the staff member named at
+    its current level, for resolve its owner. Ops and the system are refused over HTTP."""
+    on_team = principal.is_team_staff(row.team_id)
+    if on_team and may_act_on_escalation(
+        "resolve" if owner_may else "acknowledge",
+        role=principal.role,
+        actor_id=principal.staff_id,
+        level=level_of(EscalationRule.model_validate(row.rule), row.level),
+        owner_id=row.owner_id,
+    ):
         return
-    if principal.is_team_staff(row.team_id) and principal.staff_id is not None:
-        if current_level(row).get("staff_id") == principal.staff_id:
-            return
-        if owner_may and row.owner_id == principal.staff_id:
-            return
+    if on_team and principal.staff_id is not None:
         raise Forbidden(
             "only a lead, a manager or the staff member named at the escalation's current level may act on it"
         )
@@ -123,7 +124,11 @@ def require_escalation_actor(principal: Principal, row: Escalation, *, owner_may
 
 
 def require_escalation_assigner(principal: Principal, team_id: str) -> None:
-    principal.require(principal.is_team_lead(team_id), "only a lead or manager of the team may reassign")
+    principal.require(
+        principal.is_team_staff(team_id)
+        and may_act_on_escalation("assign", role=principal.role, actor_id=principal.staff_id),
+        "only a lead or manager of the team may reassign",
+    )
 
 
 # ---------------------------------------------------------------- absences

@@ -24,7 +24,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities
     from activities.notifications import NotificationActivities
     from domain.calendar import BusinessCalendar
-    from domain.escalations import ladder_deadline, level_of, resolve_overdue_target
+    from domain.escalations import (
+        EscalationAction,
+        ladder_deadline,
+        level_of,
+        may_act_on_escalation,
+        resolve_overdue_target,
+    )
     from domain.messages import (
         AcknowledgeInput,
         EscalationAssignInput,
@@ -41,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.common import NOTIFY_OPTIONS, PROJECTION_OPTIONS, TimerLoop, conflict, denied, invalid
 
-LEAD_ROLES = ("lead", "manager", "system")
 # Runs that record this patch keep the latest KEEP_NOTICES notices in state (the read model keeps
 # them all) and project from a local activity; older runs replay on the old path.
 PERF_PATCH = "perf-lean-history"
@@ -233,8 +238,11 @@ class EscalationWorkflow(TimerLoop[None]):
         if self._s.status == "resolved":
             raise conflict(f"escalation {self._s.escalation_id} is already resolved")
 
-    def _named_at_current_level(self, actor_id: str | None) -> bool:
-        return actor_id is not None and self._level(self._s.level).staff_id == actor_id
+    def _may(self, action: EscalationAction, actor_id: str | None, actor_role: str) -> bool:
+        s = self._s
+        return may_act_on_escalation(
+            action, role=actor_role, actor_id=actor_id, level=self._level(s.level), owner_id=s.owner_id
+        )
 
     def _check_acknowledge(self, inp: AcknowledgeInput) -> None:
         self._check_same(inp.escalation_id)
@@ -243,7 +251,7 @@ class EscalationWorkflow(TimerLoop[None]):
             raise conflict(
                 f"escalation {self._s.escalation_id} is already acknowledged by {self._s.acknowledged_by}"
             )
-        if inp.actor_role not in LEAD_ROLES and not self._named_at_current_level(inp.actor_id):
+        if not self._may("acknowledge", inp.actor_id, inp.actor_role):
             raise denied(
                 "only a lead, a manager or the staff member named at the current level may acknowledge"
             )
@@ -251,13 +259,7 @@ class EscalationWorkflow(TimerLoop[None]):
     def _check_resolve(self, inp: EscalationResolveInput) -> None:
         self._check_same(inp.escalation_id)
         self._require_unresolved()
-        s = self._s
-        allowed = (
-            inp.actor_role in LEAD_ROLES
-            or self._named_at_current_level(inp.actor_id)
-            or (inp.actor_id is not None and inp.actor_id == s.owner_id)
-        )
-        if not allowed:
+        if not self._may("resolve", inp.actor_id, inp.actor_role):
             raise denied(
                 "only a lead, a manager, the escalation's owner or the staff named at its level may resolve"
             )
@@ -267,7 +269,7 @@ class EscalationWorkflow(TimerLoop[None]):
     def _check_assign(self, inp: EscalationAssignInput) -> None:
         self._check_same(inp.escalation_id)
         self._require_unresolved()
-        if inp.actor_role not in LEAD_ROLES:
+        if not self._may("assign", inp.actor_id, inp.actor_role):
             raise denied("only a lead or a manager may reassign an escalation")
         if inp.owner_id == self._s.owner_id:
             raise conflict(f"escalation is already owned by {inp.owner_id}")
