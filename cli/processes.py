@@ -22,30 +22,16 @@ from rich.table import Table
 from cli import assembly
 from cli.common import console, fail, load_settings, port_open
 from config.settings import Settings, TokenGrant, get_settings
+from workers.startup import metrics_runtime_or_exit, run_worker
 from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 if TYPE_CHECKING:
-    from temporalio.runtime import Runtime
+    pass
 
 # The HTTP API's factory, served by uvicorn by its import string (as `uvicorn --factory` would):
 # the command line starts the API without depending on its code.
 API_APP = "api.app:create_app"
 log = structlog.get_logger("followthrough.cli")
-
-
-def _metrics_runtime(settings: Settings) -> Runtime | None:
-    """The worker's Temporal runtime with its Prometheus endpoint, or a clear exit."""
-    from workers.client import metrics_runtime
-
-    try:
-        return metrics_runtime(settings)
-    except ValueError as err:
-        raise typer.Exit(
-            code=fail(
-                f"cannot serve worker metrics on {settings.worker_metrics_address!r} ({err}); "
-                "set FOLLOWTHROUGH_WORKER_METRICS_ADDRESS to a free IP:port, or to empty to turn them off"
-            )
-        ) from err
 
 
 def find_binary(name: str) -> str | None:
@@ -66,47 +52,7 @@ def migrate() -> None:
 def worker() -> None:
     """Run the Temporal worker."""
     settings = load_settings(production=True)
-    asyncio.run(_run_worker(settings))
-
-
-def _stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT (a second one exits at once)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            os._exit(1)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    return stop
-
-
-async def _run_worker(settings: Settings) -> None:
-    from workers.client import connect, ensure_search_attributes
-    from workers.main import serve
-
-    stop = _stop_on_signals()
-    client = await connect(settings, runtime=_metrics_runtime(settings))
-    await ensure_search_attributes(client)
-    sessions = assembly.sessions(settings)
-    log.info(
-        "worker.started",
-        task_queue=settings.task_queue,
-        temporal=settings.temporal_address,
-        metrics_address=settings.worker_metrics_address,
-        encrypted=settings.codec_key is not None,
-    )
-    if not await serve(client, settings, sessions, stop):
-        # The SDK's worker did not finish shutting down (its Temporal server is gone): its
-        # native runtime would keep the process alive at exit, retrying the server. Everything
-        # that could be handed back has been; leave now.
-        log.warning("worker.exit_forced")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    asyncio.run(run_worker(settings))
 
 
 def api(host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -211,7 +157,7 @@ async def _run_dev(
     from workers.main import serve
 
     # The worker's client serves the SDK metrics; the API connects its own (lazily).
-    client = await connect(settings, runtime=_metrics_runtime(settings))
+    client = await connect(settings, runtime=metrics_runtime_or_exit(settings))
     await ensure_search_attributes(client)
     sessions = assembly.sessions(settings)
     demo = read_team_file(DEMO_TEAM)

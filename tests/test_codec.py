@@ -348,9 +348,10 @@ def test_api_refuses_to_start_with_a_bad_key(tmp_path: Path) -> None:
 def test_worker_command_exits_with_a_clear_message_on_a_bad_key(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from cli import common, main as cli
+    from cli import main as cli
+    from workers import startup
 
-    monkeypatch.setattr(common, "configure_logging", lambda *_: None)
+    monkeypatch.setattr(startup, "configure_logging", lambda *_: None)
     url = f"sqlite:///{tmp_path / 'x.db'}"
     result = CliRunner().invoke(
         cli.app,

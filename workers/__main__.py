@@ -1,3 +1,3 @@
-from cli.main import app
+from workers.startup import main
 
-app(["worker"])
+main()

@@ -12,9 +12,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
-from cli import common as cli_common
 from cli.main import app
 from tests.api.support import create, detail, setup_team
+from workers import startup
 
 
 async def test_assign_moves_a_case_and_refuses_a_no_op(
@@ -33,7 +33,7 @@ async def test_assign_moves_a_case_and_refuses_a_no_op(
     # In-process, the command's logging setup (structlog, loggers cached on first use) would stay
     # for every later test of the session (tests/workflows/test_activity_logging.py then captured
     # nothing): the command runs with the test session's logging.
-    monkeypatch.setattr(cli_common, "configure_logging", lambda *_: None)
+    monkeypatch.setattr(startup, "configure_logging", lambda *_: None)
     runner = CliRunner()
 
     async def cli(*args: str) -> Result:
@@ -58,8 +58,10 @@ async def test_assign_moves_a_case_and_refuses_a_no_op(
 
 
 def printed(out: Result) -> dict[str, Any]:
-    """The command's JSON, on one line whatever the terminal's width (the worker's log lines
-    share the captured output)."""
-    (line,) = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    got: dict[str, Any] = json.loads(line)
+    """The command's JSON (the worker's log lines share the captured output, and the console
+    wraps a long line at 80 columns, between JSON tokens)."""
+    lines = out.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("{"))
+    end = next(i for i in range(start, len(lines)) if lines[i].rstrip().endswith("}"))
+    got: dict[str, Any] = json.loads("\n".join(lines[start : end + 1]))
     return got
