@@ -1,0 +1,149 @@
+"""The inbound rules (docs/channels.md): opt-out keywords, voice requests, E.164 numbers."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+from hypothesis import assume, given, strategies as st
+
+import domain.inbound
+from domain.inbound import (
+    HELP_KEYWORDS,
+    KEYWORDS,
+    OPT_IN_KEYWORDS,
+    OPT_OUT_KEYWORDS,
+    e164,
+    keyword_of,
+    voice_contact,
+)
+
+# White space a phone or a person puts around a word (str.strip removes each of these).
+SPACE = st.text(alphabet=" \t\r\n\u00a0\u2003", max_size=4)
+FOLDED = {k.casefold(): k for k in KEYWORDS}
+
+
+def test_the_worked_examples_hold() -> None:
+    """The examples in the module's docstrings are run, so they stay true."""
+    result = doctest.testmod(domain.inbound)
+    assert result.attempted >= 12 and result.failed == 0
+
+
+def test_the_keyword_lists_are_the_carrier_lists() -> None:
+    assert sorted(OPT_OUT_KEYWORDS) == [
+        "CANCEL", "END", "OPTOUT", "QUIT", "REVOKE", "STOP", "STOPALL", "UNSUBSCRIBE"
+    ]  # fmt: skip
+    assert sorted(OPT_IN_KEYWORDS) == ["START", "UNSTOP"]
+    assert sorted(HELP_KEYWORDS) == ["HELP", "INFO"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("STOP", ("opt_out", "STOP")),
+        ("stop", ("opt_out", "STOP")),
+        (" Stop \n", ("opt_out", "STOP")),
+        ("stopall", ("opt_out", "STOPALL")),
+        ("OptOut", ("opt_out", "OPTOUT")),
+        ("end", ("opt_out", "END")),
+        ("START", ("opt_in", "START")),
+        ("unStop", ("opt_in", "UNSTOP")),
+        ("help", ("help", "HELP")),
+        ("INFO ", ("help", "INFO")),
+        ("STOP please", None),
+        ("please stop", None),
+        ("STOP!", None),
+        ("S T O P", None),
+        ("stopp", None),
+        ("", None),
+        ("   ", None),
+        (None, None),
+        ("qu\u0131t", None),  # dotless i: upper() would make it QUIT, casefold does not
+    ],
+)
+def test_keyword_examples(body: str | None, expected: tuple[str, str] | None) -> None:
+    assert keyword_of(body) == expected
+
+
+@st.composite
+def keyword_in_any_case(draw: st.DrawFn) -> tuple[str, str]:
+    word = draw(st.sampled_from(sorted(KEYWORDS)))
+    flips = draw(st.lists(st.booleans(), min_size=len(word), max_size=len(word)))
+    spelled = "".join(c.lower() if f else c for c, f in zip(word, flips, strict=True))
+    return word, draw(SPACE) + spelled + draw(SPACE)
+
+
+@given(keyword_in_any_case())
+def test_a_keyword_is_recognised_in_any_case_with_any_surrounding_space(case: tuple[str, str]) -> None:
+    word, body = case
+    assert keyword_of(body) == (KEYWORDS[word], word)
+
+
+@given(
+    st.sampled_from(sorted(KEYWORDS)),
+    st.text(min_size=1).filter(lambda t: t.strip() != ""),
+    st.booleans(),
+)
+def test_a_keyword_with_anything_more_is_not_a_keyword(word: str, more: str, before: bool) -> None:
+    """Only the whole trimmed body counts: words before or after it make it a message."""
+    body = more + word if before else word + more
+    assume(body.strip().casefold() not in FOLDED)  # "STOP" + "ALL" is STOPALL, a keyword itself
+    assert keyword_of(body) is None
+
+
+@given(st.text())
+def test_keyword_of_is_a_membership_test_of_the_trimmed_folded_body(body: str) -> None:
+    found = keyword_of(body)
+    if body.strip().casefold() in FOLDED:
+        word = FOLDED[body.strip().casefold()]
+        assert found == (KEYWORDS[word], word)
+    else:
+        assert found is None
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        ("+13035550123", "+13035550123"),
+        ("+1 303-555-0123", "+13035550123"),
+        ("+442071838750", "+442071838750"),
+        ("3035550123", None),  # no country code: not comparable across teams
+        ("+15555550100", None),  # not a valid number
+        ("anonymous", None),
+        ("+266696687", None),  # Twilio's withheld caller id
+        ("", None),
+    ],
+)
+def test_e164(number: str, expected: str | None) -> None:
+    assert e164(number) == expected
+
+
+@pytest.mark.parametrize(
+    ("call_status", "dial_status", "url", "seconds", "expected"),
+    [
+        ("completed", "no-answer", None, None, "call"),  # the <Dial> action: nobody picked up
+        ("in-progress", "busy", None, None, "call"),
+        ("completed", "failed", None, None, "call"),
+        ("canceled", None, None, None, "call"),  # hung up while it rang (status callback)
+        ("no-answer", None, None, None, "call"),
+        ("in-progress", None, "https://api.twilio.com/r/RE1", "12", "voicemail"),
+        ("completed", "no-answer", "https://api.twilio.com/r/RE1", "3", "voicemail"),
+        ("completed", None, "https://api.twilio.com/r/RE1", "0", "call"),  # hung up at the prompt
+        ("completed", None, None, None, None),  # an answered call ending
+        ("completed", "completed", None, None, None),
+        ("ringing", None, None, None, None),
+        ("in-progress", None, "https://api.twilio.com/r/RE1", "x", None),
+        (None, None, None, None, None),
+    ],
+)
+def test_voice_contact(
+    call_status: str | None,
+    dial_status: str | None,
+    url: str | None,
+    seconds: str | None,
+    expected: str | None,
+) -> None:
+    got = voice_contact(
+        call_status=call_status, dial_call_status=dial_status, recording_url=url, recording_duration=seconds
+    )
+    assert got == expected
