@@ -221,7 +221,7 @@ def _locked_row(
             workflow_id=projection.workflow_id,
             team_id=team_id,
             external_id=projection.external_id,
-            member_id=projection.member_id,
+            member_id=projection.member_id or None,  # "": a caller not known at the start
             channel=channel,
             received_at=received_at,
             due_at=due_at,

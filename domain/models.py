@@ -310,6 +310,21 @@ class TeamConfig(BaseModel):
     # docs/rules.md §2.8: how notices are grouped into deliveries per recipient. Without it
     # (None) every notice is its own delivery, as before; ``notifications: {}`` takes the defaults.
     notifications: NotificationPolicy | None = None
+    # docs/channels.md: the numbers the team answers (E.164; a number is one team's at most). A
+    # call or text to one of them, from the phone system, is this team's.
+    phone_numbers: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("phone_numbers")
+    @classmethod
+    def _phone_numbers(cls, v: list[str]) -> list[str]:
+        from domain.inbound import e164
+
+        for number in v:
+            if not re.fullmatch(r"\+[1-9]\d{1,14}", number) or e164(number) != number:
+                raise ValueError(f"'{number}' is not a valid phone number in E.164 (e.g. +13035550123)")
+        if len(set(v)) != len(v):
+            raise ValueError("a number is listed twice")
+        return v
 
     @field_validator("contact_window")
     @classmethod

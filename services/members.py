@@ -28,6 +28,7 @@ from domain.contact import (
     next_window_opening,
     over_daily_cap,
 )
+from domain.inbound import e164
 from domain.messages import MemberContact
 from domain.models import TeamConfig
 from domain.windows import Window, parse_window
@@ -219,17 +220,21 @@ class _ContactNow(NamedTuple):
 
 
 def _contact_now(
-    session: Session, cfg: TeamConfig, team_id: str, member_id: str, at: datetime
+    session: Session, cfg: TeamConfig, team_id: str, member_id: str | None, at: datetime
 ) -> _ContactNow:
-    member = session.get(Member, (team_id, member_id))
+    """``member_id`` None: a caller the team does not know yet (docs/channels.md): the team's
+    zone and window, and no cap until a lead links the case to a member."""
+    member = session.get(Member, (team_id, member_id)) if member_id is not None else None
     zone, window = window_of(member, cfg)
     # An attempt stamped after ``at`` (workflow and API clocks differ a little) counts as now.
-    prior = [min(t, at) for t in member_attempt_times(session, team_id, member_id, at - CAP_PERIOD)]
+    since = at - CAP_PERIOD
+    times = member_attempt_times(session, team_id, member_id, since) if member_id is not None else []
+    prior = [min(t, at) for t in times]
     return _ContactNow(member, zone, window, prior)
 
 
 def attempt_marks(
-    session: Session, cfg: TeamConfig, team_id: str, member_id: str, at: datetime
+    session: Session, cfg: TeamConfig, team_id: str, member_id: str | None, at: datetime
 ) -> AttemptMarks:
     """How an attempt at ``at`` stands against the member's window and the daily cap, and the
     member's rules for the workflow to schedule the next retry by."""
@@ -254,7 +259,7 @@ def _marks(cfg: TeamConfig, at: datetime, now: _ContactNow) -> AttemptMarks:
 
 
 def contact_advice(
-    session: Session, cfg: TeamConfig, team_id: str, member_id: str, at: datetime
+    session: Session, cfg: TeamConfig, team_id: str, member_id: str | None, at: datetime
 ) -> list[str]:
     """What a CHW should know before recording an attempt at ``at``: whether it would be marked
     outside the member's window or over the daily cap, and when that changes (docs/rules.md
@@ -292,3 +297,5 @@ def put_profile(member: Member, profile: MemberProfile, team_zone: str) -> None:
     member.zone = resolved.zone
     member.zone_source = resolved.source
     member.state = resolved.state
+    # Inbound calls and texts find the member by this (docs/channels.md).
+    member.phone = e164(profile.phone) if profile.phone else None

@@ -759,7 +759,7 @@ async def _write_completed(run: _Run, row: _Unresolved) -> None:
     projection = InteractionProjection(
         workflow_id=row.workflow_id,
         external_id=stored.external_id,
-        member_id=stored.member_id,
+        member_id=stored.member_id or "",
         delta=whole_state_delta(st),
     )
     await asyncio.to_thread(InteractionActivities(run.db.sessions).sync_interaction, projection)

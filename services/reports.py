@@ -112,10 +112,11 @@ def _blocked_by_window(
         if (r.first_response_at is not None and not sla_met(r.first_response_at, r.due_at))
         or is_overdue(r.due_at, r.first_response_at, now, resolved_at=r.resolved_at)
     ]
-    found = {m.id: m for m in repo.members_of(session, team.id, {r.member_id for r in late})}
+    ids = {r.member_id for r in late if r.member_id is not None}
+    found = {m.id: m for m in repo.members_of(session, team.id, ids)}
     blocked = 0
     for r in late:
-        zone, window = members.window_of(found.get(r.member_id), cfg)
+        zone, window = members.window_of(found.get(r.member_id or ""), cfg)
         first = (
             None
             if window is None

@@ -22,7 +22,7 @@ from services import members
 from services.checkins import refresh_checkins
 from services.db import Database
 from services.members import MemberProfile
-from store import repositories as repo
+from store import phones, repositories as repo
 from store.db import committing, unit_of_work
 from store.models import Interaction, Member, Staff, Team
 
@@ -89,7 +89,21 @@ def require_own_staff(session: Session, team_id: str, cfg: TeamConfig) -> None:
 def _save_team(session: Session, team_id: str, cfg: TeamConfig) -> Team:
     with committing(session):
         require_own_staff(session, team_id, cfg)
-        return repo.upsert_team(session, team_id, cfg.name, cfg.model_dump(mode="json"))
+        team = repo.upsert_team(session, team_id, cfg.name, cfg.model_dump(mode="json"))
+        claim_phone_numbers(session, team_id, cfg)
+        return team
+
+
+def claim_phone_numbers(session: Session, team_id: str, cfg: TeamConfig) -> None:
+    """The team answers exactly ``cfg.phone_numbers``; one another team answers is 409 (without
+    that team's name), and nothing of the save is kept (docs/channels.md)."""
+    try:
+        phones.claim_numbers(session, team_id, cfg.phone_numbers)
+    except phones.NumberTaken as err:
+        raise Conflict(
+            f"phone number {err.number} is answered by another team: a number belongs to one team "
+            "(remove it from that team's phone_numbers first)"
+        ) from err
 
 
 async def put_team(db: Database, client: Client, settings: Settings, team_id: str, cfg: TeamConfig) -> Team:
@@ -250,6 +264,7 @@ def load_team_file(sessions: sessionmaker[Session], tf: TeamFile) -> None:
                 staff.team_id, staff.name, staff.role = tf.team_id, s.name, s.role
         session.flush()
         require_own_staff(session, tf.team_id, tf.config)
+        claim_phone_numbers(session, tf.team_id, tf.config)
         for m in tf.members:
             member = session.get(Member, (tf.team_id, m.id))
             if member is None:

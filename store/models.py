@@ -82,6 +82,10 @@ class Staff(Base):
 
 class Member(Base):
     __tablename__ = "members"
+    __table_args__ = (
+        # An inbound call or text finds its member by the number (docs/channels.md).
+        Index("ix_members_phone", "team_id", "phone"),
+    )
 
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -93,6 +97,18 @@ class Member(Base):
     zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     zone_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     state: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    # The profile's phone in E.164 (``domain.inbound.e164``), member data: SQL only.
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
+class TeamPhoneNumber(Base):
+    """A number a team answers (team config ``phone_numbers``): an inbound call or text to it is
+    that team's. The primary key makes a number one team's at most (docs/channels.md)."""
+
+    __tablename__ = "team_phone_numbers"
+
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
 
 
 class Absence(Base):
@@ -139,7 +155,8 @@ class Interaction(Base):
     workflow_id: Mapped[str] = mapped_column(String(300), unique=True)
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
     external_id: Mapped[str] = mapped_column(String(200))
-    member_id: Mapped[str] = mapped_column(String(64))
+    # NULL: a caller whose number the team does not know yet (a lead links the case to a member).
+    member_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="open")
     assignee_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -160,6 +177,8 @@ class Interaction(Base):
     # Member data: stored here only, never in Temporal.
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The number an inbound contact came from (E.164), member data: SQL only, never in Temporal.
+    caller_phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
     # Highest workflow state version projected; stale projections are ignored.
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]

@@ -451,12 +451,16 @@ def open_safety_escalation(session: Session, interaction_id: str) -> str | None:
     case = session.get(Interaction, interaction_id)
     if case is None:
         return None
+    # A caller nobody has linked to a member yet (member_id NULL) is only this case's caller.
+    same = (
+        Interaction.member_id == case.member_id if case.member_id is not None else Interaction.id == case.id
+    )
     found: str | None = session.scalar(
         select(Escalation.id)
         .join(Interaction, Interaction.id == Escalation.interaction_id)
         .where(
             Interaction.team_id == case.team_id,
-            Interaction.member_id == case.member_id,
+            same,
             Escalation.trigger == "safety",
             Escalation.status != "resolved",
         )
