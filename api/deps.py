@@ -20,6 +20,7 @@ from services.access import Principal
 from services.auth import INVALID, authenticate
 from services.context import Context
 from services.db import Database
+from services.inbound import Inbound
 from services.interactions import Interactions
 from services.operations import Operation
 
@@ -94,5 +95,10 @@ def get_interactions(ctx: ContextDep) -> Interactions:
     return Interactions(ctx)
 
 
+def get_inbound(ctx: ContextDep) -> Inbound:
+    return Inbound(ctx)
+
+
 OperationDep = Annotated[Operation, Depends(get_operation)]
 InteractionsDep = Annotated[Interactions, Depends(get_interactions)]
+InboundDep = Annotated[Inbound, Depends(get_inbound)]

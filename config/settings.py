@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     # once the text is this old (a repeat of the action within it stores the text again).
     reconcile_interval_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
     pending_text_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    # Phone-system webhooks (docs/channels.md): the Twilio account's auth token, which signs
+    # every request Twilio sends (``X-Twilio-Signature``); and the address the API is reached at
+    # from outside (``https://followthrough.example.org``, a path prefix included), from which the
+    # URL Twilio signed is rebuilt behind a proxy. Either unset: every Twilio request is refused.
+    twilio_auth_token: str | None = None
+    public_url: str | None = None
 
     @field_validator(
         "codec_key",
@@ -179,11 +185,25 @@ class Settings(BaseSettings):
         "otel_exporter_otlp_endpoint",
         "api_metrics_address",
         "console_session_key",
+        "twilio_auth_token",
+        "public_url",
         mode="before",
     )
     @classmethod
     def _empty_is_none(cls, v: object) -> object:
         return None if v == "" else v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.startswith(("https://", "http://")) or "?" in v or "#" in v:
+            raise ValueError(
+                "FOLLOWTHROUGH_PUBLIC_URL is the address the API is reached at from outside, e.g. "
+                "https://followthrough.example.org (a path prefix allowed; no query or fragment)"
+            )
+        return v.rstrip("/")
 
     @field_validator("webhook_secret")
     @classmethod

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import BaseModel
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -41,6 +42,7 @@ from domain.messages import (
     InteractionInput,
     InteractionState,
     ResolveInput,
+    TimelineEntry,
 )
 from domain.models import TRIGGERS, Flag, Outcome, TeamConfig
 from services import access, escalations, members, presenters
@@ -59,12 +61,21 @@ from services.context import Context, TemporalLink
 from services.db import Database
 from services.faults import crash_point
 from services.operations import Answer, Operation, once
-from services.public import AssignCreate, AttemptCreate, FlagCreate, InteractionPublic, Page, ResolveCreate
+from services.public import (
+    AssignCreate,
+    AttemptCreate,
+    FlagCreate,
+    InteractionPublic,
+    LinkCreate,
+    Page,
+    ResolveCreate,
+)
 from services.routing import route_new
-from services.schemas import InteractionCreate
+from services.schemas import CaseStart, InteractionCreate
 from services.teams import calendar_for, require_staff, require_team, team_config
 from store import idempotency as idem, repositories as repo
 from store.models import Attempt, Interaction, Team
+from store.projection import add_timeline
 from workflows.interaction import InteractionWorkflow
 from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_STATUS, FT_TEAM
 
@@ -96,7 +107,9 @@ def workflow_input(row: Interaction, cfg: TeamConfig, team: Team) -> Interaction
         interaction_id=row.id,
         team_id=row.team_id,
         external_id=row.external_id,
-        member_id=row.member_id,
+        # "" for a caller the team did not know at the start (the row's member_id is NULL): the
+        # message keeps its type (docs/adr/message-evolution.md); no workflow decision reads it.
+        member_id=row.member_id or "",
         channel=row.channel,
         received_at=row.received_at,
         urgent=row.urgent,
@@ -154,7 +167,7 @@ async def start_workflow(client: Client, settings: Settings, inp: InteractionInp
         )
 
 
-def _insert_or_find(session: Session, body: InteractionCreate) -> tuple[Interaction, bool, InteractionInput]:
+def _insert_or_find(session: Session, body: CaseStart) -> tuple[Interaction, bool, InteractionInput]:
     """The stored row for ``(team, external_id)``, or a new one committed now; and the workflow input."""
     team = require_team(session, body.team_id, as_input=True)
     cfg = team_config(team)
@@ -165,7 +178,10 @@ def _insert_or_find(session: Session, body: InteractionCreate) -> tuple[Interact
             existing.summary = body.summary
             session.commit()
         return existing, False, workflow_input(existing, cfg, team)
-    assignee_id, source = route_new(session, body.team_id, body.member_id)
+    if body.member_id is not None:
+        assignee_id, source = route_new(session, body.team_id, body.member_id)
+    else:  # a caller the team does not know yet: the leads' unassigned queue (docs/channels.md)
+        assignee_id, source = None, "unassigned"
     urgent = is_urgent(body.flags, urgent=body.urgent)
     flags = sorted(set(body.flags) | ({"urgent"} if urgent else set()))
     cal = calendar_for(cfg, body.received_at)
@@ -190,6 +206,7 @@ def _insert_or_find(session: Session, body: InteractionCreate) -> tuple[Interact
         urgent=urgent,
         flags=flags,
         summary=body.summary,
+        caller_phone=body.caller_phone,
         version=0,
         created_at=now,
         updated_at=now,
@@ -215,14 +232,16 @@ def _delete_unstarted(session: Session, interaction_id: str) -> None:
 
 
 async def _create(
-    db: Database, temporal: TemporalLink, settings: Settings, body: InteractionCreate
+    db: Database, temporal: TemporalLink, settings: Settings, body: CaseStart, *, keep_unstarted: bool = False
 ) -> tuple[Interaction, bool]:
     """Insert the row and start the workflow; a duplicate answers the stored row (created=False).
 
     If Temporal refuses the start outright, the new row is removed again (no queue row without a
     deadline) and the caller gets a 503 to retry. If the start's outcome is unknown (a timeout),
     the row stays: a repeat of the same ``external_id`` finds it and starts (or finds) the
-    workflow, which heals a half-created case.
+    workflow, which heals a half-created case. With ``keep_unstarted`` (a contact nobody will
+    send again: the phone system's) the row stays in both cases and reconcile starts its workflow
+    (docs/architecture.md §3.15).
     """
     if body.received_at > now_utc() + FUTURE_TOLERANCE:
         raise Invalid("received_at is more than 5 minutes in the future")
@@ -237,7 +256,7 @@ async def _create(
     try:
         await start_workflow(await temporal.client(), settings, inp, row)
     except StartRefused:
-        if created:
+        if created and not keep_unstarted:
             await db.run(_delete_unstarted, row.id)
         raise
     if created:
@@ -329,6 +348,46 @@ def _place_resolution(session: Session, interaction_id: str, text_key: str) -> N
     session.commit()
 
 
+def _link_member(
+    session: Session, interaction_id: str, member_id: str, actor_id: str | None
+) -> tuple[str | None, str]:
+    """Link a case of a caller the team did not know to ``member_id`` (docs/channels.md): the
+    row names the member, the member gets the number when they have none, the timeline says so
+    (committed). Answers who routing gives the member's cases to now."""
+    row = require_interaction(session, interaction_id)
+    member = repo.get_member(session, row.team_id, member_id)
+    if member is None:
+        raise Invalid(f"unknown member '{member_id}' in team '{row.team_id}'")
+    if row.member_id is not None and row.member_id != member_id:
+        raise Conflict(f"interaction {row.id} is already linked to member '{row.member_id}'")
+    if row.member_id is None:
+        # Only while nobody else has linked it (two leads at once: one wins, the other sees it).
+        claimed = session.execute(
+            update(Interaction)
+            .where(Interaction.id == row.id, Interaction.member_id.is_(None))
+            .values(member_id=member_id)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            return _link_member(session, interaction_id, member_id, actor_id)
+        remembered = False
+        if row.caller_phone and member.phone is None:
+            profile = members.profile_of(member).model_copy(update={"phone": row.caller_phone})
+            team = require_team(session, row.team_id)
+            members.put_profile(member, profile, team_config(team).calendar.timezone)
+            remembered = True
+        entry = TimelineEntry(
+            key=f"link:{row.id}",
+            kind="linked",
+            at=now_utc(),
+            actor_id=actor_id,
+            details={"member_id": member_id, "phone_remembered": remembered},
+        )
+        add_timeline(session, [entry], interaction_id=row.id)
+        session.commit()
+    return route_new(session, row.team_id, member_id)
+
+
 async def run_completed(client: Client, settings: Settings, workflow_id: str) -> bool:
     """Temporal closed the case's run as completed (resolved), or no longer has it (retention)."""
     try:
@@ -408,8 +467,17 @@ class Interactions:
     async def create(self, principal: Principal, body: InteractionCreate) -> Answer[InteractionPublic]:
         """Start one interaction per missed call, voicemail or text; idempotent on
         ``(team, external_id)``: 201 when created, 200 with the stored case for a repeat."""
+        return await self.start(principal, CaseStart.of(body))
+
+    async def start(
+        self, principal: Principal, body: CaseStart, *, keep_unstarted: bool = False
+    ) -> Answer[InteractionPublic]:
+        """``create`` for every front end: 201 when created, 200 with the stored case for a
+        repeat of ``(team, external_id)``. ``keep_unstarted``: see ``_create``."""
         access.require_interaction_starter(principal)
-        row, created = await _create(self.db, self.ctx.temporal, self.settings, body)
+        row, created = await _create(
+            self.db, self.ctx.temporal, self.settings, body, keep_unstarted=keep_unstarted
+        )
         answer = await self.db.read(presenters.interaction_summary, row)
         return Answer(answer, 201 if created else 200)
 
@@ -470,6 +538,31 @@ class Interactions:
 
         async def act(key: str) -> InteractionPublic:
             await self._resolve(row, resolution=body.resolution, actor_id=principal.actor_id, key=key)
+            return await self._present(row.id)
+
+        return await once(self.db, op, body, act, InteractionPublic)
+
+    async def link(
+        self, principal: Principal, interaction_id: str, body: LinkCreate, op: Operation
+    ) -> Answer[InteractionPublic]:
+        """Link the case of a caller the team did not know to a member (a lead or manager of
+        the team): the member gets the number if they have none, and an open case goes to the
+        member's owner (or the owner's backup; it stays where it is when the member has no
+        owner). The workflow keeps the start's empty member id (docs/channels.md)."""
+        row = await self.require(interaction_id)
+        access.require_assigner(principal, row.team_id)
+
+        async def act(key: str) -> InteractionPublic:
+            assignee_id, _source = await self.db.run(_link_member, row.id, body.member_id, principal.actor_id)
+            now = await self.db.run(fresh, row.id)
+            if now.status != "resolved" and assignee_id is not None and assignee_id != now.assignee_id:
+                await self.reassign(
+                    now,
+                    assignee_id=assignee_id,
+                    reason="",
+                    actor_id=principal.actor_id,
+                    key=f"{key}:route",
+                )
             return await self._present(row.id)
 
         return await once(self.db, op, body, act, InteractionPublic)

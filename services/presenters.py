@@ -56,6 +56,7 @@ def interactions(
                 triggers=list(r.triggers),
                 summary=r.summary,
                 resolution=r.resolution,
+                caller_phone=r.caller_phone,
                 resolved_at=r.resolved_at,
                 resolved_by=r.resolved_by,
                 attempts=[

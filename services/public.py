@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -90,6 +90,51 @@ class ResolveCreate(InputModel):
         return not_blank(v)
 
 
+class LinkCreate(InputModel):
+    """Link the case of a caller the team did not know to a member (docs/channels.md)."""
+
+    member_id: str = Field(min_length=1, max_length=64)
+
+
+# ---------------------------------------------------------------- inbound (docs/channels.md)
+class InboundCreate(InputModel):
+    """``POST /v1/inbound``: one call, voicemail or text from any phone system. ``to`` is the
+    team's number (E.164); ``from`` the caller's (a withheld one is kept as unknown);
+    ``provider_id`` the phone system's id of the contact (a repeat with it changes nothing);
+    ``body`` the text (member text: SQL only)."""
+
+    to: str = Field(min_length=2, max_length=16, pattern=r"^\+[1-9]\d{1,14}$")
+    from_: str = Field(alias="from", min_length=1, max_length=40)
+    channel: Channel
+    at: AwareDatetime
+    provider_id: str = Field(min_length=1, max_length=150)
+    body: str | None = Field(default=None, max_length=10_000)
+
+    @field_validator("at")
+    @classmethod
+    def _at_in_range(cls, v: datetime) -> datetime:
+        return in_range(v)
+
+
+InboundOutcome = Literal["opened", "joined", "opted_out", "opted_in", "ignored"]
+
+
+class InboundPublic(BaseModel):
+    """What an inbound contact did: ``opened`` a case; ``joined`` the case its provider id had
+    already opened (a voicemail after the missed call, a repeat); ``opted_out``/``opted_in`` (a
+    keyword: the text consent of ``members``, no case); ``ignored`` (an answered call, HELP)."""
+
+    team_id: str
+    outcome: InboundOutcome
+    interaction_id: str | None = None
+    # The member the caller is (None: unknown, or several share the number); for a keyword,
+    # every member with that number whose consent it set.
+    member_id: str | None = None
+    members: list[str] = Field(default_factory=list)
+    # The case is saved but Temporal was not reachable: its workflow is started by reconcile.
+    pending: bool = False
+
+
 class AcknowledgeCreate(InputModel):
     note: str | None = Field(default=None, max_length=10_000)
 
@@ -172,7 +217,8 @@ class InteractionPublic(BaseModel):
     workflow_id: str
     team_id: str
     external_id: str
-    member_id: str
+    # None: a caller the team does not know yet (``caller_phone``); a lead links the case.
+    member_id: str | None
     channel: Channel
     status: InteractionStatus
     assignee_id: str | None
@@ -189,6 +235,8 @@ class InteractionPublic(BaseModel):
     triggers: list[str]
     summary: str | None
     resolution: str | None
+    # The number an inbound call or text came from (docs/channels.md); member data.
+    caller_phone: str | None = None
     resolved_at: Timestamp | None
     resolved_by: str | None
     attempts: list[AttemptPublic]

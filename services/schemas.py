@@ -72,6 +72,27 @@ class InteractionCreate(InputModel):
         return in_range(v)
 
 
+class CaseStart(BaseModel):
+    """What starts a case, from any front end: an ``InteractionCreate`` from a backend, or an
+    inbound call or text (``services.inbound``), which may come from a number the team does not
+    know yet (``member_id`` None, ``caller_phone`` set). Validated before it gets here."""
+
+    team_id: str
+    external_id: str
+    member_id: str | None
+    channel: Channel
+    received_at: AwareDatetime
+    urgent: bool = False
+    flags: list[Flag] = Field(default_factory=list)
+    # Member data, SQL only (never in the workflow).
+    summary: str | None = None
+    caller_phone: str | None = None
+
+    @classmethod
+    def of(cls, body: InteractionCreate) -> CaseStart:
+        return cls.model_validate(body.model_dump())
+
+
 class AbsenceCreate(InputModel):
     staff_id: str = Field(min_length=1, max_length=64)
     backup_id: str | None = Field(default=None, min_length=1, max_length=64)

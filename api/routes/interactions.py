@@ -18,6 +18,7 @@ from services.public import (
     FlagCreate,
     InteractionCreate,
     InteractionPublic,
+    LinkCreate,
     Page,
     ResolveCreate,
 )
@@ -98,3 +99,12 @@ async def resolve_interaction(
     op: OperationDep,
 ) -> JSONResponse:
     return answer(await cases.resolve(principal, interaction_id, body, op))
+
+
+@router.post("/{interaction_id}/link", response_model=InteractionPublic)
+async def link_interaction(
+    interaction_id: str, body: LinkCreate, principal: PrincipalDep, cases: InteractionsDep, op: OperationDep
+) -> JSONResponse:
+    """Link the case of a caller the team did not know to a member (lead/manager of the team):
+    the member gets the number, and the case goes to the member's owner (docs/channels.md)."""
+    return answer(await cases.link(principal, interaction_id, body, op))
