@@ -281,7 +281,7 @@ class Inbound:
         status: Literal["refused", "granted"] = "refused" if kind == "opt_out" else "granted"
         changed = await self.db.run(_set_text_consent, team_id, contact, status, word)
         if contact.caller is None or not changed:
-            log.info("inbound.keyword_without_member", team_id=team_id, keyword=word)
+            log.info("inbound.keyword_without_member", team_id=team_id, keyword=kind)
         return InboundPublic(
             team_id=team_id,
             outcome="opted_out" if kind == "opt_out" else "opted_in",
