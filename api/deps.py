@@ -23,6 +23,7 @@ from services.db import Database
 from services.inbound import Inbound
 from services.interactions import Interactions
 from services.operations import Operation
+from services.staffing import Teams
 
 
 def get_context(request: Request) -> Context:
@@ -102,3 +103,10 @@ def get_inbound(ctx: ContextDep) -> Inbound:
 OperationDep = Annotated[Operation, Depends(get_operation)]
 InteractionsDep = Annotated[Interactions, Depends(get_interactions)]
 InboundDep = Annotated[Inbound, Depends(get_inbound)]
+
+
+def get_teams(ctx: ContextDep) -> Teams:
+    return Teams(ctx)
+
+
+TeamsDep = Annotated[Teams, Depends(get_teams)]

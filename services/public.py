@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from domain.messages import AbsenceStatus, EscalationStatus, InteractionStatus
-from domain.models import Channel, Flag, Outcome, StaffRole
+from domain.models import Channel, Flag, Outcome, StaffRole, TeamConfig
 from services.members import MemberProfile
 from services.schemas import (
     AbsenceCreate as AbsenceCreate,
@@ -289,3 +289,48 @@ class AbsencePublic(BaseModel):
     timeline: list[TimelinePublic] | None = None
     created_at: Timestamp
     updated_at: Timestamp
+
+
+# ---------------------------------------------------------------- teams
+class TeamPublic(BaseModel):
+    """A team: its id, its version (it grows with every PUT) and its configuration as stored
+    (the fields of ``domain.models.TeamConfig``, at the top level)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    version: int
+
+
+# ---------------------------------------------------------------- what pages show
+class QueuePublic(BaseModel):
+    """One of a team's queues as a page shows it: the cases (ordered by ``due_at``), the team's
+    configuration (its zone, when a case is due soon, how many attempts it gets; None without a
+    team) and its staff (whom a case can be assigned to)."""
+
+    items: list[InteractionPublic]
+    team: TeamConfig | None
+    staff: list[StaffPublic]
+
+
+class CasePublic(BaseModel):
+    """A case as its page shows it: the case, its team's configuration and staff, what the
+    caller may do on it, and the contact advice before an attempt (empty when not asked for,
+    when the caller may not act, or when an attempt now carries no mark)."""
+
+    item: InteractionPublic
+    team: TeamConfig | None
+    staff: list[StaffPublic]
+    can_act: bool
+    can_assign: bool
+    contact_advice: list[str] = Field(default_factory=list)
+
+
+class ReportDaysPublic(BaseModel):
+    """The report over whole days as the team reads them (``first`` to ``last``, both included):
+    the SLA figures and how long first responses took (open minutes)."""
+
+    first: date
+    last: date
+    sla: SlaReport
+    first_responses: dict[str, int]

@@ -1,4 +1,8 @@
-"""Teams, staff and members: the configuration a call center runs on, and team files."""
+"""Team rows: looking up teams and staff, saving a team, its staff and members, and team files.
+
+Every service looks teams and staff up here; the ``Teams`` service that front ends call (access
+checks, check-ins, handing back a mover's cases) is ``services.staffing.Teams``.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,15 @@ import yaml
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
 
 import config
-from config.settings import Settings, TokenGrant
+from config.settings import TokenGrant
 from domain.calendar import BusinessCalendar
 from domain.contact import format_hhmm
 from domain.errors import Conflict, Invalid, NotFound
 from domain.messages import ACTIVE_INTERACTION_STATUSES
 from domain.models import StaffRole, TeamConfig
 from services import members
-from services.checkins import refresh_checkins
-from services.db import Database
 from services.members import MemberProfile
 from store import phones, repositories as repo
 from store.db import committing, unit_of_work
@@ -86,7 +87,12 @@ def require_own_staff(session: Session, team_id: str, cfg: TeamConfig) -> None:
             )
 
 
-def _save_team(session: Session, team_id: str, cfg: TeamConfig) -> Team:
+def save_team(session: Session, team_id: str, cfg: TeamConfig) -> Team:
+    """Store the team's configuration and claim its phone numbers (committed); its version grows.
+
+    Check-ins follow the new calendar once the caller refreshes them
+    (``services.staffing.Teams.put``): they read the calendar from SQL, so the row comes first.
+    """
     with committing(session):
         require_own_staff(session, team_id, cfg)
         team = repo.upsert_team(session, team_id, cfg.name, cfg.model_dump(mode="json"))
@@ -104,18 +110,6 @@ def claim_phone_numbers(session: Session, team_id: str, cfg: TeamConfig) -> None
             f"phone number {err.number} is answered by another team: a number belongs to one team "
             "(remove it from that team's phone_numbers first)"
         ) from err
-
-
-async def put_team(db: Database, client: Client, settings: Settings, team_id: str, cfg: TeamConfig) -> Team:
-    """Store the team's calendar, policy and escalation matrix, then have check-ins follow it.
-
-    The row is committed first: the check-in workflow reads the calendar from SQL, so a signal
-    sent before the commit could be overridden by the old row. If Temporal does not answer the
-    call fails (503) with the configuration saved; the PUT is idempotent, so a retry converges.
-    """
-    team = await db.run(_save_team, team_id, cfg)
-    await refresh_checkins(client, settings, team_id, cfg)
-    return team
 
 
 def put_staff(
