@@ -22,7 +22,9 @@ from services.context import Context
 from services.db import Database
 from services.inbound import Inbound
 from services.interactions import Interactions
+from services.notifications import Notifications
 from services.operations import Operation
+from services.reports import Reports
 from services.staffing import Teams
 
 
@@ -110,3 +112,15 @@ def get_teams(ctx: ContextDep) -> Teams:
 
 
 TeamsDep = Annotated[Teams, Depends(get_teams)]
+
+
+def get_reports(ctx: ContextDep) -> Reports:
+    return Reports(ctx)
+
+
+def get_notifications(ctx: ContextDep) -> Notifications:
+    return Notifications(ctx)
+
+
+ReportsDep = Annotated[Reports, Depends(get_reports)]
+NotificationsDep = Annotated[Notifications, Depends(get_notifications)]

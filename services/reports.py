@@ -1,10 +1,11 @@
-"""The SLA report: what a lead needs to see whether the promises are kept."""
+"""The SLA report: what a lead needs to see whether the promises are kept (``Reports``)."""
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -13,8 +14,11 @@ from domain.contact import next_contact_instant
 from domain.deadlines import is_overdue, sla_met
 from domain.errors import Invalid
 from domain.models import CHANNELS
-from services import members
+from services import access, members
+from services.access import Principal
 from services.common import now_utc
+from services.context import Context
+from services.public import ReportDaysPublic
 from services.schemas import ChannelReport, SlaReport
 from services.teams import require_team, team_config
 from store import repositories as repo
@@ -159,3 +163,57 @@ def first_response_distribution(
         name = next(n for n, limit in FIRST_RESPONSE_BUCKETS if minutes < limit)
         out[name] += 1
     return out
+
+
+# ---------------------------------------------------------------- the service
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name}: expected a date such as 2026-11-01") from None
+
+
+class Reports:
+    """Reports for every front end: leads and managers of the team, ops and the system read them."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+
+    async def sla(
+        self, principal: Principal, team_id: str, start: datetime | None, end: datetime | None
+    ) -> SlaReport:
+        """The SLA figures for interactions with ``start <= received_at < end`` (default: the
+        last 30 days)."""
+        access.require_report_reader(principal, team_id)
+        return await self.db.read(sla_report, team_id, start, end)
+
+    async def days(
+        self, principal: Principal, team_id: str, *, first: str | None = None, last: str | None = None
+    ) -> ReportDaysPublic:
+        """The report over whole days as the team reads them, ``first`` to ``last`` included, as a
+        form sends them (``2026-11-01``; default: the 30 days up to today in the team's zone).
+        Who may read it is checked before the days are."""
+        access.require_report_reader(principal, team_id)
+        from_day, to_day = _day(first, "From"), _day(last, "To")
+
+        def read(session: Session) -> ReportDaysPublic:
+            team = repo.get_team(session, team_id)
+            zone = ZoneInfo("UTC" if team is None else team_config(team).calendar.timezone)
+            today = self.ctx.clock().astimezone(zone).date()
+            since = from_day or today - timedelta(days=29)
+            until = to_day or today
+            if until < since:
+                raise Invalid("To: must not be before From")
+            start = datetime.combine(since, time(0), tzinfo=zone)
+            end = datetime.combine(until + timedelta(days=1), time(0), tzinfo=zone)
+            return ReportDaysPublic(
+                first=since,
+                last=until,
+                sla=sla_report(session, team_id, start, end),
+                first_responses=first_response_distribution(session, team_id, start, end),
+            )
+
+        return await self.db.read(read)

@@ -1,53 +1,33 @@
-"""The report: the team's response times and escalations over a range of days."""
+"""The report: the team's response times and escalations over a range of days.
+
+The page calls ``services.reports.Reports.days`` with the days asked for and draws the charts.
+"""
 
 from __future__ import annotations
-
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.console import charts, views
-from api.console.common import (
-    db_of,
-    render,
-    signed_in,
-)
-from domain.errors import Invalid
-from services import access, reports
+from api.console import charts
+from api.console.common import context_of, render, signed_in
+from services.reports import Reports
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
-def _day(value: str | None, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise Invalid(f"{name}: expected a date such as 2026-11-01") from None
-
-
 @router.get("/report")
 async def report(request: Request) -> Response:
     principal = await signed_in(request)
-    team_id = principal.team_id or ""
-    access.require_report_reader(principal, team_id)
-    db = db_of(request)
-    tz = ZoneInfo(await db.run(views.team_timezone, team_id))
-    today = datetime.now(UTC).astimezone(tz).date()
-    first = _day(request.query_params.get("from"), "From") or today - timedelta(days=29)
-    last = _day(request.query_params.get("to"), "To") or today
-    if last < first:
-        raise Invalid("To: must not be before From")
-    start = datetime.combine(first, time(0), tzinfo=tz)
-    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
-    sla = await db.read(reports.sla_report, team_id, start, end)
-    spread = await db.read(reports.first_response_distribution, team_id, start, end)
+    days = await Reports(context_of(request)).days(
+        principal,
+        principal.team_id or "",
+        first=request.query_params.get("from"),
+        last=request.query_params.get("to"),
+    )
+    sla, spread = days.sla, days.first_responses
     on_time = charts.bars(
         "On time and late first responses per channel",
         [(c, (r.answered_on_time, r.answered_late)) for c, r in sla.channels.items()],
@@ -72,8 +52,8 @@ async def report(request: Request) -> Response:
         {
             "sla": sla,
             "spread": spread,
-            "first": first.isoformat(),
-            "last": last.isoformat(),
+            "first": days.first.isoformat(),
+            "last": days.last.isoformat(),
             "charts": (on_time, distribution, by_trigger),
             "title": "Report",
         },

@@ -1,17 +1,16 @@
-"""The notification outbox, as staff and ops read it."""
+"""The notification outbox, as staff and ops read it.
+
+The route parses, calls ``services.notifications.Notifications.page`` and answers.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
-from api.deps import DbDep, PrincipalDep
-from domain.errors import Forbidden, Invalid
-from services import presenters
+from api.deps import NotificationsDep, PrincipalDep
 from services.public import NotificationPublic, Page
-from store import repositories as repo
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -19,39 +18,13 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 @router.get("")
 async def list_notifications(
     principal: PrincipalDep,
-    db: DbDep,
+    notices: NotificationsDep,
     recipient_id: str | None = None,
     interaction_id: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[NotificationPublic]:
     """Staff read their own notices; leads and managers their team's; ops and system all."""
-
-    def page(session: Session) -> Page[NotificationPublic]:
-        team_ids: list[str] | None = None
-        recipient = recipient_id
-        if principal.role == "chw":
-            if recipient is not None and recipient != principal.staff_id:
-                raise Forbidden("a CHW reads only their own notifications")
-            recipient = principal.staff_id
-        elif principal.role in ("lead", "manager"):
-            team_ids = [principal.team_id or ""]
-            if recipient is not None:
-                # An unknown id answers as another team's does: nothing tells which ids exist.
-                staff = repo.get_staff(session, recipient)
-                if staff is None or staff.team_id != principal.team_id:
-                    raise Forbidden("leads and managers read only their own team's notifications")
-        try:
-            rows, next_cursor = repo.list_notifications(
-                session,
-                recipient_id=recipient,
-                team_ids=team_ids,
-                interaction_id=interaction_id,
-                cursor=cursor,
-                limit=limit,
-            )
-        except repo.BadCursor as err:
-            raise Invalid(str(err)) from err
-        return Page(items=[presenters.notification(n) for n in rows], next_cursor=next_cursor)
-
-    return await db.read(page)
+    return await notices.page(
+        principal, recipient_id=recipient_id, interaction_id=interaction_id, cursor=cursor, limit=limit
+    )

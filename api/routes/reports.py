@@ -1,4 +1,7 @@
-"""SLA report: what a lead needs to see whether the promises are kept."""
+"""SLA report: what a lead needs to see whether the promises are kept.
+
+The route parses, calls ``services.reports.Reports.sla`` and answers.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from api.deps import DbDep, PrincipalDep
-from services import access, reports
+from api.deps import PrincipalDep, ReportsDep
 from services.public import SlaReport
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -17,11 +19,10 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 @router.get("/sla", response_model_by_alias=True)
 async def sla_report(
     principal: PrincipalDep,
-    db: DbDep,
+    reports: ReportsDep,
     team_id: str,
     from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     to: AwareDatetime | None = None,
 ) -> SlaReport:
     """Counts interactions with ``from <= received_at < to`` (default: the last 30 days)."""
-    access.require_report_reader(principal, team_id)
-    return await db.read(reports.sla_report, team_id, from_, to)
+    return await reports.sla(principal, team_id, from_, to)
