@@ -13,11 +13,13 @@ from api.console import absences, escalations, interaction, live, queues, report
 from api.console.common import EVENT_POLL_SECONDS, HERE, SignInRequired, render
 from domain.errors import DomainError
 from services.common import from_update_failure
+from services.queues import Queues
 
 
 def install(app: FastAPI) -> None:
     """Mount the console: its routes, static files, and HTML answers for errors under /console."""
-    app.state.console_feeds = live.ChangeFeeds(app.state.db, interval=EVENT_POLL_SECONDS)
+    marks = Queues(app.state.context).change_mark
+    app.state.console_feeds = live.ChangeFeeds(marks, interval=EVENT_POLL_SECONDS)
     for page in (sign_in, queues, interaction, escalations, absences, report, live):
         app.include_router(page.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

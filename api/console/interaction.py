@@ -1,4 +1,8 @@
-"""The interaction page: the case, its attempts and timeline, and the forms to act on it."""
+"""The interaction page: the case, its attempts and timeline, and the forms to act on it.
+
+The page reads ``services.queues.Queues.case``; each form calls one command of
+``services.interactions.Interactions``.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,13 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from api.console import views
-from api.console.common import QUEUE_PATHS, act, build, context_of, db_of, render, signed_in, text
-from domain.errors import Forbidden
+from api.console.common import QUEUE_PATHS, act, build, context_of, render, signed_in, text
 from domain.models import FLAGS, OUTCOMES
-from services import access
 from services.access import Principal
 from services.interactions import Interactions
 from services.operations import Answer, Operation
 from services.public import AssignCreate, AttemptCreate, FlagCreate, InteractionPublic, ResolveCreate
+from services.queues import Queues
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -30,24 +33,16 @@ async def _page(
     status: int = 200,
     form: FormData | None = None,
 ) -> Response:
-    db = db_of(request)
-    row = await Interactions(context_of(request)).readable(principal, interaction_id)
-    data = await db.read(views.detail, row)
-    can_act = True
-    try:
-        access.require_interaction_actor(principal, row)
-    except Forbidden:
-        can_act = False
     part = request.query_params.get("part") == "live" and error is None
-    advice = await db.read(views.contact_advice, row) if can_act and not part else []
+    case = await Queues(context_of(request)).case(principal, interaction_id, advice=not part)
     return render(
         request,
         "_interaction.html" if part else "interaction.html",
         {
-            "d": data,
-            "can_act": can_act,
-            "can_assign": principal.is_team_lead(row.team_id),
-            "contact_advice": advice,
+            "d": views.detail(case),
+            "can_act": case.can_act,
+            "can_assign": case.can_assign,
+            "contact_advice": case.contact_advice,
             "outcomes": OUTCOMES,
             "flags": FLAGS,
             "error": error,

@@ -1,26 +1,24 @@
 """Change feeds for the console's live updates: one database poll per team, not per browser.
 
 While at least one console page of a team is open, one task reads the team's change mark
-(``views.change_mark``) every ``interval`` seconds and wakes every open event stream of that team
-when it moves; with the last page closed, the task stops. A hundred open consoles of one team
-cost the database one small query per interval.
+(``services.queues.Queues.change_mark``) every ``interval`` seconds and wakes every open event
+stream of that team when it moves; with the last page closed, the task stops. A hundred open
+consoles of one team cost the database one small query per interval.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from api.console import views
 from api.console.common import EVENT_STREAM_SECONDS, KEEPALIVE_SECONDS, signed_in
 from domain.errors import Unavailable
-from services.db import Database
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +49,8 @@ class TeamFeed:
 
 
 class ChangeFeeds:
-    def __init__(self, db: Database, *, interval: float) -> None:
-        self.db = db
+    def __init__(self, mark: Callable[[str], Awaitable[str]], *, interval: float) -> None:
+        self.mark = mark
         self.interval = interval
         self.feeds: dict[str, TeamFeed] = {}
 
@@ -61,7 +59,7 @@ class ChangeFeeds:
         while True:
             mark: str | None
             try:
-                mark = await self.db.run(views.change_mark, team_id)
+                mark = await self.mark(team_id)
             except Unavailable:
                 mark = last  # the database is away: nothing to report; try again next time
             if last is not None and mark != last:

@@ -1,4 +1,4 @@
-"""The queues: My queue, Unassigned and Team queue."""
+"""The queues: My queue, Unassigned and Team queue (``services.queues.Queues.queue``)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.console import views
-from api.console.common import (
-    QUEUE_PATHS,
-    QUEUES,
-    db_of,
-    render,
-    require_lead,
-    signed_in,
-)
+from api.console.common import QUEUE_PATHS, QUEUES, context_of, render, require_lead, signed_in
+from services.queues import Queues, Which
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
-async def _queue(request: Request, which: str) -> Response:
+async def _queue(request: Request, which: Which) -> Response:
     principal = await signed_in(request)
     if which != "mine":
         require_lead(principal)
-    data = await db_of(request).read(views.queue, principal, which)
+    data = views.queue(await Queues(context_of(request)).queue(principal, which))
     part = request.query_params.get("part") == "list"
     return render(
         request,

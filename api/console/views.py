@@ -1,7 +1,9 @@
-"""What each console page shows, read in one database session (``Database.read``).
+"""What each console page shows: the services' answers (``services.public``) turned into what the
+templates show (local times, a case's state, attempts out of the most allowed).
 
-Rows come through the API's presenters, so the console shows what the API answers; the access
-rules are ``services.access`` (a page is readable exactly when the API's GET is).
+The queues and the case page read through ``services.queues.Queues``; the escalation and absence
+pages' builders below still read in one database session (``Database.read``), through the API's
+presenters, so the console shows what the API answers.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.messages import (
@@ -21,12 +22,19 @@ from domain.messages import (
     UNRESOLVED_ESCALATION_STATUSES,
 )
 from domain.models import TeamConfig
-from services import members, presenters
+from services import presenters
 from services.access import Principal
-from services.public import AbsencePublic, EscalationPublic, InteractionPublic, StaffPublic
+from services.public import (
+    AbsencePublic,
+    CasePublic,
+    EscalationPublic,
+    InteractionPublic,
+    QueuePublic,
+    StaffPublic,
+)
 from services.teams import team_config
 from store import repositories as repo
-from store.models import Absence, Escalation, Interaction
+from store.models import Escalation
 
 QUEUE_LIMIT = 200
 
@@ -88,16 +96,14 @@ def _rows(items: Sequence[InteractionPublic], cfg: TeamConfig | None, tz: str) -
     return rows
 
 
-def queue(session: Session, principal: Principal, which: str) -> Queue:
-    """``mine``: assigned to the caller; ``unassigned``; ``team``: every open one of the team."""
-    cfg, tz = _team(session, principal.team_id)
-    assignee = {"mine": principal.staff_id or "-", "unassigned": repo.UNASSIGNED, "team": None}[which]
-    where = repo.InteractionFilter(
-        team_ids=[principal.team_id or ""], assignee_id=assignee, statuses=list(ACTIVE_INTERACTION_STATUSES)
-    )
-    rows, _ = repo.list_interactions(session, where, cursor=None, limit=QUEUE_LIMIT)
-    staff = [presenters.staff(s) for s in repo.team_staff(session, principal.team_id or "")]
-    return Queue(rows=_rows(presenters.interactions(session, rows), cfg, tz), timezone=tz, staff=staff)
+def zone_of(cfg: TeamConfig | None) -> str:
+    """The zone a team's times are shown in (UTC without a team)."""
+    return cfg.calendar.timezone if cfg else "UTC"
+
+
+def queue(data: QueuePublic) -> Queue:
+    tz = zone_of(data.team)
+    return Queue(rows=_rows(data.items, data.team, tz), timezone=tz, staff=data.staff)
 
 
 @dataclass
@@ -110,9 +116,9 @@ class Detail:
     staff: list[StaffPublic]
 
 
-def detail(session: Session, row: Interaction) -> Detail:
-    cfg, tz = _team(session, row.team_id)
-    item = presenters.interaction(session, row)
+def detail(data: CasePublic) -> Detail:
+    cfg, item = data.team, data.item
+    tz = zone_of(cfg)
     most = cfg.policy.max_attempts if cfg else 3
     return Detail(
         item=item,
@@ -120,17 +126,8 @@ def detail(session: Session, row: Interaction) -> Detail:
         timezone=tz,
         due_local=local(item.due_at, tz),
         attempts=f"{len(item.attempts)}/{most}",
-        staff=[presenters.staff(s) for s in repo.team_staff(session, row.team_id)],
+        staff=data.staff,
     )
-
-
-def contact_advice(session: Session, row: Interaction) -> list[str]:
-    """Before recording an attempt: outside the member's window or over the daily cap, and until
-    when (only the full page's form shows it, not the live part)."""
-    cfg, _ = _team(session, row.team_id)
-    if cfg is None or row.status == "resolved":
-        return []
-    return members.contact_advice(session, cfg, row.team_id, row.member_id, datetime.now(UTC))
 
 
 @dataclass
@@ -224,14 +221,3 @@ def absence_preview(session: Session, staff_id: str) -> list[Row]:
 
 def team_timezone(session: Session, team_id: str | None) -> str:
     return _team(session, team_id)[1]
-
-
-def change_mark(session: Session, team_id: str) -> str:
-    """A mark that changes whenever anything a console page of the team shows changes."""
-    parts = []
-    for model in (Interaction, Escalation, Absence):
-        count, latest = session.execute(
-            select(func.count(), func.max(model.updated_at)).where(model.team_id == team_id)
-        ).one()
-        parts.append(f"{count}:{latest}")
-    return "|".join(parts)

@@ -36,33 +36,34 @@ async def test_event_stream_is_exempt_from_the_request_deadline() -> None:
     assert all(m.get("body") != b"event: change\n\n" for m in page)  # cut at the deadline
 
 
-class CountingDb:
-    """Stands in for ``services.db.Database``: the team's change mark, and how often it was read."""
+class CountingMarks:
+    """Stands in for ``services.queues.Queues.change_mark``: the team's change mark, and how
+    often it was read."""
 
     def __init__(self) -> None:
         self.mark = "a"
         self.reads = 0
 
-    async def run(self, fn: object, team_id: str) -> str:
+    async def __call__(self, team_id: str) -> str:
         self.reads += 1
         return self.mark
 
 
 async def test_one_poll_per_team_wakes_every_open_page_and_stops_with_the_last() -> None:
-    db = CountingDb()
-    feeds = ChangeFeeds(db, interval=0.02)  # type: ignore[arg-type]
+    marks = CountingMarks()
+    feeds = ChangeFeeds(marks, interval=0.02)
     async with feeds.subscribe("eastside") as one, feeds.subscribe("eastside") as two:
         assert one is two and len(feeds.feeds) == 1
         await asyncio.sleep(0.1)
         seen = one.version
-        db.mark = "b"
+        marks.mark = "b"
         assert await one.wait(seen, within=1.0) == seen + 1
         assert await two.wait(seen, within=1.0) == seen + 1
-        reads = db.reads
+        reads = marks.reads
         await asyncio.sleep(0.1)
-        assert db.reads - reads <= 7  # one poller for both pages, not one each
+        assert marks.reads - reads <= 7  # one poller for both pages, not one each
         assert await one.wait(seen + 1, within=0.05) == seen + 1  # nothing new: times out
     assert feeds.feeds == {}
-    reads = db.reads
+    reads = marks.reads
     await asyncio.sleep(0.1)
-    assert db.reads == reads  # no page open: no polling
+    assert marks.reads == reads  # no page open: no polling

@@ -1,0 +1,103 @@
+"""What a team's pages read (``Queues``): its queues, a case with what the caller may do on it,
+and a mark that moves whenever anything those pages show changes.
+
+Each query reads in one database snapshot and answers the public models (``services.public``),
+scoped to the caller's own team; a front end only turns them into what it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from domain.errors import Forbidden
+from domain.messages import ACTIVE_INTERACTION_STATUSES
+from domain.models import TeamConfig
+from services import access, members, presenters
+from services.access import Principal
+from services.context import Context
+from services.interactions import Interactions
+from services.public import CasePublic, QueuePublic, StaffPublic
+from services.teams import team_config
+from store import repositories as repo
+from store.models import Absence, Escalation, Interaction
+
+# The most cases a queue shows (the earliest due first).
+QUEUE_LIMIT = 200
+
+Which = Literal["mine", "unassigned", "team"]
+
+
+def _team(session: Session, team_id: str) -> tuple[TeamConfig | None, list[StaffPublic]]:
+    team = repo.get_team(session, team_id)
+    staff = [presenters.staff(s) for s in repo.team_staff(session, team_id)]
+    return (None if team is None else team_config(team)), staff
+
+
+class Queues:
+    """The queues and case pages of the caller's team, for every front end."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+
+    async def queue(self, principal: Principal, which: Which) -> QueuePublic:
+        """The open cases of the caller's team, by ``due_at`` (at most ``QUEUE_LIMIT``): ``mine``
+        those assigned to the caller, ``unassigned`` the unassigned queue, ``team`` all."""
+        team_id = principal.team_id or ""
+        assignee = {"mine": principal.staff_id or "-", "unassigned": repo.UNASSIGNED, "team": None}[which]
+        where = repo.InteractionFilter(
+            team_ids=[team_id], assignee_id=assignee, statuses=list(ACTIVE_INTERACTION_STATUSES)
+        )
+
+        def read(session: Session) -> QueuePublic:
+            rows, _ = repo.list_interactions(session, where, cursor=None, limit=QUEUE_LIMIT)
+            cfg, staff = _team(session, team_id)
+            return QueuePublic(items=presenters.interactions(session, rows), team=cfg, staff=staff)
+
+        return await self.db.read(read)
+
+    async def case(self, principal: Principal, interaction_id: str, *, advice: bool = False) -> CasePublic:
+        """The case when ``principal`` may read its team (404, then 403), with what they may do on
+        it; with ``advice``, and when they may act on an open case, the contact advice before an
+        attempt now (docs/rules.md §2.7)."""
+        row = await Interactions(self.ctx).readable(principal, interaction_id)
+        try:
+            access.require_interaction_actor(principal, row)
+            can_act = True
+        except Forbidden:
+            can_act = False
+        now = self.ctx.clock()
+
+        def read(session: Session) -> CasePublic:
+            item = presenters.interaction(session, row)
+            cfg, staff = _team(session, row.team_id)
+            tips: list[str] = []
+            if advice and can_act and cfg is not None and row.status != "resolved":
+                tips = members.contact_advice(session, cfg, row.team_id, row.member_id, now)
+            return CasePublic(
+                item=item,
+                team=cfg,
+                staff=staff,
+                can_act=can_act,
+                can_assign=principal.is_team_lead(row.team_id),
+                contact_advice=tips,
+            )
+
+        return await self.db.read(read)
+
+    async def change_mark(self, team_id: str) -> str:
+        """A mark that changes whenever any case, escalation or absence of the team changes."""
+
+        def read(session: Session) -> str:
+            parts = []
+            for model in (Interaction, Escalation, Absence):
+                count, latest = session.execute(
+                    select(func.count(), func.max(model.updated_at)).where(model.team_id == team_id)
+                ).one()
+                parts.append(f"{count}:{latest}")
+            return "|".join(parts)
+
+        return await self.db.run(read)
