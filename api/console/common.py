@@ -28,10 +28,10 @@ from domain.errors import DomainError, Forbidden, Invalid, Unauthorized
 from services.access import Principal
 from services.auth import authenticate
 from services.common import from_update_failure
+from services.console_sessions import ConsoleSessions
 from services.context import Context
 from services.db import Database
 from services.operations import Operation
-from store import console_sessions
 
 log = structlog.get_logger(__name__)
 
@@ -82,9 +82,7 @@ async def signed_in(request: Request) -> Principal:
     sealed = security.unseal(settings, request.cookies.get(security.SESSION_COOKIE))
     if sealed is None:
         raise SignInRequired
-    live = await db_of(request).run(
-        console_sessions.is_live, sealed.key, now=security.now(), hours=settings.console_session_hours
-    )
+    live = await ConsoleSessions(context_of(request)).is_live(sealed.key, now=security.now())
     if not live:
         raise SignInRequired
     token = sealed.token

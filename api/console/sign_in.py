@@ -14,6 +14,7 @@ from api.console.common import (
     STAFF_ROLES,
     SignInRequired,
     checked_form,
+    context_of,
     db_of,
     render,
     settings_of,
@@ -23,7 +24,7 @@ from api.console.common import (
 from domain.errors import Forbidden, Invalid, NotFound, Unauthorized
 from services.access import Principal
 from services.auth import authenticate
-from store import console_sessions
+from services.console_sessions import ConsoleSessions
 
 log = structlog.get_logger(__name__)
 
@@ -122,16 +123,13 @@ async def _open_session(
     request: Request, response: Response, token: str, principal: Principal | None
 ) -> None:
     """A new server-side session for this sign-in, and its sealed cookie on ``response``."""
-    settings = settings_of(request)
     session_id = security.new_session_id()
-    await db_of(request).run(
-        console_sessions.open_session,
+    await ConsoleSessions(context_of(request)).open(
         security.session_key(session_id),
         staff_id=principal.staff_id if principal else None,
         now=security.now(),
-        hours=settings.console_session_hours,
     )
-    security.set_session(response, settings, session_id, token)
+    security.set_session(response, settings_of(request), session_id, token)
 
 
 @router.post("/sign-out")
@@ -141,7 +139,7 @@ async def sign_out(request: Request) -> Response:
     settings = settings_of(request)
     sealed = security.unseal(settings, request.cookies.get(security.SESSION_COOKIE))
     if sealed is not None:
-        await db_of(request).run(console_sessions.end_session, sealed.key)
+        await ConsoleSessions(context_of(request)).end(sealed.key)
         log.info("console.signed_out")
     response = RedirectResponse("/console/sign-in", status_code=303)
     security.clear_session(response, settings)
