@@ -2,7 +2,7 @@
 
 Each app owns its registry (tests build many apps in one process). Request figures are
 labelled by route *template* (``/v1/interactions/{interaction_id}``), never the raw path, so
-ids do not explode the series count. Queue figures are read from SQL at scrape time.
+ids do not explode the series count. Queue figures are read from SQL at scrape time (``services.metrics``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -26,8 +25,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.messages import ACTIVE_INTERACTION_STATUSES
-from store import outbox, repositories as repo
-from store.figures import figures as reconcile_figures
+from services.metrics import queue_snapshot, reconcile_snapshot
 
 log = structlog.get_logger(__name__)
 
@@ -54,10 +52,7 @@ class QueueCollector(Collector):
             "followthrough_queue_metrics_up", "1 if the database answered the queue figures of this scrape"
         )
         try:
-            with self._sessions() as session:
-                now = datetime.now(UTC)
-                figures = repo.queue_figures(session, now)
-                oldest = outbox.oldest_undelivered(session)
+            snapshot = queue_snapshot(self._sessions)
         except Exception as err:
             log.warning("metrics.queue_figures_failed", error_type=type(err).__name__)
             up.add_metric([], 0)
@@ -65,6 +60,7 @@ class QueueCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
+        now, figures, oldest = snapshot.now, snapshot.figures, snapshot.oldest_undelivered
         open_ = GaugeMetricFamily(
             "followthrough_interactions_open",
             "Interactions not resolved yet, by team and status",
@@ -131,16 +127,15 @@ class ReconcileCollector(Collector):
             "When the last whole reconcile run finished (Unix time; absent before the first)",
         )
         try:
-            with self._sessions() as session:
-                by_kind, total_runs, last_at = reconcile_figures(session)
+            found = reconcile_snapshot(self._sessions)
         except Exception as err:
             log.warning("metrics.reconcile_figures_failed", error_type=type(err).__name__)
             return
-        for kind, n in sorted(by_kind.items()):
+        for kind, n in sorted(found.by_kind.items()):
             differences.add_metric([kind], n)
-        runs.add_metric([], total_runs)
-        if last_at is not None:
-            last.add_metric([], last_at.timestamp())
+        runs.add_metric([], found.runs)
+        if found.last_at is not None:
+            last.add_metric([], found.last_at.timestamp())
         yield from (differences, runs, last)
 
 
