@@ -6,9 +6,9 @@ import base64
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from domain.messages import (
@@ -68,11 +68,12 @@ def keyset_page(
     *,
     cursor: str | None,
     limit: int,
+    descending: bool = False,
 ) -> tuple[list[T], str | None]:
     """One page of ``q`` ordered by ``keys`` (the last one unique), after ``cursor``.
 
     ``keys`` pairs each ordering column with the parser of its cursor text; the cursor of the
-    next page holds the last row's key values.
+    next page holds the last row's key values. ``descending`` orders every key the other way.
     """
     columns = [column for column, _ in keys]
     if cursor:
@@ -81,16 +82,20 @@ def keyset_page(
             values = [parse(part) for (_, parse), part in zip(keys, parts, strict=True)]
         except ValueError as err:
             raise BadCursor("cursor is not valid") from err
-        # Lexicographically after the cursor: (a > x) or (a = x and b > y) or ...
+        # Lexicographically after the cursor: (a > x) or (a = x and b > y) or ... (< descending)
         q = q.where(
             or_(
                 *(
-                    and_(*(columns[j] == values[j] for j in range(i)), columns[i] > values[i])
+                    and_(
+                        *(columns[j] == values[j] for j in range(i)),
+                        columns[i] < values[i] if descending else columns[i] > values[i],
+                    )
                     for i in range(len(columns))
                 )
             )
         )
-    rows = list(session.scalars(q.order_by(*columns).limit(limit + 1)))
+    order = [c.desc() for c in columns] if descending else columns
+    rows = list(session.scalars(q.order_by(*order).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
@@ -349,6 +354,203 @@ def add_note(
             note=note,
         )
     )
+
+
+# ---------------------------------------------------------------- searches by last update
+# What the FHIR facade (services/fhir.py) searches: cases, attempts and escalations by who,
+# what stage and when last changed, in the order of that change, keyset-paged.
+UpdatedBound = tuple[Literal["gt", "ge", "lt", "le"], datetime]
+# The attempt outcomes that mean the member was heard (the workflow stops retrying on them).
+CONTACT_OUTCOMES: tuple[str, ...] = ("reached", "replied")
+CaseStage = Literal["new", "working", "contacted", "unreachable", "closed"]
+CASE_STAGES: tuple[CaseStage, ...] = get_args(CaseStage)
+
+
+def case_stage(row: Interaction, *, contacted: bool) -> CaseStage:
+    """Where a case stands for outside readers: ``new`` (open, no attempt yet), ``working``
+    (attempted or escalated, not resolved); once resolved, ``contacted`` (an attempt reached the
+    member), ``unreachable`` (closed without contact, the member found unreachable) or ``closed``
+    (closed without contact otherwise). ``stage_clause`` is its SQL form (a test keeps them equal)."""
+    if row.status != "resolved":
+        return "new" if row.status == "open" and row.attempt_count == 0 else "working"
+    if contacted:
+        return "contacted"
+    return "unreachable" if row.unreachable else "closed"
+
+
+def contacted_clause() -> ColumnElement[bool]:
+    """The case has an attempt that reached the member."""
+    return exists().where(Attempt.interaction_id == Interaction.id, Attempt.outcome.in_(CONTACT_OUTCOMES))
+
+
+def stage_clause(stage: CaseStage) -> ColumnElement[bool]:
+    """The SQL form of ``case_stage``: true for exactly the cases in ``stage``."""
+    resolved = Interaction.status == "resolved"
+    new = and_(Interaction.status == "open", Interaction.attempt_count == 0)
+    if stage == "new":
+        return new
+    if stage == "working":
+        return and_(~resolved, ~new)
+    if stage == "contacted":
+        return and_(resolved, contacted_clause())
+    without_contact = and_(resolved, ~contacted_clause())
+    if stage == "unreachable":
+        return and_(without_contact, Interaction.unreachable.is_(True))
+    return and_(without_contact, Interaction.unreachable.is_(False))
+
+
+def contacted_cases(session: Session, interaction_ids: Sequence[str]) -> set[str]:
+    """Which of these cases have an attempt that reached the member."""
+    if not interaction_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Attempt.interaction_id)
+            .where(Attempt.interaction_id.in_(list(interaction_ids)), Attempt.outcome.in_(CONTACT_OUTCOMES))
+            .distinct()
+        )
+    )
+
+
+def interactions_by_id(session: Session, interaction_ids: Collection[str]) -> dict[str, Interaction]:
+    if not interaction_ids:
+        return {}
+    rows = session.scalars(select(Interaction).where(Interaction.id.in_(list(interaction_ids))))
+    return {r.id: r for r in rows}
+
+
+def _updated(
+    column: InstrumentedAttribute[datetime], bounds: Sequence[UpdatedBound]
+) -> list[ColumnElement[bool]]:
+    compare: dict[str, Callable[[datetime], ColumnElement[bool]]] = {
+        "gt": column.__gt__,
+        "ge": column.__ge__,
+        "lt": column.__lt__,
+        "le": column.__le__,
+    }
+    return [compare[op](at) for op, at in bounds]
+
+
+@dataclass(frozen=True)
+class CaseSearch:
+    """Each filter None: any; an empty list: none. ``owners``: the assignee (``"staff"``), the
+    team while the case is unassigned (``"team"``), or either (``"any"``)."""
+
+    team_ids: Sequence[str] | None = None
+    member_ids: Sequence[str] | None = None
+    owners: Sequence[tuple[Literal["staff", "team", "any"], str]] | None = None
+    stages: Sequence[CaseStage] | None = None
+    updated: Sequence[UpdatedBound] = ()
+    newest_first: bool = False
+
+
+def _owner_clause(kind: Literal["staff", "team", "any"], owner: str) -> ColumnElement[bool]:
+    staff = Interaction.assignee_id == owner
+    team = and_(Interaction.assignee_id.is_(None), Interaction.team_id == owner)
+    return {"staff": staff, "team": team, "any": or_(staff, team)}[kind]
+
+
+def _case_query(f: CaseSearch) -> Select[Interaction]:
+    q = select(Interaction)
+    if f.team_ids is not None:
+        q = q.where(Interaction.team_id.in_(list(f.team_ids)))
+    if f.member_ids is not None:
+        q = q.where(Interaction.member_id.in_(list(f.member_ids)))
+    if f.owners is not None:
+        q = q.where(or_(false(), *(_owner_clause(kind, owner) for kind, owner in f.owners)))
+    if f.stages is not None:
+        q = q.where(or_(false(), *(stage_clause(s) for s in f.stages)))
+    return q.where(*_updated(Interaction.updated_at, f.updated))
+
+
+def search_interactions(
+    session: Session, f: CaseSearch, *, cursor: str | None, limit: int
+) -> tuple[list[Interaction], str | None]:
+    """Cases by last change (``updated_at``, then id; newest first if asked), keyset-paged."""
+    keys: list[tuple[InstrumentedAttribute[Any], Callable[[str], Any]]] = [
+        (Interaction.updated_at, datetime.fromisoformat),
+        (Interaction.id, str),
+    ]
+    return keyset_page(session, _case_query(f), keys, cursor=cursor, limit=limit, descending=f.newest_first)
+
+
+def count_interactions(session: Session, f: CaseSearch) -> int:
+    return int(session.scalar(select(func.count()).select_from(_case_query(f).subquery())) or 0)
+
+
+@dataclass(frozen=True)
+class AttemptSearch:
+    team_ids: Sequence[str] | None = None
+    interaction_ids: Sequence[str] | None = None
+    member_ids: Sequence[str] | None = None
+    updated: Sequence[UpdatedBound] = ()
+    newest_first: bool = False
+
+
+def _attempt_query(f: AttemptSearch) -> Select[Attempt]:
+    q = select(Attempt).join(Interaction, Interaction.id == Attempt.interaction_id)
+    if f.team_ids is not None:
+        q = q.where(Interaction.team_id.in_(list(f.team_ids)))
+    if f.interaction_ids is not None:
+        q = q.where(Attempt.interaction_id.in_(list(f.interaction_ids)))
+    if f.member_ids is not None:
+        q = q.where(Interaction.member_id.in_(list(f.member_ids)))
+    # An attempt is a fact: it changes when it is made (its note follows within the request).
+    return q.where(*_updated(Attempt.at, f.updated))
+
+
+def search_attempts(
+    session: Session, f: AttemptSearch, *, cursor: str | None, limit: int
+) -> tuple[list[Attempt], str | None]:
+    keys: list[tuple[InstrumentedAttribute[Any], Callable[[str], Any]]] = [
+        (Attempt.at, datetime.fromisoformat),
+        (Attempt.id, str),
+    ]
+    return keyset_page(
+        session, _attempt_query(f), keys, cursor=cursor, limit=limit, descending=f.newest_first
+    )
+
+
+def count_attempts(session: Session, f: AttemptSearch) -> int:
+    return int(session.scalar(select(func.count()).select_from(_attempt_query(f).subquery())) or 0)
+
+
+@dataclass(frozen=True)
+class EscalationSearch:
+    team_ids: Sequence[str] | None = None
+    member_ids: Sequence[str] | None = None
+    statuses: Sequence[str] | None = None
+    updated: Sequence[UpdatedBound] = ()
+    newest_first: bool = False
+
+
+def _escalation_query(f: EscalationSearch) -> Select[Escalation]:
+    q = select(Escalation)
+    if f.team_ids is not None:
+        q = q.where(Escalation.team_id.in_(list(f.team_ids)))
+    if f.member_ids is not None:
+        q = q.join(Interaction, Interaction.id == Escalation.interaction_id).where(
+            Interaction.member_id.in_(list(f.member_ids))
+        )
+    if f.statuses is not None:
+        q = q.where(Escalation.status.in_(list(f.statuses)))
+    return q.where(*_updated(Escalation.updated_at, f.updated))
+
+
+def search_escalations(
+    session: Session, f: EscalationSearch, *, cursor: str | None, limit: int
+) -> tuple[list[Escalation], str | None]:
+    keys: list[tuple[InstrumentedAttribute[Any], Callable[[str], Any]]] = [
+        (Escalation.updated_at, datetime.fromisoformat),
+        (Escalation.id, str),
+    ]
+    return keyset_page(
+        session, _escalation_query(f), keys, cursor=cursor, limit=limit, descending=f.newest_first
+    )
+
+
+def count_escalations(session: Session, f: EscalationSearch) -> int:
+    return int(session.scalar(select(func.count()).select_from(_escalation_query(f).subquery())) or 0)
 
 
 # ---------------------------------------------------------------- notifications
