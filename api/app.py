@@ -12,6 +12,7 @@ from temporalio.client import Client
 from api import errors
 from api.console.app import install as install_console
 from api.console.security import ConsoleSecurityHeaders
+from api.fhir import routes as fhir
 from api.observability import Metrics, RequestContextMiddleware
 from api.routes import (
     absences,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         absences,
         notifications,
         reports,
+        fhir,
     ):
         app.include_router(module.router)
     install_console(app)

@@ -20,6 +20,7 @@ from services.access import Principal
 from services.auth import INVALID, authenticate
 from services.context import Context
 from services.db import Database
+from services.fhir import FhirReads
 from services.inbound import Inbound
 from services.interactions import Interactions
 from services.notifications import Notifications
@@ -124,3 +125,10 @@ def get_notifications(ctx: ContextDep) -> Notifications:
 
 ReportsDep = Annotated[Reports, Depends(get_reports)]
 NotificationsDep = Annotated[Notifications, Depends(get_notifications)]
+
+
+def get_fhir_reads(ctx: ContextDep) -> FhirReads:
+    return FhirReads(ctx)
+
+
+FhirReadsDep = Annotated[FhirReads, Depends(get_fhir_reads)]
