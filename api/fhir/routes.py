@@ -108,13 +108,15 @@ SERVED = re.compile(r"^(metadata|(Task|Communication|Flag)(/[^/]+)?)$")
 TYPES = ", ".join(params.SEARCH_PARAMETERS)
 
 
-@router.api_route(
-    "/{rest:path}",
-    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    include_in_schema=False,
-)
-async def not_served(rest: str, request: Request) -> Response:
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@router.api_route("", methods=EVERY_METHOD, include_in_schema=False)
+@router.api_route("/{rest:path}", methods=EVERY_METHOD, include_in_schema=False)
+async def not_served(request: Request, rest: str = "") -> Response:
     """What this server does not do, said in FHIR's words."""
+    if not rest:
+        raise NotSupported("whole-system interactions (batch, transaction, search) are not supported")
     if SERVED.match(rest):
         raise MethodNotAllowed(
             f"{request.method} {PREFIX}/{rest} is not supported: this server reads and searches"

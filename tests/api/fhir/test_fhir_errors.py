@@ -24,7 +24,8 @@ async def refused(
     api: httpx.AsyncClient, path: str, status: int, code: str, *, headers: dict[str, str] = LEAD, **kw: Any
 ) -> str:
     """The diagnostics of the one issue of the OperationOutcome ``path`` answers."""
-    r = await api.request(kw.pop("method", "GET"), f"/fhir/r4/{path}", headers=headers, **kw)
+    url = f"/fhir/r4/{path}" if path else "/fhir/r4"
+    r = await api.request(kw.pop("method", "GET"), url, headers=headers, **kw)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/fhir+json; charset=utf-8"
     oo = OperationOutcome.model_validate_json(r.content)
@@ -154,7 +155,7 @@ async def test_another_interaction_is_405(fhir: httpx.AsyncClient, method: str, 
 
 @SQLITE_ONLY
 @pytest.mark.parametrize(
-    "path", ["Patient/mem-1", "Observation", f"Task/{s.NEW}/_history/1", f"Task/{s.NEW}/$everything"]
+    "path", ["Patient/mem-1", "Observation", f"Task/{s.NEW}/_history/1", f"Task/{s.NEW}/$everything", ""]
 )
 async def test_what_is_not_served_is_404(fhir: httpx.AsyncClient, path: str) -> None:
     await refused(fhir, path, 404, "not-supported")
