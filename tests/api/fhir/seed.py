@@ -97,7 +97,7 @@ def _case(
         due_at=at(due),
         urgent=over.pop("urgent", False),
         flags=over.pop("flags", []),
-        overdue=False,
+        overdue=over.pop("overdue", False),
         unreachable=over.pop("unreachable", False),
         triggers=over.pop("triggers", []),
         attempt_count=over.pop("attempt_count", 0),
@@ -156,7 +156,7 @@ def seed(session: Session) -> None:
     session.flush()
     session.add_all(
         [
-            _case(NEW, external_id="call-1001", member_id="mem-1", status="open", updated=1),
+            _case(NEW, external_id="call-1001", member_id="mem-1", status="open", overdue=True, updated=1),
             _case(
                 WORKING,
                 external_id="vm-2002",

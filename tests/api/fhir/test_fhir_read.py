@@ -13,7 +13,7 @@ from fhir.resources.R4B.flag import Flag
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.task import Task
 
-from api.fhir import codes
+from api.fhir import codes, resources
 from tests.api.fhir import seed as s
 from tests.api.support import LEAD, OPS, SYSTEM, auth
 
@@ -63,7 +63,7 @@ async def test_a_task_shows_the_case(fhir: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("case", "status", "business"),
     [
-        (s.NEW, "requested", "awaiting first contact"),
+        (s.NEW, "requested", "overdue: awaiting first contact"),
         (s.WORKING, "in-progress", "attempt 2 of 3, left a message"),
         (s.ESCALATED, "in-progress", "escalated: safety"),
         (s.COMPLETED, "completed", "closed: member reached"),
@@ -100,6 +100,21 @@ async def test_an_unassigned_case_is_owned_by_its_team(fhir: httpx.AsyncClient) 
     t = await task(fhir, s.ESCALATED)
     assert t.owner is not None and t.owner.reference == "Organization/eastside"
     assert t.executionPeriod is None  # no attempt, not closed
+
+
+async def test_a_case_closed_without_an_attempt_has_only_an_end(fhir: httpx.AsyncClient) -> None:
+    t = await task(fhir, s.CANCELLED)
+    assert t.executionPeriod is not None
+    assert (t.executionPeriod.start, t.executionPeriod.end) == (None, s.at(50))
+    assert {i.type.coding[0].code: i.valueUnsignedInt for i in t.input or []}["contacts"] == 0
+
+
+def test_an_id_fhir_cannot_carry_is_a_logical_reference() -> None:
+    assert resources.reference("Patient", "mem-1.a").reference == "Patient/mem-1.a"
+    odd = resources.reference("Patient", "mem 1/a")
+    assert odd.reference is None and odd.type == "Patient"
+    assert (odd.identifier.system, odd.identifier.value) == ("urn:followthrough:patient-id", "mem 1/a")
+    assert resources.reference("Practitioner", "x" * 65).reference is None
 
 
 async def test_a_completed_task_names_the_communication_that_reached_the_member(
@@ -164,7 +179,8 @@ async def test_ops_and_the_system_read_every_team(fhir: httpx.AsyncClient, heade
     t = await read(fhir, Task, f"Task/{s.OTHER_TEAM}", headers)
     assert t.owner is not None and t.owner.reference == "Practitioner/lead-other"
     await read(fhir, Communication, f"Communication/{s.OTHER_TEAM_ATTEMPT}", headers)
-    await read(fhir, Flag, f"Flag/{s.OTHER_TEAM_ESCALATION}", headers)
+    f = await read(fhir, Flag, f"Flag/{s.OTHER_TEAM_ESCALATION}", headers)
+    assert f.author is None  # raised by the engine, not a person
 
 
 async def test_json_is_answered_for_every_way_of_asking_for_it(fhir: httpx.AsyncClient) -> None:

@@ -39,6 +39,7 @@ async def test_a_running_case_reads_back_as_a_task_with_its_attempts_and_flags(
 
     t = await fhir_task(api, iid)
     assert (t.status, t.priority, t.owner.reference) == ("requested", "routine", "Practitioner/chw-ana")
+    assert t.businessStatus.text == "awaiting first contact"
     assert t.authoredOn == datetime.fromisoformat(case["received_at"])
     assert t.restriction.period.end == datetime.fromisoformat(case["due_at"])
 
