@@ -56,7 +56,7 @@ class AttemptView:
 @dataclass(frozen=True)
 class EscalationView:
     escalation: Escalation
-    member_id: str
+    member_id: str | None  # None: a caller the team has not linked to a member yet
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from store import repositories as repo
 # A FHIR id: what a literal reference ("Patient/{id}") may carry.
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
+UNLINKED = "a caller not yet linked to a member"
 TASK_STATUS: dict[repo.CaseStage, str] = {
     "new": "requested",
     "working": "in-progress",
@@ -53,6 +54,14 @@ def reference(kind: str, rid: str, *, display: str | None = None) -> Reference:
         identifier=Identifier(system=f"urn:followthrough:{kind.lower()}-id", value=rid),
         display=display,
     )
+
+
+def patient(member_id: str | None) -> Reference:
+    """``Patient/{member_id}``; for a caller the team has not linked to a member yet, a reference
+    that says so (their number is member data and stays out)."""
+    if member_id is None:
+        return Reference(type="Patient", display=UNLINKED)
+    return reference("Patient", member_id)
 
 
 def concept(system: str, code: str, display: str, *, text: str | None = None) -> CodeableConcept:
@@ -124,7 +133,7 @@ def task(view: CaseView) -> Task:
         intent=codes.bound("order", codes.TASK_INTENTS, "Task.intent"),
         priority=codes.bound(priority(view), codes.REQUEST_PRIORITIES, "Task.priority"),
         code=concept(codes.SDOHCC_CODES, codes.MAKE_CONTACT, codes.MAKE_CONTACT_DISPLAY),
-        for_fhir=reference("Patient", case.member_id),
+        for_fhir=patient(case.member_id),
         owner=owner,
         authoredOn=case.received_at,
         lastModified=case.updated_at,
@@ -186,10 +195,10 @@ def communication(view: AttemptView) -> Communication:
         status=status,
         statusReason=reason,
         partOf=[reference("Task", case.id)],
-        subject=reference("Patient", case.member_id),
+        subject=patient(case.member_id),
         sent=a.at,
         sender=reference("Practitioner", a.staff_id) if a.staff_id else None,
-        recipient=[reference("Patient", case.member_id)],
+        recipient=[patient(case.member_id)],
         payload=payload,
     )
 
@@ -206,7 +215,7 @@ def flag(view: EscalationView) -> Flag:
         status=codes.bound("active" if active else "inactive", codes.FLAG_STATUSES, "Flag.status"),
         category=[concept(codes.FLAG_CATEGORY, category[0], category[1])],
         code=concept(codes.TRIGGER_SYSTEM, e.trigger, said, text=f"escalated: {e.trigger}"),
-        subject=reference("Patient", view.member_id),
+        subject=patient(view.member_id),
         period=Period(start=e.started_at, end=e.resolved_at),
         author=reference("Practitioner", e.started_by) if e.started_by else None,
     )

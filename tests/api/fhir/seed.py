@@ -67,13 +67,14 @@ SAFETY = "e1" * 16
 UNREACHABLE = "e2" * 16
 OTHER_TEAM_ESCALATION = "e3" * 16
 NOTE = "CANARY-NOTE member asked to be called after 5pm"
+CALLER_PHONE = "+13125550142"
 
 
 def _case(
     cid: str,
     *,
     external_id: str,
-    member_id: str,
+    member_id: str | None,
     status: str,
     updated: float,
     team_id: str = "eastside",
@@ -144,6 +145,36 @@ def _escalation(
         updated_at=at(over.pop("updated", started)),
         **over,
     )
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    case: str
+    attempt: str
+    escalation: str
+
+
+def add_unlinked_case(session: Session) -> Unlinked:
+    """A text from a number the team does not know (no member yet), with an attempt and a
+    complaint: kept out of ``seed`` so the other tests' counts stay as they are."""
+    ids = Unlinked(case="7b1dcf806e9c4d4f5087182930a4b5c6", attempt="d1" * 16, escalation="e4" * 16)
+    session.add(
+        _case(
+            ids.case,
+            external_id="text-8008",
+            member_id=None,
+            caller_phone=CALLER_PHONE,
+            channel="text",
+            status="attempting",
+            assignee_id=None,
+            attempt_count=1,
+            updated=700,
+        )
+    )
+    session.flush()
+    session.add(_attempt(ids.attempt, ids.case, 1, "no_answer", 690, staff="lead-1"))
+    session.add(_escalation(ids.escalation, ids.case, "complaint", started=695, started_by="lead-1"))
+    return ids
 
 
 def seed(session: Session) -> None:

@@ -14,6 +14,7 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.task import Task
 
 from api.fhir import codes, resources
+from store.db import make_engine, make_sessionmaker, unit_of_work
 from tests.api.fhir import seed as s
 from tests.api.support import LEAD, OPS, SYSTEM, auth
 
@@ -234,3 +235,23 @@ def test_value_sets_are_checked_by_our_code() -> None:
     ):
         with pytest.raises(codes.UnboundCode):
             codes.bound(code, value_set, "x")
+
+
+async def test_a_caller_not_linked_to_a_member_is_no_patient_id_and_their_number_stays_out(
+    fhir: httpx.AsyncClient, seeded: str
+) -> None:
+    engine = make_engine(seeded)
+    with unit_of_work(make_sessionmaker(engine)) as session:
+        unlinked = s.add_unlinked_case(session)
+    engine.dispose()
+    for path in (f"Task/{unlinked.case}", f"Communication/{unlinked.attempt}", f"Flag/{unlinked.escalation}"):
+        r = await fhir.get(f"/fhir/r4/{path}", headers=LEAD)
+        assert r.status_code == 200, r.text
+        assert s.CALLER_PHONE not in r.text and "5550142" not in r.text
+    t = await task(fhir, unlinked.case)
+    assert t.for_fhir is not None and t.for_fhir.reference is None
+    assert (t.for_fhir.type, t.for_fhir.display) == ("Patient", resources.UNLINKED)
+    c = await read(fhir, Communication, f"Communication/{unlinked.attempt}")
+    assert [r.display for r in c.recipient or []] == [resources.UNLINKED]
+    f = await read(fhir, Flag, f"Flag/{unlinked.escalation}")
+    assert f.subject.reference is None and f.subject.display == resources.UNLINKED
