@@ -23,6 +23,14 @@ from services.context import Context
 from services.teams import team_config
 from store import repositories as repo
 from store.models import Attempt, Escalation, Interaction
+from store.repositories import (
+    CONTACT_OUTCOMES as CONTACT_OUTCOMES,
+    AttemptSearch as AttemptSearch,
+    CaseSearch as CaseSearch,
+    CaseStage as CaseStage,
+    EscalationSearch as EscalationSearch,
+    UpdatedBound as UpdatedBound,
+)
 
 T = TypeVar("T")
 F = TypeVar("F")

@@ -17,8 +17,16 @@ from starlette.datastructures import QueryParams
 from api.fhir import codes
 from api.fhir.http import BadParameter, UnknownParameter
 from api.fhir.resources import STAGES_OF_STATUS
-from services.fhir import DEFAULT_COUNT, MAX_COUNT, Paging
-from store import repositories as repo
+from services.fhir import (
+    DEFAULT_COUNT,
+    MAX_COUNT,
+    AttemptSearch,
+    CaseSearch,
+    CaseStage,
+    EscalationSearch,
+    Paging,
+    UpdatedBound,
+)
 
 # Result parameters every search takes (``_cursor`` is the opaque page token of ``link.next``).
 RESULT_PARAMETERS = ("_count", "_sort", "_total", "_cursor", "_format")
@@ -48,7 +56,7 @@ class Search:
     the updated bounds, the order and the page."""
 
     values: dict[str, str] = field(default_factory=dict)
-    updated: list[repo.UpdatedBound] = field(default_factory=list)
+    updated: list[UpdatedBound] = field(default_factory=list)
     newest_first: bool = False
     paging: Paging = field(default_factory=Paging)
 
@@ -56,7 +64,7 @@ class Search:
 def parse(resource_type: str, query: QueryParams) -> Search:
     allowed = SEARCH_PARAMETERS[resource_type]
     values: dict[str, str] = {}
-    updated: list[repo.UpdatedBound] = []
+    updated: list[UpdatedBound] = []
     for name, value in query.multi_items():
         base = name.split(":", 1)[0]
         if base not in allowed and base not in RESULT_PARAMETERS:
@@ -145,7 +153,7 @@ def instant_range(value: str) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def last_updated(value: str) -> list[repo.UpdatedBound]:
+def last_updated(value: str) -> list[UpdatedBound]:
     """``gt``/``ge``/``lt``/``le`` and a date or dateTime, as bounds on the last change:
     ``gt`` is after the whole span the value covers, ``le`` up to its end."""
     prefix, rest = value[:2], value[2:]
@@ -157,7 +165,7 @@ def last_updated(value: str) -> list[repo.UpdatedBound]:
         start, end = instant_range(rest)
     except (ValueError, OverflowError) as err:
         raise BadParameter(f"_lastUpdated: '{rest}' is {err}") from err
-    bound: dict[str, repo.UpdatedBound] = {
+    bound: dict[str, UpdatedBound] = {
         "gt": ("ge", end),
         "ge": ("ge", start),
         "lt": ("lt", start),
@@ -202,9 +210,9 @@ def ids(name: str, value: str, kind: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- per resource type
-def task_search(s: Search) -> repo.CaseSearch:
+def task_search(s: Search) -> CaseSearch:
     v = s.values
-    stages: list[repo.CaseStage] | None = None
+    stages: list[CaseStage] | None = None
     if "status" in v:
         statuses = tokens("status", v["status"], codes.TASK_STATUS_SYSTEM)
         unknown = [x for x in statuses if x not in codes.TASK_STATUSES]
@@ -223,7 +231,7 @@ def task_search(s: Search) -> repo.CaseSearch:
         owners = [
             (kinds[k], rid) for k, rid in references("owner", v["owner"], ("Practitioner", "Organization"))
         ]
-    return repo.CaseSearch(
+    return CaseSearch(
         member_ids=ids("patient", v["patient"], "Patient") if "patient" in v else None,
         owners=owners,
         stages=stages,
@@ -232,9 +240,9 @@ def task_search(s: Search) -> repo.CaseSearch:
     )
 
 
-def communication_search(s: Search) -> repo.AttemptSearch:
+def communication_search(s: Search) -> AttemptSearch:
     v = s.values
-    return repo.AttemptSearch(
+    return AttemptSearch(
         interaction_ids=ids("part-of", v["part-of"], "Task") if "part-of" in v else None,
         member_ids=ids("patient", v["patient"], "Patient") if "patient" in v else None,
         updated=s.updated,
@@ -245,7 +253,7 @@ def communication_search(s: Search) -> repo.AttemptSearch:
 ESCALATION_STATUSES_OF: dict[str, list[str]] = {"active": ["open", "acknowledged"], "inactive": ["resolved"]}
 
 
-def flag_search(s: Search) -> repo.EscalationSearch:
+def flag_search(s: Search) -> EscalationSearch:
     v = s.values
     statuses: list[str] | None = None
     if "status" in v:
@@ -254,7 +262,7 @@ def flag_search(s: Search) -> repo.EscalationSearch:
         if unknown:
             raise BadParameter(f"status: '{unknown[0]}' is not a Flag status")
         statuses = [x for g in given for x in ESCALATION_STATUSES_OF.get(g, [])]
-    return repo.EscalationSearch(
+    return EscalationSearch(
         member_ids=ids("patient", v["patient"], "Patient") if "patient" in v else None,
         statuses=statuses,
         updated=s.updated,

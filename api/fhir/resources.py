@@ -24,14 +24,13 @@ from fhir.resources.R4B.task import Task, TaskInput, TaskOutput, TaskRestriction
 
 from api.fhir import codes
 from domain.messages import UNRESOLVED_ESCALATION_STATUSES
-from services.fhir import AttemptView, CaseView, EscalationView
-from store import repositories as repo
+from services.fhir import CONTACT_OUTCOMES, AttemptView, CaseStage, CaseView, EscalationView
 
 # A FHIR id: what a literal reference ("Patient/{id}") may carry.
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 UNLINKED = "a caller not yet linked to a member"
-TASK_STATUS: dict[repo.CaseStage, str] = {
+TASK_STATUS: dict[CaseStage, str] = {
     "new": "requested",
     "working": "in-progress",
     "contacted": "completed",
@@ -39,7 +38,7 @@ TASK_STATUS: dict[repo.CaseStage, str] = {
     "closed": "cancelled",
 }
 # Every Task status, with the stages it covers (a status we never give covers none).
-STAGES_OF_STATUS: dict[str, list[repo.CaseStage]] = {
+STAGES_OF_STATUS: dict[str, list[CaseStage]] = {
     status: [stage for stage, s in TASK_STATUS.items() if s == status] for status in codes.TASK_STATUSES
 }
 
@@ -112,7 +111,7 @@ def task(view: CaseView) -> Task:
         reason = CodeableConcept(text="closed without contact")
     first = view.attempts[0].at if view.attempts else None
     execution = Period(start=first, end=case.resolved_at) if first or case.resolved_at else None
-    reached = next((a for a in view.attempts if a.outcome in repo.CONTACT_OUTCOMES), None)
+    reached = next((a for a in view.attempts if a.outcome in CONTACT_OUTCOMES), None)
     owner = (
         reference("Practitioner", case.assignee_id)
         if case.assignee_id
@@ -169,7 +168,7 @@ def task(view: CaseView) -> Task:
 # ---------------------------------------------------------------- Communication = an attempt
 def communication(view: AttemptView) -> Communication:
     a, case = view.attempt, view.case
-    done = a.outcome in repo.CONTACT_OUTCOMES
+    done = a.outcome in CONTACT_OUTCOMES
     status = codes.bound(
         "completed" if done else "not-done", codes.COMMUNICATION_STATUSES, "Communication.status"
     )
