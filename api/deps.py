@@ -20,6 +20,7 @@ from services.access import Principal
 from services.auth import INVALID, authenticate
 from services.context import Context
 from services.db import Database
+from services.escalations import Escalations
 from services.fhir import FhirReads
 from services.inbound import Inbound
 from services.interactions import Interactions
@@ -132,3 +133,10 @@ def get_fhir_reads(ctx: ContextDep) -> FhirReads:
 
 
 FhirReadsDep = Annotated[FhirReads, Depends(get_fhir_reads)]
+
+
+def get_escalations(ctx: ContextDep) -> Escalations:
+    return Escalations(ctx)
+
+
+EscalationsDep = Annotated[Escalations, Depends(get_escalations)]

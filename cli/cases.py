@@ -13,7 +13,8 @@ from rich.table import Table
 
 from cli import assembly
 from cli.common import console, load_settings, operator, run
-from services import escalations as escalation_service, reports
+from services import reports
+from services.escalations import Escalations
 from services.interactions import Interactions
 from services.public import EscalationPublic, InteractionPublic, Page
 from services.schemas import SlaReport
@@ -60,8 +61,8 @@ def escalations(
 
     async def read() -> Page[EscalationPublic]:
         ctx = assembly.context(settings)
-        return await escalation_service.page(
-            ctx.db, operator(), team_id=team, status=status, trigger=trigger, limit=limit
+        return await Escalations(ctx).page(
+            operator(), team_id=team, status=status, trigger=trigger, limit=limit
         )
 
     table = Table(title="Escalations" + (f" of {team}" if team else ""))

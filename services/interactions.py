@@ -45,7 +45,7 @@ from domain.messages import (
     TimelineEntry,
 )
 from domain.models import TRIGGERS, Flag, Outcome, TeamConfig
-from services import access, escalations, members, presenters
+from services import access, members, presenters
 from services.access import Principal
 from services.common import (
     StartRefused,
@@ -59,6 +59,7 @@ from services.common import (
 )
 from services.context import Context, TemporalLink
 from services.db import Database
+from services.escalations import Escalations
 from services.faults import crash_point
 from services.operations import Answer, Operation, once
 from services.public import (
@@ -667,7 +668,7 @@ class Interactions:
             except Conflict:
                 # Blocked by an escalation whose workflow ended without telling the case? Close
                 # those and try once more; otherwise the conflict stands.
-                if not await escalations.reconcile(db, await self.ctx.client(), self.settings, row):
+                if not await Escalations(self.ctx).reconcile(row):
                     raise
                 await with_text(db, text_key, resolution, update(f"{key}:again"), author_id=actor_id)
         except Conflict:

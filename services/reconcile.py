@@ -60,9 +60,11 @@ from domain.messages import (
     InteractionState,
 )
 from domain.models import EscalationRule
-from services import escalations as escalation_service, interactions as interaction_service
+from services import interactions as interaction_service
 from services.common import now_utc
+from services.context import Context, TemporalLink
 from services.db import Database
+from services.escalations import Escalations
 from services.teams import require_team, team_config
 from store import leases
 from store.figures import record_figures
@@ -684,7 +686,7 @@ async def _repair_escalation(
 
 async def _close_ended(run: _Run, interaction_id: str) -> None:
     row = await run.db.run(interaction_service.require_interaction, interaction_id)
-    await escalation_service.reconcile(run.db, run.client, run.settings, row)
+    await Escalations(Context(run.db, run.settings, TemporalLink.of(run.client))).reconcile(row)
 
 
 async def _wait_for_row(run: _Run, interaction_id: str) -> None:

@@ -1,9 +1,10 @@
 """What each console page shows: the services' answers (``services.public``) turned into what the
 templates show (local times, a case's state, attempts out of the most allowed).
 
-The queues and the case page read through ``services.queues.Queues``; the escalation and absence
-pages' builders below still read in one database session (``Database.read``), through the API's
-presenters, so the console shows what the API answers.
+The queues and the case page read through ``services.queues.Queues``, the escalations page through
+``services.escalations.Escalations`` (its ladders are drawn in ``api.console.escalations``); the
+absence page's builders below still read in one database session (``Database.read``), through the
+API's presenters, so the console shows what the API answers.
 """
 
 from __future__ import annotations
@@ -11,30 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from domain.messages import (
-    ACTIVE_INTERACTION_STATUSES,
-    PENDING_ABSENCE_STATUSES,
-    UNRESOLVED_ESCALATION_STATUSES,
-)
+from domain.messages import ACTIVE_INTERACTION_STATUSES, PENDING_ABSENCE_STATUSES
 from domain.models import TeamConfig
 from services import presenters
 from services.access import Principal
 from services.public import (
     AbsencePublic,
     CasePublic,
-    EscalationPublic,
     InteractionPublic,
     QueuePublic,
     StaffPublic,
 )
 from services.teams import team_config
 from store import repositories as repo
-from store.models import Escalation
 
 QUEUE_LIMIT = 200
 
@@ -128,67 +122,6 @@ def detail(data: CasePublic) -> Detail:
         attempts=f"{len(item.attempts)}/{most}",
         staff=data.staff,
     )
-
-
-@dataclass
-class Rung:
-    level: int
-    who: str
-    ack_within: str
-    told: str  # who was told when
-    state: str  # done, current, next, later
-
-
-@dataclass
-class EscalationView:
-    item: EscalationPublic
-    ladder: list[Rung]
-    next_due: str
-    started_local: str = ""
-
-
-def _ladder(e: EscalationPublic, tz: str) -> tuple[list[Rung], str]:
-    levels: list[dict[str, Any]] = e.rule.get("levels", [])
-    told = {n.level: n for n in e.notified}
-    rungs = []
-    for i, lvl in enumerate(levels, start=1):
-        notice = told.get(i)
-        who = lvl.get("staff_id") or lvl.get("role") or "?"
-        told_text = ""
-        if notice is not None:
-            reached = ", ".join(notice.recipients) or notice.recipient_id or notice.recipient_role or who
-            told_text = f"{reached} at {local(notice.at, tz)}"
-        state = "done" if i < e.level else "current" if i == e.level else "later"
-        rungs.append(Rung(i, str(who), f"{lvl.get('ack_within_minutes', '?')} min", told_text, state))
-    next_due = ""
-    if e.status == "open" and e.level < len(levels) and e.level in told:
-        minutes = int(levels[e.level - 1].get("ack_within_minutes", 0))
-        if e.clock == "wall":
-            due = told[e.level].at + timedelta(minutes=minutes)
-            next_due = f"level {e.level + 1} if not acknowledged by {local(due, tz)}"
-        else:
-            next_due = f"level {e.level + 1} after {minutes} minutes of open hours unacknowledged"
-    return rungs, next_due
-
-
-def escalations(session: Session, principal: Principal) -> tuple[list[EscalationView], str]:
-    _, tz = _team(session, principal.team_id)
-    where = repo.EscalationFilter(
-        team_ids=[principal.team_id or ""], statuses=list(UNRESOLVED_ESCALATION_STATUSES)
-    )
-    rows, _ = repo.list_escalations(session, where, cursor=None, limit=QUEUE_LIMIT)
-    out = []
-    for e in presenters.escalations(session, rows):
-        ladder, next_due = _ladder(e, tz)
-        out.append(EscalationView(e, ladder, next_due, local(e.started_at, tz)))
-    return out, tz
-
-
-def escalation(session: Session, row: Escalation) -> EscalationView:
-    _, tz = _team(session, row.team_id)
-    e = presenters.escalation_detail(session, row)
-    ladder, next_due = _ladder(e, tz)
-    return EscalationView(e, ladder, next_due, local(e.started_at, tz))
 
 
 @dataclass
