@@ -16,6 +16,7 @@ from temporalio.client import Client
 from api.idempotency import operation_of, remember_credential
 from config.settings import Settings
 from domain.errors import Unauthorized
+from services.absences import Absences
 from services.access import Principal
 from services.auth import INVALID, authenticate
 from services.context import Context
@@ -140,3 +141,10 @@ def get_escalations(ctx: ContextDep) -> Escalations:
 
 
 EscalationsDep = Annotated[Escalations, Depends(get_escalations)]
+
+
+def get_absences(ctx: ContextDep) -> Absences:
+    return Absences(ctx)
+
+
+AbsencesDep = Annotated[Absences, Depends(get_absences)]

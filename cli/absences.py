@@ -3,7 +3,6 @@ through the same services as the API."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
@@ -14,9 +13,9 @@ from rich.table import Table
 from cli import assembly
 from cli.common import console, fail, load_settings, operator, run
 from domain.messages import ABSENCE_STATUSES
-from services import absences, presenters
-from services.public import AbsencePublic
-from services.schemas import AbsenceCreate
+from services.absences import Absences
+from services.operations import Operation
+from services.public import AbsenceCreate, AbsencePublic, AbsenceUpdate
 
 app = typer.Typer(help="Plan coverage when staff are out of office.", no_args_is_help=True)
 
@@ -74,9 +73,8 @@ def absence_add(
         raise typer.Exit(code=fail(str(err))) from err
 
     async def act() -> AbsencePublic:
-        ctx = assembly.context(settings)
-        row = await absences.create_absence(ctx.db, await ctx.client(), settings, body, actor_id=by.actor_id)
-        return (await ctx.db.read(presenters.absences, [row]))[0]
+        absences = Absences(assembly.context(settings))
+        return (await absences.create(by, body, Operation())).value
 
     _print([run(act())], title="absence add")
 
@@ -90,15 +88,14 @@ def absence_extend(
     """Move an absence's end (extend or shorten) while it is scheduled or active."""
     settings = load_settings()
     by = operator(actor)
-    ends_at = _aware(ends, "--to")
+    try:
+        change = AbsenceUpdate.model_validate({"ends_at": _aware(ends, "--to")})
+    except ValueError as err:
+        raise typer.Exit(code=fail(str(err))) from err
 
     async def act() -> AbsencePublic:
-        ctx = assembly.context(settings)
-        row = await ctx.db.run(absences.require_absence, absence_id)
-        row = await absences.change_absence_end(
-            ctx.db, await ctx.client(), settings, row, ends_at, actor_id=by.actor_id, key=uuid.uuid4().hex
-        )
-        return (await ctx.db.read(presenters.absences, [row]))[0]
+        absences = Absences(assembly.context(settings))
+        return (await absences.change_end(by, absence_id, change, Operation())).value
 
     _print([run(act())], title="absence extend")
 
@@ -113,12 +110,8 @@ def absence_cancel(
     by = operator(actor)
 
     async def act() -> AbsencePublic:
-        ctx = assembly.context(settings)
-        row = await ctx.db.run(absences.require_absence, absence_id)
-        row = await absences.cancel_absence(
-            ctx.db, await ctx.client(), settings, row, actor_id=by.actor_id, key=uuid.uuid4().hex
-        )
-        return (await ctx.db.read(presenters.absences, [row]))[0]
+        absences = Absences(assembly.context(settings))
+        return (await absences.cancel(by, absence_id, Operation())).value
 
     _print([run(act())], title="absence cancel")
 
@@ -135,10 +128,8 @@ def absence_list(
     status = ",".join(ABSENCE_STATUSES) if all_ else None  # None: scheduled and active
 
     async def read() -> list[AbsencePublic]:
-        ctx = assembly.context(settings)
-        found = await absences.page(
-            ctx.db, operator(), team_id=team, staff_id=staff, status=status, limit=limit
-        )
+        absences = Absences(assembly.context(settings))
+        found = await absences.page(operator(), team_id=team, staff_id=staff, status=status, limit=limit)
         return found.items
 
     _print(run(read()), title="Absences" + (f" of {team}" if team else ""))

@@ -326,6 +326,16 @@ class CasePublic(BaseModel):
     contact_advice: list[str] = Field(default_factory=list)
 
 
+class AbsencePlanningPublic(BaseModel):
+    """A team's absences as the page that plans them shows them: the scheduled and active ones
+    (by ``starts_at``), the team's configuration (its zone; None without a team) and its staff
+    (who may be away, and who may cover)."""
+
+    items: list[AbsencePublic]
+    team: TeamConfig | None
+    staff: list[StaffPublic]
+
+
 class ReportDaysPublic(BaseModel):
     """The report over whole days as the team reads them (``first`` to ``last``, both included):
     the SLA figures and how long first responses took (open minutes)."""

@@ -1,40 +1,40 @@
-"""Absences: plan, preview, change and cancel who is out and who covers."""
+"""Absences: plan, preview, change and cancel who is out and who covers.
+
+Each action reads the form and calls one method of ``services.absences.Absences``; times in the
+forms are the team's local time.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import structlog
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel
+from fastapi.responses import Response
 from starlette.datastructures import FormData
-from temporalio.client import Client
 
-from api import errors, idempotency
+from api import errors
 from api.console import views
-from api.console.common import (
-    build,
-    checked_form,
-    context_of,
-    db_of,
-    form_key,
-    render,
-    settings_of,
-    signed_in,
-    text,
-)
+from api.console.common import act, build, checked_form, context_of, render, signed_in, text
 from domain.errors import DomainError, Forbidden, Invalid
-from services import absences, access, presenters
+from services.absences import Absences
 from services.access import Principal
-from services.public import AbsenceCreate, AbsenceUpdate
-
-log = structlog.get_logger(__name__)
+from services.operations import Answer, Operation
+from services.public import AbsenceCreate, AbsencePublic, AbsenceUpdate, StaffPublic
+from services.staffing import Teams
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@dataclass
+class AbsencesView:
+    """The team's scheduled and active absences, its staff, and the zone its times are in."""
+
+    items: list[AbsencePublic]
+    staff: list[StaffPublic]
+    timezone: str
 
 
 def _local_time(value: str | None, tz: str, name: str) -> datetime:
@@ -59,12 +59,12 @@ async def _absences_page(
     preview: list[views.Row] | None = None,
     backup_name: str = "",
 ) -> Response:
-    data = await db_of(request).read(views.absences, principal)
+    data = await Absences(context_of(request)).planning(principal, limit=views.QUEUE_LIMIT)
     return render(
         request,
         "absences.html",
         {
-            "a": data,
+            "a": AbsencesView(items=data.items, staff=data.staff, timezone=views.zone_of(data.team)),
             "error": error,
             "form": form or {},
             "preview": preview,
@@ -83,9 +83,9 @@ async def absences_page(request: Request) -> Response:
 
 
 async def _absence_body(request: Request, principal: Principal, form: FormData) -> AbsenceCreate:
-    tz = await db_of(request).run(views.team_timezone, principal.team_id)
+    tz = await Teams(context_of(request)).timezone(principal.team_id)
     staff_id = text(form, "staff_id") or (principal.staff_id if principal.role == "chw" else None)
-    body = build(
+    return build(
         AbsenceCreate,
         {
             "staff_id": staff_id,
@@ -95,9 +95,6 @@ async def _absence_body(request: Request, principal: Principal, form: FormData) 
             "reason": text(form, "reason"),
         },
     )
-    # Who may plan it first: another team's staff id and an unknown one get the same answer.
-    await db_of(request).run(absences.planned_staff, principal, body.staff_id)
-    return body
 
 
 @router.post("/absences/preview")
@@ -107,101 +104,73 @@ async def absence_preview(request: Request) -> Response:
     principal = await signed_in(request)
     try:
         body = await _absence_body(request, principal, form)
+        moving = await Absences(context_of(request)).preview(principal, body, limit=views.QUEUE_LIMIT)
     except DomainError as err:
         if isinstance(err, Forbidden):
             raise
         return await _absences_page(
             request, principal, error=err.message, status=errors.status_of(err), form=form
         )
-    moving = await db_of(request).read(views.absence_preview, body.staff_id)
-    return await _absences_page(
-        request, principal, form=form, preview=moving, backup_name=body.backup_id or ""
-    )
+    # Shown as the queues show cases (breached first, then by deadline).
+    rows = views.queue(moving).rows
+    return await _absences_page(request, principal, form=form, preview=rows, backup_name=body.backup_id or "")
 
 
 @router.post("/absences")
 async def plan_absence(request: Request) -> Response:
-    form = await checked_form(request)  # cross-site and CSRF checks first
-    principal = await signed_in(request)
-    db = db_of(request)
-    try:
-        body = await _absence_body(request, principal, form)
-        client = await context_of(request).client()
-        settings = settings_of(request)
+    absences = Absences(context_of(request))
 
-        async def action(key: str) -> BaseModel:
-            row = await absences.create_absence(
-                db, client, settings, body, actor_id=principal.actor_id, key=key
-            )
-            return (await db.read(presenters.absences, [row]))[0]
+    async def run(principal: Principal, form: FormData, op: Operation) -> Answer[AbsencePublic]:
+        return await absences.create(principal, await _absence_body(request, principal, form), op)
 
-        await idempotency.once(db, request, principal, form_key(form), body, action, status_code=201)
-    except DomainError as err:
-        if isinstance(err, Forbidden):
-            raise
-        return await _absences_page(
-            request, principal, error=err.message, status=errors.status_of(err), form=form
-        )
-    return RedirectResponse("/console/absences?done=absence-planned", status_code=303)
+    async def again(principal: Principal, error: str, status: int, form: FormData) -> Response:
+        return await _absences_page(request, principal, error=error, status=status, form=form)
+
+    return await act(
+        request, run, again=again, then=lambda _form, _: "/console/absences?done=absence-planned"
+    )
 
 
-async def _absence_change(
-    request: Request,
-    absence_id: str,
-    change: Callable[
-        [Principal, Any, FormData, Client],
-        Awaitable[tuple[BaseModel | None, Callable[[str], Awaitable[BaseModel]]]],
-    ],
-    done: str,
-) -> Response:
-    form = await checked_form(request)  # cross-site and CSRF checks first
-    principal = await signed_in(request)
-    db = db_of(request)
-    try:
-        row = await db.run(absences.require_absence, absence_id)
-        principal.require(principal.can_read_team(row.team_id), "not a member of this absence's team")
-        access.require_absence_manager(principal, row)
-        client = await context_of(request).client()
-        body, action = await change(principal, row, form, client)
-        await idempotency.once(db, request, principal, form_key(form), body, action)
-    except DomainError as err:
-        if isinstance(err, Forbidden):
-            raise
-        return await _absences_page(request, principal, error=err.message, status=errors.status_of(err))
-    return RedirectResponse(f"/console/absences?done={done}", status_code=303)
+_Change = Callable[[Absences, Principal, FormData, Operation], Awaitable[Answer[AbsencePublic]]]
+
+
+async def _change(request: Request, done: str, change: _Change) -> Response:
+    """A change of one absence; back to this page with ``done`` (a refusal shows it beside the list)."""
+    absences = Absences(context_of(request))
+
+    async def again(principal: Principal, error: str, status: int, form: FormData) -> Response:
+        return await _absences_page(request, principal, error=error, status=status)
+
+    return await act(
+        request,
+        lambda principal, form, op: change(absences, principal, form, op),
+        again=again,
+        then=lambda _form, _: f"/console/absences?done={done}",
+    )
 
 
 @router.post("/absences/{absence_id}/change")
 async def change_absence(absence_id: str, request: Request) -> Response:
-    """Extend or shorten: a new end."""
+    """Extend or shorten: a new end, in the absence's team's time."""
 
-    async def change(principal: Principal, row: Any, form: FormData, client: Client) -> Any:
-        tz = await db_of(request).run(views.team_timezone, row.team_id)
+    async def change(
+        absences: Absences, principal: Principal, form: FormData, op: Operation
+    ) -> Answer[AbsencePublic]:
+        # Another team's absence is answered as not theirs before the form is read.
+        row = await absences.readable(principal, absence_id)
+        tz = await Teams(context_of(request)).timezone(row.team_id)
         body = build(AbsenceUpdate, {"ends_at": _local_time(text(form, "ends_at"), tz, "New end")})
-        settings = settings_of(request)
+        return await absences.change_end(principal, absence_id, body, op)
 
-        async def action(key: str) -> BaseModel:
-            done = await absences.change_absence_end(
-                db_of(request), client, settings, row, body.ends_at, actor_id=principal.actor_id, key=key
-            )
-            return await db_of(request).read(presenters.absence, done)
-
-        return body, action
-
-    return await _absence_change(request, absence_id, change, "absence-changed")
+    return await _change(request, "absence-changed", change)
 
 
 @router.post("/absences/{absence_id}/cancel")
 async def cancel_absence(absence_id: str, request: Request) -> Response:
-    async def change(principal: Principal, row: Any, form: FormData, client: Client) -> Any:
-        settings = settings_of(request)
+    async def change(
+        absences: Absences, principal: Principal, form: FormData, op: Operation
+    ) -> Answer[AbsencePublic]:
+        await absences.readable(principal, absence_id)
+        return await absences.cancel(principal, absence_id, op)
 
-        async def action(key: str) -> BaseModel:
-            done = await absences.cancel_absence(
-                db_of(request), client, settings, row, actor_id=principal.actor_id, key=key
-            )
-            return await db_of(request).read(presenters.absence, done)
-
-        return None, action
-
-    return await _absence_change(request, absence_id, change, "absence-cancelled")
+    return await _change(request, "absence-cancelled", change)

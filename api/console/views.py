@@ -1,10 +1,9 @@
 """What each console page shows: the services' answers (``services.public``) turned into what the
 templates show (local times, a case's state, attempts out of the most allowed).
 
-The queues and the case page read through ``services.queues.Queues``, the escalations page through
-``services.escalations.Escalations`` (its ladders are drawn in ``api.console.escalations``); the
-absence page's builders below still read in one database session (``Database.read``), through the
-API's presenters, so the console shows what the API answers.
+The queues and the case page read through ``services.queues.Queues``, the escalations and
+absences pages through ``services.escalations.Escalations`` and ``services.absences.Absences``
+(their own drawing is in ``api.console.escalations`` and ``api.console.absences``).
 """
 
 from __future__ import annotations
@@ -14,21 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-
-from domain.messages import ACTIVE_INTERACTION_STATUSES, PENDING_ABSENCE_STATUSES
 from domain.models import TeamConfig
-from services import presenters
-from services.access import Principal
 from services.public import (
-    AbsencePublic,
     CasePublic,
     InteractionPublic,
     QueuePublic,
     StaffPublic,
 )
-from services.teams import team_config
-from store import repositories as repo
 
 QUEUE_LIMIT = 200
 
@@ -48,14 +39,6 @@ class Queue:
     rows: list[Row]
     timezone: str
     staff: list[StaffPublic] = field(default_factory=list)
-
-
-def _team(session: Session, team_id: str | None) -> tuple[TeamConfig | None, str]:
-    team = repo.get_team(session, team_id) if team_id else None
-    if team is None:
-        return None, "UTC"
-    cfg = team_config(team)
-    return cfg, cfg.calendar.timezone
 
 
 def local(at: datetime | None, tz: str) -> str:
@@ -122,35 +105,3 @@ def detail(data: CasePublic) -> Detail:
         attempts=f"{len(item.attempts)}/{most}",
         staff=data.staff,
     )
-
-
-@dataclass
-class AbsencesView:
-    items: list[AbsencePublic]
-    staff: list[StaffPublic]
-    timezone: str
-
-
-def absences(session: Session, principal: Principal) -> AbsencesView:
-    _, tz = _team(session, principal.team_id)
-    where = repo.AbsenceFilter(team_ids=[principal.team_id or ""], statuses=list(PENDING_ABSENCE_STATUSES))
-    rows, _ = repo.list_absences(session, where, cursor=None, limit=QUEUE_LIMIT)
-    staff = [presenters.staff(s) for s in repo.team_staff(session, principal.team_id or "")]
-    return AbsencesView(items=presenters.absences(session, rows), staff=staff, timezone=tz)
-
-
-def absence_preview(session: Session, staff_id: str) -> list[Row]:
-    """The open cases assigned to ``staff_id`` now: what moves to the backup when the absence starts."""
-    staff = repo.get_staff(session, staff_id)
-    if staff is None:
-        return []
-    cfg, tz = _team(session, staff.team_id)
-    where = repo.InteractionFilter(
-        team_ids=[staff.team_id], assignee_id=staff_id, statuses=list(ACTIVE_INTERACTION_STATUSES)
-    )
-    rows, _ = repo.list_interactions(session, where, cursor=None, limit=QUEUE_LIMIT)
-    return _rows(presenters.interactions(session, rows), cfg, tz)
-
-
-def team_timezone(session: Session, team_id: str | None) -> str:
-    return _team(session, team_id)[1]
