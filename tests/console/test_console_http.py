@@ -6,8 +6,10 @@ import base64
 import hashlib
 import html
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -15,7 +17,17 @@ from temporalio.client import Client
 
 from api.console import security, sso
 from config.settings import Settings
-from tests.api.support import ANA, SYSTEM, create, detail, setup_other_team, setup_team, zone_where_it_is
+from tests.api.support import (
+    ANA,
+    LEAD,
+    SYSTEM,
+    create,
+    detail,
+    setup_other_team,
+    setup_team,
+    zone_where_it_is,
+)
+from tests.api.test_escalations_api import escalation_of
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -289,3 +301,103 @@ async def test_no_warning_inside_the_window_and_under_the_cap(api: httpx.AsyncCl
     _, _, text = await anas_case_page(api, zone_where_it_is(12))  # inside the member's window
     assert "Record attempt" in text
     assert "contact-warning" not in text and "Override reason" not in text
+
+
+def posted(auth: dict[str, str], **fields: str) -> dict[str, Any]:
+    """A console form post as the signed-in browser sends it."""
+    return {"data": {**fields, "csrf": auth["csrf"]}, "headers": {"Cookie": auth["Cookie"]}}
+
+
+async def test_escalations_are_acknowledged_and_resolved_as_by_the_api(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    await setup_other_team(api)
+    case = await create(api, flags=["safety"])
+    eid = (await escalation_of(api, case["id"], "safety"))["id"]
+    lead = await signed_in(api, "t-lead")
+    page = await api.get("/console/escalations", headers={"Cookie": lead["Cookie"]})
+    assert page.status_code == 200
+    assert f'id="esc-{eid}"' in page.text and "Ladder" in page.text
+
+    # Another team's lead is told it is not theirs, before anything else is read.
+    other = await signed_in(api, "t-other-lead")
+    r = await api.post(f"/console/escalations/{eid}/acknowledge", **posted(other, key="x"))
+    assert r.status_code == 403
+    assert "not a member of this escalation&#39;s team" in r.text
+
+    ack = posted(lead, key="ack-1", back="interaction")
+    r = await api.post(f"/console/escalations/{eid}/acknowledge", **ack)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == f"/console/interactions/{case['id']}?done=acknowledged"
+    again = await api.post(f"/console/escalations/{eid}/acknowledge", **ack)  # the same form twice
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == r.headers["location"]
+
+    r = await api.post(
+        f"/console/escalations/{eid}/resolve", **posted(lead, key="res-1", action_taken="called")
+    )
+    assert r.status_code == 422
+    assert "Outcome: required to resolve an escalation" in r.text
+    done = posted(lead, key="res-2", action_taken="called 911 with the member", outcome="member safe")
+    r = await api.post(f"/console/escalations/{eid}/resolve", **done)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/console/escalations?done=escalation-resolved"
+    got = (await api.get(f"/v1/escalations/{eid}", headers=LEAD)).json()
+    assert (got["status"], got["acknowledged_by"], got["resolved_by"]) == ("resolved", "lead-1", "lead-1")
+    assert (got["action_taken"], got["outcome"]) == ("called 911 with the member", "member safe")
+
+
+async def test_absences_are_previewed_planned_changed_and_cancelled_as_by_the_api(
+    api: httpx.AsyncClient,
+) -> None:
+    await setup_team(api)
+    await setup_other_team(api)
+    await create(api)  # mem-1's case: Ana's, so it moves when she is away
+    lead = await signed_in(api, "t-lead")
+    day = datetime.now(UTC).astimezone(ZoneInfo("America/Chicago")).date() + timedelta(days=3)
+    when = {"starts_at": f"{day}T09:00", "ends_at": f"{day + timedelta(days=2)}T17:00"}
+    plan = posted(lead, key="plan-1", staff_id="chw-ana", backup_id="chw-ben", **when)
+
+    r = await api.post("/console/absences/preview", **plan)
+    assert r.status_code == 200, r.text
+    assert "1 open case will move to chw-ben when the absence starts." in r.text
+    r = await api.post("/console/absences/preview", **posted(lead, staff_id="chw-ana", starts_at="soon"))
+    assert r.status_code == 422
+    assert "Starts: expected a date and time such as 2026-12-01T09:00" in r.text
+
+    for _ in range(2):  # the same form twice plans one absence
+        r = await api.post("/console/absences", **plan)
+        assert r.status_code == 303, r.text
+        assert r.headers["location"] == "/console/absences?done=absence-planned"
+    [absence] = (await api.get("/v1/absences", headers=LEAD)).json()["items"]
+    assert (absence["staff_id"], absence["backup_id"], absence["created_by"]) == (
+        "chw-ana",
+        "chw-ben",
+        "lead-1",
+    )
+    assert absence["starts_at"] == datetime(day.year, day.month, day.day, 15, tzinfo=UTC).isoformat()
+    page = await api.get("/console/absences", headers={"Cookie": lead["Cookie"]})
+    assert f'action="/console/absences/{absence["id"]}/change"' in page.text
+
+    other = await signed_in(api, "t-other-lead")
+    later = f"{day + timedelta(days=4)}T17:00"
+    r = await api.post(f"/console/absences/{absence['id']}/change", **posted(other, key="c", ends_at=later))
+    assert r.status_code == 403
+    assert "not a member of this absence&#39;s team" in r.text
+    r = await api.post(f"/console/absences/{absence['id']}/change", **posted(lead, key="c-1", ends_at=later))
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/console/absences?done=absence-changed"
+    got = (await api.get(f"/v1/absences/{absence['id']}", headers=LEAD)).json()
+    assert (
+        got["ends_at"]
+        == datetime.fromisoformat(later)
+        .replace(tzinfo=ZoneInfo("America/Chicago"))
+        .astimezone(UTC)
+        .isoformat()
+    )
+
+    r = await api.post(f"/console/absences/{absence['id']}/cancel", **posted(lead, key="x-1"))
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/console/absences?done=absence-cancelled"
+    r = await api.post(f"/console/absences/{absence['id']}/cancel", **posted(lead, key="x-2"))
+    assert r.status_code == 409
+    assert f"absence {absence['id']} is already cancelled" in r.text
