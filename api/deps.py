@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from temporalio.client import Client
 
 from api.idempotency import operation_of, remember_credential
 from config.settings import Settings
@@ -46,11 +45,6 @@ def get_db(request: Request) -> Database:
     return db
 
 
-async def get_temporal(request: Request) -> Client:
-    """The Temporal client (connected on first use; 503 when Temporal cannot be reached)."""
-    return await get_context(request).client()
-
-
 # Declared for OpenAPI, so Swagger UI (/docs) has an "Authorize" button; the check is ours.
 bearer = HTTPBearer(
     auto_error=False,
@@ -74,9 +68,6 @@ async def get_principal(
     return principal
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-DbDep = Annotated[Database, Depends(get_db)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 ContextDep = Annotated[Context, Depends(get_context)]
 # A client-chosen key (any string up to 200 characters, e.g. a UUID) that makes an action safe to
@@ -97,54 +88,47 @@ def get_operation(request: Request, principal: PrincipalDep, key: IdempotencyKey
     return operation_of(request, key)
 
 
+OperationDep = Annotated[Operation, Depends(get_operation)]
+
+
+# ---------------------------------------------------------------- the services, one per aggregate
 def get_interactions(ctx: ContextDep) -> Interactions:
     return Interactions(ctx)
-
-
-def get_inbound(ctx: ContextDep) -> Inbound:
-    return Inbound(ctx)
-
-
-OperationDep = Annotated[Operation, Depends(get_operation)]
-InteractionsDep = Annotated[Interactions, Depends(get_interactions)]
-InboundDep = Annotated[Inbound, Depends(get_inbound)]
-
-
-def get_teams(ctx: ContextDep) -> Teams:
-    return Teams(ctx)
-
-
-TeamsDep = Annotated[Teams, Depends(get_teams)]
-
-
-def get_reports(ctx: ContextDep) -> Reports:
-    return Reports(ctx)
-
-
-def get_notifications(ctx: ContextDep) -> Notifications:
-    return Notifications(ctx)
-
-
-ReportsDep = Annotated[Reports, Depends(get_reports)]
-NotificationsDep = Annotated[Notifications, Depends(get_notifications)]
-
-
-def get_fhir_reads(ctx: ContextDep) -> FhirReads:
-    return FhirReads(ctx)
-
-
-FhirReadsDep = Annotated[FhirReads, Depends(get_fhir_reads)]
 
 
 def get_escalations(ctx: ContextDep) -> Escalations:
     return Escalations(ctx)
 
 
-EscalationsDep = Annotated[Escalations, Depends(get_escalations)]
-
-
 def get_absences(ctx: ContextDep) -> Absences:
     return Absences(ctx)
 
 
+def get_teams(ctx: ContextDep) -> Teams:
+    return Teams(ctx)
+
+
+def get_notifications(ctx: ContextDep) -> Notifications:
+    return Notifications(ctx)
+
+
+def get_reports(ctx: ContextDep) -> Reports:
+    return Reports(ctx)
+
+
+def get_inbound(ctx: ContextDep) -> Inbound:
+    return Inbound(ctx)
+
+
+def get_fhir_reads(ctx: ContextDep) -> FhirReads:
+    return FhirReads(ctx)
+
+
+InteractionsDep = Annotated[Interactions, Depends(get_interactions)]
+EscalationsDep = Annotated[Escalations, Depends(get_escalations)]
 AbsencesDep = Annotated[Absences, Depends(get_absences)]
+TeamsDep = Annotated[Teams, Depends(get_teams)]
+NotificationsDep = Annotated[Notifications, Depends(get_notifications)]
+ReportsDep = Annotated[Reports, Depends(get_reports)]
+InboundDep = Annotated[Inbound, Depends(get_inbound)]
+FhirReadsDep = Annotated[FhirReads, Depends(get_fhir_reads)]
