@@ -13,7 +13,12 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -150,6 +155,23 @@ async def run_update(
             raise Conflict(f"{closed}: {err.message}") from err
         raise
     return result
+
+
+async def describe_run(
+    client: Client, workflow_id: str, *, seconds: float, what: str
+) -> WorkflowExecutionDescription | None:
+    """The workflow's description, or ``None`` when Temporal does not have it (never started, or
+    removed by retention): the one place that reads NOT_FOUND as "gone"."""
+    try:
+        return await with_deadline(
+            client.get_workflow_handle(workflow_id).describe(rpc_timeout=timedelta(seconds=seconds)),
+            seconds=seconds,
+            what=what,
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 async def with_text(

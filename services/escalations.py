@@ -30,7 +30,15 @@ from domain.messages import (
 from domain.models import TRIGGERS
 from services import access, presenters
 from services.access import Principal
-from services.common import now_utc, operation_id, parse_statuses, place_note, run_update, with_deadline
+from services.common import (
+    describe_run,
+    now_utc,
+    operation_id,
+    parse_statuses,
+    place_note,
+    run_update,
+    with_deadline,
+)
 from services.context import Context
 from services.db import Database
 from services.operations import Answer, Operation, once
@@ -437,15 +445,10 @@ class Escalations:
         client = await self.ctx.client()
         seconds = self.settings.temporal_rpc_timeout_seconds
         for row in pending:
-            try:
-                desc = await with_deadline(
-                    client.get_workflow_handle(row.workflow_id).describe(),
-                    seconds=seconds,
-                    what="reading an escalation's workflow",
-                )
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
+            desc = await describe_run(
+                client, row.workflow_id, seconds=seconds, what="reading an escalation's workflow"
+            )
+            if desc is None:
                 status_name = "NOT_FOUND"
             else:
                 if desc.status in (None, WorkflowExecutionStatus.RUNNING):

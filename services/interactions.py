@@ -27,7 +27,6 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import Settings
 from domain.deadlines import due_at, is_urgent
@@ -49,6 +48,7 @@ from services import access, members, presenters
 from services.access import Principal
 from services.common import (
     StartRefused,
+    describe_run,
     now_utc,
     operation_id,
     parse_statuses,
@@ -391,19 +391,9 @@ def _link_member(
 
 async def run_completed(client: Client, settings: Settings, workflow_id: str) -> bool:
     """Temporal closed the case's run as completed (resolved), or no longer has it (retention)."""
-    try:
-        desc = await with_deadline(
-            client.get_workflow_handle(workflow_id).describe(
-                rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout_seconds)
-            ),
-            seconds=settings.temporal_rpc_timeout_seconds,
-            what="reading the case's workflow",
-        )
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return True
-        raise
-    return desc.status == WorkflowExecutionStatus.COMPLETED
+    seconds = settings.temporal_rpc_timeout_seconds
+    desc = await describe_run(client, workflow_id, seconds=seconds, what="reading the case's workflow")
+    return desc is None or desc.status == WorkflowExecutionStatus.COMPLETED
 
 
 # ---------------------------------------------------------------- the service
