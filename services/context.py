@@ -19,8 +19,7 @@ import structlog
 from temporalio.client import Client
 
 from config.settings import Settings
-from domain.errors import Unavailable
-from services.common import now_utc
+from services.common import StartRefused, now_utc
 from services.db import Database
 
 log = structlog.get_logger(__name__)
@@ -55,7 +54,7 @@ class TemporalLink:
         return self._client
 
     async def client(self) -> Client:
-        """The client; ``Unavailable`` (503) when Temporal cannot be reached now."""
+        """The client; ``StartRefused`` (503: nothing was sent) when Temporal cannot be reached."""
         if self._client is not None:
             return self._client
         async with self._lock:
@@ -65,7 +64,8 @@ class TemporalLink:
                         self._client = await self._connect()
                 except Exception as err:
                     log.warning("temporal.connect_failed", error_type=type(err).__name__)
-                    raise Unavailable("Temporal is not reachable; try again shortly") from err
+                    # Nothing reached Temporal: what led up to this call may be undone.
+                    raise StartRefused("Temporal is not reachable; try again shortly") from err
         return self._client
 
 
