@@ -526,12 +526,16 @@ def test_the_lockfiles_pin_every_dependency_with_hashes_and_keep_dev_tools_out_o
 
     def pinned(lock: str) -> dict[str, str]:
         return {
-            m.group(1).lower().replace("_", "-"): m.group(2)
+            normal(m.group(1)): m.group(2)
             for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", lock, re.MULTILINE)
         }
 
+    def normal(project_name: str) -> str:
+        # PEP 503: fhir.resources, fhir_resources and fhir-resources are one project.
+        return re.sub(r"[-_.]+", "-", project_name.lower())
+
     def name(requirement: str) -> str:
-        return re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        return normal(re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0])
 
     runtime_pins, dev_pins = pinned(runtime), pinned(dev)
     for requirement in project["dependencies"]:
