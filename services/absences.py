@@ -37,7 +37,7 @@ from domain.models import TeamConfig
 from services import access, presenters
 from services.access import Principal
 from services.common import now_utc, operation_id, parse_statuses, run_update, with_deadline
-from services.context import Context
+from services.context import Service
 from services.operations import Answer, Operation, once
 from services.public import (
     AbsenceCreate,
@@ -210,14 +210,9 @@ def _moving(session: Session, staff_id: str, limit: int) -> QueuePublic:
 
 
 # ---------------------------------------------------------------- the service
-class Absences:
+class Absences(Service):
     """Absences for every front end: each command checks who may plan or change the absence
     and runs once per operation; each query scopes to the caller's teams."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.db = ctx.db
-        self.settings = ctx.settings
 
     # ------------------------------------------------------------ queries
     async def require(self, absence_id: str) -> Absence:

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.context import Context
+from services.context import Service
 from store import console_sessions
 
 
-class ConsoleSessions:
+class ConsoleSessions(Service):
     """The console's server-side sessions."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.db = ctx.db
-        self.settings = ctx.settings
 
     async def open(self, key: str, *, staff_id: str | None, now: datetime) -> None:
         """Record a new sign-in, open for ``CONSOLE_SESSION_HOURS`` from ``now``."""

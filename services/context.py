@@ -80,3 +80,13 @@ class Context:
 
     async def client(self) -> Client:
         return await self.temporal.client()
+
+
+class Service:
+    """A service of one aggregate, built on the application's ``Context``: its commands and
+    queries are what every front end calls (``services.interactions.Interactions`` …)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.settings = ctx.settings

@@ -39,7 +39,7 @@ from services.common import (
     run_update,
     with_deadline,
 )
-from services.context import Context
+from services.context import Service
 from services.db import Database
 from services.operations import Answer, Operation, once
 from services.public import (
@@ -224,15 +224,10 @@ def _present(session: Session, escalation_id: str) -> EscalationPublic:
 
 
 # ---------------------------------------------------------------- the service
-class Escalations:
+class Escalations(Service):
     """Escalations for every front end: each command checks who may act, runs once per
     operation, keeps member text in SQL only and answers the escalation as the API shows it;
     each query scopes to the caller's teams."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.db = ctx.db
-        self.settings = ctx.settings
 
     # ------------------------------------------------------------ queries
     async def require(self, escalation_id: str) -> Escalation:

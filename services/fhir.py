@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from domain.errors import Invalid, NotFound
 from services.access import Principal
-from services.context import Context
+from services.context import Service
 from services.teams import team_config
 from store import repositories as repo
 from store.models import Attempt, Escalation, Interaction
@@ -154,12 +154,8 @@ def _search(
     return Found(items=views(rows), total=total, next_cursor=next_cursor)
 
 
-class FhirReads:
+class FhirReads(Service):
     """The FHIR facade's queries: one method per read or search, each scoped to the caller."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.db = ctx.db
 
     # ------------------------------------------------------------ Task = a case
     async def case(self, principal: Principal, interaction_id: str) -> CaseView:

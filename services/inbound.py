@@ -44,7 +44,7 @@ from domain.messages import ACTIVE_INTERACTION_STATUSES, TimelineEntry
 from domain.models import Channel
 from services import access
 from services.access import Principal
-from services.context import Context
+from services.context import Context, Service
 from services.interactions import FUTURE_TOLERANCE, MAX_BACKFILL, Interactions
 from services.members import ChannelConsent, Consent, profile_of, put_profile
 from services.operations import Answer, Operation, once
@@ -114,13 +114,11 @@ def twilio_signed(token: str | None, public_url: str | None, hook: TwilioWebhook
     return bool(RequestValidator(token).validate(url, hook.params, hook.signature))
 
 
-class Inbound:
+class Inbound(Service):
     """Inbound calls, voicemails and texts for every phone-system front end."""
 
     def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.db = ctx.db
-        self.settings = ctx.settings
+        super().__init__(ctx)
         self.cases = Interactions(ctx)
 
     # ------------------------------------------------------------ front ends

@@ -57,7 +57,7 @@ from services.common import (
     with_deadline,
     with_text,
 )
-from services.context import Context, TemporalLink
+from services.context import Service, TemporalLink
 from services.db import Database
 from services.escalations import Escalations
 from services.faults import crash_point
@@ -397,15 +397,10 @@ async def run_completed(client: Client, settings: Settings, workflow_id: str) ->
 
 
 # ---------------------------------------------------------------- the service
-class Interactions:
+class Interactions(Service):
     """Interactions for every front end: each command checks who may act, runs once per
     operation (``services.operations``), keeps member text in SQL only and answers the case as
     the API shows it; each query scopes to the caller's teams."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.db = ctx.db
-        self.settings = ctx.settings
 
     # ------------------------------------------------------------ queries
     async def require(self, interaction_id: str) -> Interaction:

@@ -10,16 +10,13 @@ from sqlalchemy.orm import Session
 from domain.errors import Forbidden, Invalid
 from services import presenters
 from services.access import Principal
-from services.context import Context
+from services.context import Service
 from services.public import NotificationPublic, Page
 from store import repositories as repo
 
 
-class Notifications:
+class Notifications(Service):
     """Notices for every front end, scoped to who reads them."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.db = ctx.db
 
     async def page(
         self,

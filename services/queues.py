@@ -17,7 +17,7 @@ from domain.messages import ACTIVE_INTERACTION_STATUSES
 from domain.models import TeamConfig
 from services import access, members, presenters
 from services.access import Principal
-from services.context import Context
+from services.context import Service
 from services.interactions import Interactions
 from services.public import CasePublic, QueuePublic, StaffPublic
 from services.teams import team_config
@@ -36,12 +36,8 @@ def _team(session: Session, team_id: str) -> tuple[TeamConfig | None, list[Staff
     return (None if team is None else team_config(team)), staff
 
 
-class Queues:
+class Queues(Service):
     """The queues and case pages of the caller's team, for every front end."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.db = ctx.db
 
     async def queue(self, principal: Principal, which: Which) -> QueuePublic:
         """The open cases of the caller's team, by ``due_at`` (at most ``QUEUE_LIMIT``): ``mine``

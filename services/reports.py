@@ -17,7 +17,7 @@ from domain.models import CHANNELS
 from services import access, members
 from services.access import Principal
 from services.common import now_utc
-from services.context import Context
+from services.context import Service
 from services.public import ReportDaysPublic
 from services.schemas import ChannelReport, SlaReport
 from services.teams import require_team, team_config
@@ -175,12 +175,8 @@ def _day(value: str | None, name: str) -> date | None:
         raise Invalid(f"{name}: expected a date such as 2026-11-01") from None
 
 
-class Reports:
+class Reports(Service):
     """Reports for every front end: leads and managers of the team, ops and the system read them."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.db = ctx.db
 
     async def sla(
         self, principal: Principal, team_id: str, start: datetime | None, end: datetime | None

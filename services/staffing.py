@@ -32,7 +32,7 @@ from domain.models import TeamConfig
 from services import access, presenters, teams
 from services.access import Principal
 from services.checkins import refresh_checkins
-from services.context import Context
+from services.context import Service
 from services.interactions import Interactions
 from services.members import MemberProfile
 from services.public import MemberPublic, MemberPut, Page, StaffPublic, StaffPut, TeamPublic
@@ -50,13 +50,8 @@ def _public(team: Team) -> TeamPublic:
     return TeamPublic.model_validate({"id": team.id, "version": team.version, **team.config})
 
 
-class Teams:
+class Teams(Service):
     """Teams for every front end: their configuration, staff and members."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.db = ctx.db
-        self.settings = ctx.settings
 
     # ------------------------------------------------------------ queries
     async def get(self, principal: Principal, team_id: str) -> TeamPublic:

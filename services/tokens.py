@@ -17,7 +17,7 @@ from config.production import token_digest
 from config.settings import TokenGrant, TokenRole
 from domain.errors import Conflict, Invalid, NotFound
 from services.common import now_utc
-from services.context import Context
+from services.context import Service
 from store.db import committing
 from store.models import ServiceToken, Staff
 
@@ -80,11 +80,8 @@ def revoke(session: Session, token_id: str) -> TokenInfo:
     return _info(row)
 
 
-class Tokens:
+class Tokens(Service):
     """Service tokens for the front ends that manage them (the CLI): each call one transaction."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.db = ctx.db
 
     async def create(
         self, *, name: str, role: TokenRole, staff_id: str | None = None
