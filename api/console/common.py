@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from temporalio.client import WorkflowUpdateFailedError
 
 from api import errors, idempotency
-from api.console import security, sso, views
+from api.console import labels, security, sso, views
 from config.settings import Settings
 from domain.errors import DomainError, Forbidden, Invalid, Unauthorized
 from services.access import Principal
@@ -32,11 +32,15 @@ from services.console_sessions import ConsoleSessions
 from services.context import Context
 from services.db import Database
 from services.operations import Operation
+from services.staffing import Teams
 
 log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+# Every vocabulary, name and zone a template shows goes through api.console.labels.
+templates.env.filters["label"] = labels.label
+templates.env.globals["zone"] = labels.zone
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -93,6 +97,10 @@ async def signed_in(request: Request) -> Principal:
     if principal.role not in STAFF_ROLES:
         raise SignInRequired
     idempotency.remember_credential(request, settings, token)
+    # The team's staff, so that every page shows people's names rather than their ids.
+    if principal.team_id:
+        staff = await Teams(context_of(request)).list_staff(principal, principal.team_id)
+        request.state.people = labels.People(staff.items)
     return principal
 
 
@@ -133,6 +141,7 @@ def render(
         "new_key": uuid.uuid4().hex,
         "sso": sso.configured(settings),
         "local": views.local,
+        "who": getattr(request.state, "people", None) or labels.People(),
         **context,
     }
     response = templates.TemplateResponse(request, name, ctx, status_code=status)

@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 
 from api.console import views
 from api.console.common import act, build, context_of, render, require_lead, signed_in, text
+from api.console.labels import People, label
 from domain.errors import Invalid
 from services.access import Principal
 from services.escalations import Escalations
@@ -44,19 +45,21 @@ class EscalationView:
     started_local: str = ""
 
 
-def _ladder(e: EscalationPublic, tz: str) -> tuple[list[Rung], str]:
+def _ladder(e: EscalationPublic, tz: str, people: People) -> tuple[list[Rung], str]:
     levels: list[dict[str, Any]] = e.rule.get("levels", [])
     told = {n.level: n for n in e.notified}
     rungs = []
     for i, lvl in enumerate(levels, start=1):
         notice = told.get(i)
-        who = lvl.get("staff_id") or lvl.get("role") or "?"
+        who = people.role_or_person(str(lvl.get("staff_id") or lvl.get("role") or "?"))
         told_text = ""
         if notice is not None:
-            reached = ", ".join(notice.recipients) or notice.recipient_id or notice.recipient_role or who
+            named = [people(r) for r in notice.recipients]
+            one = people(notice.recipient_id) or label(notice.recipient_role or "", "role")
+            reached = ", ".join(named) or one or who
             told_text = f"{reached} at {views.local(notice.at, tz)}"
         state = "done" if i < e.level else "current" if i == e.level else "later"
-        rungs.append(Rung(i, str(who), f"{lvl.get('ack_within_minutes', '?')} min", told_text, state))
+        rungs.append(Rung(i, who, f"{lvl.get('ack_within_minutes', '?')} min", told_text, state))
     next_due = ""
     if e.status == "open" and e.level < len(levels) and e.level in told:
         minutes = int(levels[e.level - 1].get("ack_within_minutes", 0))
@@ -68,8 +71,8 @@ def _ladder(e: EscalationPublic, tz: str) -> tuple[list[Rung], str]:
     return rungs, next_due
 
 
-def view_of(e: EscalationPublic, tz: str) -> EscalationView:
-    ladder, next_due = _ladder(e, tz)
+def view_of(e: EscalationPublic, tz: str, people: People | None = None) -> EscalationView:
+    ladder, next_due = _ladder(e, tz, people or People())
     return EscalationView(e, ladder, next_due, views.local(e.started_at, tz))
 
 
@@ -91,7 +94,7 @@ async def _escalations_page(
         request,
         "_escalations.html" if part else "escalations.html",
         {
-            "items": [view_of(e, tz) for e in found.items],
+            "items": [view_of(e, tz, getattr(request.state, "people", None)) for e in found.items],
             "timezone": tz,
             "error": error,
             "form": form or {},
