@@ -401,3 +401,137 @@ async def test_absences_are_previewed_planned_changed_and_cancelled_as_by_the_ap
     r = await api.post(f"/console/absences/{absence['id']}/cancel", **posted(lead, key="x-2"))
     assert r.status_code == 409
     assert f"absence {absence['id']} is already cancelled" in r.text
+
+
+def position(text: str, case_id: str) -> int:
+    at = text.find(f'id="open-{case_id}"')
+    assert at >= 0, f"{case_id} is not in the queue"
+    return at
+
+
+async def test_an_open_safety_case_comes_first_with_a_marker_and_is_stated_at_the_top_of_its_page(
+    api: httpx.AsyncClient,
+) -> None:
+    await setup_team(api)
+    breached = await create(api, received_at=(datetime.now(UTC) - timedelta(days=8)).isoformat())
+    soon = await create(api)
+    safety = await create(api, summary="Partner threatened her")
+    r = await api.post(f"/v1/interactions/{safety['id']}/flags", json={"flag": "safety"}, headers=ANA)
+    assert r.status_code == 200, r.text
+    await escalation_of(api, safety["id"], "safety")
+    ana = await signed_in(api, "t-chw-ana")
+    queue = html.unescape((await api.get("/console/queue", headers={"Cookie": ana["Cookie"]})).text)
+    # Safety, then breached, then by deadline (docs/console.md, My queue).
+    assert position(queue, safety["id"]) < position(queue, breached["id"]) < position(queue, soon["id"])
+    marker = f'<strong class="safety-marker" id="safety-{safety["id"]}">Safety · not acknowledged</strong>'
+    assert marker in queue
+    assert f'aria-describedby="safety-{safety["id"]}"' in queue  # the link to the case is described by it
+    assert queue.count("safety-marker") == 1
+    page = html.unescape(
+        (await api.get(f"/console/interactions/{safety['id']}", headers={"Cookie": ana["Cookie"]})).text
+    )
+    assert "Open safety escalation: not acknowledged" in page
+    assert page.index("Open safety escalation") < page.index("<dt>State</dt>")
+
+    # Acknowledged but unresolved: still first, and it says who has it.
+    eid = (await escalation_of(api, safety["id"], "safety"))["id"]
+    r = await api.post(f"/v1/escalations/{eid}/acknowledge", json={}, headers=LEAD)
+    assert r.status_code == 200, r.text
+    queue = html.unescape((await api.get("/console/queue", headers={"Cookie": ana["Cookie"]})).text)
+    assert position(queue, safety["id"]) < position(queue, breached["id"])
+    assert "Safety · acknowledged" in queue
+    page = html.unescape(
+        (await api.get(f"/console/interactions/{safety['id']}", headers={"Cookie": ana["Cookie"]})).text
+    )
+    assert "Open safety escalation: acknowledged by lead-1, not resolved" in page
+
+
+async def test_after_a_no_answer_the_case_shows_the_next_try_not_met_and_a_resolved_case_does_not_count_down(
+    api: httpx.AsyncClient,
+) -> None:
+    case, ana, _ = await anas_case_page(api, zone_where_it_is(3))  # outside the member's window
+    r = await api.post(
+        f"/console/interactions/{case['id']}/attempt",
+        **posted(ana, key="a-1", outcome="no_answer", override_reason="asked for a late call"),
+    )
+    assert r.status_code == 303, r.text
+    got = await detail(api, case["id"])
+    assert got["next_retry_at"] is not None and got["sla_met"] is True
+    page = html.unescape(
+        (await api.get(f"/console/interactions/{case['id']}", headers={"Cookie": ana["Cookie"]})).text
+    )
+    assert '<span class="state state-met">' not in page and ">met<" not in page
+    assert "<dt>Status</dt>" not in page  # one state, not two
+    state = re.search(r'<dd id="case-state">(.*?)</dd>', page, re.S)
+    assert state is not None
+    assert "waiting to retry" in state.group(1) and "No answer at " in state.group(1)
+    assert "next try after " in state.group(1)
+    retry = datetime.fromisoformat(got["next_retry_at"])
+    assert f'<time datetime="{retry.isoformat()}" data-countdown id="next-try">' in page
+    assert f'<time datetime="{datetime.fromisoformat(got["due_at"]).isoformat()}" data-countdown' not in page
+    attempts = page[page.index("<h2>Attempts</h2>") : page.index("<h2>Timeline</h2>")]
+    assert "Outside contact window" in attempts and "(reason: asked for a late call)" in attempts
+    # The queue counts down to the next try, not to the deadline that was met.
+    queue = html.unescape((await api.get("/console/queue", headers={"Cookie": ana["Cookie"]})).text)
+    assert f'<time datetime="{retry.isoformat()}" data-countdown>Next try ' in queue
+
+    r = await api.post(
+        f"/console/interactions/{case['id']}/resolve", **posted(ana, key="r-1", resolution="done")
+    )
+    assert r.status_code == 303, r.text
+    page = html.unescape(
+        (await api.get(f"/console/interactions/{case['id']}", headers={"Cookie": ana["Cookie"]})).text
+    )
+    assert "data-countdown" not in page
+    assert re.search(r"resolved</span> · Resolved .* by chw-ana", page)
+
+
+async def test_pages_show_names_plain_words_and_short_zones(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    for staff_id, name, role in (("chw-ana", "Ana Ruiz", "chw"), ("lead-1", "Lee (lead)", "lead")):
+        r = await api.put(
+            f"/v1/teams/eastside/staff/{staff_id}", json={"name": name, "role": role}, headers=SYSTEM
+        )
+        assert r.status_code == 200, r.text
+    case = await create(api, received_at=(datetime.now(UTC) - timedelta(days=8)).isoformat())
+    r = await api.post(f"/v1/interactions/{case['id']}/attempts", json={"outcome": "no_answer"}, headers=ANA)
+    assert r.status_code == 200, r.text
+    await escalation_of(api, case["id"], "deadline_missed")
+    ana = await signed_in(api, "t-chw-ana")
+    lead = await signed_in(api, "t-lead")
+    short = datetime.now(ZoneInfo("America/Chicago")).strftime("%Z")
+    pages = {
+        "queue": html.unescape((await api.get("/console/queue", headers={"Cookie": ana["Cookie"]})).text),
+        "case": html.unescape(
+            (await api.get(f"/console/interactions/{case['id']}", headers={"Cookie": lead["Cookie"]})).text
+        ),
+        "escalations": html.unescape(
+            (await api.get("/console/escalations", headers={"Cookie": lead["Cookie"]})).text
+        ),
+        "absences": html.unescape(
+            (await api.get("/console/absences", headers={"Cookie": lead["Cookie"]})).text
+        ),
+    }
+    assert "Ana Ruiz (CHW)" in pages["queue"] and "chw-ana (chw)" not in pages["queue"]
+    assert "<span>Lee (lead)</span>" in pages["escalations"] and "lead-1" not in pages["escalations"]
+    for name, text in pages.items():
+        shown = re.sub(r"<[^>]+>", " ", text)  # what a person reads (not ids in attributes)
+        assert "(lead) (lead)" not in shown, name
+        assert "no_answer" not in shown and "deadline_missed" not in shown, name
+        assert "America/Chicago" not in shown, name
+    assert f'Deadline (<abbr title="America/Chicago">{short}</abbr>)' in pages["queue"]
+    case_page = pages["case"]
+    assert "<dd>Ana Ruiz</dd>" in case_page  # the assignee
+    assert '<td data-label="Outcome">no answer</td><td data-label="By">Ana Ruiz</td>' in case_page
+    assert "deadline missed: not acknowledged" in case_page
+    assert ">Lee (lead)</option>" in case_page and ">Ana Ruiz (CHW)</option>" in case_page
+    assert "deadline missed" in pages["escalations"]
+
+
+def test_durations_read_in_days_and_hours_past_a_day(db_url: str) -> None:
+    from api.console.labels import duration
+
+    assert duration(timedelta(hours=60, minutes=22)) == "2 days 12 h"
+    assert duration(timedelta(hours=24, minutes=5)) == "1 day"
+    assert duration(timedelta(hours=3, minutes=5)) == "3 h 05 min"
+    assert duration(timedelta(minutes=-25)) == "25 min"
