@@ -289,7 +289,7 @@ async def test_every_page_passes_axe_and_works_on_a_phone_and_at_200_percent(
     assert {k: v for k, v in failures.items() if v} == {}
 
 
-async def test_shortcut_a_acknowledges_from_the_interaction_page(
+async def test_shortcut_a_asks_before_it_acknowledges_on_the_interaction_page(
     console_server: Console, browser: Any
 ) -> None:
     case = await start_case(console_server, summary="Complaint about a missed visit")
@@ -305,6 +305,16 @@ async def test_shortcut_a_acknowledges_from_the_interaction_page(
     await page.get_by_text("Keyboard shortcuts").click()  # discoverable: the list is on every page
     await expect(page.locator("#shortcuts")).to_contain_text("Acknowledge the escalation")
     await page.locator("body").press("a")
+    # One key only moves to the button and says what Enter will do; nothing is acknowledged.
+    button = page.get_by_role("button", name="Acknowledge")
+    await expect(button).to_be_focused()
+    await expect(button).to_have_accessible_description(re.compile("Press Enter to acknowledge"))
+    await expect(page.locator("[data-ack-hint]")).to_be_visible()
+    await page.wait_for_timeout(500)
+    assert page.url.endswith(f"/console/interactions/{case['id']}")
+    r = await console_server.api.get(f"/v1/interactions/{case['id']}", headers=SYSTEM)
+    assert [e["status"] for e in r.json()["escalations"]] == ["open"]
+    await page.keyboard.press("Enter")  # the confirmation
     await expect(page.get_by_role("status")).to_have_text("Escalation acknowledged.")
     assert page.url.endswith(f"/console/interactions/{case['id']}?done=acknowledged")
     await expect(page.locator(".timeline")).to_contain_text("escalation acknowledged by lead-1")
@@ -370,4 +380,52 @@ async def test_an_attempt_outside_the_members_window_is_warned_of_first(
     [attempt] = r.json()["attempts"]
     assert attempt["outside_contact_window"] is True
     assert attempt["override_reason"] == "The member asked to be called back tonight"
+    await page.context.close()
+
+
+async def test_a_stray_a_never_acknowledges_a_safety_escalation(
+    console_server: Console, browser: Any
+) -> None:
+    case = await start_case(console_server, summary="Partner threatened her")
+    r = await console_server.api.post(
+        f"/v1/interactions/{case['id']}/flags",
+        json={"flag": "safety"},
+        headers={"Authorization": "Bearer t-lead"},
+    )
+    assert r.status_code == 200, r.text
+    page = await sign_in(browser, console_server, "t-lead")
+    await page.goto(f"{console_server.base}/console/escalations")
+    esc = page.locator("article.escalation").filter(has=page.locator(f"a[href$='{case['id']}']"))
+    await expect(esc).to_be_visible()
+    await esc.get_by_role("link").focus()
+    await page.keyboard.press("a")
+    await page.keyboard.press("a")  # twice: still nothing happens
+    ack = esc.get_by_role("button", name="Acknowledge")
+    await expect(ack).to_be_focused()
+    await expect(esc.locator("[data-ack-hint]")).to_contain_text("you take this safety escalation")
+    await page.wait_for_timeout(500)
+    assert page.url.endswith("/console/escalations")
+    r = await console_server.api.get(f"/v1/interactions/{case['id']}", headers=SYSTEM)
+    assert [e["status"] for e in r.json()["escalations"] if e["trigger"] == "safety"] == ["open"]
+    assert await axe_violations(page) == []
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text("Escalation acknowledged.")
+    r = await console_server.api.get(f"/v1/interactions/{case['id']}", headers=SYSTEM)
+    assert [e["status"] for e in r.json()["escalations"] if e["trigger"] == "safety"] == ["acknowledged"]
+
+    # The queue puts it first, marked in words; the case page says so at the top.
+    await page.goto(f"{console_server.base}/console/team")
+    first = page.locator("tbody tr").first
+    await expect(first).to_contain_text("Safety · acknowledged")
+    await expect(first).to_contain_text("Partner threatened her")
+    assert await axe_violations(page) == []
+    await page.context.close()
+
+
+async def test_a_countdown_past_a_day_reads_in_days_and_hours(console_server: Console, browser: Any) -> None:
+    old = (datetime.now(UTC) - timedelta(days=8)).isoformat()
+    case = await start_case(console_server, received_at=old, summary="An old voicemail")
+    page = await sign_in(browser, console_server, "t-chw-ana")
+    countdown = page.locator(f"tr:has(#open-{case['id']}) time[data-countdown]")
+    await expect(countdown).to_have_text(re.compile(r" · \d+ days?( \d+ h)? late$"))
     await page.context.close()

@@ -84,8 +84,10 @@
       var s = Math.round((due - now) / 1000);
       var late = s < 0;
       s = Math.abs(s);
-      var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-      var left = (h > 0 ? h + " h " : "") + pad(m) + " min";
+      var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+      // Past a day, days and hours (as api.console.labels.duration writes them).
+      var left = d > 0 ? d + (d === 1 ? " day" : " days") + (h > 0 ? " " + h + " h" : "")
+        : (h > 0 ? h + " h " : "") + pad(m) + " min";
       el.textContent = el.dataset.label + " · " + (late ? left + " late" : "in " + left);
     });
   }
@@ -116,15 +118,26 @@
     return row || document;
   }
 
+  // The `a` shortcut's confirm step: focus on the Acknowledge button, its consequence shown beside
+  // it (and read as the button's description); only Enter or a click on the button acknowledges.
+  function arm(button) {
+    document.querySelectorAll("[data-ack-hint]").forEach(function (hint) { hint.hidden = true; });
+    var hint = document.getElementById(button.getAttribute("aria-describedby") || "");
+    if (hint) { hint.hidden = false; }
+    button.focus();
+    button.scrollIntoView({ block: "nearest" });
+  }
+
   function onKey(ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) { return; }
     var key = ev.key;
     if (key === "j") { move(1); }
     else if (key === "k") { move(-1); }
     else if (key === "a") {
+      // Never acts by itself: it moves to the Acknowledge button and says what Enter will do.
       var ack = scope().querySelector("[data-acknowledge]");
       if (!ack) { return; }
-      ack.click();
+      arm(ack);
     } else if (key === "r") {
       var field = scope().querySelector("[data-resolve-field]");
       if (!field) { return; }
