@@ -13,17 +13,19 @@ from typing import Literal, get_args
 from domain.calendar import BusinessCalendar
 from domain.models import CHANNELS, Policy, TeamConfig
 
-DeadlineKind = Literal["same_day", "one_business_day", "urgent"]
+DeadlineKind = Literal["same_day", "one_business_day", "business_days", "urgent"]
 DEADLINE_KINDS: tuple[DeadlineKind, ...] = get_args(DeadlineKind)
 # How each channel's deadline is computed when the case is not urgent.
 CHANNEL_DEADLINE_KIND: dict[str, DeadlineKind] = {
     "call": "same_day",
     "voicemail": "same_day",
     "text": "one_business_day",
+    "referral": "business_days",
 }
 DEADLINE_LABELS: dict[DeadlineKind, str] = {
     "same_day": "same-day deadline",
     "one_business_day": "one-business-day deadline",
+    "business_days": "referral deadline",
     "urgent": "urgent deadline",
 }
 
@@ -75,6 +77,14 @@ def _same_day_due(received_at: datetime, calendar: BusinessCalendar, policy: Pol
     return close
 
 
+def _business_days_due(received_at: datetime, days: int, calendar: BusinessCalendar) -> datetime:
+    """Referrals: the close of the ``days``-th business day after the day of receipt."""
+    day = calendar.day_of_receipt(received_at)
+    for _ in range(days):
+        day = calendar.next_business_day(day)
+    return calendar.close_instant_of(day)
+
+
 def due_at(
     received_at: datetime,
     channel: str,
@@ -89,12 +99,44 @@ def due_at(
         ValueError: on a naive ``received_at`` or an unknown channel.
     """
     _require_aware(received_at, "received_at")
-    if deadline_kind(channel, urgent=False) == "one_business_day":
+    kind = deadline_kind(channel, urgent=False)
+    if kind == "one_business_day":
         due = calendar.add_open_minutes(received_at, policy.text_response_business_minutes)
+    elif kind == "business_days":
+        due = _business_days_due(received_at, policy.referral_response_business_days, calendar)
     else:
         due = _same_day_due(received_at, calendar, policy)
     if urgent:
         # Urgency only ever moves the deadline earlier.
+        due = earliest(due, calendar.add_open_minutes(received_at, policy.urgent_response_business_minutes))
+    return due
+
+
+def referral_due(
+    received_at: datetime,
+    *,
+    requested: datetime | None,
+    urgent: bool,
+    calendar: BusinessCalendar,
+    policy: Policy,
+) -> datetime:
+    """The response deadline of a referral (docs/rules.md §2.2): the deadline the referrer
+    asked for (a FHIR Task's ``restriction.period.end``) when given, else the close of the
+    ``referral_response_business_days``-th business day after the day of receipt. Urgency only
+    ever moves it earlier: the earlier of it and the urgent deadline.
+
+    Raises:
+        ValueError: on a naive ``received_at`` or ``requested``, or a ``requested`` deadline
+            not after ``received_at``.
+    """
+    _require_aware(received_at, "received_at")
+    if requested is None:
+        return due_at(received_at, "referral", urgent=urgent, calendar=calendar, policy=policy)
+    _require_aware(requested, "requested")
+    if requested.astimezone(UTC) <= received_at.astimezone(UTC):
+        raise ValueError("the requested deadline is not after the referral's receipt")
+    due = requested.astimezone(calendar.tz)
+    if urgent:
         due = earliest(due, calendar.add_open_minutes(received_at, policy.urgent_response_business_minutes))
     return due
 

@@ -21,7 +21,7 @@ from domain.grouping import NotificationPolicy
 from domain.windows import parse_window
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-Channel = Literal["call", "voicemail", "text"]
+Channel = Literal["call", "voicemail", "text", "referral"]
 Flag = Literal["urgent", "safety", "outside_role", "complaint", "sensitive"]
 Trigger = Literal["safety", "outside_role", "complaint", "sensitive", "unreachable", "deadline_missed"]
 Outcome = Literal["reached", "replied", "no_answer", "left_voicemail", "busy", "wrong_number"]
@@ -242,6 +242,9 @@ class Policy(BaseModel):
     due_soon_minutes: int = Field(default=60, ge=0)
     retry_spacing_business_minutes: int = Field(default=120, gt=0)
     max_attempts: int = Field(default=3, ge=1)
+    # A referral (POST /fhir/r4/Task) without a deadline of its own: due at the close of this
+    # many business days after its day of receipt (docs/rules.md §2.2).
+    referral_response_business_days: int = Field(default=2, ge=1, le=60)
 
 
 class EscalationLevel(BaseModel):

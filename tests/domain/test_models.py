@@ -47,6 +47,7 @@ CONTRACT_BODY: dict[str, Any] = {
         "due_soon_minutes": 60,
         "retry_spacing_business_minutes": 120,
         "max_attempts": 3,
+        "referral_response_business_days": 2,
     },
     "escalation_matrix": {
         "safety": {
@@ -193,7 +194,7 @@ def test_explicit_business_clock_for_safety_is_kept() -> None:
 
 def test_enum_tuples_match_the_spec() -> None:
     assert WEEKDAYS == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    assert CHANNELS == ("call", "voicemail", "text")
+    assert CHANNELS == ("call", "voicemail", "text", "referral")
     assert FLAGS == ("urgent", "safety", "outside_role", "complaint", "sensitive")
     assert OUTCOMES == ("reached", "replied", "no_answer", "left_voicemail", "busy", "wrong_number")
     assert UNSUCCESSFUL_OUTCOMES == ("no_answer", "left_voicemail", "busy")

@@ -22,7 +22,7 @@ def test_status_vocabularies_are_the_documented_ones() -> None:
 
 
 def test_enum_vocabularies_are_the_documented_ones() -> None:
-    assert models.CHANNELS == ("call", "voicemail", "text")
+    assert models.CHANNELS == ("call", "voicemail", "text", "referral")
     assert models.FLAGS == ("urgent", "safety", "outside_role", "complaint", "sensitive")
     assert models.TRIGGERS == (
         "safety", "outside_role", "complaint", "sensitive", "unreachable", "deadline_missed",
