@@ -26,6 +26,7 @@ from services.inbound import Inbound
 from services.interactions import Interactions
 from services.notifications import Notifications
 from services.operations import Operation
+from services.referrals import Referrals
 from services.reports import Reports
 from services.staffing import Teams
 
@@ -124,6 +125,10 @@ def get_fhir_reads(ctx: ContextDep) -> FhirReads:
     return FhirReads(ctx)
 
 
+def get_referrals(ctx: ContextDep) -> Referrals:
+    return Referrals(ctx)
+
+
 InteractionsDep = Annotated[Interactions, Depends(get_interactions)]
 EscalationsDep = Annotated[Escalations, Depends(get_escalations)]
 AbsencesDep = Annotated[Absences, Depends(get_absences)]
@@ -132,3 +137,4 @@ NotificationsDep = Annotated[Notifications, Depends(get_notifications)]
 ReportsDep = Annotated[Reports, Depends(get_reports)]
 InboundDep = Annotated[Inbound, Depends(get_inbound)]
 FhirReadsDep = Annotated[FhirReads, Depends(get_fhir_reads)]
+ReferralsDep = Annotated[Referrals, Depends(get_referrals)]

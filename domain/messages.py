@@ -138,6 +138,10 @@ class InteractionInput(_Message):
     policy: Policy = Field(default_factory=Policy)
     escalation_matrix: dict[Trigger, EscalationRule] = Field(default_factory=dict)
     matrix_version: int = 1
+    # The response deadline the API promised, for a case whose deadline the channel rule alone
+    # cannot give (a referral: the referrer's own deadline). None: computed from the channel, as
+    # before this field existed (docs/adr/message-evolution.md).
+    due_at: AwareDatetime | None = None
     # Set on continue-as-new: the state carried over.
     carried_state: InteractionState | None = None
     # Continue-as-new past this many history events (None: the default, workflows.common).

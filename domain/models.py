@@ -22,6 +22,9 @@ from domain.windows import parse_window
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Channel = Literal["call", "voicemail", "text", "referral"]
+# How a member reaches us by phone (POST /v1/interactions, /v1/inbound); a referral comes as a
+# FHIR Task (POST /fhir/r4/Task) only.
+PhoneChannel = Literal["call", "voicemail", "text"]
 Flag = Literal["urgent", "safety", "outside_role", "complaint", "sensitive"]
 Trigger = Literal["safety", "outside_role", "complaint", "sensitive", "unreachable", "deadline_missed"]
 Outcome = Literal["reached", "replied", "no_answer", "left_voicemail", "busy", "wrong_number"]

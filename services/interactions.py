@@ -125,6 +125,8 @@ def workflow_input(row: Interaction, cfg: TeamConfig, team: Team) -> Interaction
         policy=cfg.policy,
         escalation_matrix=cfg.escalation_matrix,
         matrix_version=team.version,
+        # A referral's deadline may be the referrer's own: the workflow takes it as given.
+        due_at=row.due_at.astimezone(ZoneInfo(cfg.calendar.timezone)) if row.channel == "referral" else None,
     )
 
 
@@ -187,7 +189,9 @@ def _insert_or_find(session: Session, body: CaseStart) -> tuple[Interaction, boo
     flags = sorted(set(body.flags) | ({"urgent"} if urgent else set()))
     cal = calendar_for(cfg, body.received_at)
     try:
-        due = due_at(body.received_at, body.channel, urgent=urgent, calendar=cal, policy=cfg.policy)
+        due = body.due_at or due_at(
+            body.received_at, body.channel, urgent=urgent, calendar=cal, policy=cfg.policy
+        )
     except (ValueError, OverflowError) as err:
         # e.g. a calendar with no open time for months: no deadline can be promised.
         raise Invalid(f"no response deadline can be computed: {err}") from err
@@ -208,6 +212,7 @@ def _insert_or_find(session: Session, body: CaseStart) -> tuple[Interaction, boo
         flags=flags,
         summary=body.summary,
         caller_phone=body.caller_phone,
+        referral=body.referral,
         version=0,
         created_at=now,
         updated_at=now,

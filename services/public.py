@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from domain.messages import AbsenceStatus, EscalationStatus, InteractionStatus
-from domain.models import Channel, Flag, Outcome, StaffRole, TeamConfig
+from domain.models import Channel, Flag, Outcome, PhoneChannel, StaffRole, TeamConfig
 from services.members import MemberProfile
 from services.schemas import (
     AbsenceCreate as AbsenceCreate,
@@ -105,7 +105,7 @@ class InboundCreate(InputModel):
 
     to: str = Field(min_length=2, max_length=16, pattern=r"^\+[1-9]\d{1,14}$")
     from_: str = Field(alias="from", min_length=1, max_length=40)
-    channel: Channel
+    channel: PhoneChannel
     at: AwareDatetime
     provider_id: str = Field(min_length=1, max_length=150)
     body: str | None = Field(default=None, max_length=10_000)

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from domain.absences import window_error
-from domain.models import Channel, Flag
+from domain.models import Channel, Flag, PhoneChannel
 
 # Every time the API answers with is UTC with an explicit offset: 2026-11-16T23:00:00+00:00.
 Timestamp = Annotated[
@@ -60,7 +60,7 @@ class InteractionCreate(InputModel):
     team_id: str = Field(min_length=1, max_length=64)
     external_id: str = Field(min_length=1, max_length=200)
     member_id: str = Field(min_length=1, max_length=64)
-    channel: Channel
+    channel: PhoneChannel
     received_at: AwareDatetime
     urgent: bool = False
     flags: list[Flag] = Field(default_factory=list)
@@ -87,6 +87,11 @@ class CaseStart(BaseModel):
     # Member data, SQL only (never in the workflow).
     summary: str | None = None
     caller_phone: str | None = None
+    # The response deadline when the front end brings one (a referral's, domain.deadlines.
+    # referral_due); None: the channel's rule (domain.deadlines.due_at).
+    due_at: AwareDatetime | None = None
+    # A referral's identifier and requester as the referrer gave them (SQL only).
+    referral: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, body: InteractionCreate) -> CaseStart:

@@ -179,6 +179,9 @@ class Interaction(Base):
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The number an inbound contact came from (E.164), member data: SQL only, never in Temporal.
     caller_phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # A referral (channel "referral", POST /fhir/r4/Task): the referrer's identifier of it and who
+    # referred ({"identifier": {"system", "value"}, "requester": {"reference", "display"}}); SQL only.
+    referral: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Highest workflow state version projected; stale projections are ignored.
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]

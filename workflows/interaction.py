@@ -77,7 +77,8 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 received_at=inp.received_at,
                 assignee_id=inp.assignee_id,
                 assignment_source=inp.assignment_source,
-                due_at=due_at(
+                due_at=inp.due_at
+                or due_at(
                     inp.received_at, inp.channel, urgent=inp.urgent, calendar=self._cal, policy=inp.policy
                 ),
                 urgent=inp.urgent,

@@ -25,6 +25,8 @@ def timer_summary(s: InteractionState, calendar: BusinessCalendar, kind: WakeKin
     if kind == "retry_due":
         return f"retry reminder (attempt {len(s.attempts) + 1}), {retry_wait_reason(s, at)}{when}"
     label = "same-day deadline" if s.channel in ("call", "voicemail") else "one-business-day deadline"
+    if s.channel == "referral":
+        label = "referral deadline"
     if s.urgent:
         label = "urgent deadline"
     return f"{label}, {when}"

@@ -67,6 +67,19 @@ def capability_statement(base: str, version: str) -> CapabilityStatement:
             interaction=[
                 CapabilityStatementRestResourceInteraction(code="read"),
                 CapabilityStatementRestResourceInteraction(code="search-type"),
+                *(
+                    [
+                        CapabilityStatementRestResourceInteraction(
+                            code="create",
+                            documentation=(
+                                "A referral (system tokens): code make-contact, owner Organization/{team}, "
+                                "for Patient/{member}, an identifier (a repeat answers the same Task, 200)."
+                            ),
+                        )
+                    ]
+                    if resource_type == "Task"
+                    else []
+                ),
             ],
             versioning="no-version",
             readHistory=False,
@@ -86,7 +99,8 @@ def capability_statement(base: str, version: str) -> CapabilityStatement:
         kind="instance",
         software=CapabilityStatementSoftware(name="Followthrough", version=version),
         implementation=CapabilityStatementImplementation(
-            description="Followthrough: follow-up cases as FHIR Tasks (read only)", url=base
+            description="Followthrough: follow-up cases as FHIR Tasks (read; referrals in as Task create)",
+            url=base,
         ),
         fhirVersion=codes.FHIR_VERSION,
         format=[codes.MEDIA_TYPE, "json"],

@@ -94,7 +94,12 @@ def bound(code: str, value_set: frozenset[str], what: str) -> str:
 
 
 # Display texts of our codes.
-CHANNEL_DISPLAY: Final = {"call": "Missed call", "voicemail": "Voicemail", "text": "Text message"}
+CHANNEL_DISPLAY: Final = {
+    "call": "Missed call",
+    "voicemail": "Voicemail",
+    "text": "Text message",
+    "referral": "Referral",
+}
 OUTCOME_DISPLAY: Final = {
     "reached": "Reached the member",
     "replied": "The member replied",

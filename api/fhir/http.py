@@ -71,6 +71,24 @@ class MethodNotAllowed(NotSupported):
     status = 405
 
 
+class UnsupportedMediaType(FhirError):
+    """A body that is not JSON (415)."""
+
+    status = 415
+    code = "not-supported"
+
+
+class Unprocessable(FhirError):
+    """A body that is not a resource this server takes (422): one issue per problem, each with
+    the FHIRPath of the element at fault (``expression``)."""
+
+    status = 422
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{path}: {message}" for path, message in problems))
+        self.problems = problems
+
+
 def fhir_response(
     resource: Resource, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
@@ -97,6 +115,12 @@ HTTP_CODES = {401: "login", 403: "forbidden", 404: "not-found", 405: "not-suppor
 
 def error_response(exc: Exception) -> Response:
     """Any error as an OperationOutcome (the driver's or a bug's text never reaches the client)."""
+    if isinstance(exc, Unprocessable):
+        issues = [
+            OperationOutcomeIssue(severity="error", code=exc.code, diagnostics=message, expression=[path])
+            for path, message in exc.problems
+        ]
+        return fhir_response(OperationOutcome(issue=issues), status=exc.status)
     if isinstance(exc, FhirError):
         return outcome(exc.status, exc.code, exc.message)
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle, BundleEntry, BundleEntrySearch, BundleLink
 from fhir.resources.R4B.codeableconcept import CodeableConcept
@@ -99,6 +100,22 @@ def priority(view: CaseView) -> str:
     return "urgent" if view.case.urgent else "routine"
 
 
+def _referral_identifier(referral: dict[str, Any] | None) -> list[Identifier]:
+    """A referral's identifier as the referrer gave it (``use`` usual)."""
+    ident = (referral or {}).get("identifier")
+    if not ident:
+        return []
+    return [Identifier(use="usual", system=ident.get("system"), value=ident["value"])]
+
+
+def _requester(referral: dict[str, Any] | None) -> Reference | None:
+    """Who referred the case, as they said it."""
+    who = (referral or {}).get("requester")
+    if not who:
+        return None
+    return Reference(reference=who.get("reference"), display=who.get("display"))
+
+
 def task(view: CaseView) -> Task:
     case = view.case
     status = codes.bound(TASK_STATUS[view.stage], codes.TASK_STATUSES, "Task.status")
@@ -125,6 +142,7 @@ def task(view: CaseView) -> Task:
             Identifier(
                 use="secondary", system=codes.external_id_system(case.team_id), value=case.external_id
             ),
+            *_referral_identifier(case.referral),
         ],
         status=status,
         statusReason=reason,
@@ -133,6 +151,7 @@ def task(view: CaseView) -> Task:
         priority=codes.bound(priority(view), codes.REQUEST_PRIORITIES, "Task.priority"),
         code=concept(codes.SDOHCC_CODES, codes.MAKE_CONTACT, codes.MAKE_CONTACT_DISPLAY),
         for_fhir=patient(case.member_id),
+        requester=_requester(case.referral),
         owner=owner,
         authoredOn=case.received_at,
         lastModified=case.updated_at,

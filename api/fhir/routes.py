@@ -1,4 +1,5 @@
-"""``/fhir/r4``: the CapabilityStatement, and read and search of Task, Communication and Flag.
+"""``/fhir/r4``: the CapabilityStatement, read and search of Task, Communication and Flag, and
+create of a Task (a referral in, ``api.fhir.referral`` and ``services.referrals``).
 
 Each route parses (``params``), calls one ``services.fhir.FhirReads`` method and presents the
 answer as FHIR (``resources``); any error is an OperationOutcome (``http.FhirRoute``). Anything
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fhir.resources.R4B.resource import Resource
 
-from api.deps import FhirReadsDep, PrincipalDep
+from api.deps import FhirReadsDep, PrincipalDep, ReferralsDep
 from api.fhir import params, resources
 from api.fhir.capability import capability_statement
 from api.fhir.http import (
@@ -23,10 +24,13 @@ from api.fhir.http import (
     MethodNotAllowed,
     NotSupported,
     UnknownParameter,
+    Unprocessable,
     fhir_response,
     negotiate,
 )
+from api.fhir.referral import PATH_OF, parse as parse_referral
 from services.fhir import Found
+from services.referrals import InvalidReferral
 
 PREFIX = "/fhir/r4"
 router = APIRouter(prefix=PREFIX, tags=["fhir"], route_class=FhirRoute, dependencies=[Depends(negotiate)])
@@ -66,6 +70,20 @@ async def search_tasks(request: Request, principal: PrincipalDep, reads: FhirRea
     search = params.parse("Task", request.query_params)
     found = await reads.cases(principal, params.task_search(search), search.paging)
     return _bundle(request, found, [resources.task(v) for v in found.items])
+
+
+@router.post("/Task", response_class=Response, responses={201: FHIR_JSON[200], 200: FHIR_JSON[200]})
+async def create_task(request: Request, principal: PrincipalDep, referrals: ReferralsDep) -> Response:
+    """A referral in (system tokens): opens a case with channel ``referral``; 201 with
+    ``Location``; a repeat of its identifier answers the same Task (200)."""
+    _only_format(request)
+    referral = parse_referral(await request.body(), request.headers.get("content-type"))
+    try:
+        answer = await referrals.receive(principal, referral)
+    except InvalidReferral as err:
+        raise Unprocessable([(PATH_OF[err.field], err.message)]) from err
+    location = f"{base_url(request)}/Task/{answer.view.case.id}"
+    return fhir_response(resources.task(answer.view), status=answer.status, headers={"Location": location})
 
 
 @router.get("/Task/{task_id}", response_class=Response, responses=FHIR_JSON)
@@ -119,7 +137,8 @@ async def not_served(request: Request, rest: str = "") -> Response:
         raise NotSupported("whole-system interactions (batch, transaction, search) are not supported")
     if SERVED.match(rest):
         raise MethodNotAllowed(
-            f"{request.method} {PREFIX}/{rest} is not supported: this server reads and searches"
+            f"{request.method} {PREFIX}/{rest} is not supported: this server reads and searches "
+            "(and creates a Task: a referral)"
         )
     first = rest.split("/", 1)[0]
     if first in params.SEARCH_PARAMETERS:

@@ -18,7 +18,9 @@ from tests.domain.support import CHICAGO, POLICY, at, business_calendar, naive
 CAL = business_calendar(around=date(2026, 11, 1), holiday_country="US", closures=["2026-12-24"])
 
 
-def referral(received: datetime, *, requested: datetime | None = None, urgent: bool = False, days: int = 2) -> datetime:
+def referral(
+    received: datetime, *, requested: datetime | None = None, urgent: bool = False, days: int = 2
+) -> datetime:
     policy = Policy(referral_response_business_days=days)
     return referral_due(received, requested=requested, urgent=urgent, calendar=CAL, policy=policy)
 
@@ -34,7 +36,11 @@ def referral(received: datetime, *, requested: datetime | None = None, urgent: b
         (at(CHICAGO, 2026, 11, 21, 11), 2, at(CHICAGO, 2026, 11, 25, 17)),  # Sat: day of receipt Mon
         (at(CHICAGO, 2026, 11, 25, 10), 2, at(CHICAGO, 2026, 11, 30, 17)),  # Wed → Fri, Mon (Thanksgiving)
         (at(CHICAGO, 2026, 11, 26, 10), 1, at(CHICAGO, 2026, 11, 30, 17)),  # on Thanksgiving: Fri is day 0
-        (at(CHICAGO, 2026, 12, 22, 12), 2, at(CHICAGO, 2026, 12, 28, 17)),  # 23, closure 24, Christmas, weekend
+        (
+            at(CHICAGO, 2026, 12, 22, 12),
+            2,
+            at(CHICAGO, 2026, 12, 28, 17),
+        ),  # closure 24, Christmas, weekend
         (at(CHICAGO, 2026, 11, 16, 10), 5, at(CHICAGO, 2026, 11, 23, 17)),  # a policy of 5 days: next Mon
     ],
 )
@@ -56,8 +62,12 @@ def test_a_requested_deadline_later_than_the_policy_is_kept() -> None:
 def test_urgent_moves_the_deadline_earlier_only() -> None:
     mon_10 = at(CHICAGO, 2026, 11, 16, 10)
     assert referral(mon_10, urgent=True) == at(CHICAGO, 2026, 11, 16, 12)
-    assert referral(mon_10, requested=at(CHICAGO, 2026, 11, 18, 17), urgent=True) == at(CHICAGO, 2026, 11, 16, 12)
-    assert referral(mon_10, requested=at(CHICAGO, 2026, 11, 16, 11), urgent=True) == at(CHICAGO, 2026, 11, 16, 11)
+    assert referral(mon_10, requested=at(CHICAGO, 2026, 11, 18, 17), urgent=True) == at(
+        CHICAGO, 2026, 11, 16, 12
+    )
+    assert referral(mon_10, requested=at(CHICAGO, 2026, 11, 16, 11), urgent=True) == at(
+        CHICAGO, 2026, 11, 16, 11
+    )
 
 
 def test_a_requested_deadline_not_after_receipt_is_refused() -> None:
@@ -94,7 +104,9 @@ def _business_days_between(cal: BusinessCalendar, first: date, last: date) -> in
 
 @settings(max_examples=300, deadline=None)
 @given(received=instants, days=st.integers(min_value=1, max_value=10))
-def test_due_is_a_close_exactly_n_business_days_after_the_day_of_receipt(received: datetime, days: int) -> None:
+def test_due_is_a_close_exactly_n_business_days_after_the_day_of_receipt(
+    received: datetime, days: int
+) -> None:
     policy = Policy(referral_response_business_days=days)
     due = referral_due(received, requested=None, urgent=False, calendar=WIDE, policy=policy)
     local_day = due.astimezone(WIDE.tz).date()
@@ -103,13 +115,21 @@ def test_due_is_a_close_exactly_n_business_days_after_the_day_of_receipt(receive
     assert _business_days_between(WIDE, WIDE.day_of_receipt(received), local_day) == days
     assert due > received
     later = referral_due(
-        received, requested=None, urgent=False, calendar=WIDE, policy=Policy(referral_response_business_days=days + 1)
+        received,
+        requested=None,
+        urgent=False,
+        calendar=WIDE,
+        policy=Policy(referral_response_business_days=days + 1),
     )
     assert later > due
 
 
 @settings(max_examples=200, deadline=None)
-@given(received=instants, ahead=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=90)), urgent=st.booleans())
+@given(
+    received=instants,
+    ahead=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=90)),
+    urgent=st.booleans(),
+)
 def test_a_requested_deadline_is_kept_unless_urgency_comes_first(
     received: datetime, ahead: timedelta, urgent: bool
 ) -> None:

@@ -146,7 +146,7 @@ async def test_anything_but_json_is_406(
 @SQLITE_ONLY
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "Task"), ("PUT", f"Task/{s.NEW}"), ("DELETE", f"Flag/{s.SAFETY}"), ("POST", "metadata")],
+    [("DELETE", "Task"), ("PUT", f"Task/{s.NEW}"), ("DELETE", f"Flag/{s.SAFETY}"), ("POST", "metadata")],
 )
 async def test_another_interaction_is_405(fhir: httpx.AsyncClient, method: str, path: str) -> None:
     said = await refused(fhir, path, 405, "not-supported", method=method, content=b"{}")
