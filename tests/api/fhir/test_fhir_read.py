@@ -216,7 +216,7 @@ async def test_the_capability_statement_lists_what_is_served(fhir: httpx.AsyncCl
         for res in rest.resource or []
     }
     assert served == {
-        "Task": (["read", "search-type"], ["patient", "owner", "status", "code", "_lastUpdated"]),
+        "Task": (["create", "read", "search-type"], ["patient", "owner", "status", "code", "_lastUpdated"]),
         "Communication": (["read", "search-type"], ["part-of", "patient", "_lastUpdated"]),
         "Flag": (["read", "search-type"], ["patient", "status", "_lastUpdated"]),
     }
