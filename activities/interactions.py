@@ -68,6 +68,8 @@ class InteractionActivities:
                 first_attempt_outcome=st.attempts[0].outcome if st.attempts else None,
                 resolved_at=st.resolved_at,
                 resolved_by=st.resolved_by,
+                contacts=st.contacts,
+                last_contact_at=st.last_contact_at,
             )
             _add_records(session, projection, st.interaction_id, st.attempts, now)
         log.debug("interaction.projected", interaction_id=st.interaction_id, version=st.version)

@@ -16,7 +16,9 @@ from domain.models import CalendarSnapshot, Channel, EscalationRule, Flag, Outco
 InteractionStatus = Literal["open", "attempting", "escalated", "resolved"]
 EscalationStatus = Literal["open", "acknowledged", "resolved"]
 ActorRole = Literal["system", "chw", "lead", "manager", "ops"]
-NotificationKind = Literal["due_soon", "retry_due", "escalation", "assigned", "unassigned", "digest"]
+NotificationKind = Literal[
+    "due_soon", "retry_due", "escalation", "assigned", "unassigned", "digest", "contacted_again"
+]
 
 # Vocabularies as tuples, derived from the Literals above: SQL filters, CLI choices and metrics
 # labels use these, so a status added to a Literal reaches every list at once.
@@ -119,6 +121,13 @@ class InteractionState(_Message):
     # The ids of the updates this case applied (the latest ``APPLIED_UPDATES_KEPT``), carried
     # across continue-as-new: a repeat under the same id answers the state and applies nothing.
     applied_updates: list[str] = Field(default_factory=list)
+    # Repeat contacts merged into this case (docs/rules.md §2.10): how many contacts in all
+    # (the first included) and when the latest came; ``awaiting_response`` is set when one came
+    # after the first response (the member waits again, ``due_at`` counts from it) and cleared
+    # by the next attempt. Defaults: a case no repeat joined (older histories).
+    contacts: int = 1
+    last_contact_at: AwareDatetime | None = None
+    awaiting_response: bool = False
 
 
 class InteractionInput(_Message):
@@ -156,6 +165,16 @@ class AttemptInput(_Message):
     outside_contact_window: bool = False
     over_daily_cap: bool = False
     contact: MemberContact | None = None
+
+
+class ContactAgainInput(_Message):
+    """The member contacted again while this case is open (docs/rules.md §2.10): ids, a channel
+    and a time only, never what the member said. ``contact_id`` is the new contact's
+    ``external_id`` (the update id is made of it, so a repeat applies once)."""
+
+    contact_id: str
+    channel: Channel
+    at: AwareDatetime
 
 
 class FlagInput(_Message):
@@ -205,6 +224,8 @@ class InteractionColumns(_Message):
     first_attempt_outcome: Outcome | None = None
     resolved_at: AwareDatetime | None = None
     resolved_by: str | None = None
+    contacts: int | None = None
+    last_contact_at: AwareDatetime | None = None
 
 
 class InteractionDelta(_Message):

@@ -174,6 +174,9 @@ class Interaction(Base):
     first_attempt_outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Repeat contacts merged into the case (docs/rules.md §2.10): contacts in all, the latest's time.
+    contacts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    last_contact_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Member data: stored here only, never in Temporal.
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -186,6 +189,22 @@ class Interaction(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class InteractionContact(Base):
+    """A repeat contact merged into an open case (docs/rules.md §2.10): its ``external_id`` (the
+    provider's id, or a backend's) answers that case again, and the SLA report counts it."""
+
+    __tablename__ = "interaction_contacts"
+    __table_args__ = (UniqueConstraint("team_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("interactions.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    created_at: Mapped[datetime]
 
 
 class Attempt(Base):

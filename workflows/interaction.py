@@ -14,6 +14,9 @@ Beside it, each taking the state it needs:
 - ``interaction_notices``: the notices to the assignee (or every lead);
 - ``interaction_timers``: what the loop's timers say in the UI.
 
+A repeat contact from the member (``contact_again``, docs/rules.md §2.10) joins the case:
+``MERGE_CONTACTS_PATCH`` guards what it changes.
+
 Each patch id lives beside the code it guards (``workflows.common`` has the loop's).
 """
 
@@ -40,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         AssignInput,
         AttemptInput,
         AttemptRecord,
+        ContactAgainInput,
         CoverageInput,
         EscalationProjection,
         EscalationRef,
@@ -51,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.models import UNSUCCESSFUL_OUTCOMES
+    from domain.repeat_contacts import deadline_after_contact
 
 # An update answers with at most this many attempts (the latest); see ``_answer``.
 ANSWER_ATTEMPTS = 3
@@ -58,6 +63,11 @@ ANSWER_ATTEMPTS = 3
 # one of them answers without applying. Well above what one case sees within the API's
 # idempotency window.
 APPLIED_UPDATES_KEPT = 200
+# Runs that record this patch take a repeat contact of the member (``contact_again``): the
+# deadline moves, the ladder starts over, a contact after the first response awaits a response
+# again. Asked first thing in the handler, before any activity (docs/adr/patching.md); runs that
+# never got a repeat contact never ask it, and replay unchanged.
+MERGE_CONTACTS_PATCH = "merge-repeat-contacts"
 
 
 @workflow.defn
@@ -130,7 +140,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
     def _next_wake(self) -> tuple[datetime, WakeKind] | None:
         s = self._s
         candidates: list[tuple[datetime, int, WakeKind]] = []
-        if s.first_response_at is None and not s.overdue:
+        if self._awaiting_response() and not s.overdue:
             soon = due_soon_at(s.due_at, policy=self._inp.policy)
             if s.due_soon_sent_for != s.due_at and soon < s.due_at:
                 candidates.append((soon, 0, "due_soon"))
@@ -147,13 +157,13 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         now = workflow.now()
         if kind == "due_soon":
             s.due_soon_sent_for = s.due_at
-            if s.first_response_at is None and now < s.due_at:
+            if self._awaiting_response() and now < s.due_at:
                 self._notify_assignee("due_soon", step=f"due_soon:{s.due_at.isoformat()}")
                 await self._commit(
                     [self._entry("due_soon_reminder", step=f"due_soon:{s.due_at.isoformat()}")]
                 )
         elif kind == "overdue":
-            if s.first_response_at is None and not s.overdue:
+            if self._awaiting_response() and not s.overdue:
                 s.overdue = True
                 await self._commit([self._entry("overdue", details={"due_at": s.due_at.isoformat()})])
                 await self._escalations.raise_trigger("deadline_missed", actor_id=None)
@@ -163,6 +173,11 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             extra: dict[str, Any] = {"channels": ["call"]} if s.retry_text_refused else {}
             self._notify_assignee("retry_due", step=f"retry_due:{seq}", extra=extra)
             await self._commit([self._entry("retry_reminder", step=f"retry_due:{seq}", details={"seq": seq})])
+
+    def _awaiting_response(self) -> bool:
+        """The member waits for a response: none was made yet, or the member contacted again
+        after it (``awaiting_response``, only ever set by ``contact_again``)."""
+        return self._s.first_response_at is None or self._s.awaiting_response
 
     # ------------------------------------------------------------------ updates
     def _answer(self) -> InteractionState:
@@ -236,6 +251,15 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                     details={"sla_met": sla_met(now, s.due_at), "due_at": s.due_at.isoformat()},
                 )
             )
+        elif s.awaiting_response:  # the response to a repeat contact (docs/rules.md §2.10)
+            s.awaiting_response = False
+            events.append(
+                self._entry(
+                    "responded_again",
+                    step=f"responded_again:{seq}",
+                    details={"sla_met": sla_met(now, s.due_at), "due_at": s.due_at.isoformat()},
+                )
+            )
         became_unreachable = False
         if inp.outcome in UNSUCCESSFUL_OUTCOMES:
             s.unsuccessful_attempts += 1
@@ -268,6 +292,69 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         if self._applied() or self._has_attempt(inp.attempt_id):
             return  # a repeat (its answer was lost): answered, not applied again
         self._require_open()
+
+    @workflow.update
+    async def contact_again(self, inp: ContactAgainInput) -> InteractionState:
+        """The member contacted again (docs/rules.md §2.10): the case counts it, its deadline
+        moves (``domain.repeat_contacts``), the unreachable ladder starts over, the assignee is
+        told. Once per update id (the service makes it of the contact's external id)."""
+        async with self._turn():
+            if self._applied():
+                return self._answer()
+            self._require_open()  # again: an earlier handler may have resolved the case
+            if not self._patched(MERGE_CONTACTS_PATCH):  # first, before any activity
+                raise conflict("this case's run cannot take repeat contacts")
+            await self._contact_again(inp)
+            self._mark_applied()
+        return self._answer()
+
+    @contact_again.validator
+    def _validate_contact_again(self, inp: ContactAgainInput) -> None:
+        if not self._applied():
+            self._require_open()
+
+    async def _contact_again(self, inp: ContactAgainInput) -> None:
+        s = self._s
+        # Answered, and not waiting again already: the member waits anew, from this contact.
+        responded = s.first_response_at is not None and not s.awaiting_response
+        contact_due = due_at(
+            inp.at, inp.channel, urgent=s.urgent, calendar=self._cal, policy=self._inp.policy
+        )
+        old_due = s.due_at
+        s.due_at = deadline_after_contact(s.due_at, contact_due, responded=responded)
+        s.contacts += 1
+        if s.last_contact_at is None or inp.at > s.last_contact_at:
+            s.last_contact_at = inp.at
+        if responded:
+            s.awaiting_response = True
+            s.overdue = False  # a new deadline, not missed yet
+        # The member is reachable: the unreachable ladder starts over, no retry is pending.
+        ladder_restarted = s.unsuccessful_attempts > 0 or s.unreachable or s.next_retry_at is not None
+        s.unsuccessful_attempts = 0
+        s.unreachable = False
+        s.next_retry_at = None
+        s.retry_held_by, s.retry_zone, s.retry_text_refused = None, None, False
+        step = f"contacted_again:{s.contacts}"
+        await self._commit(
+            [
+                self._entry(
+                    "contacted_again",
+                    step=step,
+                    details={
+                        "channel": inp.channel,
+                        "contact_at": inp.at.isoformat(),
+                        "contacts": s.contacts,
+                        "due_at": s.due_at.isoformat(),
+                        "old_due_at": old_due.isoformat(),
+                        "awaiting_response": s.awaiting_response,
+                        "ladder_restarted": ladder_restarted,
+                    },
+                )
+            ]
+        )
+        self._notify_assignee(
+            "contacted_again", step=step, extra={"channel": inp.channel, "contacts": s.contacts}
+        )
 
     @workflow.update
     async def flag(self, inp: FlagInput) -> InteractionState:

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from domain.messages import InteractionState, NotificationRequest
 
-AssigneeNotice = Literal["assigned", "due_soon", "retry_due"]
+AssigneeNotice = Literal["assigned", "due_soon", "retry_due", "contacted_again"]
 
 
 def assignee_notice(

@@ -207,6 +207,8 @@ def state_columns(s: InteractionState) -> dict[str, Any]:
         "first_attempt_outcome": s.attempts[0].outcome if s.attempts else None,
         "resolved_at": s.resolved_at.isoformat() if s.resolved_at else None,
         "resolved_by": s.resolved_by,
+        "contacts": s.contacts,
+        "last_contact_at": s.last_contact_at.isoformat() if s.last_contact_at else None,
     }
 
 

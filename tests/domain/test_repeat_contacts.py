@@ -42,4 +42,6 @@ def test_after_a_response_the_new_contact_sets_the_deadline(current: datetime, c
 
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        deadline_after_contact(datetime(2026, 12, 7, 17), datetime(2026, 12, 7, 17, tzinfo=UTC), responded=False)
+        deadline_after_contact(
+            datetime(2026, 12, 7, 17), datetime(2026, 12, 7, 17, tzinfo=UTC), responded=False
+        )

@@ -16,7 +16,7 @@ def test_status_vocabularies_are_the_documented_ones() -> None:
     assert messages.PENDING_ABSENCE_STATUSES == ("scheduled", "active")
     assert messages.FINISHED_ABSENCE_STATUSES == ("ended", "cancelled")
     assert messages.NOTIFICATION_KINDS == (
-        "due_soon", "retry_due", "escalation", "assigned", "unassigned", "digest",
+        "due_soon", "retry_due", "escalation", "assigned", "unassigned", "digest", "contacted_again",
     )  # fmt: skip
     assert messages.ACTOR_ROLES == ("system", "chw", "lead", "manager", "ops")
 

@@ -42,6 +42,10 @@ Scenarios (see ``SCENARIOS``):
 
 v7 (``ladder``, ``happy_path``, ``coverage``): runs that record ``patches-at-start`` first and no
 other patch marker.
+
+v8 (``repeat_contact``): a text, the member calling again (``contact_again``: the deadline moves
+earlier), a no-answer, the member texting again after that first response (a new deadline, the
+ladder starting over), a reached attempt, resolved: records ``merge-repeat-contacts``.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ from domain.messages import (
     AssignInput,
     AttemptInput,
     CheckinInput,
+    ContactAgainInput,
     EscalationAssignInput,
     EscalationRef,
     EscalationResolveInput,
@@ -109,8 +114,9 @@ HERE = Path(__file__).parent
 # what runs started before the change look like, and they must still replay.
 # v2: keep-unchanged-timer; v3: escalation-own-id; v4: contact-window-retry; v5: perf-lean-history
 # (and the race-only patches of that line, recorded at their own commits); v6: the paths no
-# older fixture covered, on the code of issue 19 (reproject signal, applied_updates).
-VERSION = "v7"
+# older fixture covered, on the code of issue 19 (reproject signal, applied_updates); v7:
+# patches-at-start; v8: merge-repeat-contacts (issue 21's repeat contacts).
+VERSION = "v8"
 INDEX = HERE / "index.json"  # file name -> workflow id
 TASK_QUEUE = "record"
 Handle = WorkflowHandle[Any, Any]
@@ -292,6 +298,38 @@ async def happy_path(w: World) -> dict[str, Handle]:
     )
     await resolve(handle)
     return {"interaction_happy_path": handle}
+
+
+async def repeat_contact(w: World) -> dict[str, Handle]:
+    monday = next_weekday_at(await w.env.get_current_time(), 0, 10)
+    await advance_to(w.env, monday)
+    _, handle = await open_case(w, monday, "text-repeat", channel="text")
+
+    async def again(contact_id: str, channel: str, when: datetime) -> InteractionState:
+        st: InteractionState = await handle.execute_update(
+            InteractionWorkflow.contact_again,
+            ContactAgainInput(contact_id=contact_id, channel=channel, at=when),  # type: ignore[arg-type]
+            id=f"contact_again-{contact_id}",
+        )
+        return st
+
+    await advance_to(w.env, at(monday, 11))
+    assert (await again("call-repeat-1", "call", at(monday, 11))).due_at == at(monday, 17)
+    await advance_to(w.env, at(monday, 11, 30))
+    await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id="a-1", outcome="no_answer", staff_id="chw-ana"),
+    )
+    await advance_to(w.env, at(monday, 12))
+    st = await again("text-repeat-2", "text", at(monday, 12))
+    assert st.awaiting_response and st.unsuccessful_attempts == 0
+    await advance_to(w.env, at(monday, 12, 30))
+    await handle.execute_update(
+        InteractionWorkflow.record_attempt,
+        AttemptInput(attempt_id="a-2", outcome="reached", staff_id="chw-ana"),
+    )
+    await resolve(handle)
+    return {"interaction_repeat_contact": handle}
 
 
 async def contact_window(w: World) -> dict[str, Handle]:
@@ -730,6 +768,7 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[dict[str, Handle]]]] = {
     "escalation_paths": escalation_paths,
     "escalation_continue_as_new": escalation_continue_as_new,
     "grouping_paths": grouping_paths,
+    "repeat_contact": repeat_contact,
 }
 # Scenarios that need a world of their own (a channel that holds notices, a dev server).
 SUGGEST_AFTER_EVENTS = 30
