@@ -319,6 +319,9 @@ class TeamConfig(BaseModel):
     # docs/channels.md: the numbers the team answers (E.164; a number is one team's at most). A
     # call or text to one of them, from the phone system, is this team's.
     phone_numbers: list[str] = Field(default_factory=list, max_length=100)
+    # docs/rules.md §2.10: a contact from a member with an open case joins that case instead of
+    # opening another. Service-side only (never in a workflow input).
+    merge_repeat_contacts: bool = True
 
     @field_validator("phone_numbers")
     @classmethod

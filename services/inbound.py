@@ -13,7 +13,8 @@ turns its request into one ``Contact`` and takes it the same way:
 3. A text that is an opt-out keyword (``domain.inbound.keyword_of``) sets the text consent of
    every member with that number and opens no case; any other contact opens a case through
    ``Interactions.start``, keyed by the provider's id, so the phone system's repeats, and a
-   voicemail after the missed call of the same call, land on one case.
+   voicemail after the missed call of the same call, land on one case; a contact from a member
+   with an open case joins it (``merged``, docs/rules.md §2.10).
 4. Once per provider id and event (``services.operations.once``): a repeat answers the first
    answer and changes nothing.
 
@@ -251,10 +252,11 @@ class Inbound(Service):
             summary=contact.body or None,
             caller_phone=contact.caller,
         )
-        pending = False
+        pending, merged = False, False
         try:
             started = await self.cases.start(principal, start, keep_unstarted=True)
             interaction_id, opened = started.value.id, started.status == 201
+            merged = started.value.merged
         except Unavailable:
             # Saved but not started (Temporal unreachable): taken all the same, if the row is there.
             row = await self.db.run(repo.get_interaction_by_external, team_id, contact.external_id)
@@ -266,7 +268,7 @@ class Inbound(Service):
             await self.db.run(_voicemail_line, interaction_id, contact)
         return InboundPublic(
             team_id=team_id,
-            outcome="opened" if opened else "joined",
+            outcome="opened" if opened else "merged" if merged else "joined",
             interaction_id=interaction_id,
             member_id=member_id,
             pending=pending,

@@ -11,12 +11,13 @@ import contextlib
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -37,6 +38,7 @@ from domain.messages import (
     INTERACTION_STATUSES,
     AssignInput,
     AttemptInput,
+    ContactAgainInput,
     FlagInput,
     InteractionInput,
     InteractionState,
@@ -75,7 +77,7 @@ from services.routing import route_new
 from services.schemas import CaseStart, InteractionCreate
 from services.teams import calendar_for, require_staff, require_team, team_config
 from store import idempotency as idem, repositories as repo
-from store.models import Attempt, Interaction, Team
+from store.models import Attempt, Interaction, InteractionContact, Team
 from store.projection import add_timeline
 from workflows.interaction import InteractionWorkflow
 from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_STATUS, FT_TEAM
@@ -170,8 +172,93 @@ async def start_workflow(client: Client, settings: Settings, inp: InteractionInp
         )
 
 
-def _insert_or_find(session: Session, body: CaseStart) -> tuple[Interaction, bool, InteractionInput]:
-    """The stored row for ``(team, external_id)``, or a new one committed now; and the workflow input."""
+@dataclass(frozen=True)
+class _Found:
+    """What ``_insert_or_find`` found or made: the case's row, whether it was inserted now, its
+    workflow input, and (a repeat contact merged into the member's open case) the update that
+    tells the case (docs/rules.md §2.10)."""
+
+    row: Interaction
+    created: bool
+    inp: InteractionInput
+    again: ContactAgainInput | None = None
+    # The merge was remembered by this request (not by an earlier one).
+    merged_now: bool = False
+
+
+def _open_case_of(session: Session, team_id: str, member_id: str) -> Interaction | None:
+    """The member's open case in the team a repeat contact joins: the oldest, if several."""
+    return session.scalar(
+        select(Interaction)
+        .where(
+            Interaction.team_id == team_id,
+            Interaction.member_id == member_id,
+            Interaction.status.in_(ACTIVE_INTERACTION_STATUSES),
+        )
+        .order_by(Interaction.received_at, Interaction.id)
+        .limit(1)
+    )
+
+
+def _merged_contact(session: Session, team_id: str, external_id: str) -> InteractionContact | None:
+    return session.scalar(
+        select(InteractionContact).where(
+            InteractionContact.team_id == team_id, InteractionContact.external_id == external_id
+        )
+    )
+
+
+def _again(contact: InteractionContact) -> ContactAgainInput:
+    return ContactAgainInput(contact_id=contact.external_id, channel=contact.channel, at=contact.at)
+
+
+def _merge_into(
+    session: Session, body: CaseStart, cfg: TeamConfig, team: Team, *, merge: bool
+) -> _Found | None:
+    """A contact remembered as merged answers its case; a new one from a member with an open
+    case joins it (remembered now, committed). None: it opens a case of its own."""
+    known = _merged_contact(session, body.team_id, body.external_id)
+    if known is not None:
+        row = require_interaction(session, known.interaction_id)
+        return _Found(row, False, workflow_input(row, cfg, team), _again(known))
+    if not merge or not cfg.merge_repeat_contacts or body.member_id is None:
+        return None
+    target = _open_case_of(session, body.team_id, body.member_id)
+    if target is None:
+        return None
+    contact = InteractionContact(
+        id=uuid.uuid4().hex,
+        team_id=body.team_id,
+        external_id=body.external_id,
+        interaction_id=target.id,
+        channel=body.channel,
+        at=body.received_at,
+        created_at=now_utc(),
+    )
+    session.add(contact)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # the same contact, at once: answer what the other remembered
+        known = _merged_contact(session, body.team_id, body.external_id)
+        if known is None:
+            raise
+        target = require_interaction(session, known.interaction_id)
+        return _Found(target, False, workflow_input(target, cfg, team), _again(known))
+    return _Found(target, False, workflow_input(target, cfg, team), _again(contact), merged_now=True)
+
+
+def _forget_merge(session: Session, team_id: str, external_id: str) -> None:
+    """Undo a merge the case refused (it was resolved meanwhile): the contact opens its own."""
+    known = _merged_contact(session, team_id, external_id)
+    if known is not None:
+        session.delete(known)
+        session.commit()
+
+
+def _insert_or_find(session: Session, body: CaseStart, merge: bool = True) -> _Found:
+    """The stored row for ``(team, external_id)``, the member's open case a repeat contact joins,
+    or a new row committed now; and the workflow input."""
     team = require_team(session, body.team_id, as_input=True)
     cfg = team_config(team)
     existing = repo.get_interaction_by_external(session, body.team_id, body.external_id)
@@ -180,7 +267,10 @@ def _insert_or_find(session: Session, body: CaseStart) -> tuple[Interaction, boo
             # A repeat after a half-created start (the row re-made by the workflow) brings the text back.
             existing.summary = body.summary
             session.commit()
-        return existing, False, workflow_input(existing, cfg, team)
+        return _Found(existing, False, workflow_input(existing, cfg, team))
+    merged = _merge_into(session, body, cfg, team, merge=merge)
+    if merged is not None:
+        return merged
     if body.member_id is not None:
         assignee_id, source = route_new(session, body.team_id, body.member_id)
     else:  # a caller the team does not know yet: the leads' unassigned queue (docs/channels.md)
@@ -225,8 +315,8 @@ def _insert_or_find(session: Session, body: CaseStart) -> tuple[Interaction, boo
         existing = repo.get_interaction_by_external(session, body.team_id, body.external_id)
         if existing is None:
             raise
-        return existing, False, workflow_input(existing, cfg, team)
-    return row, True, workflow_input(row, cfg, team)
+        return _Found(existing, False, workflow_input(existing, cfg, team))
+    return _Found(row, True, workflow_input(row, cfg, team))
 
 
 def _delete_unstarted(session: Session, interaction_id: str) -> None:
@@ -238,9 +328,18 @@ def _delete_unstarted(session: Session, interaction_id: str) -> None:
 
 
 async def _create(
-    db: Database, temporal: TemporalLink, settings: Settings, body: CaseStart, *, keep_unstarted: bool = False
-) -> tuple[Interaction, bool]:
+    db: Database,
+    temporal: TemporalLink,
+    settings: Settings,
+    body: CaseStart,
+    *,
+    keep_unstarted: bool = False,
+    merge: bool = True,
+) -> tuple[Interaction, bool, bool]:
     """Insert the row and start the workflow; a duplicate answers the stored row (created=False).
+    A contact from a member with an open case joins it instead (merged=True, docs/rules.md
+    §2.10): remembered in SQL by its external id, then told to the case (``contact_again``,
+    once per external id); a repeat of it answers that case and tells it again (applied once).
 
     If Temporal refuses the start outright, the new row is removed again (no queue row without a
     deadline) and the caller gets a 503 to retry. If the start's outcome is unknown (a timeout),
@@ -253,11 +352,23 @@ async def _create(
         raise Invalid("received_at is more than 5 minutes in the future")
     if body.received_at < now_utc() - MAX_BACKFILL:
         raise Invalid("received_at is more than 5 years in the past")
-    row, created, inp = await db.run(_insert_or_find, body)
+    found = await db.run(_insert_or_find, body, merge)
+    row, created, inp = found.row, found.created, found.inp
     if row.status == "resolved":
         # Closed stays closed: a repeat for a resolved case answers it and starts nothing, whether
         # or not Temporal still remembers the run (retention may have removed it).
-        return row, False
+        return row, False, found.again is not None
+    if found.again is not None:
+        return await _contact_again(
+            db,
+            temporal,
+            settings,
+            body,
+            row,
+            found.again,
+            merged_now=found.merged_now,
+            keep_unstarted=keep_unstarted,
+        )
     crash_point("between_insert_and_start")
     try:
         await start_workflow(await temporal.client(), settings, inp, row)
@@ -270,7 +381,33 @@ async def _create(
         triggers = {f for f in row.flags if f in TRIGGERS}
         if triggers:
             await _escalations_recorded(db, row.id, triggers)
-    return await db.run(require_interaction, row.id), created
+    return await db.run(require_interaction, row.id), created, False
+
+
+async def _contact_again(
+    db: Database,
+    temporal: TemporalLink,
+    settings: Settings,
+    body: CaseStart,
+    row: Interaction,
+    again: ContactAgainInput,
+    *,
+    merged_now: bool,
+    keep_unstarted: bool,
+) -> tuple[Interaction, bool, bool]:
+    """Tell the member's open case of a contact merged into it. A case resolved since this
+    request found it refuses it: the contact is forgotten there and opens a case of its own."""
+    try:
+        await run_interaction_update(
+            await temporal.client(), settings, row, "contact_again", again, key=again.contact_id
+        )
+    except Conflict:
+        if not merged_now:
+            return await db.run(fresh, row.id), False, True  # joined earlier; the case closed since
+        await db.run(_forget_merge, body.team_id, body.external_id)
+        return await _create(db, temporal, settings, body, keep_unstarted=keep_unstarted, merge=False)
+    log.info("interaction.contact_merged", interaction_id=row.id, team_id=row.team_id, channel=body.channel)
+    return await db.run(require_interaction, row.id), False, True
 
 
 def _recorded_triggers(session: Session, interaction_id: str) -> set[str]:
@@ -466,10 +603,12 @@ class Interactions(Service):
         """``create`` for every front end: 201 when created, 200 with the stored case for a
         repeat of ``(team, external_id)``. ``keep_unstarted``: see ``_create``."""
         access.require_interaction_starter(principal)
-        row, created = await _create(
+        row, created, merged = await _create(
             self.db, self.ctx.temporal, self.settings, body, keep_unstarted=keep_unstarted
         )
         answer = await self.db.read(presenters.interaction_summary, row)
+        if merged:
+            answer = answer.model_copy(update={"merged": True})
         return Answer(answer, 201 if created else 200)
 
     async def _acting(self, principal: Principal, interaction_id: str) -> Interaction:

@@ -59,6 +59,8 @@ def interactions(
                 caller_phone=r.caller_phone,
                 resolved_at=r.resolved_at,
                 resolved_by=r.resolved_by,
+                contacts=r.contacts,
+                last_contact_at=r.last_contact_at,
                 attempts=[
                     AttemptPublic(
                         id=a.id,

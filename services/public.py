@@ -116,12 +116,13 @@ class InboundCreate(InputModel):
         return in_range(v)
 
 
-InboundOutcome = Literal["opened", "joined", "opted_out", "opted_in", "ignored"]
+InboundOutcome = Literal["opened", "joined", "merged", "opted_out", "opted_in", "ignored"]
 
 
 class InboundPublic(BaseModel):
     """What an inbound contact did: ``opened`` a case; ``joined`` the case its provider id had
-    already opened (a voicemail after the missed call, a repeat); ``opted_out``/``opted_in`` (a
+    already opened (a voicemail after the missed call, a repeat); ``merged`` into the member's
+    open case (a repeat contact, docs/rules.md §2.10); ``opted_out``/``opted_in`` (a
     keyword: the text consent of ``members``, no case); ``ignored`` (an answered call, HELP)."""
 
     team_id: str
@@ -239,6 +240,11 @@ class InteractionPublic(BaseModel):
     caller_phone: str | None = None
     resolved_at: Timestamp | None
     resolved_by: str | None
+    # Repeat contacts (docs/rules.md §2.10): contacts in all (the first included), the latest's
+    # time (None: only the first); ``merged``: this answer's contact joined the case.
+    contacts: int = 1
+    last_contact_at: Timestamp | None = None
+    merged: bool = False
     attempts: list[AttemptPublic]
     escalations: list[EscalationPublic]
     timeline: list[TimelinePublic] | None = None

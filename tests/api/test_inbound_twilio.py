@@ -197,8 +197,11 @@ async def test_a_voicemail_after_the_missed_call_is_the_same_case(
     # The case keeps the channel Temporal started it with (call and voicemail share a deadline).
     assert got["channel"] == "call"
 
-    # A voicemail with no missed call before it (a <Record> straight away) opens a voicemail case.
-    only = call(sid("CA"), CallStatus="in-progress", RecordingUrl=recording, RecordingDuration="5")
+    # A voicemail with no missed call before it (a <Record> straight away) opens a voicemail case
+    # (from another caller: the member's own would join the member's open case).
+    only = call(
+        sid("CA"), "+13125550177", CallStatus="in-progress", RecordingUrl=recording, RecordingDuration="5"
+    )
     assert_twiml(await twilio(api, "voice", only))
     assert [r.channel for r in cases(sessions)] == ["call", "voicemail"]
 
@@ -213,10 +216,12 @@ async def test_a_retried_webhook_changes_nothing(
     message = text(sid("SM"), "Can someone call me back about my ride?")
     for _ in range(2):
         assert_twiml(await twilio(api, "messaging", message))
-    rows = cases(sessions)
-    assert sorted(r.channel for r in rows) == ["call", "text"]
-    got = await detail(api, next(r.id for r in rows if r.channel == "call"))
-    assert kinds(got).count("created") == 1
+    # The member's text joins the call's open case (docs/rules.md §2.10), once.
+    (row,) = cases(sessions)
+    assert row.channel == "call"
+    got = await detail(api, row.id)
+    assert kinds(got).count("created") == 1 and kinds(got).count("contacted_again") == 1
+    assert got["contacts"] == 2
 
 
 # ---------------------------------------------------------------- messaging
@@ -262,10 +267,12 @@ async def test_stop_start_and_help_set_the_text_consent_and_open_no_case(
     # Twilio retries the STOP after the START: the same MessageSid changes nothing.
     assert_twiml(await twilio(api, "messaging", text(stop_sid, "  Stop ")))
     assert profile(sessions, "mem-1")["consent"]["text"]["status"] == "granted"
-    # Words around the keyword make it a message: a case for the CHW, consent unchanged.
+    # Words around the keyword make it a message for the CHW (it joins the member's open case,
+    # docs/rules.md §2.10), consent unchanged.
     assert_twiml(await twilio(api, "messaging", text(sid("SM"), "please stop texting me")))
     assert profile(sessions, "mem-1")["consent"]["text"]["status"] == "granted"
-    assert [r.channel for r in cases(sessions)][-1] == "text"
+    assert [r.id for r in cases(sessions)] == [open_case["id"]]
+    assert (await detail(api, open_case["id"]))["contacts"] == 2
 
 
 # ---------------------------------------------------------------- unknown callers
