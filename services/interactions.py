@@ -77,7 +77,7 @@ from services.routing import route_new
 from services.schemas import CaseStart, InteractionCreate
 from services.teams import calendar_for, require_staff, require_team, team_config
 from store import idempotency as idem, repositories as repo
-from store.models import Attempt, Interaction, InteractionContact, Team
+from store.models import Attempt, Interaction, InteractionContact, Team, TimelineEvent
 from store.projection import add_timeline
 from workflows.interaction import InteractionWorkflow
 from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_STATUS, FT_TEAM
@@ -236,6 +236,17 @@ def _merge_into(
         created_at=now_utc(),
     )
     session.add(contact)
+    if body.summary:
+        # The member's words (a text's body, a transcript) stay with the case: SQL only.
+        repo.add_note(
+            session,
+            key=f"contact_note:{target.id}:{body.external_id}",
+            interaction_id=target.id,
+            kind="contact_note",
+            actor_id=None,
+            note=body.summary,
+            details={"channel": body.channel},
+        )
     try:
         session.commit()
     except IntegrityError:
@@ -252,6 +263,13 @@ def _forget_merge(session: Session, team_id: str, external_id: str) -> None:
     """Undo a merge the case refused (it was resolved meanwhile): the contact opens its own."""
     known = _merged_contact(session, team_id, external_id)
     if known is not None:
+        note = session.scalar(
+            select(TimelineEvent).where(
+                TimelineEvent.key == f"contact_note:{known.interaction_id}:{external_id}"
+            )
+        )
+        if note is not None:
+            session.delete(note)
         session.delete(known)
         session.commit()
 
@@ -407,6 +425,15 @@ async def _contact_again(
         await db.run(_forget_merge, body.team_id, body.external_id)
         return await _create(db, temporal, settings, body, keep_unstarted=keep_unstarted, merge=False)
     log.info("interaction.contact_merged", interaction_id=row.id, team_id=row.team_id, channel=body.channel)
+    # The merged contact's flags (a safety concern, urgency) are raised on the case, once each.
+    flags = sorted(set(body.flags) | ({"urgent"} if body.urgent else set()))
+    for flag in flags:
+        key = f"{again.contact_id}:{flag}"
+        arg = FlagInput(flag=flag, flag_id=operation_id("flag", key), staff_id=None)
+        with contextlib.suppress(Conflict):  # resolved meanwhile: nothing left to flag
+            await run_interaction_update(await temporal.client(), settings, row, "flag", arg, key=key)
+    if {f for f in flags if f in TRIGGERS}:
+        await _escalations_recorded(db, row.id, {f for f in flags if f in TRIGGERS})
     return await db.run(require_interaction, row.id), False, True
 
 

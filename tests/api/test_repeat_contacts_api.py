@@ -145,7 +145,10 @@ async def test_an_inbound_text_after_a_call_joins_the_case(
     r = await api.post("/v1/inbound", json=text, headers=SYSTEM)  # the phone system again
     assert r.json()["interaction_id"] == case_id
     assert len(cases(sessions)) == 1
-    assert (await detail(api, case_id))["contacts"] == 2
+    case = await detail(api, case_id)
+    assert case["contacts"] == 2
+    (note,) = lines(case, "contact_note")  # the text's body stays with the case, once
+    assert note["note"] == "call me back" and note["details"] == {"channel": "text"}
 
 
 async def test_merge_repeat_contacts_false_keeps_separate_cases(
@@ -173,3 +176,15 @@ async def test_a_contact_from_another_member_or_after_resolution_opens_its_own_c
     after = await start(api)
     assert after.status_code == 201 and after.json()["id"] != first["id"]
     assert len(cases(sessions)) == 3
+
+
+async def test_a_merged_contact_with_a_safety_flag_escalates_the_case(api: httpx.AsyncClient) -> None:
+    await setup(api)
+    first = (await start(api)).json()
+    body = {"flags": ["safety"], "external_id": f"ext-{uuid.uuid4().hex[:10]}"}
+    merged = (await start(api, **body)).json()
+    assert merged["id"] == first["id"] and merged["merged"] is True
+    assert "safety" in merged["flags"] and [e["trigger"] for e in merged["escalations"]] == ["safety"]
+    again = (await start(api, **body)).json()  # the same contact again raises nothing more
+    assert [e["trigger"] for e in again["escalations"]] == ["safety"]
+    assert [e["kind"] for e in (await detail(api, first["id"]))["timeline"]].count("flagged") == 1
