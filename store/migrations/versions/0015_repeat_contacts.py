@@ -1,8 +1,8 @@
 """repeat contacts merged into an open case: the case counts its contacts and the latest's time;
 each merged contact's external id answers that case again (docs/rules.md §2.10)
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 10:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from store.models import UTCDateTime
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
