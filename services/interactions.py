@@ -223,6 +223,10 @@ def _merge_into(
         return _Found(row, False, workflow_input(row, cfg, team), _again(known))
     if not merge or not cfg.merge_repeat_contacts or body.member_id is None:
         return None
+    if body.channel == "referral":
+        # A referral is a plan's or clinic's request with its own Task and deadline, not a
+        # contact from the member: it never joins another case (a later contact may join it).
+        return None
     target = _open_case_of(session, body.team_id, body.member_id)
     if target is None:
         return None

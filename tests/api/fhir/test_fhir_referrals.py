@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.fhir import codes
-from tests.api.support import CHICAGO_TEAM, LEAD, SYSTEM, detail, require_real_clock, setup_team
+from tests.api.support import CHICAGO_TEAM, LEAD, SYSTEM, create, detail, require_real_clock, setup_team
 from tests.workflows.support import eventually, history_text
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -226,3 +226,21 @@ async def test_the_referrals_text_stays_out_of_the_workflow_history(
     assert "referral" in exported  # the history was read
     for marker in (CANARY_DESCRIPTION, CANARY_REASON, "CANARY", body["identifier"][0]["value"]):
         assert marker not in exported, f"{marker!r} leaked into the referral's workflow history"
+
+
+async def test_a_referral_never_joins_the_members_open_case(
+    api: httpx.AsyncClient, env: WorkflowEnvironment
+) -> None:
+    """A plan's referral is its own Task with its own deadline, not a contact from the member:
+    it opens a case even when the member has one open and the team merges repeat contacts."""
+    await require_real_clock(env)
+    await setup_team(api)
+    r = await api.put(
+        "/v1/teams/eastside", json={**CHICAGO_TEAM, "merge_repeat_contacts": True}, headers=SYSTEM
+    )
+    assert r.status_code == 200, r.text
+    call = await create(api, member_id="mem-1")
+    r = await post(api, referral_body(**{"for": {"reference": "Patient/mem-1"}}))
+    assert r.status_code == 201, r.text
+    assert task_of(r).id != call["id"]
+    assert (await detail(api, call["id"])).get("contacts", 1) == 1
