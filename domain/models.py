@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.grouping import NotificationPolicy
+from domain.inbound import e164
 from domain.windows import parse_window
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -248,6 +249,9 @@ class Policy(BaseModel):
     # A referral (POST /fhir/r4/Task) without a deadline of its own: due at the close of this
     # many business days after its day of receipt (docs/rules.md §2.2).
     referral_response_business_days: int = Field(default=2, ge=1, le=60)
+    # docs/rules.md §2.10: a contact from a member with an open case joins that case instead of
+    # opening another. Decided by the service; the workflow only carries it.
+    merge_repeat_contacts: bool = True
 
 
 class EscalationLevel(BaseModel):
@@ -319,14 +323,10 @@ class TeamConfig(BaseModel):
     # docs/channels.md: the numbers the team answers (E.164; a number is one team's at most). A
     # call or text to one of them, from the phone system, is this team's.
     phone_numbers: list[str] = Field(default_factory=list, max_length=100)
-    # docs/rules.md §2.10: a contact from a member with an open case joins that case instead of
-    # opening another. Service-side only (never in a workflow input).
-    merge_repeat_contacts: bool = True
 
     @field_validator("phone_numbers")
     @classmethod
     def _phone_numbers(cls, v: list[str]) -> list[str]:
-        from domain.inbound import e164
 
         for number in v:
             if not re.fullmatch(r"\+[1-9]\d{1,14}", number) or e164(number) != number:

@@ -221,7 +221,7 @@ def _merge_into(
     if known is not None:
         row = require_interaction(session, known.interaction_id)
         return _Found(row, False, workflow_input(row, cfg, team), _again(known))
-    if not merge or not cfg.merge_repeat_contacts or body.member_id is None:
+    if not merge or not cfg.policy.merge_repeat_contacts or body.member_id is None:
         return None
     if body.channel == "referral":
         # A referral is a plan's or clinic's request with its own Task and deadline, not a

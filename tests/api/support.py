@@ -27,7 +27,9 @@ async def setup_team(api: httpx.AsyncClient, team_id: str = "eastside") -> None:
     # Repeat contacts merge by default (docs/rules.md §2.10); the standard team opens one case per
     # contact, as the tests written before it expect. Tests of merging turn it on.
     r = await api.put(
-        f"/v1/teams/{team_id}", json={**CHICAGO_TEAM, "merge_repeat_contacts": False}, headers=SYSTEM
+        f"/v1/teams/{team_id}",
+        json={**CHICAGO_TEAM, "policy": {"merge_repeat_contacts": False}},
+        headers=SYSTEM,
     )
     assert r.status_code == 200, r.text
     for staff_id, role in (("mgr-1", "manager"), ("lead-1", "lead"), ("chw-ana", "chw"), ("chw-ben", "chw")):

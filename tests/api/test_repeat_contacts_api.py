@@ -28,10 +28,10 @@ TUE_10_UTC = "2026-12-01T16:00:00+00:00"
 
 async def setup(api: httpx.AsyncClient, *, merge: bool = True) -> None:
     await setup_team(api)
-    team = {**CHICAGO_TEAM, "phone_numbers": [TEAM_NUMBER], "merge_repeat_contacts": merge}
+    team = {**CHICAGO_TEAM, "phone_numbers": [TEAM_NUMBER], "policy": {"merge_repeat_contacts": merge}}
     r = await api.put("/v1/teams/eastside", json=team, headers=SYSTEM)
     assert r.status_code == 200, r.text
-    assert r.json()["merge_repeat_contacts"] is merge
+    assert r.json()["policy"]["merge_repeat_contacts"] is merge
     r = await api.put(
         "/v1/teams/eastside/members/mem-1",
         json={"owner_id": "chw-ana", "phone": MEMBER_PHONE},

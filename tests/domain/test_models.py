@@ -48,6 +48,7 @@ CONTRACT_BODY: dict[str, Any] = {
         "retry_spacing_business_minutes": 120,
         "max_attempts": 3,
         "referral_response_business_days": 2,
+        "merge_repeat_contacts": True,
     },
     "escalation_matrix": {
         "safety": {

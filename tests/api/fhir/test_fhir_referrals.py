@@ -236,7 +236,7 @@ async def test_a_referral_never_joins_the_members_open_case(
     await require_real_clock(env)
     await setup_team(api)
     r = await api.put(
-        "/v1/teams/eastside", json={**CHICAGO_TEAM, "merge_repeat_contacts": True}, headers=SYSTEM
+        "/v1/teams/eastside", json={**CHICAGO_TEAM, "policy": {"merge_repeat_contacts": True}}, headers=SYSTEM
     )
     assert r.status_code == 200, r.text
     call = await create(api, member_id="mem-1")
