@@ -35,6 +35,7 @@ Clock = Literal["business", "wall"]
 
 WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
+PHONE_CHANNELS: tuple[PhoneChannel, ...] = get_args(PhoneChannel)
 FLAGS: tuple[Flag, ...] = get_args(Flag)
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)

@@ -13,7 +13,7 @@ from domain.calendar import BusinessCalendar
 from domain.contact import next_contact_instant
 from domain.deadlines import is_overdue, sla_met
 from domain.errors import Invalid
-from domain.models import CHANNELS
+from domain.models import CHANNELS, PHONE_CHANNELS
 from services import access, members
 from services.access import Principal
 from services.common import now_utc
@@ -64,6 +64,8 @@ def compute_sla(session: Session, team: Team, start: datetime, end: datetime) ->
     channels: dict[str, ChannelReport] = {}
     for channel in CHANNELS:
         mine = [r for r in rows if r.channel == channel]
+        if channel not in PHONE_CHANNELS and not mine:
+            continue  # the contract's three channels always; referrals once there are some
         answered = [r for r in mine if r.first_response_at is not None]
         on_time = sum(1 for r in answered if sla_met(r.first_response_at, r.due_at))
         minutes = [

@@ -444,6 +444,8 @@ async def test_sla_report_matches_what_happened(api: httpx.AsyncClient, env: Wor
         "blocked_by_contact_window",
     }
     assert report["team_id"] == "eastside"
+    # The contract's three channels; a referral row only once the team received referrals.
+    assert set(report["channels"]) == {"call", "voicemail", "text"}
     assert ts(report["from"]) == datetime.fromisoformat(params["from"])
     assert ts(report["to"]) == datetime.fromisoformat(params["to"])
     call, text, vm = (report["channels"][ch] for ch in ("call", "text", "voicemail"))
