@@ -79,6 +79,8 @@ class ChannelConsent(InputModel):
 class MemberProfile(InputModel):
     """The contact profile of ``PUT /v1/teams/{id}/members/{member_id}``; every field optional."""
 
+    # What staff call the member (member data: SQL only, like the phone).
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     postal_code: str | None = Field(default=None, max_length=10)
     phone: str | None = Field(default=None, max_length=20)

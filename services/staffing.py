@@ -64,6 +64,13 @@ class Teams(Service):
         staff = await self.db.run(repo.team_staff, team_id)
         return Page(items=[presenters.staff(s) for s in staff], next_cursor=None)
 
+    async def get_member(self, principal: Principal, team_id: str, member_id: str) -> MemberPublic:
+        """The member as ``put_member`` answers them, profile and consent included (readers of the
+        team: its staff, ops, the system)."""
+        principal.require(principal.can_read_team(team_id), "not a member of this team")
+        member, window = await self.db.run(teams.get_member, team_id, member_id)
+        return presenters.member(member, window)
+
     async def timezone(self, team_id: str | None) -> str:
         """The team's time zone, in which pages show its times (UTC when there is no such team)."""
 

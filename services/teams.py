@@ -193,9 +193,22 @@ def put_member(
         else:
             member.owner_id = owner_id
         members.put_profile(member, profile or members.MemberProfile(), cfg.calendar.timezone)
-    zone, window = members.window_of(member, cfg)
-    del zone
-    return member, None if window is None else [format_hhmm(window[0]), format_hhmm(window[1])]
+    return member, _window_in_force(member, cfg)
+
+
+def get_member(session: Session, team_id: str, member_id: str) -> tuple[Member, list[str] | None]:
+    """The member with the contact window in force, as ``put_member`` answers them (NotFound)."""
+    cfg = team_config(require_team(session, team_id))
+    member = repo.get_member(session, team_id, member_id)
+    if member is None:
+        raise NotFound(f"member {member_id} not found in team {team_id}")
+    return member, _window_in_force(member, cfg)
+
+
+def _window_in_force(member: Member, cfg: TeamConfig) -> list[str] | None:
+    """The member's contact window in force (member-local), None when the rules never meet."""
+    _zone, window = members.window_of(member, cfg)
+    return None if window is None else [format_hhmm(window[0]), format_hhmm(window[1])]
 
 
 # ---------------------------------------------------------------- team files

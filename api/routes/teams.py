@@ -52,3 +52,11 @@ async def put_member(
 ) -> MemberPublic:
     """Set a member's owning CHW (caseload) and contact profile; system, or a lead/manager of the team."""
     return await teams.put_member(principal, team_id, member_id, body)
+
+
+@router.get("/{team_id}/members/{member_id}")
+async def get_member(
+    team_id: TeamId, member_id: MemberId, principal: PrincipalDep, teams: TeamsDep
+) -> MemberPublic:
+    """The member, their contact profile (consent included) and window in force; readers of the team."""
+    return await teams.get_member(principal, team_id, member_id)

@@ -86,6 +86,7 @@ ROUTES: dict[str, Route] = {
     "put_member": Route(
         "PUT", "/v1/teams/eastside/members/mem-new", {"system", *TEAM_LEADS}, body={"owner_id": "chw-ana"}
     ),
+    "get_member": Route("GET", "/v1/teams/eastside/members/mem-1", READERS),
     "create_interaction": Route(
         "POST", "/v1/interactions", {"system"}, body=interaction_body(external_id="new-1"), success=201
     ),
@@ -408,7 +409,8 @@ def test_every_route_is_in_the_role_matrix() -> None:
             re.sub(r"\{[a-z]+\}", "{}", r.path)
             .replace("/eastside", "/{}")
             .replace("/chw-new", "/{}")
-            .replace("/mem-new", "/{}"),
+            .replace("/mem-new", "/{}")
+            .replace("/mem-1", "/{}"),
         )
         for r in ROUTES.values()
     }
