@@ -201,6 +201,8 @@ def _attempt_row(interaction_id: str, a: AttemptRecord) -> Attempt:
         at=a.at,
         outside_contact_window=a.outside_contact_window,
         over_daily_cap=a.over_daily_cap,
+        channel=a.channel,
+        consent_refused=a.consent_refused,
     )
 
 

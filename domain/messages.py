@@ -11,7 +11,16 @@ from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.models import CalendarSnapshot, Channel, EscalationRule, Flag, Outcome, Policy, Trigger
+from domain.models import (
+    AttemptChannel,
+    CalendarSnapshot,
+    Channel,
+    EscalationRule,
+    Flag,
+    Outcome,
+    Policy,
+    Trigger,
+)
 
 InteractionStatus = Literal["open", "attempting", "escalated", "resolved"]
 EscalationStatus = Literal["open", "acknowledged", "resolved"]
@@ -58,6 +67,9 @@ class AttemptRecord(_Message):
     # Marks of the member's contact rules (docs/rules.md §2.7); the attempt is recorded anyway.
     outside_contact_window: bool = False
     over_daily_cap: bool = False
+    # Issue 21: how it was made (None: not said), and a text to a member who refused texts.
+    channel: AttemptChannel | None = None
+    consent_refused: bool = False
 
 
 class MemberContact(_Message):
@@ -165,6 +177,9 @@ class AttemptInput(_Message):
     outside_contact_window: bool = False
     over_daily_cap: bool = False
     contact: MemberContact | None = None
+    # Issue 21; older callers never set them (docs/adr/message-evolution.md).
+    channel: AttemptChannel | None = None
+    consent_refused: bool = False
 
 
 class ContactAgainInput(_Message):

@@ -28,6 +28,8 @@ Channel = Literal["call", "voicemail", "text", "referral"]
 PhoneChannel = Literal["call", "voicemail", "text"]
 Flag = Literal["urgent", "safety", "outside_role", "complaint", "sensitive"]
 Trigger = Literal["safety", "outside_role", "complaint", "sensitive", "unreachable", "deadline_missed"]
+# How a CHW made an attempt (the attempt body's optional ``channel``, issue 21).
+AttemptChannel = Literal["call", "text", "in_person", "other"]
 Outcome = Literal["reached", "replied", "no_answer", "left_voicemail", "busy", "wrong_number"]
 StaffRole = Literal["chw", "lead", "manager"]
 Role = Literal["system", "chw", "lead", "manager", "ops"]
@@ -39,6 +41,7 @@ PHONE_CHANNELS: tuple[PhoneChannel, ...] = get_args(PhoneChannel)
 FLAGS: tuple[Flag, ...] = get_args(Flag)
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+ATTEMPT_CHANNELS: tuple[AttemptChannel, ...] = get_args(AttemptChannel)
 STAFF_ROLES: tuple[StaffRole, ...] = get_args(StaffRole)
 ROLES: tuple[Role, ...] = get_args(Role)
 CLOCKS: tuple[Clock, ...] = get_args(Clock)

@@ -45,7 +45,7 @@ from domain.messages import (
     ResolveInput,
     TimelineEntry,
 )
-from domain.models import TRIGGERS, Flag, Outcome, TeamConfig
+from domain.models import TRIGGERS, AttemptChannel, Flag, Outcome, TeamConfig
 from services import access, members, presenters
 from services.access import Principal
 from services.common import (
@@ -496,11 +496,17 @@ def _place_attempt_note(session: Session, attempt_id: str) -> None:
 
 
 def _attempt_input(
-    session: Session, row: Interaction, attempt_id: str, outcome: Outcome, actor_id: str | None
+    session: Session,
+    row: Interaction,
+    attempt_id: str,
+    outcome: Outcome,
+    actor_id: str | None,
+    channel: AttemptChannel | None = None,
 ) -> AttemptInput:
-    """The attempt with its marks against the member's window and daily cap (docs/rules.md §2.7)."""
+    """The attempt with its marks against the member's window, daily cap and text consent
+    (docs/rules.md §2.7)."""
     team = require_team(session, row.team_id)
-    marks = members.attempt_marks(session, team_config(team), row.team_id, row.member_id, now_utc())
+    marks = members.attempt_marks(session, team_config(team), row.team_id, row.member_id, now_utc(), channel)
     return AttemptInput(
         attempt_id=attempt_id,
         outcome=outcome,
@@ -508,6 +514,8 @@ def _attempt_input(
         outside_contact_window=marks.outside_contact_window,
         over_daily_cap=marks.over_daily_cap,
         contact=marks.contact,
+        channel=channel,
+        consent_refused=marks.consent_refused,
     )
 
 
@@ -740,7 +748,7 @@ class Interactions(Service):
     ) -> None:
         db = self.db
         attempt_id = operation_id("attempt", key)
-        arg = await db.run(_attempt_input, row, attempt_id, body.outcome, actor_id)
+        arg = await db.run(_attempt_input, row, attempt_id, body.outcome, actor_id, body.channel)
 
         def update() -> Awaitable[InteractionState]:
             # A repeat is sent too: the workflow answers an attempt it holds without recording it

@@ -30,7 +30,7 @@ from domain.contact import (
 )
 from domain.inbound import e164
 from domain.messages import MemberContact
-from domain.models import TeamConfig
+from domain.models import AttemptChannel, TeamConfig
 from domain.windows import Window, parse_window
 from services.schemas import InputModel
 from store.models import Attempt, Interaction, Member
@@ -209,6 +209,8 @@ def member_attempt_times(session: Session, team_id: str, member_id: str, since: 
 class AttemptMarks(BaseModel):
     outside_contact_window: bool
     over_daily_cap: bool
+    # A text (the attempt's channel) to a member whose text consent is refused (e.g. after STOP).
+    consent_refused: bool = False
     contact: MemberContact
 
 
@@ -236,11 +238,20 @@ def _contact_now(
 
 
 def attempt_marks(
-    session: Session, cfg: TeamConfig, team_id: str, member_id: str | None, at: datetime
+    session: Session,
+    cfg: TeamConfig,
+    team_id: str,
+    member_id: str | None,
+    at: datetime,
+    channel: AttemptChannel | None = None,
 ) -> AttemptMarks:
-    """How an attempt at ``at`` stands against the member's window and the daily cap, and the
-    member's rules for the workflow to schedule the next retry by."""
-    return _marks(cfg, at, _contact_now(session, cfg, team_id, member_id, at))
+    """How an attempt at ``at`` (made by ``channel``, when said) stands against the member's
+    window, the daily cap and their text consent, and the member's rules for the workflow to
+    schedule the next retry by."""
+    now = _contact_now(session, cfg, team_id, member_id, at)
+    marks = _marks(cfg, at, now)
+    marks.consent_refused = channel == "text" and text_refused(now.member)
+    return marks
 
 
 def _marks(cfg: TeamConfig, at: datetime, now: _ContactNow) -> AttemptMarks:

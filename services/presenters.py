@@ -71,6 +71,8 @@ def interactions(
                         note=a.note,
                         outside_contact_window=a.outside_contact_window,
                         over_daily_cap=a.over_daily_cap,
+                        channel=a.channel,
+                        consent_refused=a.consent_refused,
                         override_reason=a.override_reason,
                     )
                     for a in attempts[r.id]

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from domain.messages import AbsenceStatus, EscalationStatus, InteractionStatus
-from domain.models import Channel, Flag, Outcome, PhoneChannel, StaffRole, TeamConfig
+from domain.models import AttemptChannel, Channel, Flag, Outcome, PhoneChannel, StaffRole, TeamConfig
 from services.members import MemberProfile
 from services.schemas import (
     AbsenceCreate as AbsenceCreate,
@@ -66,6 +66,8 @@ class MemberPublic(BaseModel):
 
 class AttemptCreate(InputModel):
     outcome: Outcome
+    # How the attempt was made; a text to a member who refused texts is marked consent_refused.
+    channel: AttemptChannel | None = None
     note: str | None = Field(default=None, max_length=10_000)
     # Why the CHW calls outside the member's window or over the daily cap (docs/rules.md §2.7).
     override_reason: str | None = Field(default=None, min_length=1, max_length=2_000)
@@ -198,6 +200,8 @@ class AttemptPublic(BaseModel):
     note: str | None = None
     outside_contact_window: bool = False
     over_daily_cap: bool = False
+    channel: AttemptChannel | None = None
+    consent_refused: bool = False
     override_reason: str | None = None
 
 

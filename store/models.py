@@ -218,6 +218,10 @@ class Attempt(Base):
     # docs/rules.md §2.7: made outside the member's contact window / over the daily cap.
     outside_contact_window: Mapped[bool] = mapped_column(Boolean, default=False)
     over_daily_cap: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Issue 21: how the attempt was made (call | text | in_person | other; NULL: not said), and
+    # whether it was a text to a member whose text consent was refused.
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    consent_refused: Mapped[bool] = mapped_column(Boolean, default=False)
     # The CHW's reason for an attempt outside the window or over the cap (member data: SQL only).
     override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime]

@@ -233,6 +233,8 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 at=now,
                 outside_contact_window=inp.outside_contact_window,
                 over_daily_cap=inp.over_daily_cap,
+                channel=inp.channel,
+                consent_refused=inp.consent_refused,
             )
         )
         events = [

@@ -72,7 +72,13 @@ def retry_wait_reason(s: InteractionState, at: datetime) -> str:
     return f"waiting for the member's window, opens {local} {s.retry_zone}, "
 
 
-def contact_marks(inp: AttemptInput) -> dict[str, bool]:
-    """The attempt's marks for the timeline: only those that are set."""
-    marks = {"outside_contact_window": inp.outside_contact_window, "over_daily_cap": inp.over_daily_cap}
+def contact_marks(inp: AttemptInput) -> dict[str, bool | str]:
+    """The attempt's marks for the timeline: only those that are set (so an attempt of an older
+    caller, without ``channel``, writes the line it always wrote)."""
+    marks: dict[str, bool | str | None] = {
+        "channel": inp.channel,
+        "outside_contact_window": inp.outside_contact_window,
+        "over_daily_cap": inp.over_daily_cap,
+        "consent_refused": inp.consent_refused,
+    }
     return {k: v for k, v in marks.items() if v}

@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
-from tests.api.support import ANA, BEN, OPS, OTHER_LEAD, SYSTEM, setup_other_team, setup_team
+from tests.api.support import ANA, BEN, OPS, OTHER_LEAD, SYSTEM, create, detail, setup_other_team, setup_team
+from tests.workflows.support import history_text
 
 NAME = "CANARY-NAME Rosa Delgado"
 PROFILE: dict[str, Any] = {
@@ -54,3 +56,46 @@ async def test_get_member_answers_as_the_put_does(api: httpx.AsyncClient) -> Non
         "/v1/teams/eastside/members/mem-1", json={**PROFILE, "display_name": ""}, headers=SYSTEM
     )
     assert r.status_code == 422
+
+
+async def attempt(api: httpx.AsyncClient, iid: str, **body: Any) -> dict[str, Any]:
+    r = await api.post(f"/v1/interactions/{iid}/attempts", json={"outcome": "no_answer", **body}, headers=ANA)
+    assert r.status_code == 200, r.text
+    got: dict[str, Any] = r.json()
+    return got
+
+
+async def test_a_text_attempt_to_a_member_who_refused_texts_is_marked(
+    api: httpx.AsyncClient, client: Client
+) -> None:
+    await setup_team(api)
+    r = await api.put("/v1/teams/eastside/members/mem-1", json=PROFILE, headers=SYSTEM)
+    assert r.status_code == 200, r.text
+    case = await create(api, external_id="consent-1", member_id="mem-1")
+    iid = case["id"]
+    await attempt(api, iid, channel="text")
+    await attempt(api, iid, channel="call")
+    got = await attempt(api, iid)
+    marks = [(a["seq"], a["channel"], a["consent_refused"]) for a in got["attempts"]]
+    assert marks == [(1, "text", True), (2, "call", False), (3, None, False)]
+    lines = [e["details"] for e in (await detail(api, iid))["timeline"] if e["kind"] == "attempt"]
+    assert [(d.get("channel"), d.get("consent_refused", False)) for d in lines] == [
+        ("text", True),
+        ("call", False),
+        (None, False),
+    ]
+    # Granted again (START): a text is no longer marked.
+    granted = {"text": {"status": "granted", "at": "2026-02-01", "source": "START"}}
+    r = await api.put(
+        "/v1/teams/eastside/members/mem-1", json={**PROFILE, "consent": granted}, headers=SYSTEM
+    )
+    assert r.status_code == 200, r.text
+    got = await attempt(api, iid, channel="text")
+    assert got["attempts"][-1]["consent_refused"] is False
+    # A channel outside the vocabulary is refused.
+    r = await api.post(
+        f"/v1/interactions/{iid}/attempts", json={"outcome": "no_answer", "channel": "fax"}, headers=ANA
+    )
+    assert r.status_code == 422
+    # The member's name never reaches the workflow.
+    assert "CANARY-NAME" not in await history_text(client.get_workflow_handle(case["workflow_id"]))
