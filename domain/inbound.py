@@ -8,10 +8,13 @@ Pure rules, no clock and no I/O (``phonenumbers`` is imported lazily, like ``hol
 - **Voice.** Which webhook request of a call is a missed call, which a voicemail, and which
   nothing (``voice_contact``).
 - **Numbers.** Phone numbers are compared in E.164 (``e164``).
+- **Screening.** A text containing one of the team's ``screening`` phrases raises the ``safety``
+  flag on its case (``screened``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 Keyword = Literal["opt_out", "opt_in", "help"]
@@ -64,6 +67,37 @@ def keyword_of(body: str | None) -> tuple[Keyword, str] | None:
         if folded == word.casefold():
             return kind, word
     return None
+
+
+def _folded_words(text: str) -> str:
+    """``text`` case-folded, its runs of white space (line breaks too) one space, trimmed."""
+    return " ".join(text.casefold().split())
+
+
+def screened(body: str | None, phrases: Sequence[str]) -> bool:
+    """Whether a text contains one of the team's screening phrases (team config ``screening``).
+
+    A phrase matches anywhere in the body, in any case (``casefold``), however the words are
+    spaced or broken over lines; it is matched as written, so a phrase should be words that
+    mean the same anywhere (``hurt myself``, not ``hurt``). A blank phrase matches nothing.
+
+    >>> screened("I want to HURT MYSELF tonight", ["hurt myself"])
+    True
+    >>> screened("i might hurt\\n  myself", ["Hurt Myself"])
+    True
+    >>> screened("my son hurt himself at school", ["hurt myself"])
+    False
+    >>> screened("Can I move my appointment?", ["hurt myself", "no food"])
+    False
+    >>> screened("we have NO FOOD since monday", ["hurt myself", "no food"])
+    True
+    >>> screened(None, ["no food"]) or screened("no food", []) or screened("no food", ["  "])
+    False
+    """
+    if not body or not phrases:
+        return False
+    text = _folded_words(body)
+    return any(p and p in text for p in map(_folded_words, phrases))
 
 
 def voice_contact(

@@ -327,6 +327,9 @@ class TeamConfig(BaseModel):
     # docs/channels.md: the numbers the team answers (E.164; a number is one team's at most). A
     # call or text to one of them, from the phone system, is this team's.
     phone_numbers: list[str] = Field(default_factory=list, max_length=100)
+    # docs/channels.md: phrases that, in an inbound text (any case), raise the case's ``safety``
+    # flag (``domain.inbound.screened``).
+    screening: list[str] = Field(default_factory=list, max_length=200)
 
     @field_validator("phone_numbers")
     @classmethod
@@ -337,6 +340,14 @@ class TeamConfig(BaseModel):
                 raise ValueError(f"'{number}' is not a valid phone number in E.164 (e.g. +13035550123)")
         if len(set(v)) != len(v):
             raise ValueError("a number is listed twice")
+        return v
+
+    @field_validator("screening")
+    @classmethod
+    def _screening(cls, v: list[str]) -> list[str]:
+        for phrase in v:
+            if not phrase.strip() or len(phrase) > 200:
+                raise ValueError("a screening phrase is 1 to 200 characters, not only white space")
         return v
 
     @field_validator("contact_window")

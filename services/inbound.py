@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from domain.errors import Forbidden, Invalid, NotFound, Unavailable
-from domain.inbound import Keyword, e164, keyword_of, voice_contact
+from domain.inbound import Keyword, e164, keyword_of, screened, voice_contact
 from domain.messages import ACTIVE_INTERACTION_STATUSES, TimelineEntry
 from domain.models import Channel
 from services import access
@@ -241,8 +241,11 @@ class Inbound(Service):
         return answer
 
     async def _case(self, principal: Principal, team_id: str, contact: Contact) -> InboundPublic:
-        """Open the contact's case (or find the one its provider id opened)."""
+        """Open the contact's case (or find the one its provider id opened); a text with one of
+        the team's screening phrases opens it with the ``safety`` flag."""
         member_id = await self.db.run(_member_of, team_id, contact.caller)
+        screening = await self.db.run(_screening_phrases, team_id) if contact.channel == "text" else []
+        safety = screened(contact.body, screening)
         start = CaseStart(
             team_id=team_id,
             external_id=contact.external_id,
@@ -251,6 +254,7 @@ class Inbound(Service):
             received_at=contact.at,
             summary=contact.body or None,
             caller_phone=contact.caller,
+            flags=["safety"] if safety else [],
         )
         pending, merged = False, False
         try:
@@ -266,6 +270,10 @@ class Inbound(Service):
             interaction_id, opened, pending = row.id, True, True
         if contact.channel == "voicemail":
             await self.db.run(_voicemail_line, interaction_id, contact)
+        if safety and opened:
+            # Which phrase matched is the member's words: neither it nor the body is logged.
+            await self.db.run(_screened_line, interaction_id, contact)
+            log.info("inbound.screened", team_id=team_id, interaction_id=interaction_id, flag="safety")
         return InboundPublic(
             team_id=team_id,
             outcome="opened" if opened else "merged" if merged else "joined",
@@ -298,6 +306,22 @@ def _member_of(session: Session, team_id: str, caller: str | None) -> str | None
         return None
     found = phones.members_with_phone(session, team_id, caller)
     return found[0].id if len(found) == 1 else None
+
+
+def _screening_phrases(session: Session, team_id: str) -> list[str]:
+    return team_config(require_team(session, team_id)).screening
+
+
+def _screened_line(session: Session, interaction_id: str, contact: Contact) -> None:
+    """Why the case was opened with the ``safety`` flag (once per provider id); never the phrase."""
+    entry = TimelineEntry(
+        key=f"inbound:{contact.external_id}:screening",
+        kind="flagged",
+        at=contact.at,
+        details={"flag": "safety", "source": "screening"},
+    )
+    add_timeline(session, [entry], interaction_id=interaction_id)
+    session.commit()
 
 
 def _voicemail_line(session: Session, interaction_id: str, contact: Contact) -> None:

@@ -7,12 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
+from temporalio.client import Client
 
+from services import inbound, interactions
 from store.models import Interaction, Member
-from tests.api.support import LEAD, SYSTEM, detail, setup_team
+from tests.api.support import ANA, LEAD, SYSTEM, detail, setup_team
 from tests.conftest import CHICAGO_TEAM
+from tests.workflows.support import eventually, history_text
 
 TEAM_NUMBER = "+13125550100"
 MEMBER_PHONE = "+13125550111"
@@ -137,3 +143,78 @@ async def test_refused_requests(api: httpx.AsyncClient, sessions: sessionmaker[S
     assert (await post(api, contact(at=future))).status_code == 422
     assert (await post(api, contact(at="2026-01-01T10:00:00"))).status_code == 422  # no offset
     assert rows(sessions) == []
+
+
+SCREENING = ["hurt myself", "CANARY-PHRASE no food"]
+
+
+@pytest.fixture
+def fresh_loggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loggers that see ``capture_logs`` (config/logging.py may cache loggers on first use)."""
+    for module in (inbound, interactions):
+        monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
+
+
+@pytest.mark.usefixtures("fresh_loggers")
+async def test_a_screening_phrase_in_a_text_raises_safety(
+    api: httpx.AsyncClient, client: Client, sessions: sessionmaker[Session]
+) -> None:
+    await setup(api)
+    r = await api.put(
+        "/v1/teams/eastside",
+        json={**CHICAGO_TEAM, "phone_numbers": [TEAM_NUMBER], "screening": SCREENING},
+        headers=SYSTEM,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["screening"] == SCREENING
+    body = "CANARY-BODY-7a1 we have canary-phrase NO\nFOOD since monday"
+    with capture_logs() as logs:
+        r = await post(api, contact(body=body))
+        assert r.status_code == 201, r.text
+        plain = await post(api, contact(body="CANARY-BODY-7a2 can I move my appointment?"))
+        assert plain.status_code == 201, plain.text
+    iid = r.json()["interaction_id"]
+
+    async def safety_escalated() -> dict[str, Any] | None:
+        case = await detail(api, iid)
+        return case if [e["trigger"] for e in case["escalations"]] == ["safety"] else None
+
+    case = await eventually(safety_escalated)
+    assert "safety" in case["flags"]
+    assert {"flag": "safety", "source": "screening"} in [
+        e["details"] for e in case["timeline"] if e["kind"] == "flagged"
+    ]
+    other = await detail(api, plain.json()["interaction_id"])
+    assert other["flags"] == [] and other["escalations"] == []
+
+    # The member's words (and which phrase matched) are in SQL only.
+    (row, _plain) = rows(sessions)
+    history = await history_text(client.get_workflow_handle(row.workflow_id))
+    for secret in ("CANARY-BODY", "CANARY-PHRASE", "canary-phrase"):
+        assert secret not in history and secret not in repr(logs)
+    assert any(e["event"] == "inbound.screened" for e in logs)
+
+
+async def test_screening_phrases_are_validated(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    for bad in (["  "], [""], ["x" * 201]):
+        r = await api.put("/v1/teams/eastside", json={**CHICAGO_TEAM, "screening": bad}, headers=SYSTEM)
+        assert r.status_code == 422, (bad, r.text)
+    r = await api.get("/v1/teams/eastside", headers=SYSTEM)
+    assert r.json()["screening"] == []
+
+
+async def test_after_stop_an_attempt_by_text_is_marked_consent_refused(api: httpx.AsyncClient) -> None:
+    await setup(api)
+    opened = await post(api, contact(body="Can you call me back?"))
+    assert opened.status_code == 201, opened.text
+    r = await post(api, contact(body=" stop "))
+    assert r.json()["outcome"] == "opted_out", r.text
+    iid = opened.json()["interaction_id"]
+    marks = []
+    for channel in ("text", "call", None):
+        body = {"outcome": "no_answer"} | ({"channel": channel} if channel else {})
+        r = await api.post(f"/v1/interactions/{iid}/attempts", json=body, headers=ANA)
+        assert r.status_code == 200, r.text
+        marks.append((r.json()["attempts"][-1]["channel"], r.json()["attempts"][-1]["consent_refused"]))
+    assert marks == [("text", True), ("call", False), (None, False)]

@@ -15,6 +15,7 @@ from domain.inbound import (
     OPT_OUT_KEYWORDS,
     e164,
     keyword_of,
+    screened,
     voice_contact,
 )
 
@@ -147,3 +148,61 @@ def test_voice_contact(
         call_status=call_status, dial_call_status=dial_status, recording_url=url, recording_duration=seconds
     )
     assert got == expected
+
+
+# ---------------------------------------------------------------- screening (team config)
+@pytest.mark.parametrize(
+    ("body", "phrases", "expected"),
+    [
+        ("I want to HURT MYSELF tonight", ["hurt myself"], True),
+        ("i might hurt\n  myself", ["Hurt Myself"], True),
+        ("we have NO FOOD since monday", ["hurt myself", "no food"], True),
+        ("my son hurt himself at school", ["hurt myself"], False),
+        ("Can I move my appointment?", ["hurt myself", "no food"], False),
+        ("STRASSE", ["straße"], True),  # casefold, not lower: ß folds to ss
+        ("no food", [], False),
+        ("no food", ["", "   "], False),  # a blank phrase matches nothing
+        (None, ["no food"], False),
+        ("", ["no food"], False),
+    ],
+)
+def test_screening_examples(body: str | None, phrases: list[str], expected: bool) -> None:
+    assert screened(body, phrases) is expected
+
+
+WORDS = st.text(alphabet=st.characters(categories=("L", "N", "P")), min_size=1, max_size=8)
+GAP = st.text(alphabet=" \t\r\n\u00a0", min_size=1, max_size=3)
+
+
+@st.composite
+def phrase_in_a_text(draw: st.DrawFn) -> tuple[str, str]:
+    """A phrase of words, and a text with those words in it: any case, spaced any way."""
+    words = draw(st.lists(WORDS, min_size=1, max_size=4))
+    phrase = " ".join(words)
+    gaps = [draw(GAP) for _ in words[1:]]
+    spaced = "".join(w + g for w, g in zip(words, [*gaps, ""], strict=True))
+    flips = draw(st.lists(st.booleans(), min_size=len(spaced), max_size=len(spaced)))
+    cased = "".join(c.upper() if f and c.isascii() else c for c, f in zip(spaced, flips, strict=True))
+    return phrase, draw(st.text(max_size=20)) + " " + cased + " " + draw(st.text(max_size=20))
+
+
+@given(phrase_in_a_text(), st.lists(st.text(max_size=10), max_size=3))
+def test_a_phrase_in_the_text_raises_safety_whatever_its_case_and_spacing(
+    case: tuple[str, str], others: list[str]
+) -> None:
+    phrase, body = case
+    assert screened(body, [*others, phrase])
+
+
+@given(st.text(), st.lists(st.text(max_size=12), max_size=4))
+def test_screened_is_a_substring_test_of_the_folded_words(body: str, phrases: list[str]) -> None:
+    """Adding phrases never un-screens a text, and no phrases screen nothing; otherwise it is
+    exactly: some non-blank phrase's folded words occur in the body's folded words."""
+    folded = " ".join(body.casefold().split())
+    expected = any(
+        " ".join(p.casefold().split()) and " ".join(p.casefold().split()) in folded for p in phrases
+    )
+    assert screened(body, phrases) is expected
+    assert not screened(body, [])
+    if expected:
+        assert screened(body, [*phrases, "another phrase"])
