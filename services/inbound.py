@@ -270,8 +270,9 @@ class Inbound(Service):
             interaction_id, opened, pending = row.id, True, True
         if contact.channel == "voicemail":
             await self.db.run(_voicemail_line, interaction_id, contact)
-        if safety and opened:
-            # Which phrase matched is the member's words: neither it nor the body is logged.
+        if safety and (opened or merged):
+            # Opened with the flag, or merged into the member's open case, which the start raised
+            # it on. Which phrase matched is the member's words: neither it nor the body is logged.
             await self.db.run(_screened_line, interaction_id, contact)
             log.info("inbound.screened", team_id=team_id, interaction_id=interaction_id, flag="safety")
         return InboundPublic(

@@ -171,7 +171,10 @@ async def test_a_screening_phrase_in_a_text_raises_safety(
     with capture_logs() as logs:
         r = await post(api, contact(body=body))
         assert r.status_code == 201, r.text
-        plain = await post(api, contact(body="CANARY-BODY-7a2 can I move my appointment?"))
+        # From another number (the member's own would merge into the safety case).
+        plain = await post(
+            api, contact(body="CANARY-BODY-7a2 can I move my appointment?", **{"from": "+13125550199"})
+        )
         assert plain.status_code == 201, plain.text
     iid = r.json()["interaction_id"]
 
@@ -218,3 +221,30 @@ async def test_after_stop_an_attempt_by_text_is_marked_consent_refused(api: http
         assert r.status_code == 200, r.text
         marks.append((r.json()["attempts"][-1]["channel"], r.json()["attempts"][-1]["consent_refused"]))
     assert marks == [("text", True), ("call", False), (None, False)]
+
+
+async def test_a_screened_text_merged_into_the_member_s_open_case_raises_safety_there(
+    api: httpx.AsyncClient,
+) -> None:
+    await setup(api)
+    r = await api.put(
+        "/v1/teams/eastside",
+        json={**CHICAGO_TEAM, "phone_numbers": [TEAM_NUMBER], "screening": SCREENING},
+        headers=SYSTEM,
+    )
+    assert r.status_code == 200, r.text
+    first = await post(api, contact(body="Can you call me back?"))
+    assert first.status_code == 201, first.text
+    again = await post(api, contact(body="please, I want to hurt myself"))
+    assert again.status_code == 200 and again.json()["outcome"] == "merged", again.text
+    iid = first.json()["interaction_id"]
+    assert again.json()["interaction_id"] == iid
+
+    async def safety_escalated() -> dict[str, Any] | None:
+        case = await detail(api, iid)
+        return case if "safety" in [e["trigger"] for e in case["escalations"]] else None
+
+    case = await eventually(safety_escalated)
+    assert {"flag": "safety", "source": "screening"} in [
+        e["details"] for e in case["timeline"] if e["kind"] == "flagged"
+    ]
