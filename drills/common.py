@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import httpx
+import yaml
 from sqlalchemy import create_engine, text
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -42,6 +43,19 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_TEAM = ROOT / "config" / "demo_team.yaml"
 TEAM = "eastside"
 SYSTEM = "drill-system"
+
+
+def drill_team(folder: Path) -> Path:
+    """The demo team with one case per contact: drills and benches start many independent cases
+    for few members, which the team's default (repeat contacts merge, docs/rules.md §2.10) would
+    join into one case each."""
+    team = yaml.safe_load(DEMO_TEAM.read_text())
+    team["config"].setdefault("policy", {})["merge_repeat_contacts"] = False
+    path = folder / "drill_team.yaml"
+    path.write_text(yaml.safe_dump(team, sort_keys=False))
+    return path
+
+
 # Demo members with an owner, and the token of that owner (config/demo_team.yaml).
 MEMBERS: dict[str, str] = {
     "mem-1001": "drill-chw-ana",
@@ -326,7 +340,7 @@ def stack(
         log(f"stack in {tmp} (db {db}, temporal :{t_port}, api :{api_port})")
         s.start_temporal()
         run_cli(env, "migrate")
-        run_cli(env, "load-config", str(DEMO_TEAM))
+        run_cli(env, "load-config", str(drill_team(tmp)))
         s.start_worker()
         if start_api:
             s.start_api()

@@ -50,7 +50,7 @@ SYSTEM = Principal(role="system")
 def new_team(sessions: sessionmaker[Session]) -> str:
     team_id = f"rec-{uuid.uuid4().hex[:10]}"
     with unit_of_work(sessions) as s:
-        upsert_team(s, team_id, "Reconcile", CHICAGO_TEAM)
+        upsert_team(s, team_id, "Reconcile", {**CHICAGO_TEAM, "policy": {"merge_repeat_contacts": False}})
         s.add(Member(team_id=team_id, id="mem-1", owner_id="chw-ana"))
     return team_id
 
