@@ -6,8 +6,9 @@ so a backfilled interaction gets the deadline it would have had and replays are 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Literal, get_args
 
 from domain.calendar import BusinessCalendar
@@ -16,18 +17,22 @@ from domain.models import CHANNELS, Policy, TeamConfig
 DeadlineKind = Literal["same_day", "one_business_day", "business_days", "urgent"]
 DEADLINE_KINDS: tuple[DeadlineKind, ...] = get_args(DeadlineKind)
 # How each channel's deadline is computed when the case is not urgent.
-CHANNEL_DEADLINE_KIND: dict[str, DeadlineKind] = {
-    "call": "same_day",
-    "voicemail": "same_day",
-    "text": "one_business_day",
-    "referral": "business_days",
-}
-DEADLINE_LABELS: dict[DeadlineKind, str] = {
-    "same_day": "same-day deadline",
-    "one_business_day": "one-business-day deadline",
-    "business_days": "referral deadline",
-    "urgent": "urgent deadline",
-}
+CHANNEL_DEADLINE_KIND: Mapping[str, DeadlineKind] = MappingProxyType(
+    {
+        "call": "same_day",
+        "voicemail": "same_day",
+        "text": "one_business_day",
+        "referral": "business_days",
+    }
+)
+DEADLINE_LABELS: Mapping[DeadlineKind, str] = MappingProxyType(
+    {
+        "same_day": "same-day deadline",
+        "one_business_day": "one-business-day deadline",
+        "business_days": "referral deadline",
+        "urgent": "urgent deadline",
+    }
+)
 
 
 def _require_aware(value: datetime, name: str) -> None:

@@ -8,6 +8,9 @@ one table. Each error carries a stable ``code`` for the ``{"error": {"code", "me
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 
 class DomainError(Exception):
     """Base class: a request broke a business rule (never a bug or an outage)."""
@@ -59,9 +62,9 @@ class Unavailable(DomainError):
         self.retry_after = retry_after
 
 
-ERRORS: dict[str, type[DomainError]] = {
-    cls.__name__: cls for cls in (NotFound, Conflict, Invalid, Forbidden, Unauthorized, Unavailable)
-}
+ERRORS: Mapping[str, type[DomainError]] = MappingProxyType(
+    {cls.__name__: cls for cls in (NotFound, Conflict, Invalid, Forbidden, Unauthorized, Unavailable)}
+)
 
 
 def from_type(type_name: str | None, message: str) -> DomainError:

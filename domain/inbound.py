@@ -14,7 +14,8 @@ Pure rules, no clock and no I/O (``phonenumbers`` is imported lazily, like ``hol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Literal, get_args
 
 Keyword = Literal["opt_out", "opt_in", "help"]
@@ -24,11 +25,13 @@ KEYWORD_KINDS: tuple[Keyword, ...] = get_args(Keyword)
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
-KEYWORDS: dict[str, Keyword] = {
-    **{k: "opt_out" for k in OPT_OUT_KEYWORDS},
-    **{k: "opt_in" for k in OPT_IN_KEYWORDS},
-    **{k: "help" for k in HELP_KEYWORDS},
-}
+KEYWORDS: Mapping[str, Keyword] = MappingProxyType(
+    {
+        **{k: "opt_out" for k in OPT_OUT_KEYWORDS},
+        **{k: "opt_in" for k in OPT_IN_KEYWORDS},
+        **{k: "help" for k in HELP_KEYWORDS},
+    }
+)
 
 # A call the team did not answer: Twilio's CallStatus / DialCallStatus values.
 MISSED_CALL_STATUSES = frozenset({"no-answer", "busy", "failed", "canceled"})

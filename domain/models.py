@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,14 +50,16 @@ CLOCKS: tuple[Clock, ...] = get_args(Clock)
 UNSUCCESSFUL_OUTCOMES: tuple[Outcome, ...] = ("no_answer", "left_voicemail", "busy")
 # Order of the escalation list ("ordered by severity then age"): harm first, then
 # matters the CHW cannot handle, then service failures.
-TRIGGER_SEVERITY: dict[Trigger, int] = {
-    "safety": 1,
-    "sensitive": 2,
-    "complaint": 3,
-    "outside_role": 4,
-    "unreachable": 5,
-    "deadline_missed": 6,
-}
+TRIGGER_SEVERITY: Mapping[Trigger, int] = MappingProxyType(
+    {
+        "safety": 1,
+        "sensitive": 2,
+        "complaint": 3,
+        "outside_role": 4,
+        "unreachable": 5,
+        "deadline_missed": 6,
+    }
+)
 
 Interval = tuple[str, str]
 WeeklyHours = dict[Weekday, list[Interval]]

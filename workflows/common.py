@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar, final
 
 from temporalio import workflow
@@ -17,24 +18,36 @@ with workflow.unsafe.imports_passed_through():
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-PROJECTION_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
-}
+# Read-only: this module is shared by every workflow instance of the worker (passed through the
+# sandbox, docs/adr/sandbox.md), so nothing here may be changed by one of them.
+PROJECTION_OPTIONS: Mapping[str, Any] = MappingProxyType(
+    {
+        "start_to_close_timeout": timedelta(seconds=30),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+        ),
+    }
+)
 # The projection as a local activity: bounded, so a database that stays away does not hold the
 # workflow's handler lock (and its timers and actions) past two minutes. A run whose projection
 # timed out writes its whole state at its next projection, and does not end before it lands.
-LOCAL_PROJECTION_OPTIONS: dict[str, Any] = {
-    **PROJECTION_OPTIONS,
-    "schedule_to_close_timeout": timedelta(minutes=2),
-}
+LOCAL_PROJECTION_OPTIONS: Mapping[str, Any] = MappingProxyType(
+    {
+        **PROJECTION_OPTIONS,
+        "schedule_to_close_timeout": timedelta(minutes=2),
+    }
+)
 # Notices are never dropped: unlimited attempts, backing off to one try every 10 minutes.
-NOTIFY_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
-    ),
-}
+NOTIFY_OPTIONS: Mapping[str, Any] = MappingProxyType(
+    {
+        "start_to_close_timeout": timedelta(seconds=30),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=2),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(minutes=10),
+        ),
+    }
+)
 # Continue-as-new once a run's history passes this many events (well below Temporal's limits).
 HISTORY_LIMIT = 2000
 # Runs that record this patch keep an unchanged timer across state changes (see TimerLoop);

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from temporalio.common import SearchAttributeKey
 
 FT_TEAM = SearchAttributeKey.for_keyword("FtTeam")
@@ -15,10 +18,12 @@ ALL_KEYS = (FT_TEAM, FT_CHANNEL, FT_STATUS, FT_ASSIGNEE, FT_DUE_AT, FT_TRIGGERS)
 
 # The same keys as the dev server's ``--search-attribute Name=Type`` flags and the operator API
 # name their types: {"FtTeam": "Keyword", ..., "FtDueAt": "Datetime", "FtTriggers": "KeywordList"}.
-SEARCH_ATTRIBUTE_TYPES: dict[str, str] = {
-    key.name: "".join(
-        part.capitalize()
-        for part in key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").split("_")
-    )
-    for key in ALL_KEYS
-}
+SEARCH_ATTRIBUTE_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        key.name: "".join(
+            part.capitalize()
+            for part in key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_").split("_")
+        )
+        for key in ALL_KEYS
+    }
+)
