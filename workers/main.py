@@ -13,8 +13,8 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.absences import AbsenceActivities
 from activities.checkins import CheckinActivities
@@ -37,6 +37,44 @@ from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
 MAX_CACHED_WORKFLOWS = 500
+
+# What a new sandboxed workflow instance takes from the worker's own imports instead of importing
+# again (the SDK re-imports everything else for every new or evicted instance). Each is shared by
+# every workflow instance of the process, so each holds no state a workflow could change; the
+# reasons, one by one, are in docs/adr/sandbox.md. The modules that define the workflows
+# themselves (workflows.interaction, .escalation, .absence, .checkin, .notification_group) are
+# not listed: the sandbox re-imports them, so its runtime guard keeps watching their code.
+WORKFLOW_PASSTHROUGH_MODULES: tuple[str, ...] = (
+    # Our deterministic code: pure functions, frozen constants, pydantic message models.
+    "domain",
+    # Referenced by workflows for their activity definitions (names and signatures), never run
+    # inside a workflow.
+    "activities",
+    # The message models' library and what it imports at module level.
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "typing_extensions",
+    "typing_inspection",
+    # The workflows' helper modules: constants, read-only activity options and classes whose
+    # state lives in each workflow instance (workflows/common.py and the interaction's parts).
+    "workflows.common",
+    "workflows.interaction_contact",
+    "workflows.interaction_escalations",
+    "workflows.interaction_notices",
+    "workflows.interaction_projection",
+    "workflows.interaction_timers",
+    "workflows.search_attributes",
+)
+
+
+def workflow_runner(sandbox: bool = True) -> WorkflowRunner:
+    """The worker's workflow runner: the SDK's sandbox with ``WORKFLOW_PASSTHROUGH_MODULES``
+    passed through (the default), or no sandbox (``worker_workflow_sandbox=False``)."""
+    if not sandbox:
+        return UnsandboxedWorkflowRunner()
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*WORKFLOW_PASSTHROUGH_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def delivery_channel(settings: Settings) -> DeliveryChannel:
@@ -92,11 +130,12 @@ def build_worker(
 ) -> Worker:
     """The worker; activities run in threads, as many as may run at once.
 
-    ``sandbox=False`` runs workflows without the SDK's sandbox (``worker_workflow_sandbox``): no
-    re-import of the workflow's modules for every new or evicted workflow, and about a third of
-    the memory per cached workflow, but no runtime guard against non-deterministic calls. The
-    tests always run sandboxed and the replay tests check recorded histories, so a
-    non-deterministic change is caught before it ships (bench/README.md, P3 and P7).
+    Workflows run in the SDK's sandbox with ``WORKFLOW_PASSTHROUGH_MODULES`` passed through, so a
+    new or evicted workflow re-imports its own module only (docs/adr/sandbox.md).
+    ``sandbox=False`` runs them without the sandbox (``worker_workflow_sandbox``): no runtime
+    guard against non-deterministic calls. The tests run with the sandbox of this function and
+    the replay tests under the SDK's default sandbox, so a non-deterministic change is caught
+    before it ships (bench/README.md, P3 and P7).
     """
     return Worker(
         client,
@@ -109,7 +148,7 @@ def build_worker(
         max_cached_workflows=max_cached_workflows,
         interceptors=[ActivityLogContext()],
         graceful_shutdown_timeout=graceful_shutdown,
-        workflow_runner=SandboxedWorkflowRunner() if sandbox else UnsandboxedWorkflowRunner(),
+        workflow_runner=workflow_runner(sandbox),
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from domain.messages import (
     AssignInput,
@@ -37,7 +38,7 @@ from tests.workflows.support import (
     team,
     timeline,
 )
-from workers.main import build_worker
+from workers.main import WORKFLOW_PASSTHROUGH_MODULES, build_worker
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import ANSWER_ATTEMPTS, InteractionWorkflow
 
@@ -303,14 +304,21 @@ async def test_invalid_signal_changes_nothing_and_is_recorded_as_rejected(
     assert (await handle.result()).status == "resolved"
 
 
-async def test_a_worker_without_the_sandbox_runs_a_case_from_start_to_resolution(
-    env: WorkflowEnvironment, client: Client, sessions: sessionmaker[Session], channel: Any
+@pytest.mark.parametrize("sandbox", [True, False], ids=["production-sandbox", "no-sandbox"])
+async def test_the_worker_runs_a_case_from_start_to_resolution_with_and_without_the_sandbox(
+    env: WorkflowEnvironment, client: Client, sessions: sessionmaker[Session], channel: Any, sandbox: bool
 ) -> None:
-    """``WORKER_WORKFLOW_SANDBOX=false``: the same workflows, escalation child included, run
-    without the SDK's sandbox (the rest of the suite runs sandboxed)."""
-    queue = f"unsandboxed-{uuid.uuid4().hex[:6]}"
-    worker = build_worker(client, task_queue=queue, sessions=sessions, channel=channel, sandbox=False)
-    assert isinstance(worker.config()["workflow_runner"], UnsandboxedWorkflowRunner)
+    """The same workflows, escalation child included, run in the worker's production sandbox
+    (``WORKFLOW_PASSTHROUGH_MODULES`` passed through, docs/adr/sandbox.md) and, with
+    ``WORKER_WORKFLOW_SANDBOX=false``, without the SDK's sandbox."""
+    queue = f"sandbox-{sandbox}-{uuid.uuid4().hex[:6]}"
+    worker = build_worker(client, task_queue=queue, sessions=sessions, channel=channel, sandbox=sandbox)
+    runner = worker.config()["workflow_runner"]
+    if sandbox:
+        assert isinstance(runner, SandboxedWorkflowRunner)
+        assert set(WORKFLOW_PASSTHROUGH_MODULES) <= runner.restrictions.passthrough_modules
+    else:
+        assert isinstance(runner, UnsandboxedWorkflowRunner)
     async with worker:
         inp = interaction_input(team(), await now_of(env), channel="call")
         handle = await start(client, inp, queue)
