@@ -106,8 +106,9 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=16, ge=1, le=10_000)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1, le=10_000)
     worker_max_cached_workflows: int = Field(default=500, ge=0, le=1_000_000)
-    # Run workflows in the SDK's sandbox (the default). Off trades its runtime determinism guard
-    # for throughput and memory; the sandboxed tests and the replay tests keep guarding.
+    # Run workflows in the SDK's sandbox (the default), our deterministic modules passed through
+    # (docs/adr/sandbox.md). Off trades its runtime determinism guard for what is left of its
+    # price (bench.sandbox); the sandboxed tests and the replay tests keep guarding.
     worker_workflow_sandbox: bool = True
 
     # Temporal connection beyond a plain local server: TLS (server CA, or the system's roots),
