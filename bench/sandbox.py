@@ -1,6 +1,7 @@
 """The sandbox's price: P1, P3 and P4 with the workflow sandbox on and off, in the same run.
 
-Run: ``python -m bench.sandbox [--figures p1 p3 p4 p7] [--rounds 2] [--n 300] [--lifecycles 50]``.
+Run: ``python -m bench.sandbox [--figures p1 p3 p4 p7] [--rounds 2] [--n 300] [--lifecycles 50]``,
+or ``python -m bench.sandbox --instances`` for the cost of one new sandboxed workflow instance.
 
 Each round runs each figure twice, sandbox on (the worker's default runner, ``workers.main``)
 then off (``FOLLOWTHROUGH_WORKER_WORKFLOW_SANDBOX=false``), each as its own ``python -m bench.pN``
@@ -17,17 +18,24 @@ for the record.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.workflow import _Definition
+
 from bench.common import ROOT, report
-from drills.common import log
+from drills.common import compile_project, log
+from workers.main import WORKFLOW_PASSTHROUGH_MODULES, workflow_runner
+from workflows.registry import ALL_WORKFLOWS
 
 TARGET = 1.10
 TARGETED = ("p1", "p3", "p4")  # the issue's figures; P7 (memory) is printed for the record
@@ -126,7 +134,39 @@ def price(on: float, off: float, higher_better: bool) -> float:
     return off / on if higher_better else on / off
 
 
+async def instances(repeat: int = 200) -> None:
+    """Milliseconds to create one new sandboxed instance of each workflow (what a new or evicted
+    workflow costs before its first activation): the SDK's default sandbox, the worker's
+    (``WORKFLOW_PASSTHROUGH_MODULES``), and, for comparison only, every ``workflows`` module
+    passed through (docs/adr/sandbox.md says why the worker does not)."""
+    compile_project()  # as the image's bytecode: no compiling source in the measure
+    runners = {
+        "SDK default": SandboxedWorkflowRunner(),
+        "worker": workflow_runner(),
+        "all workflows passed": SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                *WORKFLOW_PASSTHROUGH_MODULES, "workflows"
+            )
+        ),
+    }
+    for cls in ALL_WORKFLOWS:
+        defn = _Definition.must_from_class(cls)
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for runner in runners.values():
+            runner.prepare_workflow(defn)  # warm: the worker has imported everything once
+        for _ in range(repeat):  # interleaved, median: other load on the machine hits all alike
+            for name, runner in runners.items():
+                t0 = time.perf_counter()
+                runner.prepare_workflow(defn)  # creates one instance (public API)
+                times[name].append(time.perf_counter() - t0)
+        parts = [f"{name} {median(t) * 1000:.2f} ms" for name, t in times.items()]
+        report("SANDBOX-INSTANCE", None, f"new {cls.__name__}: " + ", ".join(parts))
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.instances:
+        asyncio.run(instances())
+        return 0
     misses = 0
     for figure in args.figures:
         f = FIGURES[figure]
@@ -162,6 +202,7 @@ def main(args: argparse.Namespace) -> int:
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--figures", nargs="+", choices=sorted(FIGURES), default=list(TARGETED))
+    p.add_argument("--instances", action="store_true", help="only the cost of a new instance, in-process")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--n", type=int, default=300, help="P3 and P4 size")
     p.add_argument("--n7", type=int, default=2000, help="P7 open interactions")
