@@ -55,6 +55,7 @@ bench: $(STAMP)
 	-$(BIN)/python -m bench.p6_create_rate
 	-$(BIN)/python -m bench.p7_memory
 	-$(BIN)/python -m bench.p8_ladder
+	-$(BIN)/python -m bench.sandbox
 
 clean:
 	rm -rf $(VENV) .temporal followthrough.db*
