@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -36,11 +37,12 @@ from drills.common import (
     answered_503_between,
     cli,
     converge,
+    drill_team,
     interaction_body,
     run_for,
     slowest_between,
 )
-from services.teams import DEMO_TEAM, load_team_file, read_team_file
+from services.teams import load_team_file, read_team_file
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from tests import postgres
@@ -52,10 +54,12 @@ GRANTS = {token: TokenGrant.model_validate(grant) for token, grant in TOKENS.ite
 
 
 def prepare(db_url: str) -> None:
-    """Migrate and load the demo team (what ``migrate`` and ``load-config`` do)."""
+    """Migrate and load the drills' team (what ``migrate`` and ``load-config`` do in a stack):
+    the demo team with one case per contact (``drills.common.drill_team``)."""
     upgrade(db_url)
     engine = make_engine(db_url)
-    load_team_file(make_sessionmaker(engine), read_team_file(DEMO_TEAM))
+    with tempfile.TemporaryDirectory() as folder:
+        load_team_file(make_sessionmaker(engine), read_team_file(drill_team(Path(folder))))
     engine.dispose()
 
 
