@@ -8,14 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.messages import AttemptInput, InteractionState, MemberContact
+from domain.messages import AttemptInput, InteractionInput, InteractionState, MemberContact
 from domain.models import TeamConfig
+from services.members import MemberProfile, attempt_marks, put_profile
+from store.models import Attempt, Member
 from tests.conftest import CHICAGO_TEAM, advance_to, now_of
 from tests.workflows.support import (
     eventually,
@@ -117,20 +120,67 @@ async def test_no_answer_at_half_past_seven_member_local_is_reminded_at_the_wind
 async def test_over_the_cap_waits_until_it_clears_and_marks_the_attempt(
     env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
 ) -> None:
+    """rules.md §2.7: the cap counts the member's real attempts on all their cases (read back from
+    SQL by ``services.members.attempt_marks``, as the API does before each attempt): the third
+    of a day is under the cap of 3, the fourth over it, and the retry waits until the cap
+    clears."""
     wednesday = next_weekday_at(await now_of(env), 2, 10)
     await advance_to(env, wednesday)
-    inp = interaction_input(LATE_TEAM, wednesday, channel="call")
-    handle = await start(client, inp, task_queue)
-    await advance_to(env, local(wednesday, 11, tz=NEW_YORK))
-    clears = local(wednesday, 9, 15, tz=NEW_YORK, plus_days=1)
-    contact = NY_WINDOW.model_copy(update={"cap_clears_at": clears, "text_refused": False})
-    st = await attempt(handle, "busy", contact, over_daily_cap=True)
-    assert st.attempts[-1].over_daily_cap is True and st.attempts[-1].outside_contact_window is False
-    assert st.next_retry_at == clears
+    with sessions.begin() as s:
+        member = Member(team_id="eastside", id="mem-1")
+        put_profile(member, MemberProfile(timezone="America/New_York"), LATE_TEAM.calendar.timezone)
+        s.add(member)
+    first, second = (interaction_input(LATE_TEAM, wednesday, channel="call") for _ in range(2))
+    handles = {inp.interaction_id: await start(client, inp, task_queue) for inp in (first, second)}
+    assert LATE_TEAM.max_attempts_per_day == 3
+
+    async def marked_attempt(inp: InteractionInput, hour: int) -> InteractionState:
+        """An attempt at ``hour`` New York time with the marks the service computes from SQL."""
+        await advance_to(env, local(wednesday, hour, tz=NEW_YORK))
+        with sessions() as s:
+            marks = attempt_marks(s, LATE_TEAM, "eastside", "mem-1", await now_of(env))
+        st = await attempt(
+            handles[inp.interaction_id],
+            "busy",
+            marks.contact,
+            outside_contact_window=marks.outside_contact_window,
+            over_daily_cap=marks.over_daily_cap,
+        )
+        recorded = len(st.attempts)
+
+        async def projected() -> bool:
+            with sessions() as s:
+                n = s.scalar(select(func.count()).where(Attempt.interaction_id == inp.interaction_id))
+            return n == recorded
+
+        await eventually(projected)
+        return st
+
+    # Three attempts over two cases: none over the cap, the third (two before it) included.
+    clears = local(wednesday, 11, tz=NEW_YORK, plus_days=1)  # the first attempt 24 hours old
+    for inp, hour in ((first, 11), (second, 12)):
+        st = await marked_attempt(inp, hour)
+        assert st.attempts[-1].over_daily_cap is False, (inp.interaction_id, hour)
+        assert st.retry_held_by is None
+    st = await marked_attempt(first, 13)
+    assert st.attempts[-1].over_daily_cap is False
+    # With the cap reached, this case's retry already waits for it to clear.
     assert st.retry_held_by == "daily_cap"
-    [line] = timeline(sessions, inp.interaction_id, "attempt")
-    assert line.details["over_daily_cap"] is True
-    assert "outside_contact_window" not in line.details
+    assert st.next_retry_at is not None
+    assert abs(st.next_retry_at - clears) < TOLERANCE
+    # The fourth, on the second case, is over the cap. Four attempts in the day: another is
+    # under the cap once two of them are 24 hours old, at 12:00 tomorrow.
+    st = await marked_attempt(second, 14)
+    assert st.attempts[-1].over_daily_cap is True and st.attempts[-1].outside_contact_window is False
+    assert st.next_retry_at is not None
+    assert abs(st.next_retry_at - (clears + timedelta(hours=1))) < TOLERANCE
+    assert st.retry_held_by == "daily_cap"
+    lines = timeline(sessions, second.interaction_id, "attempt")
+    assert [line.details.get("over_daily_cap", False) for line in lines] == [False, True]
+    assert "outside_contact_window" not in lines[-1].details
+    with sessions() as s:
+        marked = s.scalars(select(Attempt.over_daily_cap).order_by(Attempt.at)).all()
+    assert marked == [False, False, False, True]
 
 
 async def test_without_the_members_rules_the_retry_keeps_business_hours(
