@@ -273,9 +273,12 @@ def test_a_window_that_never_meets_business_hours_keeps_the_retry_where_it_was()
 
 
 def test_without_the_members_rules_or_a_retry_nothing_is_held(monkeypatch: pytest.MonkeyPatch) -> None:
-    wf = interaction(next_retry_at=chicago(20, 30), retry_held_by="contact_window", retry_zone="X")
+    wf = interaction(
+        next_retry_at=chicago(20, 30), retry_held_by="contact_window", retry_zone="X", retry_text_refused=True
+    )
     assert wf._hold_for_contact(None) == {}
     assert (wf._s.next_retry_at, wf._s.retry_held_by, wf._s.retry_zone) == (chicago(20, 30), None, None)
+    assert wf._s.retry_text_refused is False
     no_retry = interaction()
     assert no_retry._hold_for_contact(NY_WINDOW) == {} and no_retry._s.next_retry_at is None
     # A run from before the contact-window patch keeps business hours.
@@ -401,6 +404,7 @@ def test_a_search_attribute_is_upserted_only_when_it_differs() -> None:
     assert not _differs(("a", "b"), ["a", "b"]) and not _differs(["a"], ("a",))
     assert _differs(["a", "b"], ["b", "a"])
     assert not _differs("open", "open") and _differs("open", "resolved")
+    assert _differs(["a"], "a") and _differs("a", ["a"])  # a list is never its string
     assert _differs("2026-03-04", noon)
 
 
