@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # (config/zones.py): every process started here runs with an empty zoneinfo search path.
 export PYTHONTZPATH :=
 
-.PHONY: run test lint typecheck pytest bench fmt clean lock
+.PHONY: run test lint typecheck pytest bench fmt clean lock mutate
 
 # Installs exactly the locked versions (with hashes), then the package itself.
 $(STAMP): pyproject.toml requirements-dev.lock
@@ -44,6 +44,13 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## Mutation testing with mutmut (slow, not part of `make test`): domain/, services/access.py and
+## the workflows' decision code against the fast unit tests; the figures per target and the
+## survivors not accepted (docs/testing.md). MUTATE_CHILDREN=2 runs two mutants at once.
+MUTATE_CHILDREN ?= 1
+mutate: $(STAMP)
+	$(BIN)/python scripts/mutate.py --max-children $(MUTATE_CHILDREN)
 
 ## The performance figures P1-P8 (bench/README.md), each against a baseline of the same run.
 bench: $(STAMP)
