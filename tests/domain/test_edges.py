@@ -7,21 +7,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from domain.absences import resolve_cover, window_error
-from domain.calendar import BusinessCalendar
+from domain.calendar import MAX_GAP_DAYS, BusinessCalendar
 from domain.checkins import checkins_on, next_checkin
 from domain.contact import in_window, next_window_opening, parse_hhmm, parse_window
 from domain.deadlines import due_at, due_soon_at, due_when_flagged_urgent, response_due, retry_due_at
 from domain.errors import Conflict, DomainError, Unavailable
 from domain.escalations import ladder_deadline, level_of, resolve_overdue_target
 from domain.grouping import Notice, NotificationPolicy, flush_at, plan_deliveries
-from domain.models import EscalationLevel, EscalationRule, Policy, TeamConfig, hhmm_to_minutes
+from domain.models import (
+    CalendarSnapshot,
+    EscalationLevel,
+    EscalationRule,
+    Policy,
+    TeamConfig,
+    hhmm_to_minutes,
+)
 from tests.conftest import CHICAGO_TEAM
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -103,7 +110,9 @@ def test_team_config_refuses_localtime_and_a_week_without_hours() -> None:
         TeamConfig.model_validate(
             {**CHICAGO_TEAM, "calendar": {**CHICAGO_TEAM["calendar"], "timezone": "Mars/Olympus"}}
         )
-    with pytest.raises(ValueError, match="the week has no open hours: give at least one interval"):
+    with pytest.raises(
+        ValueError, match=r"Value error, the week has no open hours: give at least one interval \["
+    ):
         TeamConfig.model_validate({**CHICAGO_TEAM, "calendar": {**CHICAGO_TEAM["calendar"], "hours": {}}})
 
 
@@ -185,10 +194,56 @@ def test_is_open_at_the_instant_an_interval_ends_and_ends_next() -> None:
 
 
 def test_the_default_calendar_window_is_a_year_back_and_two_ahead() -> None:
-    """Mutants: ``from_config``'s ``years_before``/``years_after`` defaults."""
-    closed = set(CAL.snapshot.closed_dates)
+    """Mutants: ``from_config``'s ``years_before``/``years_after`` defaults (built in the test:
+    the mutation run forks after the module's constants were made)."""
+    cal = BusinessCalendar.from_config(TeamConfig.model_validate(CHICAGO_TEAM).calendar, around=AROUND)
+    closed = set(cal.snapshot.closed_dates)
     assert date(2025, 1, 1) in closed and date(2028, 12, 25) in closed
     assert date(2024, 12, 25) not in closed and date(2029, 1, 1) not in closed
+
+
+EVERY_DAY = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def closed_for(first: date, days: int) -> BusinessCalendar:
+    """Open 09:00-17:00 every day, but closed ``days`` days from ``first`` on."""
+    return BusinessCalendar(
+        CalendarSnapshot(
+            timezone="America/Chicago",
+            hours=EVERY_DAY,
+            closed_dates=[first + timedelta(days=i) for i in range(days)],
+        )
+    )
+
+
+def test_a_closed_stretch_of_max_gap_days_is_crossed_and_one_day_more_is_refused() -> None:
+    """Mutants: ``_iter_open``'s idle-day count (its start, its reset, its step, ``>`` as ``>=``),
+    the refusal's local time; ``is_open`` scanning without its stop."""
+    d = date(2026, 3, 4)
+    # Closed from the day before ``start`` on: that day counts too.
+    start = datetime(2026, 3, 4, 12, 0, tzinfo=CHICAGO)
+    reopens = datetime.combine(d + timedelta(days=MAX_GAP_DAYS - 1), time(9), tzinfo=CHICAGO)
+    assert closed_for(d - timedelta(days=1), MAX_GAP_DAYS).next_open_instant(start) == reopens
+    refused(
+        lambda: closed_for(d - timedelta(days=1), MAX_GAP_DAYS + 1).next_open_instant(start),
+        f"no open time within {MAX_GAP_DAYS} days after 2026-03-04T12:00:00-06:00",
+    )
+    # Open on the start's day (after hours), then closed: the count starts again from nothing.
+    evening = datetime(2026, 3, 4, 18, 0, tzinfo=CHICAGO)
+    after_gap = datetime.combine(d + timedelta(days=MAX_GAP_DAYS + 1), time(9), tzinfo=CHICAGO)
+    assert closed_for(d + timedelta(days=1), MAX_GAP_DAYS).next_open_instant(evening) == after_gap
+    # Asking whether it is open now never runs into the limit.
+    assert not closed_for(d, MAX_GAP_DAYS + 5).is_open(start)
+
+
+def test_the_next_checkin_looks_max_gap_days_ahead_and_no_further() -> None:
+    """Mutants: ``next_checkin``'s ``range(MAX_GAP_DAYS + 2)`` as ``- 2`` or ``+ 3``."""
+    d = date(2026, 3, 4)
+    evening = datetime(2026, 3, 4, 18, 0, tzinfo=CHICAGO)
+    found = next_checkin(closed_for(d + timedelta(days=1), MAX_GAP_DAYS - 1), evening)
+    assert (found.day, found.kind) == (d + timedelta(days=MAX_GAP_DAYS), "opening")
+    with pytest.raises(ValueError, match=f"^no business day within {MAX_GAP_DAYS} days after "):
+        next_checkin(closed_for(d + timedelta(days=1), MAX_GAP_DAYS), evening)
 
 
 # ---------------------------------------------------------------- check-ins
