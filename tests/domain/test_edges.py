@@ -16,7 +16,7 @@ import pytest
 from domain.absences import resolve_cover, window_error
 from domain.calendar import MAX_GAP_DAYS, BusinessCalendar
 from domain.checkins import checkins_on, next_checkin
-from domain.contact import in_window, next_window_opening, parse_hhmm, parse_window
+from domain.contact import in_window, intersect, next_window_opening, parse_hhmm, parse_window
 from domain.deadlines import due_at, due_soon_at, due_when_flagged_urgent, response_due, retry_due_at
 from domain.errors import Conflict, DomainError, Unavailable
 from domain.escalations import ladder_deadline, level_of, resolve_overdue_target
@@ -375,3 +375,37 @@ def test_domain_errors_carry_their_message_and_retry_after() -> None:
     busy = Unavailable("busy")
     assert busy.retry_after == 5 and str(busy) == "busy"
     assert Unavailable("busy", retry_after=1).retry_after == 1
+
+
+# ---------------------------------------------------------------- DST gaps, result zones
+def test_an_interval_wholly_inside_the_spring_forward_gap_is_no_open_time() -> None:
+    """Mutants: ``_utc_day``'s ``end <= start`` as ``<`` (an empty interval kept) and its
+    ``continue`` as ``break`` (the day's later intervals dropped). On Sunday 8 March 2026 Chicago
+    skips 02:00-03:00: 02:30 (read before the change) and 03:30 (after it) are one instant."""
+
+    def cal(hours: list[list[str]]) -> BusinessCalendar:
+        return BusinessCalendar(CalendarSnapshot(timezone="America/Chicago", hours={"sun": hours}))
+
+    sunday = date(2026, 3, 8)
+    assert not cal([["02:30", "03:30"]]).is_business_day(sunday)
+    assert cal([["02:30", "03:30"], ["09:00", "17:00"]]).intervals_on(sunday) == [
+        (datetime(2026, 3, 8, 9, 0, tzinfo=CHICAGO), datetime(2026, 3, 8, 17, 0, tzinfo=CHICAGO))
+    ]
+
+
+def test_results_keep_the_zone_they_are_given_in() -> None:
+    """Mutants: ``astimezone(None)`` (the machine's zone) for the zone a result is handed back in."""
+    assert due_soon_at(AWARE, policy=POLICY).tzinfo is CHICAGO
+    assert ladder_deadline(AWARE, 30, clock="wall", calendar=CAL).tzinfo is CHICAGO
+    at = datetime(2026, 3, 4, 22, 0, tzinfo=CHICAGO)  # 23:00 in New York: the window is shut
+    opens = next_window_opening(at, "America/New_York", (8 * 60, 21 * 60))
+    assert opens == datetime(2026, 3, 5, 8, 0, tzinfo=NEW_YORK)
+    assert opens.tzinfo == NEW_YORK
+
+
+def test_the_common_part_of_windows_starts_from_the_whole_day() -> None:
+    """Mutants: ``intersect``'s starting bounds (``1``, ``25 * 60``, ``24 * 61``)."""
+    assert intersect([(0, 24 * 60)]) == (0, 24 * 60)
+    assert intersect([]) == (0, 24 * 60)
+    assert intersect([(0, 600), (300, 24 * 60)]) == (300, 600)
+    assert intersect([(0, 300), (300, 600)]) is None
