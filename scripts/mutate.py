@@ -64,13 +64,160 @@ TARGETS: dict[str, tuple[list[str], float]] = {
     "workflows (decision code)": ([f"{name}__mutmut_*" for name in WORKFLOW_DECISIONS], 0.80),
 }
 
-# Survivors accepted, with the reason (docs/testing.md lists them too). Mutant numbers follow the
-# code: after a change to a function, check its survivors again.
-ACCEPTED: dict[str, str] = {
-    "services.access.x_current_level__mutmut_3": "equivalent: `rule.get('levels', None)`: no levels "
-    "reads {} either way (`if levels`)",
-    "services.access.x_current_level__mutmut_5": "equivalent: `rule.get('levels')`: as above",
-}
+# Survivors accepted: equivalent mutants (no test can tell them from the code), with the reason;
+# docs/testing.md lists them too. Mutant numbers follow the code: after a change to a function,
+# check its survivors again.
+# One survivor per unindented line, its reason on the indented lines below it.
+_ACCEPTED = """
+services.access.x_current_level__mutmut_3
+    `rule.get('levels', None)`: no levels reads {} either way (`if levels`)
+services.access.x_current_level__mutmut_5
+    `rule.get('levels')`: as above
+domain.calendar.x__require_aware__mutmut_6
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.calendar.xǁBusinessCalendarǁ__init____mutmut_8
+    `is_end=None` for a start: falsy like False
+domain.calendar.xǁBusinessCalendarǁ__init____mutmut_11
+    `is_end=True` for a start only lets '24:00' through, and the snapshot's hours refuse a 24:00
+    start already (`_check_hours`)
+domain.calendar.xǁBusinessCalendarǁ_iter_open__mutmut_3
+    the scan starts on the machine's date, not the team's: with the machine ahead of the team that
+    skips only the spare day kept for DST folds, whose intervals end before the start anyway
+domain.calendar.xǁBusinessCalendarǁ_iter_open__mutmut_15
+    `>` for `>=` at the stop: one more day is looked at when the stop is a local midnight; its
+    intervals start at or after the stop, and callers stop at the first interval
+domain.calendar.xǁBusinessCalendarǁ_local__mutmut_11
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.calendar.xǁBusinessCalendarǁ_utc_day__mutmut_1
+    the day cache not read: the day is worked out again, the same
+domain.calendar.xǁBusinessCalendarǁ_utc_day__mutmut_2
+    the day cache read under None: a miss, worked out again
+domain.calendar.xǁBusinessCalendarǁ_utc_day__mutmut_39
+    None cached: read back as a miss, worked out again
+domain.calendar.xǁBusinessCalendarǁadd_open_minutes__mutmut_32
+    the message of an unreachable raise (`pragma: no cover`)
+domain.calendar.xǁBusinessCalendarǁnext_open_instant__mutmut_14
+    the message of an unreachable raise (`pragma: no cover`)
+domain.calendar.xǁBusinessCalendarǁis_open__mutmut_14
+    a stop 2 µs after the instant instead of 1: the scan stops at day boundaries, so the same days
+    are read
+domain.calendar.xǁBusinessCalendarǁopen_minutes_between__mutmut_15
+    `b < a` for `b <= a`: an empty span counts 0 minutes through the loop too
+domain.calendar.xǁBusinessCalendarǁopen_minutes_between__mutmut_31
+    `hi >= lo`: adds a zero-length piece
+domain.checkins.x_checkins_on__mutmut_4
+    `and` for `or`: a day's opening and close are None together (both from its intervals)
+domain.checkins.x_checkins_on__mutmut_8
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.checkins.x_checkins_on__mutmut_9
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.checkins.x_checkins_on__mutmut_20
+    `>` for `>=`: when 'before close' falls on the opening it is dropped as a repeat of the opening
+    anyway
+domain.checkins.x_next_checkin__mutmut_9
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.checkins.x_next_checkin__mutmut_22
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.contact.x__local_at__mutmut_19
+    the wall time normalised through the machine's zone instead of UTC: the same instant, then put
+    in the member's zone
+domain.contact.x_in_window__mutmut_13
+    seconds scaled by 1/1000001: the minute value stays below the next whole minute, and windows are
+    whole minutes
+domain.contact.x_in_window__mutmut_14
+    seconds divided by 61: as above
+domain.contact.x_next_contact_instant__mutmut_6
+    `<` for `<=`: when not_before equals at, both give at
+domain.contact.x_next_window_opening__mutmut_23
+    `>=` for `>`: at the opening instant the window is open and `at` is answered before
+domain.deadlines.x__same_day_due__mutmut_7
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.deadlines.x__same_day_due__mutmut_9
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.deadlines.x_due_at__mutmut_8
+    `urgent=None`: falsy like False
+domain.deadlines.x_due_soon_at__mutmut_9
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.deadlines.x_earliest__mutmut_6
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.deadlines.x_is_overdue__mutmut_5
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.deadlines.x_is_overdue__mutmut_7
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.deadlines.x_sla_met__mutmut_2
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.deadlines.x_sla_met__mutmut_4
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.errors.x_from_type__mutmut_7
+    the fallback key '' as 'XXXX': neither is a known type, both give Conflict
+domain.escalations.x_ladder_deadline__mutmut_15
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.grouping.x_plan_deliveries__mutmut_25
+    the order due groups are flushed in: every due group is flushed in the same pass and the
+    deliveries are sorted at the end
+domain.grouping.x_plan_deliveries__mutmut_27
+    as above (min without a key)
+domain.grouping.x_plan_deliveries__mutmut_29
+    as above (min by the recipient's first letter)
+domain.grouping.x_plan_deliveries__mutmut_30
+    as above (min by the flush reason)
+domain.models.x__check_hours__mutmut_2
+    `any_open = None`: falsy like False
+domain.models.x__check_hours__mutmut_9
+    `is_end=None`: falsy like False
+domain.models.x__check_time_zone__mutmut_2
+    'localtime' is not refused by name, but zones come from tzdata only (config/zones.py) and it has
+    no 'localtime': refused as unknown, with the same message
+domain.models.x__check_time_zone__mutmut_3
+    as above ('LOCALTIME')
+domain.models.x_default_escalation_rule__mutmut_18
+    `documentation_required=True` dropped: True is the field's default
+workflows.interaction.x__differs__mutmut_4
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+workflows.interaction.x__differs__mutmut_6
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+workflows.interaction.xǁInteractionWorkflowǁ_answer__mutmut_5
+    `>=` for `>`: exactly ANSWER_ATTEMPTS attempts sliced to the last ANSWER_ATTEMPTS are the same
+    list
+workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_15
+    the due-soon wake's tie-break rank 1 for 0: it is a candidate only when strictly before the
+    deadline, so it never ties
+workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_19
+    the deadline's rank 2 for 1: at the same instant as the retry, 'overdue' still sorts first by
+    name
+workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_26
+    the retry's rank 3 for 2: as above
+"""
+
+
+def _accepted(text: str) -> dict[str, str]:
+    found: dict[str, list[str]] = {}
+    for line in text.strip().splitlines():
+        if line.startswith(" "):
+            found[next(reversed(found))].append(line.strip())
+        else:
+            found[line] = []
+    return {name: " ".join(words) for name, words in found.items()}
+
+
+ACCEPTED = _accepted(_ACCEPTED)
 
 KILLED = {1, 3}
 TIMEOUT = {-24, 24, 152, 255, 36}

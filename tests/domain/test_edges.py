@@ -401,6 +401,12 @@ def test_results_keep_the_zone_they_are_given_in() -> None:
     opens = next_window_opening(at, "America/New_York", (8 * 60, 21 * 60))
     assert opens == datetime(2026, 3, 5, 8, 0, tzinfo=NEW_YORK)
     assert opens.tzinfo == NEW_YORK
+    # The member's date, not the machine's: at 19:00 in New York it is already tomorrow in Asia
+    # (the mutation run's machine zone), and the window still opens today.
+    evening = datetime(2026, 3, 4, 19, 0, tzinfo=NEW_YORK)
+    assert next_window_opening(evening, "America/New_York", (20 * 60, 21 * 60)) == evening + timedelta(
+        hours=1
+    )
 
 
 def test_the_common_part_of_windows_starts_from_the_whole_day() -> None:
