@@ -21,6 +21,13 @@ from domain.deadlines import due_at, due_soon_at, due_when_flagged_urgent, respo
 from domain.errors import Conflict, DomainError, Unavailable
 from domain.escalations import ladder_deadline, level_of, resolve_overdue_target
 from domain.grouping import Notice, NotificationPolicy, flush_at, plan_deliveries
+from domain.ids import (
+    absence_workflow_id,
+    checkin_workflow_id,
+    escalation_workflow_id,
+    group_workflow_id,
+    interaction_workflow_id,
+)
 from domain.models import (
     CalendarSnapshot,
     EscalationLevel,
@@ -415,3 +422,14 @@ def test_the_common_part_of_windows_starts_from_the_whole_day() -> None:
     assert intersect([]) == (0, 24 * 60)
     assert intersect([(0, 600), (300, 24 * 60)]) == (300, 600)
     assert intersect([(0, 300), (300, 600)]) is None
+
+
+def test_workflow_ids_are_readable_and_an_escalation_raised_again_gets_its_own() -> None:
+    """Mutants: ``escalation_workflow_id`` (no test of ``tests/domain`` called it)."""
+    assert interaction_workflow_id("east", "ext-1") == "interaction:east:ext-1"
+    assert escalation_workflow_id("east", "ext-1", "safety") == "escalation:east:ext-1:safety"
+    assert escalation_workflow_id("east", "ext-1", "safety", 1) == "escalation:east:ext-1:safety"
+    assert escalation_workflow_id("east", "ext-1", "safety", 2) == "escalation:east:ext-1:safety:2"
+    assert absence_workflow_id("a-1") == "absence:a-1"
+    assert checkin_workflow_id("east") == "checkin:east"
+    assert group_workflow_id("east", "lead-1") == "notify:east:lead-1"
