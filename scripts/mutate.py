@@ -39,17 +39,17 @@ WORKFLOW_DECISIONS = [
     "workflows.common.xǁTimerLoopǁ_history_full",
     "workflows.interaction.xǁInteractionWorkflowǁ_next_wake",
     "workflows.interaction.xǁInteractionWorkflowǁ_status",
-    "workflows.interaction.xǁInteractionWorkflowǁ_open_escalation",
     "workflows.interaction.xǁInteractionWorkflowǁ_answer",
-    "workflows.interaction.xǁInteractionWorkflowǁ_timer_summary",
-    "workflows.interaction.xǁInteractionWorkflowǁ_retry_wait_reason",
-    "workflows.interaction.xǁInteractionWorkflowǁ_hold_for_contact",
-    "workflows.interaction.x__contact_marks",
-    "workflows.interaction.x_whole_state_delta",
-    "workflows.interaction.x_state_columns",
-    "workflows.interaction.x__failure",
-    "workflows.interaction.x__refused",
-    "workflows.interaction.x__differs",
+    "workflows.interaction_escalations.x_open_escalation",
+    "workflows.interaction_timers.x_timer_summary",
+    "workflows.interaction_contact.x_hold_for_contact",
+    "workflows.interaction_contact.x_retry_wait_reason",
+    "workflows.interaction_contact.x_contact_marks",
+    "workflows.interaction_projection.x_whole_state_delta",
+    "workflows.interaction_projection.x_state_columns",
+    "workflows.interaction_projection.x__failure",
+    "workflows.interaction_projection.x__refused",
+    "workflows.interaction_projection.x__differs",
     "workflows.escalation.xǁEscalationWorkflowǁ_wake",
     "workflows.escalation.xǁEscalationWorkflowǁ_after",
     "workflows.escalation.xǁEscalationWorkflowǁ_level",
@@ -187,10 +187,10 @@ domain.models.x__check_time_zone__mutmut_3
     as above ('LOCALTIME')
 domain.models.x_default_escalation_rule__mutmut_18
     `documentation_required=True` dropped: True is the field's default
-workflows.interaction.x__differs__mutmut_4
+workflows.interaction_projection.x__differs__mutmut_4
     the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
     by instant)
-workflows.interaction.x__differs__mutmut_6
+workflows.interaction_projection.x__differs__mutmut_6
     the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
     by instant)
 workflows.interaction.xǁInteractionWorkflowǁ_answer__mutmut_5

@@ -45,17 +45,16 @@ from workflows.common import (
     rejection,
 )
 from workflows.escalation import EscalationWorkflow, _describe
-from workflows.interaction import (
-    ANSWER_ATTEMPTS,
+from workflows.interaction import ANSWER_ATTEMPTS, InteractionWorkflow
+from workflows.interaction_contact import (
     CONTACT_WINDOW_PATCH,
-    InteractionWorkflow,
-    _contact_marks,
-    _differs,
-    _failure,
-    _refused,
-    state_columns,
-    whole_state_delta,
+    contact_marks,
+    hold_for_contact,
+    retry_wait_reason,
 )
+from workflows.interaction_escalations import open_escalation
+from workflows.interaction_projection import _differs, _failure, _refused, state_columns, whole_state_delta
+from workflows.interaction_timers import timer_summary
 
 CHICAGO = ZoneInfo("America/Chicago")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -105,6 +104,19 @@ def interaction(cfg: TeamConfig = LATE, *, patches_at_start: bool | None = True,
     return wf
 
 
+def summary(wf: Any, kind: str, at: datetime) -> str:
+    return timer_summary(wf._s, wf._cal, kind, at)  # type: ignore[arg-type]
+
+
+def reason(wf: Any, at: datetime) -> str:
+    return retry_wait_reason(wf._s, at)
+
+
+def hold(wf: Any, contact: MemberContact | None) -> dict[str, Any]:
+    """``hold_for_contact`` as the workflow calls it: its state, calendar and patch check."""
+    return hold_for_contact(wf._s, contact, calendar=wf._cal, patched=wf._patched)
+
+
 # ---------------------------------------------------------------- which timer comes next
 def test_a_new_case_wakes_first_for_the_due_soon_reminder_an_hour_before_its_deadline() -> None:
     assert interaction()._next_wake() == (chicago(16), "due_soon")
@@ -147,20 +159,18 @@ def test_the_earliest_wake_wins_and_at_the_same_instant_the_deadline_goes_first(
 # ---------------------------------------------------------------- what the timer says
 def test_timer_summaries_name_the_deadline_kind_and_the_teams_local_time() -> None:
     wf = interaction()
-    assert wf._timer_summary("due_soon", chicago(16)) == "due-soon reminder, Wed 04 Mar 16:00 America/Chicago"
-    assert wf._timer_summary("overdue", chicago(17)) == "same-day deadline, Wed 04 Mar 17:00 America/Chicago"
+    assert summary(wf, "due_soon", chicago(16)) == "due-soon reminder, Wed 04 Mar 16:00 America/Chicago"
+    assert summary(wf, "overdue", chicago(17)) == "same-day deadline, Wed 04 Mar 17:00 America/Chicago"
     # In UTC it is told in the team's zone all the same.
-    assert wf._timer_summary("overdue", chicago(17).astimezone(UTC)).endswith(
-        "Wed 04 Mar 17:00 America/Chicago"
-    )
+    assert summary(wf, "overdue", chicago(17).astimezone(UTC)).endswith("Wed 04 Mar 17:00 America/Chicago")
     voicemail = interaction(channel="voicemail")
-    assert voicemail._timer_summary("overdue", chicago(17)).startswith("same-day deadline, ")
+    assert summary(voicemail, "overdue", chicago(17)).startswith("same-day deadline, ")
     text = interaction(channel="text")
-    assert text._timer_summary("overdue", chicago(17)).startswith("one-business-day deadline, ")
+    assert summary(text, "overdue", chicago(17)).startswith("one-business-day deadline, ")
     urgent = interaction(channel="text", urgent=True)
-    assert urgent._timer_summary("overdue", chicago(12)).startswith("urgent deadline, ")
+    assert summary(urgent, "overdue", chicago(12)).startswith("urgent deadline, ")
     retry = interaction(attempts=[attempt(1), attempt(2)])
-    assert retry._timer_summary("retry_due", chicago(13)) == (
+    assert summary(retry, "retry_due", chicago(13)) == (
         "retry reminder (attempt 3), Wed 04 Mar 13:00 America/Chicago"
     )
 
@@ -168,19 +178,17 @@ def test_timer_summaries_name_the_deadline_kind_and_the_teams_local_time() -> No
 def test_a_held_retry_says_what_it_waits_for_in_the_members_zone() -> None:
     opens = datetime(2026, 3, 5, 8, 0, tzinfo=NEW_YORK)
     window = interaction(attempts=[attempt(1)], retry_held_by="contact_window", retry_zone="America/New_York")
-    assert window._timer_summary("retry_due", opens) == (
+    assert summary(window, "retry_due", opens) == (
         "retry reminder (attempt 2), waiting for the member's window, opens 08:00 America/New_York, "
         "Thu 05 Mar 07:00 America/Chicago"
     )
     cap = interaction(attempts=[attempt(1)], retry_held_by="daily_cap", retry_zone="America/New_York")
-    assert (
-        cap._retry_wait_reason(opens) == "waiting for the member's daily cap, clears 08:00 America/New_York, "
-    )
+    assert reason(cap, opens) == "waiting for the member's daily cap, clears 08:00 America/New_York, "
     never = interaction(retry_held_by="no_overlap", retry_zone="America/New_York")
-    assert never._retry_wait_reason(opens) == "the member's window never meets business hours, "
-    assert interaction()._retry_wait_reason(opens) == ""
+    assert reason(never, opens) == "the member's window never meets business hours, "
+    assert reason(interaction(), opens) == ""
     # Held, but with no zone known (a state from before the zone was kept): nothing said.
-    assert interaction(retry_held_by="contact_window")._retry_wait_reason(opens) == ""
+    assert reason(interaction(retry_held_by="contact_window"), opens) == ""
 
 
 # ---------------------------------------------------------------- the case's status
@@ -201,9 +209,9 @@ def test_status_resolved_before_escalated_before_attempting_before_open() -> Non
 
 def test_the_open_escalation_of_a_trigger() -> None:
     wf = interaction(escalations=[ref("resolved", "safety"), ref("open", "complaint"), ref("open", "safety")])
-    assert wf._open_escalation().escalation_id == "e-complaint-open"
-    assert wf._open_escalation("safety").escalation_id == "e-safety-open"
-    assert wf._open_escalation("sensitive") is None
+    assert open_escalation(wf._s).escalation_id == "e-complaint-open"
+    assert open_escalation(wf._s, "safety").escalation_id == "e-safety-open"
+    assert open_escalation(wf._s, "sensitive") is None
 
 
 def test_an_update_answers_only_the_latest_attempts() -> None:
@@ -223,14 +231,14 @@ NY_WINDOW = MemberContact(zone="America/New_York", window_start=8 * 60, window_e
 
 def test_a_retry_inside_the_window_and_under_the_cap_is_not_held() -> None:
     wf = interaction(next_retry_at=chicago(13))
-    assert wf._hold_for_contact(NY_WINDOW.model_copy(update={"text_refused": True})) == {}
+    assert hold(wf, NY_WINDOW.model_copy(update={"text_refused": True})) == {}
     assert (wf._s.next_retry_at, wf._s.retry_held_by) == (chicago(13), None)
     assert (wf._s.retry_zone, wf._s.retry_text_refused) == ("America/New_York", True)
 
 
 def test_a_retry_past_the_members_evening_waits_for_their_morning() -> None:
     wf = interaction(next_retry_at=chicago(20, 30), retry_held_by="daily_cap", retry_text_refused=True)
-    details = wf._hold_for_contact(NY_WINDOW)
+    details = hold(wf, NY_WINDOW)
     opens = datetime(2026, 3, 5, 8, 0, tzinfo=NEW_YORK)
     assert wf._s.next_retry_at == opens
     assert (wf._s.retry_held_by, wf._s.retry_zone, wf._s.retry_text_refused) == (
@@ -249,17 +257,17 @@ def test_a_retry_past_the_members_evening_waits_for_their_morning() -> None:
 def test_a_retry_over_the_cap_waits_until_it_clears() -> None:
     clears = chicago(9, 30, day=1)
     wf = interaction(next_retry_at=chicago(13))
-    details = wf._hold_for_contact(NY_WINDOW.model_copy(update={"cap_clears_at": clears}))
+    details = hold(wf, NY_WINDOW.model_copy(update={"cap_clears_at": clears}))
     assert wf._s.next_retry_at == clears
     assert wf._s.retry_held_by == "daily_cap"
     assert details["held_by"] == "daily_cap" and details["unheld_retry_at"] == chicago(13).isoformat()
     # A cap that clears before the retry is due holds nothing.
     early = interaction(next_retry_at=chicago(13))
-    assert early._hold_for_contact(NY_WINDOW.model_copy(update={"cap_clears_at": chicago(12)})) == {}
+    assert hold(early, NY_WINDOW.model_copy(update={"cap_clears_at": chicago(12)})) == {}
     assert early._s.next_retry_at == chicago(13)
     # The cap clears at night for the member: the window holds it further, until 08:00 there.
     night = interaction(next_retry_at=chicago(13))
-    night._hold_for_contact(NY_WINDOW.model_copy(update={"cap_clears_at": chicago(21, 30)}))
+    hold(night, NY_WINDOW.model_copy(update={"cap_clears_at": chicago(21, 30)}))
     assert night._s.next_retry_at == datetime(2026, 3, 5, 8, 0, tzinfo=NEW_YORK)
     assert night._s.retry_held_by == "daily_cap"
 
@@ -268,7 +276,7 @@ def test_a_window_that_never_meets_business_hours_keeps_the_retry_where_it_was()
     # 05:00-06:00 in New York is 04:00-05:00 in Chicago, before the team opens at 07:00.
     never = MemberContact(zone="America/New_York", window_start=5 * 60, window_end=6 * 60)
     wf = interaction(next_retry_at=chicago(13))
-    assert wf._hold_for_contact(never) == {"held_by": "no_overlap", "member_zone": "America/New_York"}
+    assert hold(wf, never) == {"held_by": "no_overlap", "member_zone": "America/New_York"}
     assert (wf._s.next_retry_at, wf._s.retry_held_by) == (chicago(13), "no_overlap")
 
 
@@ -276,22 +284,22 @@ def test_without_the_members_rules_or_a_retry_nothing_is_held(monkeypatch: pytes
     wf = interaction(
         next_retry_at=chicago(20, 30), retry_held_by="contact_window", retry_zone="X", retry_text_refused=True
     )
-    assert wf._hold_for_contact(None) == {}
+    assert hold(wf, None) == {}
     assert (wf._s.next_retry_at, wf._s.retry_held_by, wf._s.retry_zone) == (chicago(20, 30), None, None)
     assert wf._s.retry_text_refused is False
     no_retry = interaction()
-    assert no_retry._hold_for_contact(NY_WINDOW) == {} and no_retry._s.next_retry_at is None
+    assert hold(no_retry, NY_WINDOW) == {} and no_retry._s.next_retry_at is None
     # A run from before the contact-window patch keeps business hours.
     asked: list[str] = []
     monkeypatch.setattr(workflow, "patched", lambda patch: asked.append(patch) or False)
     old = interaction(next_retry_at=chicago(20, 30), patches_at_start=False)
-    assert old._hold_for_contact(NY_WINDOW) == {}
+    assert hold(old, NY_WINDOW) == {}
     assert old._s.next_retry_at == chicago(20, 30) and asked == [CONTACT_WINDOW_PATCH]
 
 
 def test_the_timeline_carries_only_the_marks_that_are_set() -> None:
     def marks(**set_: bool) -> dict[str, bool]:
-        return _contact_marks(AttemptInput.model_validate({"attempt_id": "a", "outcome": "busy", **set_}))
+        return contact_marks(AttemptInput.model_validate({"attempt_id": "a", "outcome": "busy", **set_}))
 
     assert marks() == {}
     assert marks(over_daily_cap=True) == {"over_daily_cap": True}
