@@ -16,7 +16,7 @@ import pytest
 from domain.absences import resolve_cover, window_error
 from domain.calendar import MAX_GAP_DAYS, BusinessCalendar
 from domain.checkins import checkins_on, next_checkin
-from domain.contact import in_window, intersect, next_window_opening, parse_hhmm, parse_window
+from domain.contact import in_window, intersect, next_window_opening
 from domain.deadlines import due_at, due_soon_at, due_when_flagged_urgent, response_due, retry_due_at
 from domain.errors import Conflict, DomainError, Unavailable
 from domain.escalations import ladder_deadline, level_of, resolve_overdue_target
@@ -36,6 +36,7 @@ from domain.models import (
     TeamConfig,
     hhmm_to_minutes,
 )
+from domain.windows import parse_hhmm, parse_window
 from tests.conftest import CHICAGO_TEAM
 
 CHICAGO = ZoneInfo("America/Chicago")
