@@ -69,10 +69,25 @@ TARGETS: dict[str, tuple[list[str], float]] = {
 # check its survivors again.
 # One survivor per unindented line, its reason on the indented lines below it.
 _ACCEPTED = """
-services.access.x_current_level__mutmut_3
-    `rule.get('levels', None)`: no levels reads {} either way (`if levels`)
-services.access.x_current_level__mutmut_5
-    `rule.get('levels')`: as above
+services.access.x_require_escalation_actor__mutmut_18
+    the action 'acknowledge' renamed: may_act_on_escalation treats every action but 'resolve' and
+    'assign' alike, so any other name acknowledges
+services.access.x_require_escalation_actor__mutmut_19
+    as above ('ACKNOWLEDGE')
+services.access.x_require_escalation_assigner__mutmut_7
+    the action 'assign' as None: without a level and not 'resolve', may_act_on_escalation refuses
+    everyone but leads, managers and the system either way
+services.access.x_require_escalation_assigner__mutmut_13
+    as above ('XXassignXX')
+services.access.x_require_escalation_assigner__mutmut_14
+    as above ('ASSIGN')
+services.access.x_require_escalation_assigner__mutmut_9
+    the actor id as None for 'assign': refused either way unless the role decides
+domain.inbound.x_e164__mutmut_1
+    `and` for `or` in the '+' check: a number without '+' is refused by phonenumbers.parse with no
+    region anyway (NumberParseException, None)
+domain.inbound.x_e164__mutmut_9
+    `phonenumbers.parse(number)` without the region: its default is None
 domain.calendar.x__require_aware__mutmut_6
     the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
     by instant)

@@ -434,3 +434,17 @@ def test_workflow_ids_are_readable_and_an_escalation_raised_again_gets_its_own()
     assert absence_workflow_id("a-1") == "absence:a-1"
     assert checkin_workflow_id("east") == "checkin:east"
     assert group_workflow_id("east", "lead-1") == "notify:east:lead-1"
+
+
+def test_a_one_second_recording_is_a_voicemail() -> None:
+    """Mutant: ``seconds > 0`` as ``> 1`` in ``voice_contact``."""
+    from domain.inbound import voice_contact
+
+    for seconds in ("1", "14"):
+        got = voice_contact(
+            call_status="completed",
+            dial_call_status=None,
+            recording_url="https://r/RE1",
+            recording_duration=seconds,
+        )
+        assert got == "voicemail", seconds
