@@ -29,6 +29,7 @@ from domain.ids import (
     interaction_workflow_id,
 )
 from domain.models import (
+    CHANNELS,
     CalendarSnapshot,
     EscalationLevel,
     EscalationRule,
@@ -105,7 +106,7 @@ def test_the_other_refusals_say_what_is_wrong() -> None:
     assert window_error(NAIVE, AWARE) == "starts_at must be timezone-aware"
     refused(
         lambda: due_at(AWARE, "fax", urgent=False, calendar=CAL, policy=POLICY),
-        "unknown channel 'fax': expected one of call, voicemail, text",
+        f"unknown channel 'fax': expected one of {', '.join(CHANNELS)}",
     )
 
 

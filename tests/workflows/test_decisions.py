@@ -329,6 +329,8 @@ def test_state_columns_are_the_states_columns_json_ready() -> None:
         "first_attempt_outcome": None,
         "resolved_at": None,
         "resolved_by": None,
+        "contacts": 1,
+        "last_contact_at": None,
     }
     done = interaction(
         status="resolved",
@@ -344,6 +346,8 @@ def test_state_columns_are_the_states_columns_json_ready() -> None:
         attempts=[attempt(1, "busy"), attempt(2, "reached")],
         resolved_at=chicago(14),
         resolved_by="chw-ana",
+        contacts=2,
+        last_contact_at=chicago(12),
     )
     columns = state_columns(done._s)
     assert columns == {
@@ -362,6 +366,8 @@ def test_state_columns_are_the_states_columns_json_ready() -> None:
         "first_attempt_outcome": "busy",
         "resolved_at": chicago(14).isoformat(),
         "resolved_by": "chw-ana",
+        "contacts": 2,
+        "last_contact_at": chicago(12).isoformat(),
     }
     # Lists are copies: a later change of the state does not reach a delta already built.
     done._s.flags.append("safety")
