@@ -86,6 +86,21 @@ services.access.x_require_escalation_assigner__mutmut_9
 domain.inbound.x_e164__mutmut_1
     `and` for `or` in the '+' check: a number without '+' is refused by phonenumbers.parse with no
     region anyway (NumberParseException, None)
+domain.inbound.x__folded_words__mutmut_2
+    the words joined by 'XX XX' instead of ' ': body and phrases are folded the same way, and the
+    upper-case separator can never match a case-folded phrase's letters
+domain.deadlines.x_referral_due__mutmut_26
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.deadlines.x_referral_due__mutmut_28
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.repeat_contacts.x_deadline_after_contact__mutmut_12
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
+domain.repeat_contacts.x_deadline_after_contact__mutmut_14
+    the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
+    by instant)
 domain.inbound.x_e164__mutmut_9
     `phonenumbers.parse(number)` without the region: its default is None
 domain.calendar.x__require_aware__mutmut_6
@@ -157,7 +172,7 @@ domain.deadlines.x__same_day_due__mutmut_7
 domain.deadlines.x__same_day_due__mutmut_9
     the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
     by instant)
-domain.deadlines.x_due_at__mutmut_8
+domain.deadlines.x_due_at__mutmut_9
     `urgent=None`: falsy like False
 domain.deadlines.x_due_soon_at__mutmut_9
     the machine's zone for UTC in a value only compared or added to (aware datetimes compare and add
@@ -211,13 +226,13 @@ workflows.interaction_projection.x__differs__mutmut_6
 workflows.interaction.xǁInteractionWorkflowǁ_answer__mutmut_5
     `>=` for `>`: exactly ANSWER_ATTEMPTS attempts sliced to the last ANSWER_ATTEMPTS are the same
     list
-workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_15
+workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_14
     the due-soon wake's tie-break rank 1 for 0: it is a candidate only when strictly before the
     deadline, so it never ties
-workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_19
+workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_18
     the deadline's rank 2 for 1: at the same instant as the retry, 'overdue' still sorts first by
     name
-workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_26
+workflows.interaction.xǁInteractionWorkflowǁ_next_wake__mutmut_25
     the retry's rank 3 for 2: as above
 """
 

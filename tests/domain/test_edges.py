@@ -449,3 +449,25 @@ def test_a_one_second_recording_is_a_voicemail() -> None:
             recording_duration=seconds,
         )
         assert got == "voicemail", seconds
+
+
+def test_referral_and_repeat_contact_deadlines_refuse_naive_times_by_name() -> None:
+    """Mutants: the names in ``referral_due``'s and ``deadline_after_contact``'s refusals, the
+    refusal of a requested deadline not after the receipt, ``<=`` as ``<`` for equal deadlines."""
+    from domain.deadlines import referral_due
+    from domain.repeat_contacts import deadline_after_contact
+
+    def referral(received: datetime, requested: datetime | None) -> datetime:
+        return referral_due(received, requested=requested, urgent=False, calendar=CAL, policy=POLICY)
+
+    refused(lambda: referral(NAIVE, None), "received_at must be timezone-aware")
+    refused(lambda: referral(AWARE, NAIVE), "requested must be timezone-aware")
+    refused(lambda: referral(AWARE, AWARE), "the requested deadline is not after the referral's receipt")
+    assert referral(AWARE, AWARE + timedelta(days=2)) == AWARE + timedelta(days=2)
+    refused(lambda: deadline_after_contact(NAIVE, AWARE, responded=False), "current must be timezone-aware")
+    refused(
+        lambda: deadline_after_contact(AWARE, NAIVE, responded=False), "contact_due must be timezone-aware"
+    )
+    # Equal instants: the case keeps its own deadline (and so its zone).
+    same = deadline_after_contact(AWARE, AWARE.astimezone(NEW_YORK), responded=False)
+    assert same == AWARE and same.tzinfo is CHICAGO

@@ -167,6 +167,8 @@ def test_timer_summaries_name_the_deadline_kind_and_the_teams_local_time() -> No
     assert summary(voicemail, "overdue", chicago(17)).startswith("same-day deadline, ")
     text = interaction(channel="text")
     assert summary(text, "overdue", chicago(17)).startswith("one-business-day deadline, ")
+    referral = interaction(channel="referral")
+    assert summary(referral, "overdue", chicago(17)) == "referral deadline, Wed 04 Mar 17:00 America/Chicago"
     urgent = interaction(channel="text", urgent=True)
     assert summary(urgent, "overdue", chicago(12)).startswith("urgent deadline, ")
     retry = interaction(attempts=[attempt(1), attempt(2)])
@@ -308,6 +310,7 @@ def test_the_timeline_carries_only_the_marks_that_are_set() -> None:
         "outside_contact_window": True,
         "over_daily_cap": True,
     }
+    assert marks(channel="text", consent_refused=True) == {"channel": "text", "consent_refused": True}
 
 
 # ---------------------------------------------------------------- the read model's columns
