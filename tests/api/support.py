@@ -105,3 +105,11 @@ def zone_where_it_is(hour: int) -> str:
     offset = (hour - datetime.now(UTC).hour) % 24
     offset = offset - 24 if offset > 14 else offset
     return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"  # Etc/GMT-3 is UTC+3
+
+
+async def attempt(api: httpx.AsyncClient, iid: str, **body: Any) -> dict[str, Any]:
+    """Ana records an attempt (``no_answer`` unless ``body`` says otherwise); it must succeed."""
+    r = await api.post(f"/v1/interactions/{iid}/attempts", json={"outcome": "no_answer", **body}, headers=ANA)
+    assert r.status_code == 200, r.text
+    got: dict[str, Any] = r.json()
+    return got

@@ -9,7 +9,18 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from tests.api.support import ANA, BEN, OPS, OTHER_LEAD, SYSTEM, create, detail, setup_other_team, setup_team
+from tests.api.support import (
+    ANA,
+    BEN,
+    OPS,
+    OTHER_LEAD,
+    SYSTEM,
+    attempt,
+    create,
+    detail,
+    setup_other_team,
+    setup_team,
+)
 from tests.workflows.support import history_text
 
 NAME = "CANARY-NAME Rosa Delgado"
@@ -56,13 +67,6 @@ async def test_get_member_answers_as_the_put_does(api: httpx.AsyncClient) -> Non
         "/v1/teams/eastside/members/mem-1", json={**PROFILE, "display_name": ""}, headers=SYSTEM
     )
     assert r.status_code == 422
-
-
-async def attempt(api: httpx.AsyncClient, iid: str, **body: Any) -> dict[str, Any]:
-    r = await api.post(f"/v1/interactions/{iid}/attempts", json={"outcome": "no_answer", **body}, headers=ANA)
-    assert r.status_code == 200, r.text
-    got: dict[str, Any] = r.json()
-    return got
 
 
 async def test_a_text_attempt_to_a_member_who_refused_texts_is_marked(

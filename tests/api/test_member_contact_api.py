@@ -10,7 +10,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.support import ANA, SYSTEM, create, detail, require_real_clock, setup_team
+from tests.api.support import SYSTEM, attempt, create, detail, require_real_clock, setup_team
 from tests.workflows.support import eventually
 
 PROFILE: dict[str, Any] = {
@@ -38,13 +38,6 @@ def zone_at_local_hour(hour: int) -> str:
 
 async def put_member(api: httpx.AsyncClient, member_id: str, body: dict[str, Any]) -> httpx.Response:
     return await api.put(f"/v1/teams/eastside/members/{member_id}", json=body, headers=SYSTEM)
-
-
-async def attempt(api: httpx.AsyncClient, iid: str, **body: Any) -> dict[str, Any]:
-    r = await api.post(f"/v1/interactions/{iid}/attempts", json={"outcome": "no_answer", **body}, headers=ANA)
-    assert r.status_code == 200, r.text
-    got: dict[str, Any] = r.json()
-    return got
 
 
 async def test_profile_is_stored_with_its_zone_source_and_window(api: httpx.AsyncClient) -> None:

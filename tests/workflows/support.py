@@ -19,7 +19,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from domain.ids import interaction_workflow_id
-from domain.messages import EscalationResolveInput, InteractionInput, InteractionState
+from domain.messages import (
+    AttemptInput,
+    EscalationResolveInput,
+    InteractionInput,
+    InteractionState,
+    MemberContact,
+)
 from domain.models import TeamConfig
 from store.models import Notification, TimelineEvent
 from tests.conftest import CHICAGO_TEAM
@@ -83,6 +89,23 @@ async def start(client: Client, inp: InteractionInput, task_queue: str) -> Workf
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+
+
+async def attempt(
+    handle: WorkflowHandle[Any, Any],
+    outcome: str = "no_answer",
+    contact: MemberContact | None = None,
+    *,
+    staff: str = "chw-ana",
+    **fields: Any,
+) -> InteractionState:
+    """Record one attempt through the workflow's update (a fresh attempt id); ``fields`` are
+    further ``AttemptInput`` fields (marks such as ``over_daily_cap``)."""
+    inp = AttemptInput(
+        attempt_id=uuid.uuid4().hex, outcome=outcome, staff_id=staff, contact=contact, **fields
+    )  # type: ignore[arg-type]
+    result: InteractionState = await handle.execute_update(InteractionWorkflow.record_attempt, inp)
+    return result
 
 
 async def state_of(handle: WorkflowHandle[Any, Any]) -> InteractionState:

@@ -3,7 +3,6 @@ on the time-skipping server: the reminder fires at the window's start, the timer
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,12 +14,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.messages import AttemptInput, InteractionInput, InteractionState, MemberContact
+from domain.messages import InteractionInput, InteractionState, MemberContact
 from domain.models import TeamConfig
 from services.members import MemberProfile, attempt_marks, put_profile
 from store.models import Attempt, Member
 from tests.conftest import CHICAGO_TEAM, advance_to, now_of
 from tests.workflows.support import (
+    attempt,
     eventually,
     history_text,
     interaction_input,
@@ -31,7 +31,6 @@ from tests.workflows.support import (
     timeline,
 )
 from workflows.common import PATCHES_AT_START_PATCH
-from workflows.interaction import InteractionWorkflow
 from workflows.interaction_contact import CONTACT_WINDOW_PATCH
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -49,18 +48,6 @@ LATE_TEAM = TeamConfig.model_validate(
     }
 )
 NY_WINDOW = MemberContact(zone="America/New_York", window_start=8 * 60, window_end=21 * 60, text_refused=True)
-
-
-async def attempt(
-    handle: WorkflowHandle[Any, Any], outcome: str, contact: MemberContact | None, **marks: bool
-) -> InteractionState:
-    result: InteractionState = await handle.execute_update(
-        InteractionWorkflow.record_attempt,
-        AttemptInput(
-            attempt_id=uuid.uuid4().hex, outcome=outcome, staff_id="chw-ana", contact=contact, **marks
-        ),  # type: ignore[arg-type]
-    )
-    return result
 
 
 async def timer_summaries(client: Client, handle: WorkflowHandle[Any, Any]) -> list[str]:

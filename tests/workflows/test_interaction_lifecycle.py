@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from domain.messages import (
     AssignInput,
-    AttemptInput,
     FlagInput,
     InteractionState,
     ResolveInput,
@@ -26,6 +25,7 @@ from store.models import Attempt
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
     at,
+    attempt,
     eventually,
     interaction_input,
     next_weekday_at,
@@ -43,14 +43,6 @@ from workflows.escalation import EscalationWorkflow
 from workflows.interaction import ANSWER_ATTEMPTS, InteractionWorkflow
 
 TOLERANCE = timedelta(seconds=5)
-
-
-async def attempt(handle: WorkflowHandle[Any, Any], outcome: str, staff: str = "chw-ana") -> InteractionState:
-    result: InteractionState = await handle.execute_update(
-        InteractionWorkflow.record_attempt,
-        AttemptInput(attempt_id=uuid.uuid4().hex, outcome=outcome, staff_id=staff),  # type: ignore[arg-type]
-    )
-    return result
 
 
 async def test_due_soon_reminder_then_overdue(

@@ -17,7 +17,6 @@ from temporalio.worker import Worker
 
 from domain.messages import (
     AssignInput,
-    AttemptInput,
     FlagInput,
     InteractionState,
     MemberContact,
@@ -29,6 +28,7 @@ from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
     add_interaction_row,
     at,
+    attempt,
     eventually,
     interaction_input,
     next_weekday_at,
@@ -52,16 +52,6 @@ from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
 
 TOLERANCE = timedelta(seconds=5)
-
-
-async def attempt(
-    handle: WorkflowHandle[Any, Any], outcome: str, contact: MemberContact | None = None
-) -> InteractionState:
-    result: InteractionState = await handle.execute_update(
-        InteractionWorkflow.record_attempt,
-        AttemptInput(attempt_id=uuid.uuid4().hex, outcome=outcome, staff_id="chw-ana", contact=contact),  # type: ignore[arg-type]
-    )
-    return result
 
 
 async def flag(handle: WorkflowHandle[Any, Any], name: str) -> InteractionState:

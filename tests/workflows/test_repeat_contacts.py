@@ -12,11 +12,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.messages import AttemptInput, ContactAgainInput, InteractionState
+from domain.messages import ContactAgainInput, InteractionState
 from store.models import Interaction
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
     at,
+    attempt,
     eventually,
     interaction_input,
     next_weekday_at,
@@ -39,14 +40,6 @@ async def contact_again(
     inp = ContactAgainInput(contact_id=contact_id or uuid.uuid4().hex, channel=channel, at=when)  # type: ignore[arg-type]
     result: InteractionState = await handle.execute_update(
         InteractionWorkflow.contact_again, inp, id=f"contact_again-{inp.contact_id}"
-    )
-    return result
-
-
-async def attempt(handle: Handle, outcome: str) -> InteractionState:
-    result: InteractionState = await handle.execute_update(
-        InteractionWorkflow.record_attempt,
-        AttemptInput(attempt_id=uuid.uuid4().hex, outcome=outcome, staff_id="chw-ana"),  # type: ignore[arg-type]
     )
     return result
 
