@@ -192,8 +192,13 @@ def window_of(member: Member | None, cfg: TeamConfig) -> tuple[str, Window | Non
 
 
 def text_refused(member: Member | None) -> bool:
-    consent = profile_of(member).consent
-    return consent is not None and consent.text is not None and consent.text.status == "refused"
+    return refuses(profile_of(member), "text")
+
+
+def refuses(profile: MemberProfile, channel: Literal["call", "text"]) -> bool:
+    """Whether the member's consent for ``channel`` is refused (e.g. texts after STOP)."""
+    found = getattr(profile.consent, channel, None) if profile.consent is not None else None
+    return isinstance(found, Consent) and found.status == "refused"
 
 
 def member_attempt_times(session: Session, team_id: str, member_id: str, since: datetime) -> list[datetime]:

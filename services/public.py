@@ -321,6 +321,9 @@ class QueuePublic(BaseModel):
     items: list[InteractionPublic]
     team: TeamConfig | None
     staff: list[StaffPublic]
+    # The cases' members as ``GET /v1/teams/{id}/members/{member_id}`` answers them, by id (member
+    # data: for the page, never logged); a case's member without a profile row is absent.
+    members: dict[str, MemberPublic] = Field(default_factory=dict)
 
 
 class CasePublic(BaseModel):
@@ -334,6 +337,10 @@ class CasePublic(BaseModel):
     can_act: bool
     can_assign: bool
     contact_advice: list[str] = Field(default_factory=list)
+    # The case's member as ``GET /v1/teams/{id}/members/{member_id}`` answers them (None: an
+    # unknown caller, or no profile row), and the member's other open cases (earliest due first).
+    member: MemberPublic | None = None
+    other_cases: list[InteractionPublic] = Field(default_factory=list)
 
 
 class AbsencePlanningPublic(BaseModel):

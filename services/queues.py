@@ -15,17 +15,19 @@ from sqlalchemy.orm import Session
 from domain.errors import Forbidden
 from domain.messages import ACTIVE_INTERACTION_STATUSES
 from domain.models import TeamConfig
-from services import access, members, presenters
+from services import access, members, presenters, teams
 from services.access import Principal
 from services.context import Service
 from services.interactions import Interactions
-from services.public import CasePublic, QueuePublic, StaffPublic
+from services.public import CasePublic, MemberPublic, QueuePublic, StaffPublic
 from services.teams import team_config
 from store import repositories as repo
 from store.models import Absence, Escalation, Interaction
 
 # The most cases a queue shows (the earliest due first).
 QUEUE_LIMIT = 200
+# The most of a member's other open cases a case page lists (the earliest due first).
+OTHER_CASES_LIMIT = 20
 
 Which = Literal["mine", "unassigned", "team"]
 
@@ -34,6 +36,16 @@ def _team(session: Session, team_id: str) -> tuple[TeamConfig | None, list[Staff
     team = repo.get_team(session, team_id)
     staff = [presenters.staff(s) for s in repo.team_staff(session, team_id)]
     return (None if team is None else team_config(team)), staff
+
+
+def _members(
+    session: Session, team_id: str, cfg: TeamConfig | None, member_ids: set[str]
+) -> dict[str, MemberPublic]:
+    """The members as ``Teams.get_member`` answers them (none without a team)."""
+    if cfg is None:
+        return {}
+    found = teams.members_with_windows(session, team_id, cfg, member_ids)
+    return {m.id: presenters.member(m, window) for m, window in found}
 
 
 class Queues(Service):
@@ -51,7 +63,13 @@ class Queues(Service):
         def read(session: Session) -> QueuePublic:
             rows, _ = repo.list_interactions(session, where, cursor=None, limit=QUEUE_LIMIT)
             cfg, staff = _team(session, team_id)
-            return QueuePublic(items=presenters.interactions(session, rows), team=cfg, staff=staff)
+            ids = {r.member_id for r in rows if r.member_id is not None}
+            return QueuePublic(
+                items=presenters.interactions(session, rows),
+                team=cfg,
+                staff=staff,
+                members=_members(session, team_id, cfg, ids),
+            )
 
         return await self.db.read(read)
 
@@ -73,6 +91,17 @@ class Queues(Service):
             tips: list[str] = []
             if advice and can_act and cfg is not None and row.status != "resolved":
                 tips = members.contact_advice(session, cfg, row.team_id, row.member_id, now)
+            member = None
+            others: list[Interaction] = []
+            if row.member_id is not None:
+                member = _members(session, row.team_id, cfg, {row.member_id}).get(row.member_id)
+                where = repo.InteractionFilter(
+                    team_id=row.team_id,
+                    member_id=row.member_id,
+                    statuses=list(ACTIVE_INTERACTION_STATUSES),
+                )
+                found, _ = repo.list_interactions(session, where, cursor=None, limit=OTHER_CASES_LIMIT + 1)
+                others = [r for r in found if r.id != row.id][:OTHER_CASES_LIMIT]
             return CasePublic(
                 item=item,
                 team=cfg,
@@ -80,6 +109,8 @@ class Queues(Service):
                 can_act=can_act,
                 can_assign=principal.is_team_lead(row.team_id),
                 contact_advice=tips,
+                member=member,
+                other_cases=presenters.interactions(session, others),
             )
 
         return await self.db.read(read)

@@ -6,6 +6,7 @@ checks, check-ins, handing back a mover's cases) is ``services.staffing.Teams``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,13 @@ def get_member(session: Session, team_id: str, member_id: str) -> tuple[Member, 
     if member is None:
         raise NotFound(f"member {member_id} not found in team {team_id}")
     return member, _window_in_force(member, cfg)
+
+
+def members_with_windows(
+    session: Session, team_id: str, cfg: TeamConfig, member_ids: Collection[str]
+) -> list[tuple[Member, list[str] | None]]:
+    """The members of ``member_ids`` that exist, each as ``get_member`` answers them."""
+    return [(m, _window_in_force(m, cfg)) for m in repo.members_of(session, team_id, member_ids)]
 
 
 def _window_in_force(member: Member, cfg: TeamConfig) -> list[str] | None:

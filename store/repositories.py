@@ -280,6 +280,7 @@ class InteractionFilter:
     statuses: Sequence[str] | None = None
     overdue: bool | None = None
     now: datetime | None = None
+    member_id: str | None = None
 
 
 def list_interactions(
@@ -297,6 +298,8 @@ def list_interactions(
         q = q.where(Interaction.assignee_id == f.assignee_id)
     if f.statuses:
         q = q.where(Interaction.status.in_(list(f.statuses)))
+    if f.member_id is not None:
+        q = q.where(Interaction.member_id == f.member_id)
     if f.overdue is not None:
         late = overdue_clause(f.now or datetime.now(UTC))
         q = q.where(late if f.overdue else ~late)
