@@ -55,6 +55,7 @@ FLASH = {
     "flag": "Flag raised.",
     "resolved": "Interaction resolved.",
     "assigned": "Assignment saved.",
+    "linked": "Case linked to the member.",
     "acknowledged": "Escalation acknowledged.",
     "escalation-resolved": "Escalation resolved.",
     "absence-planned": "Absence planned.",

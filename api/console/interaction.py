@@ -14,11 +14,18 @@ from starlette.datastructures import FormData
 
 from api.console import views
 from api.console.common import QUEUE_PATHS, act, build, context_of, render, signed_in, text
-from domain.models import FLAGS, OUTCOMES
+from domain.models import ATTEMPT_CHANNELS, FLAGS, OUTCOMES
 from services.access import Principal
 from services.interactions import Interactions
 from services.operations import Answer, Operation
-from services.public import AssignCreate, AttemptCreate, FlagCreate, InteractionPublic, ResolveCreate
+from services.public import (
+    AssignCreate,
+    AttemptCreate,
+    FlagCreate,
+    InteractionPublic,
+    LinkCreate,
+    ResolveCreate,
+)
 from services.queues import Queues
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -35,19 +42,21 @@ async def _page(
 ) -> Response:
     part = request.query_params.get("part") == "live" and error is None
     case = await Queues(context_of(request)).case(principal, interaction_id, advice=not part)
+    d = views.detail(case)
     return render(
         request,
         "_interaction.html" if part else "interaction.html",
         {
-            "d": views.detail(case),
+            "d": d,
             "can_act": case.can_act,
             "can_assign": case.can_assign,
             "contact_advice": case.contact_advice,
             "outcomes": OUTCOMES,
+            "attempt_channels": ATTEMPT_CHANNELS,
             "flags": FLAGS,
             "error": error,
             "form": form or {},
-            "title": "Interaction",
+            "title": d.title,
         },
         principal=principal,
         status=status,
@@ -85,7 +94,7 @@ async def _act(request: Request, interaction_id: str, done: str, run: _Run) -> R
 @router.post("/interactions/{interaction_id}/attempt")
 async def record_attempt(interaction_id: str, request: Request) -> Response:
     async def run(cases: Interactions, principal: Principal, form: FormData, op: Operation) -> Command:
-        fields = {n: text(form, n) for n in ("outcome", "note", "override_reason")}
+        fields = {n: text(form, n) for n in ("outcome", "channel", "note", "override_reason")}
         return await cases.record_attempt(principal, interaction_id, build(AttemptCreate, fields), op)
 
     return await _act(request, interaction_id, "attempt", run)
@@ -116,3 +125,15 @@ async def assign(interaction_id: str, request: Request) -> Response:
         return await cases.assign(principal, interaction_id, build(AssignCreate, fields), op)
 
     return await _act(request, interaction_id, "assigned", run)
+
+
+@router.post("/interactions/{interaction_id}/link")
+async def link(interaction_id: str, request: Request) -> Response:
+    """An unknown caller's case linked to a member (leads and managers), as
+    ``POST /v1/interactions/{id}/link`` does it."""
+
+    async def run(cases: Interactions, principal: Principal, form: FormData, op: Operation) -> Command:
+        member_id = (text(form, "member_id") or "").strip()
+        return await cases.link(principal, interaction_id, build(LinkCreate, {"member_id": member_id}), op)
+
+    return await _act(request, interaction_id, "linked", run)

@@ -43,6 +43,11 @@ WORDS: dict[str, dict[str, str]] = {
     "role": {"chw": "CHW", "lead": "lead", "manager": "manager", "system": "system", "ops": "ops"},
     "channel": {"call": "call", "voicemail": "voicemail", "text": "text message"},
     "escalation": {"open": "not acknowledged", "acknowledged": "acknowledged", "resolved": "resolved"},
+    # How the member reached the team (a case's channel, as its tab title says it).
+    "received": {"call": "missed call", "voicemail": "voicemail", "text": "text message"},
+    "consent": {"granted": "given", "refused": "refused"},
+    # How an attempt was made.
+    "attempt_channel": {"call": "call", "text": "text message", "in_person": "in person", "other": "other"},
 }
 
 

@@ -13,12 +13,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import phonenumbers
+
 from api.console.labels import People, duration, label
+from domain.contact import in_window, next_window_opening
 from domain.models import TeamConfig
+from domain.windows import parse_window
+from services.members import MemberProfile, refuses
 from services.public import (
     CasePublic,
     EscalationPublic,
     InteractionPublic,
+    MemberPublic,
     QueuePublic,
     StaffPublic,
 )
@@ -46,6 +52,103 @@ class Situation:
 
 
 @dataclass
+class Card:
+    """The member a CHW is about to contact (issue 21), as a queue row and the case page show
+    them: member data, for the page only (never logged, never in a URL)."""
+
+    name: str  # the display name, else the member id, else "Unknown caller"
+    tab_name: str  # what the tab title says: "Maria G.", the member id, "Unknown caller"
+    known: bool  # False: a caller the team does not know yet (no member id)
+    phone: str = ""  # E.164, for tel: and sms: ("" when none is known)
+    phone_shown: str = ""  # "+1 312-555-0111"
+    texts_allowed: bool = True  # an sms: link (the member's text consent is not refused)
+    zone: str = ""  # the member's zone ("" when not known)
+    local_time: str = ""  # the member's clock now ("14:05")
+    window_open: bool = False
+    window_note: str = ""  # "open until 21:00", "closed · opens 08:00", "never opens"
+    language: str = ""
+    prefers: str = ""  # the preferred channel's words
+    consent: list[str] = field(default_factory=list)  # "calls given", "texts refused (STOP …)"
+    text_refused: bool = False
+    contacts: int = 1
+    received_local: str = ""  # the first contact, in the team's zone
+    last_contact_local: str = ""  # the latest, when repeat contacts merged into the case
+
+
+def _tab_name(name: str) -> str:
+    """A display name shortened for the tab title and browser history: "Maria G."."""
+    words = name.split()
+    return f"{words[0]} {words[-1][0]}." if len(words) > 1 else name
+
+
+def _phone_shown(phone: str) -> str:
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return phone
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _consent(profile: MemberProfile) -> list[str]:
+    out = []
+    for channel, words in (("call", "calls"), ("text", "texts")):
+        given = getattr(profile.consent, channel, None) if profile.consent else None
+        if given is not None:
+            out.append(f"{words} {label(given.status, 'consent')} ({given.source})")
+    return out
+
+
+def card_of(item: InteractionPublic, member: MemberPublic | None, tz: str, now: datetime) -> Card:
+    """The card of ``item``'s member (``member``: as ``GET /v1/teams/{id}/members/{id}``
+    answers them; None for an unknown caller or a member without a profile)."""
+    received = local(item.received_at, tz)
+    last = local(item.last_contact_at, tz) if item.contacts > 1 else ""
+    if item.member_id is None:
+        phone = item.caller_phone or ""
+        return Card(
+            name="Unknown caller",
+            tab_name="Unknown caller",
+            known=False,
+            phone=phone,
+            phone_shown=_phone_shown(phone) if phone else "",
+            contacts=item.contacts,
+            received_local=received,
+            last_contact_local=last,
+        )
+    profile = MemberProfile.model_validate(member.profile) if member else MemberProfile()
+    name = profile.display_name or item.member_id
+    phone = profile.phone or item.caller_phone or ""
+    card = Card(
+        name=name,
+        tab_name=_tab_name(name) if profile.display_name else name,
+        known=True,
+        phone=phone,
+        phone_shown=_phone_shown(phone) if phone else "",
+        texts_allowed=not refuses(profile, "text"),
+        language=profile.preferred_language or "",
+        prefers=label(profile.preferred_channel, "channel") if profile.preferred_channel else "",
+        consent=_consent(profile),
+        text_refused=refuses(profile, "text"),
+        contacts=item.contacts,
+        received_local=received,
+        last_contact_local=last,
+    )
+    if member is not None and member.timezone:
+        card.zone, card.local_time = member.timezone, clock(now, member.timezone)
+        if member.contact_window is None:
+            card.window_note = "never opens (the member's rules do not overlap)"
+        else:
+            window = parse_window(member.contact_window)
+            card.window_open = in_window(now, member.timezone, window)
+            if card.window_open:
+                card.window_note = f"open until {member.contact_window[1]}"
+            else:
+                opens = next_window_opening(now, member.timezone, window)
+                card.window_note = f"closed · opens {clock(opens, member.timezone)}"
+    return card
+
+
+@dataclass
 class Row:
     """One line of a queue."""
 
@@ -56,6 +159,7 @@ class Row:
     safety: str = ""  # SAFETY_OPEN, SAFETY_TAKEN or ""
     situation: Situation | None = None
     clock_local: str = ""
+    card: Card | None = None
 
 
 @dataclass
@@ -135,7 +239,11 @@ def _rank(row: Row) -> tuple[int, datetime]:
 
 
 def _rows(
-    items: Sequence[InteractionPublic], cfg: TeamConfig | None, tz: str, people: People | None = None
+    items: Sequence[InteractionPublic],
+    cfg: TeamConfig | None,
+    tz: str,
+    people: People | None = None,
+    members: dict[str, MemberPublic] | None = None,
 ) -> list[Row]:
     now = datetime.now(UTC)
     most = cfg.policy.max_attempts if cfg else 3
@@ -151,6 +259,7 @@ def _rows(
                 safety=safety_of(i),
                 situation=s,
                 clock_local=local(s.clock_at, tz),
+                card=card_of(i, (members or {}).get(i.member_id or ""), tz, now),
             )
         )
     rows.sort(key=_rank)
@@ -164,7 +273,8 @@ def zone_of(cfg: TeamConfig | None) -> str:
 
 def queue(data: QueuePublic) -> Queue:
     tz = zone_of(data.team)
-    return Queue(rows=_rows(data.items, data.team, tz, People(data.staff)), timezone=tz, staff=data.staff)
+    rows = _rows(data.items, data.team, tz, People(data.staff), data.members)
+    return Queue(rows=rows, timezone=tz, staff=data.staff)
 
 
 @dataclass
@@ -178,6 +288,14 @@ class Detail:
     situation: Situation
     safety: list[EscalationPublic]  # the unresolved safety escalations, stated at the top
     clock_local: str = ""
+    card: Card | None = None
+    others: list[Row] = field(default_factory=list)  # the member's other open cases
+
+    @property
+    def title(self) -> str:
+        """The tab title: who and why ("Maria G. · missed call")."""
+        who = self.card.tab_name if self.card else "Interaction"
+        return f"{who} · {label(self.item.channel, 'received')}"
 
 
 def detail(data: CasePublic) -> Detail:
@@ -196,4 +314,6 @@ def detail(data: CasePublic) -> Detail:
         situation=situation,
         safety=[e for e in item.escalations if e.trigger == "safety" and e.status != "resolved"],
         clock_local=local(situation.clock_at, tz),
+        card=card_of(item, data.member, tz, now),
+        others=_rows(data.other_cases, cfg, tz, People(data.staff)),
     )
