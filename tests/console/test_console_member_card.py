@@ -124,6 +124,7 @@ async def test_queue_rows_show_who_to_call_their_number_clock_language_and_conta
     assert f'href="tel:{PHONE}"' in row_of(team, rosa["id"]) and NAME in row_of(team, rosa["id"])
     # Member data stays on the page: never in a log line.
     out, err = capfd.readouterr()
+    assert "route=/console/queue" in out + err  # the server's log lines are what is checked
     assert "CANARY-NAME" not in out + err and "5550111" not in out + err
 
 
