@@ -48,7 +48,7 @@ from services.public import (
     QueuePublic,
     StaffPublic,
 )
-from services.teams import require_staff, team_config
+from services.teams import members_answered, require_staff, team_config
 from store import repositories as repo
 from store.models import Absence, Staff
 from workflows.absence import AbsenceWorkflow
@@ -206,7 +206,13 @@ def _moving(session: Session, staff_id: str, limit: int) -> QueuePublic:
     )
     rows, _ = repo.list_interactions(session, where, cursor=None, limit=limit)
     cfg, team_staff = _team(session, staff.team_id)
-    return QueuePublic(items=presenters.interactions(session, rows), team=cfg, staff=team_staff)
+    ids = {r.member_id for r in rows if r.member_id is not None}
+    return QueuePublic(
+        items=presenters.interactions(session, rows),
+        team=cfg,
+        staff=team_staff,
+        members=members_answered(session, staff.team_id, cfg, ids),
+    )
 
 
 # ---------------------------------------------------------------- the service

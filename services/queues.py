@@ -19,7 +19,7 @@ from services import access, members, presenters, teams
 from services.access import Principal
 from services.context import Service
 from services.interactions import Interactions
-from services.public import CasePublic, MemberPublic, QueuePublic, StaffPublic
+from services.public import CasePublic, QueuePublic, StaffPublic
 from services.teams import team_config
 from store import repositories as repo
 from store.models import Absence, Escalation, Interaction
@@ -36,16 +36,6 @@ def _team(session: Session, team_id: str) -> tuple[TeamConfig | None, list[Staff
     team = repo.get_team(session, team_id)
     staff = [presenters.staff(s) for s in repo.team_staff(session, team_id)]
     return (None if team is None else team_config(team)), staff
-
-
-def _members(
-    session: Session, team_id: str, cfg: TeamConfig | None, member_ids: set[str]
-) -> dict[str, MemberPublic]:
-    """The members as ``Teams.get_member`` answers them (none without a team)."""
-    if cfg is None:
-        return {}
-    found = teams.members_with_windows(session, team_id, cfg, member_ids)
-    return {m.id: presenters.member(m, window) for m, window in found}
 
 
 class Queues(Service):
@@ -68,7 +58,7 @@ class Queues(Service):
                 items=presenters.interactions(session, rows),
                 team=cfg,
                 staff=staff,
-                members=_members(session, team_id, cfg, ids),
+                members=teams.members_answered(session, team_id, cfg, ids),
             )
 
         return await self.db.read(read)
@@ -94,7 +84,7 @@ class Queues(Service):
             member = None
             others: list[Interaction] = []
             if row.member_id is not None:
-                member = _members(session, row.team_id, cfg, {row.member_id}).get(row.member_id)
+                member = teams.members_answered(session, row.team_id, cfg, {row.member_id}).get(row.member_id)
                 where = repo.InteractionFilter(
                     team_id=row.team_id,
                     member_id=row.member_id,

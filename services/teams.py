@@ -22,8 +22,9 @@ from domain.contact import format_hhmm
 from domain.errors import Conflict, Invalid, NotFound
 from domain.messages import ACTIVE_INTERACTION_STATUSES
 from domain.models import StaffRole, TeamConfig
-from services import members
+from services import members, presenters
 from services.members import MemberProfile
+from services.public import MemberPublic
 from store import phones, repositories as repo
 from store.db import committing, unit_of_work
 from store.models import Interaction, Member, Staff, Team
@@ -206,11 +207,15 @@ def get_member(session: Session, team_id: str, member_id: str) -> tuple[Member, 
     return member, _window_in_force(member, cfg)
 
 
-def members_with_windows(
-    session: Session, team_id: str, cfg: TeamConfig, member_ids: Collection[str]
-) -> list[tuple[Member, list[str] | None]]:
-    """The members of ``member_ids`` that exist, each as ``get_member`` answers them."""
-    return [(m, _window_in_force(m, cfg)) for m in repo.members_of(session, team_id, member_ids)]
+def members_answered(
+    session: Session, team_id: str, cfg: TeamConfig | None, member_ids: Collection[str]
+) -> dict[str, MemberPublic]:
+    """The members of ``member_ids`` that exist, by id, each as ``get_member`` answers them (what
+    a page shows of a case's member; none without a team)."""
+    if cfg is None:
+        return {}
+    found = repo.members_of(session, team_id, member_ids)
+    return {m.id: presenters.member(m, _window_in_force(m, cfg)) for m in found}
 
 
 def _window_in_force(member: Member, cfg: TeamConfig) -> list[str] | None:

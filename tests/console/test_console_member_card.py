@@ -298,3 +298,18 @@ async def test_texting_a_member_who_refused_texts_is_warned_of_first_and_marked(
     await put_member(api, phone=PHONE, timezone=zone_where_it_is(12))
     page = await page_of(api, f"/console/interactions/{case['id']}", ana)
     assert "consent-warning" not in page and "(refused by the member)" not in page
+
+
+async def test_an_absence_preview_names_the_members_whose_cases_move(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    await put_member(api, display_name=NAME, phone=PHONE)
+    case = await create(api)
+    lead = await signed_in(api, "t-lead")
+    day = datetime.now(UTC).astimezone(ZoneInfo("America/Chicago")).date() + timedelta(days=3)
+    plan = posted(
+        lead, staff_id="chw-ana", backup_id="chw-ben", starts_at=f"{day}T09:00", ends_at=f"{day}T17:00"
+    )
+    r = await api.post("/console/absences/preview", **plan)
+    assert r.status_code == 200, r.text
+    row = row_of(html.unescape(r.text), case["id"])
+    assert f">{NAME}</a>" in row and f'href="tel:{PHONE}"' in row
