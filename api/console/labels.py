@@ -46,6 +46,30 @@ WORDS: dict[str, dict[str, str]] = {
     # How the member reached the team (a case's channel, as its tab title says it).
     "received": {"call": "missed call", "voicemail": "voicemail", "text": "text message"},
     "consent": {"granted": "given", "refused": "refused"},
+    # A member's preferred language, by its BCP 47 primary subtag (the languages U.S. community
+    # health teams hear most; any other shows as its tag).
+    "language": {
+        "en": "English",
+        "es": "Spanish",
+        "zh": "Chinese",
+        "vi": "Vietnamese",
+        "ar": "Arabic",
+        "ko": "Korean",
+        "ru": "Russian",
+        "ht": "Haitian Creole",
+        "tl": "Tagalog",
+        "fr": "French",
+        "pt": "Portuguese",
+        "so": "Somali",
+        "hmn": "Hmong",
+        "am": "Amharic",
+        "ne": "Nepali",
+        "fa": "Persian",
+        "hi": "Hindi",
+        "sw": "Swahili",
+        "pl": "Polish",
+        "my": "Burmese",
+    },
     # How an attempt was made.
     "attempt_channel": {"call": "call", "text": "text message", "in_person": "in person", "other": "other"},
 }

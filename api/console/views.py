@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from api.console.labels import People, duration, label
+from api.console.labels import WORDS, People, duration, label
 from domain.contact import in_window, next_window_opening
 from domain.models import TeamConfig
 from domain.windows import parse_window
@@ -70,6 +70,7 @@ class Card:
     prefers: str = ""  # the preferred channel's words
     consent: list[str] = field(default_factory=list)  # "calls given", "texts refused (STOP …)"
     text_refused: bool = False
+    call_refused: bool = False  # the member's call consent is refused (shown; no rule acts on it)
     contacts: int = 1
     received_local: str = ""  # the first contact, in the team's zone
     last_contact_local: str = ""  # the latest, when repeat contacts merged into the case
@@ -87,6 +88,17 @@ def _phone_shown(phone: str) -> str:
     except phonenumbers.NumberParseException:
         return phone
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _language(tag: str | None) -> str:
+    """ "Spanish (es-MX)", "Spanish" for "es"; a language without words shows as its tag."""
+    if not tag:
+        return ""
+    primary = tag.split("-", 1)[0].lower()
+    name = WORDS["language"].get(primary)
+    if name is None:
+        return tag
+    return name if tag.lower() == primary else f"{name} ({tag})"
 
 
 def _consent(profile: MemberProfile) -> list[str]:
@@ -125,10 +137,11 @@ def card_of(item: InteractionPublic, member: MemberPublic | None, tz: str, now: 
         phone=phone,
         phone_shown=_phone_shown(phone) if phone else "",
         texts_allowed=not refuses(profile, "text"),
-        language=profile.preferred_language or "",
+        language=_language(profile.preferred_language),
         prefers=label(profile.preferred_channel, "channel") if profile.preferred_channel else "",
         consent=_consent(profile),
         text_refused=refuses(profile, "text"),
+        call_refused=refuses(profile, "call"),
         contacts=item.contacts,
         received_local=received,
         last_contact_local=last,

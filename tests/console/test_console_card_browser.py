@@ -59,6 +59,7 @@ async def test_the_case_page_shows_the_member_to_call_and_passes_axe(
     )
     await expect(card).to_contain_text("no texts: the member refused them")
     await expect(card).to_contain_text("contacted 1 time")
+    await expect(card).to_contain_text("Spanish (es-MX)")
     await expect(card.get_by_role("link", name=re.compile("^voicemail · received"))).to_have_attribute(
         "href", f"/console/interactions/{other['id']}"
     )

@@ -96,7 +96,8 @@ async def test_queue_rows_show_who_to_call_their_number_clock_language_and_conta
         preferred_channel="text",
     )
     night = zone_where_it_is(3)
-    await put_member(api, "mem-2", phone="+13125550122", timezone=night, consent={"text": TEXTS_REFUSED})
+    refused_both = {"text": TEXTS_REFUSED, "call": {**TEXTS_REFUSED, "source": "asked on the phone"}}
+    await put_member(api, "mem-2", phone="+13125550122", timezone=night, consent=refused_both)
     rosa = await create(api)
     nameless = await create(api, member_id="mem-2")
     ana = await signed_in(api, "t-chw-ana")
@@ -109,13 +110,13 @@ async def test_queue_rows_show_who_to_call_their_number_clock_language_and_conta
     assert f'href="tel:{PHONE}"' in row and "+1 312-555-0111" in row
     assert f'href="sms:{PHONE}"' in row  # texts are not refused
     assert re.search(r"1[12]:\d\d <abbr title=\"Etc/GMT[^\"]*\">[^<]+</abbr> · window open until 21:00", row)
-    assert "speaks es-MX · prefers text message" in row
+    assert "speaks Spanish (es-MX) · prefers text message" in row
     assert "contacted 1 time<" in row
 
     other = row_of(queue, nameless["id"])
     assert '">mem-2</a>' in other  # no display name: the member id
     assert 'href="tel:+13125550122"' in other and "sms:" not in other
-    assert "no texts" in other
+    assert "no texts" in other and "no calls" in other and "no calls" not in row
     assert re.search(r"window closed · opens 08:00", other)
 
     # A lead's Team queue shows the same cells.
@@ -215,7 +216,7 @@ async def test_the_case_page_shows_the_card_and_the_members_other_open_cases(api
     assert "no texts: the member refused them" in card
     denver = datetime.now(ZoneInfo("America/Denver")).strftime("%H:%M")
     assert f'<dd id="member-time">{denver} <abbr title="America/Denver">' in card
-    assert "<dt>Language</dt><dd>es</dd>" in card
+    assert "<dt>Language</dt><dd>Spanish</dd>" in card
     assert "calls given (intake form); texts refused (STOP)" in card
     # The member's other open cases, linked; not the resolved one, not another member's.
     others = card[card.index("Other open cases") :]
