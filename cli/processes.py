@@ -26,7 +26,7 @@ from workers.startup import metrics_runtime_or_exit, run_worker
 from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 if TYPE_CHECKING:
-    pass
+    from services.teams import TeamFile
 
 # The HTTP API's factory, served by uvicorn by its import string (as `uvicorn --factory` would):
 # the command line starts the API without depending on its code.
@@ -146,6 +146,25 @@ def _start_dev_server(port: int, ui_port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+async def _seed_demo(settings: Settings, demo: TeamFile) -> None:
+    """The demo cases (cli/demo.py), once: a second `make run` finds them and adds nothing."""
+    from cli import demo as demo_cases
+
+    from domain.errors import DomainError
+
+    try:
+        seeded = await demo_cases.seed(
+            assembly.context(settings), demo.team_id, demo.config, chw_id="chw-ana", away_id="chw-ben"
+        )
+    except DomainError as err:  # the console still runs, without (all of) the demo cases
+        console.print(f"[yellow]demo cases not opened:[/] {err.message}")
+        return
+    if seeded.created:
+        console.print(f"[green]demo cases opened:[/] {len(seeded.created)}")
+    else:
+        console.print("demo cases: already there")
+
+
 async def _run_dev(
     settings: Settings, host: str, port: int, ui_port: int, tokens: dict[str, TokenGrant]
 ) -> None:
@@ -191,6 +210,7 @@ async def _run_dev(
             await api_task
             return
         await asyncio.sleep(0.05)
+    await _seed_demo(settings, demo)
     table = Table(title="Dev tokens (Authorization: Bearer <token>)")
     table.add_column("token")
     table.add_column("role")
