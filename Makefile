@@ -23,9 +23,14 @@ lock:
 	$(BIN)/python -m uv pip compile pyproject.toml --extra dev --extra tracing --generate-hashes \
 		--python-version 3.11 -o requirements-dev.lock -q
 
-## Start Temporal dev server, migrate SQLite, load the demo team, run worker + API.
+## Start Temporal dev server, migrate SQLite, load the demo team and its cases, run worker + API.
+## Ports: make run PORT=8080 TEMPORAL_PORT=7300 UI_PORT=8300 (HOST=0.0.0.0 to listen beyond localhost).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEMPORAL_PORT ?= 7233
+UI_PORT ?= 8233
 run: $(STAMP)
-	$(BIN)/followthrough dev
+	$(BIN)/followthrough dev --host $(HOST) --port $(PORT) --temporal-port $(TEMPORAL_PORT) --ui-port $(UI_PORT)
 
 ## The whole suite: lint, types, tests.
 test: $(STAMP) lint typecheck pytest

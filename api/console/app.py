@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import WorkflowUpdateFailedError
 
@@ -23,6 +23,15 @@ def install(app: FastAPI) -> None:
     for page in (sign_in, queues, interaction, escalations, absences, report, live):
         app.include_router(page.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
+
+    # A person who opens the server's address lands on the console; browsers find its icon.
+    @app.get("/", include_in_schema=False)
+    async def _home() -> Response:
+        return RedirectResponse("/console", status_code=307)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def _favicon() -> Response:
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
     def html_error(request: Request, status: int, message: str) -> Response:
         if status == 401:

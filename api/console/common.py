@@ -61,6 +61,11 @@ FLASH = {
     "absence-planned": "Absence planned.",
     "absence-changed": "Absence changed.",
     "absence-cancelled": "Absence cancelled.",
+    # Save and next (api.console.queues.next_in_queue): said on the next case, or on the queue.
+    "attempt-next": "Attempt recorded. This is the next case in your queue.",
+    "resolved-next": "Interaction resolved. This is the next case in your queue.",
+    "queue-done-attempt": "Attempt recorded. Nothing else is open in this queue.",
+    "queue-done-resolved": "Interaction resolved. Nothing else is open in this queue.",
 }
 QUEUES = {"mine": "My queue", "unassigned": "Unassigned", "team": "Team queue"}
 QUEUE_PATHS = {"mine": "/console/queue", "unassigned": "/console/unassigned", "team": "/console/team"}

@@ -7,13 +7,16 @@ The page reads ``services.queues.Queues.case``; each form calls one command of
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import cast
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from api.console import views
-from api.console.common import QUEUE_PATHS, act, build, context_of, render, signed_in, text
+from api.console.common import LEADS, QUEUE_PATHS, act, build, context_of, render, signed_in, text
+from api.console.queues import next_case
 from domain.models import ATTEMPT_CHANNELS, FLAGS, OUTCOMES
 from services.access import Principal
 from services.interactions import Interactions
@@ -26,7 +29,7 @@ from services.public import (
     LinkCreate,
     ResolveCreate,
 )
-from services.queues import Queues
+from services.queues import Queues, Which
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -41,8 +44,14 @@ async def _page(
     form: FormData | None = None,
 ) -> Response:
     part = request.query_params.get("part") == "live" and error is None
-    case = await Queues(context_of(request)).case(principal, interaction_id, advice=not part)
+    queues = Queues(context_of(request))
+    case = await queues.case(principal, interaction_id, advice=not part)
     d = views.detail(case)
+    came_from = _came_from(request, principal, form)
+    next_id = None
+    if came_from is not None and not part and case.can_act:
+        rows = views.queue(await queues.queue(principal, came_from)).rows
+        next_id = next_case([r.item.id for r in rows], interaction_id, None)
     return render(
         request,
         "_interaction.html" if part else "interaction.html",
@@ -57,10 +66,21 @@ async def _page(
             "error": error,
             "form": form or {},
             "title": d.title,
+            "came_from": came_from,
+            "next_id": next_id if next_id != interaction_id else None,
         },
         principal=principal,
         status=status,
     )
+
+
+def _came_from(request: Request, principal: Principal, form: FormData | None) -> Which | None:
+    """The queue a person opened the case from (``?from=``, kept in the forms), for Save and
+    next; None when they did not come from a queue they may list."""
+    which = (text(form, "from") if form is not None else None) or request.query_params.get("from")
+    if which not in QUEUE_PATHS or (which != "mine" and principal.role not in LEADS):
+        return None
+    return cast(Which, which)
 
 
 @router.get("/interactions/{interaction_id}")
@@ -84,6 +104,12 @@ async def _act(request: Request, interaction_id: str, done: str, run: _Run) -> R
         back = text(form, "back")
         if back in QUEUE_PATHS:
             return f"{QUEUE_PATHS[back]}?done={done}"
+        came_from = text(form, "from")
+        if came_from in QUEUE_PATHS:
+            if text(form, "then") == "next":
+                hint = text(form, "next_id") or ""
+                return f"/console/next?from={came_from}&after={interaction_id}&hint={quote(hint)}&done={done}"
+            return f"/console/interactions/{interaction_id}?from={came_from}&done={done}"
         return f"/console/interactions/{interaction_id}?done={done}"
 
     return await act(

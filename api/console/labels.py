@@ -19,7 +19,8 @@ from services.public import StaffPublic
 WORDS: dict[str, dict[str, str]] = {
     "outcome": {
         "reached": "reached",
-        "replied": "replied",
+        # `replied` is the API's word for "we texted the member back" (SPEC §2.3), not their reply.
+        "replied": "texted (no call)",
         "no_answer": "no answer",
         "left_voicemail": "left voicemail",
         "busy": "busy",

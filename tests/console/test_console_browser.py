@@ -178,7 +178,7 @@ async def test_every_form_works_by_keyboard_alone(console_server: Console, brows
         await page.keyboard.press("j")
     await expect(target).to_be_focused()
     await page.keyboard.press("Enter")
-    await page.wait_for_url(f"**/console/interactions/{case['id']}")
+    await page.wait_for_url(f"**/console/interactions/{case['id']}*")  # ?from=mine: the queue it came from
     # r jumps to Resolve; Shift+Tab back to the attempt form, by keys only.
     await page.keyboard.press("r")
     await expect(page.get_by_label("Resolution")).to_be_focused()

@@ -56,6 +56,12 @@
     return el.type !== "hidden" && el.value !== el.defaultValue;
   }
 
+  // So are a row's open attempt form and the keyboard focus: htmx puts the focus back on the
+  // element with the same id; when that element is gone (its case left the list), the focus goes
+  // to the row that took its place, never back to the top of the page.
+  var keptOpen = [];
+  var keptFocus = null;
+
   function keep(ev) {
     var live = document.getElementById("live");
     if (!live || ev.detail.target !== live) { return; }
@@ -63,6 +69,13 @@
     live.querySelectorAll("input[id], select[id], textarea[id]").forEach(function (el) {
       if (dirty(el)) { kept[el.id] = el.type === "checkbox" || el.type === "radio" ? el.checked : el.value; }
     });
+    keptOpen = Array.prototype.map.call(live.querySelectorAll("details[id][open]"), function (d) { return d.id; });
+    keptFocus = null;
+    var active = document.activeElement;
+    if (active && active !== document.body && live.contains(active)) {
+      var row = active.closest("[data-row]");
+      keptFocus = { id: active.id, row: row ? rows().indexOf(row.querySelector(".row-link")) : -1 };
+    }
   }
 
   function restore() {
@@ -72,6 +85,21 @@
       if (el.type === "checkbox" || el.type === "radio") { el.checked = kept[id]; } else { el.value = kept[id]; }
     });
     kept = {};
+    keptOpen.forEach(function (id) {
+      var d = document.getElementById(id);
+      if (d) { d.open = true; }
+    });
+    keptOpen = [];
+    var was = keptFocus;
+    keptFocus = null;
+    if (!was) { return; }
+    var same = was.id ? document.getElementById(was.id) : null;
+    if (same) {
+      if (document.activeElement !== same) { same.focus({ preventScroll: true }); }
+      return;
+    }
+    var list = rows();
+    if (was.row >= 0 && list.length) { list[Math.min(was.row, list.length - 1)].focus({ preventScroll: true }); }
   }
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }
@@ -138,6 +166,14 @@
       var ack = scope().querySelector("[data-acknowledge]");
       if (!ack) { return; }
       arm(ack);
+    } else if (key === "c") {
+      // Opens the attempt form (of the row in focus, or this case's); only its button records.
+      var quick = scope().querySelector("[data-quick]");
+      if (quick) { quick.open = true; }
+      var outcome = quick ? quick.querySelector("[data-quick-field]") : document.getElementById("outcome");
+      if (!outcome) { return; }
+      outcome.focus();
+      outcome.scrollIntoView({ block: "nearest" });
     } else if (key === "r") {
       var field = scope().querySelector("[data-resolve-field]");
       if (!field) { return; }
