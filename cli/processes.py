@@ -149,7 +149,6 @@ def _start_dev_server(port: int, ui_port: int) -> subprocess.Popen[bytes]:
 async def _seed_demo(settings: Settings, demo: TeamFile) -> None:
     """The demo cases (cli/demo.py), once: a second `make run` finds them and adds nothing."""
     from cli import demo as demo_cases
-
     from domain.errors import DomainError
 
     try:
