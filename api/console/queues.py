@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import cast
+from urllib.parse import quote
 
 import structlog
 from fastapi import APIRouter, Request
@@ -77,7 +78,7 @@ async def next_in_queue(request: Request) -> Response:
         which = "mine"
     if which != "mine":
         require_lead(principal)
-    done = request.query_params.get("done", "")
+    done = quote(request.query_params.get("done", ""), safe="")
     data = views.queue(await Queues(context_of(request)).queue(principal, cast(Which, which)))
     order = [r.item.id for r in data.rows]
     found = next_case(order, request.query_params.get("after", ""), request.query_params.get("hint"))
