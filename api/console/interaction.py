@@ -89,6 +89,19 @@ async def interaction_page(interaction_id: str, request: Request) -> Response:
     return await _page(request, principal, interaction_id)
 
 
+@router.get("/interactions/{interaction_id}/advice")
+async def row_advice(interaction_id: str, request: Request) -> Response:
+    """The contact advice for a queue row's attempt form (nothing when there is none to give)."""
+    principal = await signed_in(request)
+    case = await Queues(context_of(request)).case(principal, interaction_id, advice=True)
+    return render(
+        request,
+        "_quick_advice.html",
+        {"iid": interaction_id, "contact_advice": case.contact_advice if case.can_act else []},
+        principal=principal,
+    )
+
+
 Command = Answer[InteractionPublic]
 _Run = Callable[[Interactions, Principal, FormData, Operation], Awaitable[Command]]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.api.support import ANA, SYSTEM
+from tests.api.support import ANA, SYSTEM, zone_where_it_is
 from tests.console.conftest import Console, sign_in
 from tests.console.test_console_browser import axe_violations, start_case
 
@@ -132,4 +132,33 @@ async def test_on_a_phone_the_action_forms_come_first(console_server: Console, b
     wide = await form.bounding_box()
     left = await page.get_by_role("heading", name="Attempts", exact=True).bounding_box()
     assert wide is not None and left is not None and wide["x"] > left["x"]
+    await page.context.close()
+
+
+async def test_the_row_form_warns_before_an_attempt_outside_the_members_window(
+    console_server: Console, browser: Any
+) -> None:
+    zone = zone_where_it_is(3)  # outside every member's window
+    r = await console_server.api.put(
+        "/v1/teams/eastside/members/mem-night", json={"owner_id": "chw-ana", "timezone": zone}, headers=SYSTEM
+    )
+    assert r.status_code == 200, r.text
+    summary = f"Night owl {uuid.uuid4().hex[:6]}"
+    case = await start_case(console_server, member_id="mem-night", summary=summary)
+    page = await sign_in(browser, console_server, "t-chw-ana")
+    row = page.get_by_role("row").filter(has_text=summary)
+    await row.get_by_text("Record attempt").first.click()
+    warning = row.locator(".warning")
+    await expect(warning).to_contain_text(f"Outside the member's contact window: it opens 08:00 {zone}")
+    # The warning comes before the outcome, as on the case page.
+    box, outcome_box = await warning.bounding_box(), await row.get_by_label("Outcome").bounding_box()
+    assert box is not None and outcome_box is not None and box["y"] < outcome_box["y"]
+    await row.get_by_label("Override reason").fill("She asked for a call at night")
+    await row.get_by_label("Outcome").select_option("no_answer")
+    await row.get_by_role("button", name="Record attempt").click()
+    await expect(page.get_by_role("status")).to_have_text("Attempt recorded.")
+    r = await console_server.api.get(f"/v1/interactions/{case['id']}", headers=SYSTEM)
+    [attempt] = r.json()["attempts"]
+    assert attempt["outside_contact_window"] is True
+    assert attempt["override_reason"] == "She asked for a call at night"
     await page.context.close()

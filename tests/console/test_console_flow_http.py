@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from api.console.queues import next_case
 from cli.main import app as cli_app
-from tests.api.support import create, detail, setup_team
+from tests.api.support import SYSTEM, create, detail, setup_team, zone_where_it_is
 from tests.console.test_console_http import signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +165,24 @@ def test_next_case_follows_the_queue_order() -> None:
     assert next_case(["b", "c"], "a", "x") == "b"
     assert next_case(["a"], "a", None) is None
     assert next_case([], "a", "b") is None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_row_form_gets_the_contact_advice_when_it_opens(api: httpx.AsyncClient) -> None:
+    await setup_team(api)
+    ana = await signed_in(api, "t-chw-ana")
+    for hour, warned in ((3, True), (12, False)):
+        zone = zone_where_it_is(hour)
+        r = await api.put(
+            "/v1/teams/eastside/members/mem-1", json={"owner_id": "chw-ana", "timezone": zone}, headers=SYSTEM
+        )
+        assert r.status_code == 200, r.text
+        case = await create(api)
+        queue = await api.get("/console/queue", headers={"Cookie": ana["Cookie"]})
+        assert f'hx-get="/console/interactions/{case["id"]}/advice"' in queue.text
+        advice = await api.get(
+            f"/console/interactions/{case['id']}/advice", headers={"Cookie": ana["Cookie"]}
+        )
+        text = html.unescape(advice.text)
+        assert (f"Outside the member's contact window: it opens 08:00 {zone}" in text) is warned
+        assert (f'<label for="quick-override-{case["id"]}">Override reason' in text) is warned
