@@ -25,10 +25,11 @@ lock:
 
 ## Start Temporal dev server, migrate SQLite, load the demo team and its cases, run worker + API.
 ## Ports: make run PORT=8080 TEMPORAL_PORT=7300 UI_PORT=8300 (HOST=0.0.0.0 to listen beyond localhost).
-HOST ?= 127.0.0.1
-PORT ?= 8000
-TEMPORAL_PORT ?= 7233
-UI_PORT ?= 8233
+## Set on make's command line only (`:=`): a HOST or PORT the shell exports does not move the server.
+HOST := 127.0.0.1
+PORT := 8000
+TEMPORAL_PORT := 7233
+UI_PORT := 8233
 run: $(STAMP)
 	$(BIN)/followthrough dev --host $(HOST) --port $(PORT) --temporal-port $(TEMPORAL_PORT) --ui-port $(UI_PORT)
 

@@ -4,6 +4,7 @@ from the queue row, Save and next, `replied` in plain words, `GET /`, the favico
 from __future__ import annotations
 
 import html
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -46,6 +47,16 @@ def test_make_run_takes_the_ports() -> None:
     )
     line = next(x for x in dry.stdout.splitlines() if "followthrough dev" in x)
     assert "--port 8080" in line and "--temporal-port 7300" in line and "--ui-port 8300" in line
+    # Only make's command line moves them: a HOST or PORT the shell exports does not.
+    plain_run = subprocess.run(
+        ["make", "-n", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HOST": "some-machine", "PORT": "1"},
+    )
+    assert "dev --host 127.0.0.1 --port 8000 " in plain_run.stdout
     helped = CliRunner().invoke(cli_app, ["dev", "--help"])
     assert all(flag in helped.output for flag in ("--port", "--temporal-port", "--ui-port", "--host"))
     assert "make run PORT=" in (ROOT / "README.md").read_text()
