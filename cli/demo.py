@@ -38,7 +38,7 @@ class DemoCase:
     member_id: str | None
     channel: PhoneChannel
     summary: str
-    received: str  # "now", "due soon" or "3 days ago"
+    received: str  # "now", "due soon" or "a week ago"
     urgent: bool = False
     # What the CHW does next, in this order: an attempt, a flag, resolving.
     attempt: Outcome | None = None
@@ -53,7 +53,7 @@ CASES: tuple[DemoCase, ...] = (
     # mem-1003 belongs to Ben, who is away: the case goes to his backup, Ana.
     DemoCase("demo-absence", "mem-1003", "voicemail", "Question about a prescription refill", "now"),
     DemoCase("demo-unassigned", "mem-1004", "call", "Wants help with a utility bill", "now"),
-    DemoCase("demo-breached", "mem-1009", "call", "Missed appointment, wants to rebook", "3 days ago"),
+    DemoCase("demo-breached", "mem-1009", "call", "Missed appointment, wants to rebook", "a week ago"),
     DemoCase("demo-retry", "mem-1005", "call", "Housing application follow-up", "now", attempt="no_answer"),
     DemoCase(
         "demo-unreachable",
@@ -111,8 +111,8 @@ def due_soon_receipt(cfg: TeamConfig, now: datetime) -> datetime:
 def _received(case: DemoCase, cfg: TeamConfig, now: datetime) -> datetime:
     if case.received == "due soon":
         return due_soon_receipt(cfg, now)
-    if case.received == "3 days ago":
-        return now - timedelta(days=3)
+    if case.received == "a week ago":
+        return now - timedelta(days=7)
     return now
 
 
