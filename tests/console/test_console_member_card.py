@@ -104,9 +104,8 @@ async def test_queue_rows_show_who_to_call_their_number_clock_language_and_conta
     queue = await page_of(api, "/console/queue", ana)
 
     row = row_of(queue, rosa["id"])
-    assert (
-        f'id="open-{rosa["id"]}" class="row-link" href="/console/interactions/{rosa["id"]}">{NAME}</a>' in row
-    )
+    link = f'href="/console/interactions/{rosa["id"]}?from=mine">{NAME}</a>'  # from: for Save and next
+    assert f'id="open-{rosa["id"]}" class="row-link" {link}' in row
     assert f'href="tel:{PHONE}"' in row and "+1 312-555-0111" in row
     assert f'href="sms:{PHONE}"' in row  # texts are not refused
     assert re.search(r"1[12]:\d\d <abbr title=\"Etc/GMT[^\"]*\">[^<]+</abbr> · window open until 21:00", row)
