@@ -326,6 +326,17 @@ class QueuePublic(BaseModel):
     members: dict[str, MemberPublic] = Field(default_factory=dict)
 
 
+class EscalationBoardPublic(BaseModel):
+    """A team's unresolved escalations as its Escalations page lists them: the escalations, the
+    cases they are about (by id: member, reason, assignee), the team's configuration (its zone
+    and calendar, for the acknowledge and resolve deadlines) and its staff."""
+
+    items: list[EscalationPublic]
+    cases: dict[str, InteractionPublic]
+    team: TeamConfig | None
+    staff: list[StaffPublic]
+
+
 class CasePublic(BaseModel):
     """A case as its page shows it: the case, its team's configuration and staff, what the
     caller may do on it, and the contact advice before an attempt (empty when not asked for,

@@ -13,13 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.errors import Forbidden
-from domain.messages import ACTIVE_INTERACTION_STATUSES
+from domain.messages import ACTIVE_INTERACTION_STATUSES, UNRESOLVED_ESCALATION_STATUSES
 from domain.models import TeamConfig
 from services import access, members, presenters, teams
 from services.access import Principal
 from services.context import Service
 from services.interactions import Interactions
-from services.public import CasePublic, QueuePublic, StaffPublic
+from services.public import CasePublic, EscalationBoardPublic, QueuePublic, StaffPublic
 from services.teams import team_config
 from store import repositories as repo
 from store.models import Absence, Escalation, Interaction
@@ -59,6 +59,30 @@ class Queues(Service):
                 team=cfg,
                 staff=staff,
                 members=teams.members_answered(session, team_id, cfg, ids),
+            )
+
+        return await self.db.read(read)
+
+    async def escalations(self, principal: Principal, *, limit: int = QUEUE_LIMIT) -> EscalationBoardPublic:
+        """The unresolved escalations of the caller's team (most severe, then oldest first, at
+        most ``limit``) with the cases they are about, as the Escalations page lists them."""
+        team_id = principal.team_id or ""
+        where = repo.EscalationFilter(
+            team_id=team_id,
+            team_ids=principal.team_scope(team_id),
+            statuses=list(UNRESOLVED_ESCALATION_STATUSES),
+        )
+
+        def read(session: Session) -> EscalationBoardPublic:
+            rows, _ = repo.list_escalations(session, where, cursor=None, limit=limit)
+            found = repo.interactions_by_id(session, {r.interaction_id for r in rows})
+            cases = presenters.interactions(session, list(found.values()))
+            cfg, staff = _team(session, team_id)
+            return EscalationBoardPublic(
+                items=presenters.escalations(session, rows),
+                cases={c.id: c for c in cases},
+                team=cfg,
+                staff=staff,
             )
 
         return await self.db.read(read)

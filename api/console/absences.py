@@ -18,7 +18,8 @@ from starlette.datastructures import FormData
 from api import errors
 from api.console import views
 from api.console.common import act, build, checked_form, context_of, render, signed_in, text
-from domain.errors import DomainError, Forbidden, Invalid
+from api.console.form_errors import FormProblems, problems_of
+from domain.errors import DomainError, Forbidden
 from services.absences import Absences
 from services.access import Principal
 from services.operations import Answer, Operation
@@ -37,13 +38,13 @@ class AbsencesView:
     timezone: str
 
 
-def _local_time(value: str | None, tz: str, name: str) -> datetime:
+def _local_time(value: str | None, tz: str, name: str, field: str) -> datetime:
     if value is None:
-        raise Invalid(f"{name}: required")
+        raise FormProblems({field: f"{name} is required: enter a date and time."})
     try:
         naive = datetime.fromisoformat(value)
     except ValueError:
-        raise Invalid(f"{name}: expected a date and time such as 2026-12-01T09:00") from None
+        raise FormProblems({field: f"{name}: enter a date and time, such as 2026-12-01 09:00."}) from None
     if naive.tzinfo is not None:
         return naive
     return naive.replace(tzinfo=ZoneInfo(tz))
@@ -58,6 +59,7 @@ async def _absences_page(
     form: FormData | None = None,
     preview: list[views.Row] | None = None,
     backup_name: str = "",
+    changed: str = "",
 ) -> Response:
     data = await Absences(context_of(request)).planning(principal, limit=views.QUEUE_LIMIT)
     return render(
@@ -67,6 +69,8 @@ async def _absences_page(
             "a": AbsencesView(items=data.items, staff=data.staff, timezone=views.zone_of(data.team)),
             "error": error,
             "form": form or {},
+            "changed": changed,  # the absence whose change was refused
+            "page_url": "/console/absences",
             "preview": preview,
             "backup_name": backup_name,
             "title": "Absences",
@@ -90,8 +94,8 @@ async def _absence_body(request: Request, principal: Principal, form: FormData) 
         {
             "staff_id": staff_id,
             "backup_id": text(form, "backup_id"),
-            "starts_at": _local_time(text(form, "starts_at"), tz, "Starts"),
-            "ends_at": _local_time(text(form, "ends_at"), tz, "Ends"),
+            "starts_at": _local_time(text(form, "starts_at"), tz, "Starts", "starts_at"),
+            "ends_at": _local_time(text(form, "ends_at"), tz, "Ends", "ends_at"),
             "reason": text(form, "reason"),
         },
     )
@@ -108,8 +112,10 @@ async def absence_preview(request: Request) -> Response:
     except DomainError as err:
         if isinstance(err, Forbidden):
             raise
+        request.state.problems = problems_of(err)
+        message = "" if request.state.problems else err.message
         return await _absences_page(
-            request, principal, error=err.message, status=errors.status_of(err), form=form
+            request, principal, error=message, status=errors.status_of(err), form=form
         )
     # Shown as the queues show cases (breached first, then by deadline).
     rows = views.queue(moving).rows
@@ -139,7 +145,11 @@ async def _change(request: Request, done: str, change: _Change) -> Response:
     absences = Absences(context_of(request))
 
     async def again(principal: Principal, error: str, status: int, form: FormData) -> Response:
-        return await _absences_page(request, principal, error=error, status=status)
+        # The refusal is shown in the row of the absence it concerns.
+        changed = request.url.path.rsplit("/", 2)[-2]
+        return await _absences_page(
+            request, principal, error=error, status=status, changed=changed, form=form
+        )
 
     return await act(
         request,
@@ -159,7 +169,7 @@ async def change_absence(absence_id: str, request: Request) -> Response:
         # Another team's absence is answered as not theirs before the form is read.
         row = await absences.readable(principal, absence_id)
         tz = await Teams(context_of(request)).timezone(row.team_id)
-        body = build(AbsenceUpdate, {"ends_at": _local_time(text(form, "ends_at"), tz, "New end")})
+        body = build(AbsenceUpdate, {"ends_at": _local_time(text(form, "ends_at"), tz, "New end", "ends_at")})
         return await absences.change_end(principal, absence_id, body, op)
 
     return await _change(request, "absence-changed", change)

@@ -23,6 +23,7 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from api import errors, idempotency
 from api.console import labels, security, sso, views
+from api.console.form_errors import FormProblems, plain, problems_of
 from config.settings import Settings
 from domain.errors import DomainError, Forbidden, Invalid, Unauthorized
 from services.access import Principal
@@ -148,6 +149,8 @@ def render(
         "sso": sso.configured(settings),
         "local": views.local,
         "who": getattr(request.state, "people", None) or labels.People(),
+        # A refused form: each field's problem in plain words, shown beside it.
+        "problems": getattr(request.state, "problems", None) or {},
         **context,
     }
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
@@ -156,19 +159,13 @@ def render(
     return response
 
 
-def message_of(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        parts.append(f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid")))
-    return "; ".join(parts) or "invalid input"
-
-
 def build(model: type[M], data: dict[str, Any]) -> M:
+    """The form's fields as ``model``; refused in plain words, field by field
+    (``api.console.form_errors``)."""
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise Invalid(message_of(err)) from None
+        raise FormProblems(plain(err)) from None
 
 
 def text(form: FormData, name: str) -> str | None:
@@ -210,6 +207,23 @@ def operation(request: Request, form: FormData) -> Operation:
     return idempotency.operation_of(request, form_key(form))
 
 
+async def refused(
+    request: Request,
+    principal: Principal,
+    err: DomainError,
+    form: FormData,
+    again: Callable[[Principal, str, int, FormData], Awaitable[Response]],
+) -> Response:
+    """The page shown ``again`` with the form as typed: the problem of each field beside it
+    (``problems``), anything else above the form; the page puts its own address back in the
+    address bar (``page_url`` in base.html), so the browser never stays on the POST endpoint."""
+    fields = dict(problems_of(err))
+    general = fields.pop("", "")  # a problem of the whole form, not of one field
+    request.state.problems = fields
+    message = general or ("" if fields else err.message)
+    return await again(principal, message, errors.status_of(err), form)
+
+
 async def act(
     request: Request,
     run: Callable[[Principal, FormData, Operation], Awaitable[R]],
@@ -227,9 +241,9 @@ async def act(
         result = await run(principal, form, operation(request, form))
     except WorkflowUpdateFailedError as exc:
         err = from_update_failure(exc)
-        return await again(principal, err.message, errors.status_of(err), form)
+        return await refused(request, principal, err, form, again)
     except DomainError as err:
         if isinstance(err, Forbidden):
             raise
-        return await again(principal, err.message, errors.status_of(err), form)
+        return await refused(request, principal, err, form, again)
     return RedirectResponse(then(form, result), status_code=303)

@@ -65,6 +65,8 @@ async def _page(
             "flags": FLAGS,
             "error": error,
             "form": form or {},
+            "failed": request.url.path.rsplit("/", 1)[-1] if request.method == "POST" else "",
+            "page_url": f"/console/interactions/{interaction_id}",
             "title": d.title,
             "came_from": came_from,
             "next_id": next_id if next_id != interaction_id else None,

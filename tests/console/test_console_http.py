@@ -316,7 +316,9 @@ async def test_escalations_are_acknowledged_and_resolved_as_by_the_api(api: http
     lead = await signed_in(api, "t-lead")
     page = await api.get("/console/escalations", headers={"Cookie": lead["Cookie"]})
     assert page.status_code == 200
-    assert f'id="esc-{eid}"' in page.text and "Ladder" in page.text
+    assert f'id="esc-{eid}"' in page.text and f'href="/console/escalations/{eid}"' in page.text
+    own = await api.get(f"/console/escalations/{eid}", headers={"Cookie": lead["Cookie"]})
+    assert own.status_code == 200 and "Ladder" in own.text
 
     # Another team's lead is told it is not theirs, before anything else is read.
     other = await signed_in(api, "t-other-lead")
@@ -336,7 +338,7 @@ async def test_escalations_are_acknowledged_and_resolved_as_by_the_api(api: http
         f"/console/escalations/{eid}/resolve", **posted(lead, key="res-1", action_taken="called")
     )
     assert r.status_code == 422
-    assert "Outcome: required to resolve an escalation" in r.text
+    assert "Outcome is required to resolve an escalation" in html.unescape(r.text)
     done = posted(lead, key="res-2", action_taken="called 911 with the member", outcome="member safe")
     r = await api.post(f"/console/escalations/{eid}/resolve", **done)
     assert r.status_code == 303, r.text
@@ -362,7 +364,10 @@ async def test_absences_are_previewed_planned_changed_and_cancelled_as_by_the_ap
     assert "1 open case will move to chw-ben when the absence starts." in r.text
     r = await api.post("/console/absences/preview", **posted(lead, staff_id="chw-ana", starts_at="soon"))
     assert r.status_code == 422
-    assert "Starts: expected a date and time such as 2026-12-01T09:00" in r.text
+    shown = html.unescape(r.text)
+    words = "Starts: enter a date and time, such as 2026-12-01 09:00."
+    assert f'<p class="field-error" id="starts-error">{words}</p>' in shown
+    assert 'value="soon" aria-invalid="true" aria-describedby="starts-error"' in shown
 
     for _ in range(2):  # the same form twice plans one absence
         r = await api.post("/console/absences", **plan)

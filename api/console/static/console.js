@@ -187,12 +187,22 @@
     ev.preventDefault();
   }
 
+  // A form refused and shown again: the address bar goes back to the page's own address (never
+  // the POST endpoint), and the focus to the first field in error.
+  function settleRefusal() {
+    var here = document.querySelector("meta[name=ft-page-url]");
+    if (here && window.history.replaceState) { window.history.replaceState(null, "", here.content); }
+    var wrong = document.querySelector("[aria-invalid=true]");
+    if (wrong) { wrong.focus(); return true; }
+    return false;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     announcer = document.getElementById("announcer");
     var live = document.getElementById("live");
     lastAnnounce = live ? live.getAttribute("data-announce") : null;
     var first = document.querySelector("[data-autofocus]");
-    if (first) { first.focus(); }
+    if (!settleRefusal() && first) { first.focus(); }
     countdowns();
     window.setInterval(countdowns, 1000);
     document.addEventListener("keydown", onKey);
