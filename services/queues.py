@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from domain.errors import Forbidden
@@ -126,6 +126,33 @@ class Queues(Service):
                 member=member,
                 other_cases=presenters.interactions(session, others),
             )
+
+        return await self.db.read(read)
+
+    async def counts(self, principal: Principal) -> dict[str, int]:
+        """What the navigation counts for the caller: their open cases (``mine``) and, for leads
+        and managers, the team's unassigned open cases and unresolved escalations."""
+        team_id = principal.team_id or ""
+        lead = principal.is_team_lead(team_id)
+
+        def read(session: Session) -> dict[str, int]:
+            def cases(*where: ColumnElement[bool]) -> int:
+                q = select(func.count()).where(
+                    Interaction.team_id == team_id,
+                    Interaction.status.in_(list(ACTIVE_INTERACTION_STATUSES)),
+                    *where,
+                )
+                return int(session.execute(q).scalar_one())
+
+            out = {"mine": cases(Interaction.assignee_id == (principal.staff_id or "-"))}
+            if lead:
+                out["unassigned"] = cases(Interaction.assignee_id.is_(None))
+                q = select(func.count()).where(
+                    Escalation.team_id == team_id,
+                    Escalation.status.in_(list(UNRESOLVED_ESCALATION_STATUSES)),
+                )
+                out["escalations"] = int(session.execute(q).scalar_one())
+            return out
 
         return await self.db.read(read)
 

@@ -16,12 +16,21 @@ GAP = 8
 LABEL_W = 120
 WIDTH = 480
 COLORS = ("#1b6e3a", "#a3262a", "#2c5aa0")
+# Colours that mean what they show: green only for on time, red for late, a darker orange for
+# late so far (open past the deadline), blue for counts that are neither good nor bad, grey for
+# no response yet.
+ON_TIME, LATE, LATE_SO_FAR, NEUTRAL, WAITING = "#1b6e3a", "#a3262a", "#8a4b00", "#2c5aa0", "#5f5f5f"
 
 
 def bars(
-    title: str, rows: Sequence[tuple[str, Sequence[int]]], series: Sequence[str], *, chart_id: str
+    title: str,
+    rows: Sequence[tuple[str, Sequence[int]]],
+    series: Sequence[str],
+    *,
+    chart_id: str,
+    colors: Sequence[str] = COLORS,
 ) -> Markup:
-    """Horizontal stacked bars: one row per label, one segment per series."""
+    """Horizontal stacked bars: one row per label, one segment per series (``colors``, in turn)."""
     total_max = max([sum(v) for _, v in rows] + [1])
     scale = (WIDTH - LABEL_W - 60) / total_max
     height = len(rows) * (BAR_H + GAP) + 34
@@ -47,7 +56,7 @@ def bars(
             if w > 0:
                 out.append(
                     f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{BAR_H}" '
-                    f'fill="{COLORS[i % len(COLORS)]}"/>'
+                    f'fill="{colors[i % len(colors)]}"/>'
                 )
             x += w
         out.append(f'<text x="{x + 6:.1f}" y="{y + BAR_H * 0.7:.0f}" class="value">{sum(values)}</text>')
@@ -55,7 +64,7 @@ def bars(
     ly = len(rows) * (BAR_H + GAP) + 20
     lx = LABEL_W
     for i, s in enumerate(series):
-        out.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{COLORS[i % len(COLORS)]}"/>')
+        out.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{colors[i % len(colors)]}"/>')
         out.append(f'<text x="{lx + 16}" y="{ly}" class="legend">{escape(s)}</text>')
         lx += 16 + 9 * len(s) + 20
     out.append("</svg>")

@@ -33,6 +33,7 @@ from services.console_sessions import ConsoleSessions
 from services.context import Context
 from services.db import Database
 from services.operations import Operation
+from services.queues import Queues
 from services.staffing import Teams
 
 log = structlog.get_logger(__name__)
@@ -108,25 +109,44 @@ async def signed_in(request: Request) -> Principal:
     if principal.team_id:
         staff = await Teams(context_of(request)).list_staff(principal, principal.team_id)
         request.state.people = labels.People(staff.items)
+        if page_request(request):
+            request.state.counts = await Queues(context_of(request)).counts(principal)
     return principal
+
+
+def page_request(request: Request) -> bool:
+    """A whole page (its navigation shows counts), not a live part, the event stream or an action."""
+    live_part = "part" in request.query_params or request.url.path in ("/console/events", "/console/nav")
+    return request.method == "GET" and not live_part
 
 
 def require_lead(principal: Principal) -> None:
     principal.require(principal.role in LEADS, "this page is for leads and managers")
 
 
-def _nav(principal: Principal) -> list[tuple[str, str]]:
-    items = [("My queue", "/console/queue")]
+def _nav(principal: Principal, counts: dict[str, int] | None = None) -> list[tuple[str, str, int | None]]:
+    """The navigation: each page, with the count it holds where there is one (My queue's open
+    cases, Unassigned, unresolved Escalations), kept live by ``/console/nav``."""
+    got = counts or {}
+    items: list[tuple[str, str, int | None]] = []
+    if principal.role in LEADS:
+        items.append(("Team", "/console/overview", None))
+    items.append(("My queue", "/console/queue", got.get("mine")))
     if principal.role in LEADS:
         items += [
-            ("Unassigned", "/console/unassigned"),
-            ("Team queue", "/console/team"),
-            ("Escalations", "/console/escalations"),
+            ("Unassigned", "/console/unassigned", got.get("unassigned")),
+            ("Team queue", "/console/team", None),
+            ("Escalations", "/console/escalations", got.get("escalations")),
         ]
-    items.append(("Absences", "/console/absences"))
+    items.append(("Absences", "/console/absences", None))
     if principal.role in LEADS:
-        items.append(("Report", "/console/report"))
+        items.append(("Report", "/console/report", None))
     return items
+
+
+def landing(principal: Principal) -> str:
+    """Where a person lands after signing in: a lead or manager on the Team page, a CHW on My queue."""
+    return "/console/overview" if principal.role in LEADS else "/console/queue"
 
 
 def render(
@@ -142,7 +162,7 @@ def render(
     ctx = {
         "csrf": security.csrf_token(request),
         "principal": principal,
-        "nav": _nav(principal) if principal else [],
+        "nav": _nav(principal, getattr(request.state, "counts", None)) if principal else [],
         "path": request.url.path,
         "flash": FLASH.get(done or ""),
         "new_key": uuid.uuid4().hex,

@@ -151,6 +151,7 @@ def view_of(
     )
 
 
+FAR = datetime.max.replace(tzinfo=UTC)
 # The list's sortable columns: each sorts with the most pressing first.
 SORTS: dict[str, Callable[[EscalationView], Any]] = {
     "urgency": lambda v: (v.item.severity, v.item.status != "open", v.clock_at or FAR),
@@ -160,7 +161,6 @@ SORTS: dict[str, Callable[[EscalationView], Any]] = {
     "level": lambda v: (-v.item.level, v.clock_at or FAR),
     "who": lambda v: (v.on_it.lower(), v.clock_at or FAR),
 }
-FAR = datetime.max.replace(tzinfo=UTC)
 
 
 async def _escalations_page(request: Request, principal: Principal) -> Response:

@@ -11,11 +11,14 @@ from fastapi.responses import Response
 
 from api.console import charts
 from api.console.common import context_of, render, signed_in
+from api.console.labels import label
 from services.reports import Reports
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+NO_RESPONSE = "no response yet"  # services.reports.first_response_distribution's bucket
 
 
 @router.get("/report")
@@ -28,23 +31,31 @@ async def report(request: Request) -> Response:
         last=request.query_params.get("to"),
     )
     sla, spread = days.sla, days.first_responses
+    # Open cases past their deadline count as late so far: a day with breaches is not all green.
     on_time = charts.bars(
-        "On time and late first responses per channel",
-        [(c, (r.answered_on_time, r.answered_late)) for c, r in sla.channels.items()],
-        ("on time", "late"),
+        "On time, late and late so far per channel",
+        [
+            (label(c, "channel"), (r.answered_on_time, r.answered_late, r.open_overdue))
+            for c, r in sla.channels.items()
+        ],
+        ("on time", "late", "late so far"),
         chart_id="chart-on-time",
+        colors=(charts.ON_TIME, charts.LATE, charts.LATE_SO_FAR),
     )
     distribution = charts.bars(
         "First responses by time taken (open hours)",
-        [(k, (v,)) for k, v in spread.items()],
-        ("interactions",),
+        [(k, (0, v) if k == NO_RESPONSE else (v, 0)) for k, v in spread.items()],
+        ("answered", NO_RESPONSE),
         chart_id="chart-first-response",
+        colors=(charts.NEUTRAL, charts.WAITING),
     )
     by_trigger = charts.bars(
         "Escalations by trigger",
-        [(k, (v,)) for k, v in sorted(sla.escalations_by_trigger.items())] or [("none", (0,))],
+        [(label(k, "trigger"), (v,)) for k, v in sorted(sla.escalations_by_trigger.items())]
+        or [("none", (0,))],
         ("escalations",),
         chart_id="chart-triggers",
+        colors=(charts.NEUTRAL,),
     )
     return render(
         request,

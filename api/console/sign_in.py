@@ -16,6 +16,7 @@ from api.console.common import (
     checked_form,
     context_of,
     db_of,
+    landing,
     render,
     settings_of,
     signed_in,
@@ -35,10 +36,10 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 @router.get("/")
 async def home(request: Request) -> Response:
     try:
-        await signed_in(request)
+        principal = await signed_in(request)
     except SignInRequired:
         return RedirectResponse("/console/sign-in", status_code=303)
-    return RedirectResponse("/console/queue", status_code=303)
+    return RedirectResponse(landing(principal), status_code=303)
 
 
 @router.get("/sign-in")
@@ -65,7 +66,8 @@ async def sign_in(request: Request) -> Response:
     if error is not None or token is None:
         log.info("console.sign_in_refused")
         return render(request, "sign_in.html", {"error": error}, status=401)
-    response = RedirectResponse("/console/queue", status_code=303)
+    # A lead or manager lands on the Team page, a CHW on My queue.
+    response = RedirectResponse(landing(principal) if principal else "/console/queue", status_code=303)
     await _open_session(request, response, token, principal)
     log.info("console.signed_in", role=principal.role if principal else None)
     return response
@@ -112,7 +114,7 @@ async def sso_callback(request: Request) -> Response:
         return render(request, "sign_in.html", {"error": NOT_STAFF}, status=401)
     # A same-site page, not a redirect: a Strict cookie set on the way back from another site is
     # only sent once the browser navigates from a page of this site.
-    response = render(request, "sso_continue.html", {"title": "Signed in"})
+    response = render(request, "sso_continue.html", {"title": "Signed in", "landing": landing(principal)})
     await _open_session(request, response, token, principal)
     response.delete_cookie(sso.SSO_COOKIE, path=security.PATH)
     log.info("console.signed_in", role=principal.role, via="sso")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 
 from api.console.labels import WORDS, People, duration, label
+from domain.calendar import BusinessCalendar
 from domain.contact import in_window, next_window_opening
 from domain.models import TeamConfig
 from domain.windows import parse_window
@@ -330,3 +331,82 @@ def detail(data: CasePublic) -> Detail:
         card=card_of(item, data.member, tz, now),
         others=_rows(data.other_cases, cfg, tz, People(data.staff)),
     )
+
+
+# ---------------------------------------------------------------- the lead's overview
+STATES = ("breached", "due soon", "due", "retry due", "waiting to retry", "unreachable", "met")
+
+
+@dataclass
+class Workload:
+    """One CHW's open cases as the Team page counts them (``staff_id`` None: Unassigned)."""
+
+    staff_id: str | None
+    name: str
+    open: int = 0
+    breached: int = 0
+    due_before_close: int = 0
+    unreachable: int = 0
+
+
+@dataclass
+class Overview:
+    loads: list[Workload]
+    total: Workload
+    close_at: datetime | None  # today's close on the team calendar (None: closed today)
+    timezone: str
+    close_clock: str = ""  # "17:00"
+
+
+def close_today(cfg: TeamConfig | None, now: datetime) -> datetime | None:
+    """Today's close on the team calendar (in the team's zone), None on a closed day."""
+    if cfg is None:
+        return None
+    today = now.astimezone(ZoneInfo(cfg.calendar.timezone)).date()
+    return BusinessCalendar.from_config(cfg.calendar, around=today).close_of(today)
+
+
+def due_before(row: Row, now: datetime, close: datetime | None) -> bool:
+    """Still to do before today's close: a deadline or a next try between now and the close."""
+    at = row.situation.clock_at if row.situation else None
+    if close is None or at is None or row.state in ("breached", "unreachable"):
+        return False
+    return now <= at <= close
+
+
+def overview(data: QueuePublic) -> Overview:
+    """Per CHW (then Unassigned): open, breached, due before close today, unreachable."""
+    now = datetime.now(UTC)
+    tz = zone_of(data.team)
+    people = People(data.staff)
+    rows = _rows(data.items, data.team, tz, people)
+    close = close_today(data.team, now)
+    chws = [s.id for s in data.staff if s.role == "chw"]
+    others = sorted(
+        {r.item.assignee_id for r in rows if r.item.assignee_id and r.item.assignee_id not in chws}
+    )
+    loads: dict[str | None, Workload] = {sid: Workload(sid, people(sid)) for sid in [*chws, *others]}
+    loads[None] = Workload(None, "Unassigned")
+    total = Workload(None, "Team")
+    for r in rows:
+        for w in (loads[r.item.assignee_id], total):
+            w.open += 1
+            w.breached += r.state == "breached"
+            w.due_before_close += due_before(r, now, close)
+            w.unreachable += r.state == "unreachable"
+    return Overview(list(loads.values()), total, close, tz, clock(close, tz) if close else "")
+
+
+def filtered(rows: list[Row], assignee: str | None, state: str | None) -> list[Row]:
+    """The rows of one CHW (``unassigned``: nobody's) and of one state (``safety``: an open
+    safety escalation)."""
+    out = rows
+    if assignee == "unassigned":
+        out = [r for r in out if r.item.assignee_id is None]
+    elif assignee:
+        out = [r for r in out if r.item.assignee_id == assignee]
+    if state == "safety":
+        out = [r for r in out if r.safety]
+    elif state:
+        out = [r for r in out if r.state == state]
+    return out

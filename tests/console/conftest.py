@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import uuid
@@ -127,12 +128,13 @@ async def browser(console_server: Console) -> AsyncIterator[Any]:
 
 
 async def sign_in(browser: Any, console: Console, token: str, **context: Any) -> Any:
-    """A fresh browser context signed in with ``token``; returns its page (on My queue)."""
+    """A fresh browser context signed in with ``token``; returns its page (on its landing page:
+    My queue for a CHW, the Team page for a lead or manager)."""
     ctx = await browser.new_context(**context)
     page = await ctx.new_page()
     page.set_default_timeout(10_000)
     await page.goto(f"{console.base}/console")
     await page.get_by_label("Token").fill(token)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url("**/console/queue")
+    await page.wait_for_url(re.compile(r"/console/(queue|overview)$"))
     return page
