@@ -122,7 +122,7 @@ def _on_it(e: EscalationPublic, ladder: list[Rung], people: People) -> str:
     if current is None:
         return ""
     told = current.told.split(" at ", 1)[0] if current.told else current.who
-    return f"{told} (told, not acknowledged)"
+    return f"{told} (told)"
 
 
 def view_of(
@@ -146,7 +146,7 @@ def view_of(
         on_it=_on_it(e, ladder, who),
         clock_label=clock_label,
         clock_at=clock_at,
-        clock_local=views.local(clock_at, tz),
+        clock_local=views.short(clock_at, tz),
         case=case,
     )
 

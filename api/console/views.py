@@ -189,6 +189,11 @@ def local(at: datetime | None, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M %Z")
 
 
+def short(at: datetime | None, tz: str) -> str:
+    """A time this week, short, for a list's line ("Mon 10:00")."""
+    return "" if at is None else at.astimezone(ZoneInfo(tz)).strftime("%a %H:%M")
+
+
 def clock(at: datetime, tz: str) -> str:
     """A time of day in the zone ("12:02"), for sentences about today's next step."""
     return at.astimezone(ZoneInfo(tz)).strftime("%H:%M")

@@ -88,16 +88,21 @@ async def test_lead_acknowledges_and_resolves_a_safety_escalation(
     page = await sign_in(browser, console_server, "t-lead")
     await page.get_by_role("link", name="Escalations").click()
     await expect(page.get_by_role("heading", name="Escalations", level=1)).to_be_visible()
-    esc = page.locator("article.escalation").filter(has=page.locator(f"a[href$='{case['id']}']"))
+    esc = page.locator("tr.esc-row").filter(has=page.locator(f"a[href$='{case['id']}']"))
     await expect(esc).to_contain_text("safety")
-    await expect(esc.get_by_role("table")).to_contain_text("lead")
+    await expect(esc).to_contain_text("Member mentioned feeling unsafe at home")
     await esc.get_by_role("button", name="Acknowledge").click()
     await expect(page.get_by_role("status")).to_have_text("Escalation acknowledged.")
-    esc = page.locator("article.escalation").filter(has=page.locator(f"a[href$='{case['id']}']"))
-    await expect(esc).to_contain_text("acknowledged by lead-1")
-    await esc.get_by_label("Action taken").fill("Called the member back, safety plan made")
-    await esc.get_by_label("Outcome").fill("Member safe, referred to shelter")
-    await esc.get_by_role("button", name="Resolve").click()
+    esc = page.locator("tr.esc-row").filter(has=page.locator(f"a[href$='{case['id']}']"))
+    await expect(esc).to_contain_text("lead-1")
+    await expect(esc).to_contain_text("Resolve by")
+    # Its own page: the ladder and the Resolve form.
+    await esc.locator(".row-link").click()
+    await expect(page.get_by_role("table", name="Ladder")).to_contain_text("lead")
+    await expect(page.locator("#escalation-state")).to_contain_text("acknowledged by lead-1")
+    await page.get_by_label("Action taken").fill("Called the member back, safety plan made")
+    await page.get_by_label("Outcome").fill("Member safe, referred to shelter")
+    await page.get_by_role("button", name="Resolve").click()
     await expect(page.get_by_role("status")).to_have_text("Escalation resolved.")
 
     await page.goto(f"{console_server.base}/console/interactions/{case['id']}")
@@ -143,7 +148,7 @@ async def test_report_draws_charts(console_server: Console, browser: Any) -> Non
     page = await sign_in(browser, console_server, "t-lead")
     await page.get_by_role("link", name="Report").click()
     await expect(page.get_by_role("heading", name="Report")).to_be_visible()
-    for name in ("On time and late", "First responses by time taken", "Escalations by trigger"):
+    for name in ("On time, late and late so far", "First responses by time taken", "Escalations by trigger"):
         await expect(page.get_by_role("img", name=re.compile(name))).to_be_visible()
     await page.get_by_label("From").fill("2020-01-01")
     await page.get_by_role("button", name="Show").click()
@@ -329,7 +334,7 @@ async def test_lead_assigns_from_unassigned_and_no_member_text_reaches_urls_or_l
     page = await sign_in(browser, console_server, "t-lead")
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
-    await page.get_by_role("link", name="Unassigned").click()
+    await page.get_by_role("navigation").get_by_role("link", name="Unassigned").click()
     row = page.get_by_role("row").filter(has_text=canary)
     choice = row.get_by_label("Assignee for mem-orphan")
     await choice.focus()
@@ -395,9 +400,9 @@ async def test_a_stray_a_never_acknowledges_a_safety_escalation(
     assert r.status_code == 200, r.text
     page = await sign_in(browser, console_server, "t-lead")
     await page.goto(f"{console_server.base}/console/escalations")
-    esc = page.locator("article.escalation").filter(has=page.locator(f"a[href$='{case['id']}']"))
+    esc = page.locator("tr.esc-row").filter(has=page.locator(f"a[href$='{case['id']}']"))
     await expect(esc).to_be_visible()
-    await esc.get_by_role("link").focus()
+    await esc.locator(".row-link").focus()
     await page.keyboard.press("a")
     await page.keyboard.press("a")  # twice: still nothing happens
     ack = esc.get_by_role("button", name="Acknowledge")
