@@ -41,8 +41,12 @@ async def test_twenty_escalations_fit_one_screen_count_down_live_and_sort(
     height = 0.0
     while not height:  # (0 while a live refresh is swapping the list in)
         height = await page.evaluate(measure)
-    print(f"twenty escalations: {height:.0f} px")
     assert height < 900, f"twenty escalations take {height:.0f} px"
+    for width in (1280, 1024, 390):  # and no sideways scrolling, down to a phone
+        await page.set_viewport_size({"width": width, "height": 900})
+        wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 1, f"the escalations list scrolls sideways by {wide}px at {width}px"
+    await page.set_viewport_size({"width": 1280, "height": 900})
     first = rows.first
     await expect(first).to_contain_text("complaint")
     await expect(first).to_contain_text("1 of 2")
