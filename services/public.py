@@ -329,12 +329,15 @@ class QueuePublic(BaseModel):
 class EscalationBoardPublic(BaseModel):
     """A team's unresolved escalations as its Escalations page lists them: the escalations, the
     cases they are about (by id: member, reason, assignee), the team's configuration (its zone
-    and calendar, for the acknowledge and resolve deadlines) and its staff."""
+    and calendar, for the acknowledge and resolve deadlines), its staff and the cases' members
+    (their names)."""
 
     items: list[EscalationPublic]
     cases: dict[str, InteractionPublic]
     team: TeamConfig | None
     staff: list[StaffPublic]
+    # The cases' members as ``GET /v1/teams/{id}/members/{member_id}`` answers them, by id.
+    members: dict[str, MemberPublic] = Field(default_factory=dict)
 
 
 class CasePublic(BaseModel):

@@ -78,11 +78,13 @@ class Queues(Service):
             found = repo.interactions_by_id(session, {r.interaction_id for r in rows})
             cases = presenters.interactions(session, list(found.values()))
             cfg, staff = _team(session, team_id)
+            ids = {c.member_id for c in cases if c.member_id is not None}
             return EscalationBoardPublic(
                 items=presenters.escalations(session, rows),
                 cases={c.id: c for c in cases},
                 team=cfg,
                 staff=staff,
+                members=teams.members_answered(session, team_id, cfg, ids),
             )
 
         return await self.db.read(read)

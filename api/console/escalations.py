@@ -27,7 +27,13 @@ from domain.models import EscalationRule, TeamConfig
 from services.access import Principal
 from services.escalations import Escalations
 from services.operations import Answer, Operation
-from services.public import AcknowledgeCreate, EscalationPublic, EscalationResolveCreate, InteractionPublic
+from services.public import (
+    AcknowledgeCreate,
+    EscalationPublic,
+    EscalationResolveCreate,
+    InteractionPublic,
+    MemberPublic,
+)
 from services.queues import Queues
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -132,8 +138,11 @@ def view_of(
     *,
     case: InteractionPublic | None = None,
     cfg: TeamConfig | None = None,
+    member: MemberPublic | None = None,
 ) -> EscalationView:
     who = people or People()
+    # The member by name where the team knows one (as the queues show them), else their id.
+    card = views.card_of(case, member, tz, datetime.now(UTC)) if case else None
     ladder, next_due = _ladder(e, tz, who)
     clock_label, clock_at = deadline_of(e, cfg)
     return EscalationView(
@@ -141,7 +150,7 @@ def view_of(
         ladder,
         next_due,
         views.local(e.started_at, tz),
-        member=(case.member_id if case else None) or "Unknown caller",
+        member=card.name if card else "Unknown caller",
         reason=(case.summary if case else None) or "",
         on_it=_on_it(e, ladder, who),
         clock_label=clock_label,
@@ -170,7 +179,16 @@ async def _escalations_page(request: Request, principal: Principal) -> Response:
     tz = views.zone_of(board.team)
     people = getattr(request.state, "people", None) or People(board.staff)
     items = [
-        view_of(e, tz, people, case=board.cases.get(e.interaction_id), cfg=board.team) for e in board.items
+        view_of(
+            e,
+            tz,
+            people,
+            case=case,
+            cfg=board.team,
+            member=board.members.get(case.member_id or "") if case else None,
+        )
+        for e in board.items
+        for case in [board.cases.get(e.interaction_id)]
     ]
     sort = request.query_params.get("sort") or "urgency"
     if sort not in SORTS:
@@ -213,7 +231,7 @@ async def _escalation_page(
     case = await Queues(ctx).case(principal, e.interaction_id)
     tz = views.zone_of(case.team)
     people = getattr(request.state, "people", None) or People(case.staff)
-    v = view_of(e, tz, people, case=case.item, cfg=case.team)
+    v = view_of(e, tz, people, case=case.item, cfg=case.team, member=case.member)
     part = request.query_params.get("part") == "live" and error is None
     return render(
         request,

@@ -20,6 +20,8 @@ from domain.errors import DomainError, Invalid
 FIELDS: dict[str, str] = {
     "token": "Token",
     "outcome": "Outcome",
+    "channel": "Contacted by",
+    "member_id": "Member",
     "note": "Note",
     "override_reason": "Override reason",
     "flag": "Flag",
@@ -35,7 +37,13 @@ FIELDS: dict[str, str] = {
 }
 # The forms' names of the times (``Starts: required``) back to their fields.
 _BY_LABEL = {words.lower(): name for name, words in FIELDS.items()} | {"new end": "ends_at"}
-CHOOSE = {"outcome": "an outcome", "flag": "a flag", "assignee_id": "someone", "staff_id": "a person"}
+CHOOSE = {
+    "outcome": "an outcome",
+    "channel": "how you contacted the member",
+    "flag": "a flag",
+    "assignee_id": "someone",
+    "staff_id": "a person",
+}
 
 
 class FormProblems(Invalid):

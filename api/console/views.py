@@ -384,7 +384,7 @@ def overview(data: QueuePublic) -> Overview:
     now = datetime.now(UTC)
     tz = zone_of(data.team)
     people = People(data.staff)
-    rows = _rows(data.items, data.team, tz, people)
+    rows = _rows(data.items, data.team, tz, people, data.members)
     close = close_today(data.team, now)
     chws = [s.id for s in data.staff if s.role == "chw"]
     others = sorted(
