@@ -156,6 +156,24 @@ async def test_an_escalation_or_absence_refusal_is_beside_its_field(api: httpx.A
     assert f'value="{day}T09:00" aria-invalid="true" aria-describedby="ends-error"' in page
     assert 'value="Training"' in page
 
+    # A refused change of one absence is said in that absence's row, beside its New end.
+    r = await api.post(
+        "/v1/absences",
+        json={
+            "staff_id": "chw-ben",
+            "starts_at": f"{day}T09:00:00-06:00",
+            "ends_at": f"{day}T17:00:00-06:00",
+        },
+        headers=LEAD,
+    )
+    assert r.status_code in (200, 201), r.text
+    aid = r.json()["id"]
+    r = await api.post(f"/console/absences/{aid}/change", **posted(lead, key="c-1", ends_at=f"{day}T08:00"))
+    assert r.status_code == 422
+    page = html.unescape(r.text)
+    assert f'<p class="field-error" id="end-{aid}-error">Ends must be after Starts.</p>' in page
+    assert f'value="{day}T08:00" aria-invalid="true" aria-describedby="end-{aid}-error"' in page
+
 
 # ---------------------------------------------------------------- item 8: a lead's overview
 async def test_a_lead_lands_on_the_team_page_with_counts_per_chw(api: httpx.AsyncClient) -> None:
