@@ -283,6 +283,10 @@ def _insert_or_find(session: Session, body: CaseStart, merge: bool = True) -> _F
     or a new row committed now; and the workflow input."""
     team = require_team(session, body.team_id, as_input=True)
     cfg = team_config(team)
+    if body.member_id is not None:
+        # One request at a time per member from here to the commit: two first contacts of one
+        # member at once make one case, the second joining the first (docs/rules.md §2.10).
+        repo.lock_member(session, body.team_id, body.member_id)
     existing = repo.get_interaction_by_external(session, body.team_id, body.external_id)
     if existing is not None:
         if existing.summary is None and body.summary:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, get_args
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from domain.messages import (
@@ -135,6 +135,25 @@ def team_staff(session: Session, team_id: str, role: str | None = None) -> list[
 
 def get_member(session: Session, team_id: str, member_id: str) -> Member | None:
     return session.get(Member, (team_id, member_id))
+
+
+def lock_member(session: Session, team_id: str, member_id: str) -> None:
+    """Hold the member's row until the caller's transaction ends, so that what is decided for the
+    member after it (does the member have an open case? then join it, else open one) is decided
+    by one request at a time: two contacts of one member arriving at once make one case.
+
+    PostgreSQL: ``SELECT … FOR NO KEY UPDATE`` (foreign-key checks of rows that refer to the
+    member are not blocked). SQLite has no row locks: a write that changes nothing takes the
+    database's write lock, and the transaction reads what was committed before it from then on.
+    A member that does not exist locks nothing.
+    """
+    where = (Member.team_id == team_id, Member.id == member_id)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Member.id).where(*where).with_for_update(key_share=True))
+    else:
+        session.execute(
+            update(Member).where(*where).values(zone=Member.zone).execution_options(synchronize_session=False)
+        )
 
 
 def members_of(session: Session, team_id: str, member_ids: Collection[str]) -> list[Member]:
