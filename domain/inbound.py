@@ -8,12 +8,16 @@ Pure rules, no clock and no I/O (``phonenumbers`` is imported lazily, like ``hol
 - **Voice.** Which webhook request of a call is a missed call, which a voicemail, and which
   nothing (``voice_contact``).
 - **Numbers.** Phone numbers are compared in E.164 (``e164``).
+- **Possible opt-outs.** A text that asks in other words for the texts to stop ("please stop
+  texting me", "STOP.", "no me escribas") is flagged for the CHW to review; it changes nothing
+  (``possible_opt_out``).
 - **Screening.** A text containing one of the team's ``screening`` phrases raises the ``safety``
   flag on its case (``screened``).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Literal, get_args
@@ -75,6 +79,80 @@ def keyword_of(body: str | None) -> tuple[Keyword, str] | None:
 def _folded_words(text: str) -> str:
     """``text`` case-folded, its runs of white space (line breaks too) one space, trimmed."""
     return " ".join(text.casefold().split())
+
+
+# Words that ask for the texts (or calls) to stop, as people write them: a text containing one of
+# these phrases, as whole words in this order, is a possible opt-out. Written as a person types
+# them; compared folded (``_plain_words``: case, accents, apostrophes and punctuation do not
+# count). Conservative: each says "stop contacting me" on its own, in English or Spanish; a lone
+# "stop" among other words ("I'll stop by Monday") is not one.
+OPT_OUT_PHRASES: tuple[str, ...] = (
+    # English
+    "stop texting", "stop text", "stop texts", "stop txting", "stop messaging", "stop sending",
+    "stop contacting", "stop calling", "stop the texts", "stop these texts", "stop the messages",
+    "don't text", "do not text", "don't message", "do not message", "don't contact",
+    "do not contact", "don't call", "do not call",
+    "no more texts", "no more text", "no more messages", "no more calls",
+    "unsubscribe", "opt out", "opt me out", "remove me", "take me off", "leave me alone",
+    # Spanish
+    "no me escribas", "no me escriba", "no me escriban", "no me manden", "no me envíen",
+    "no me contacten", "no me llamen", "no más mensajes", "no más textos",
+    "deje de escribirme", "deja de escribirme", "dejen de escribirme", "dejen de enviarme",
+    "dejen de mandarme", "darme de baja", "dar de baja",
+)  # fmt: skip
+# A text that is one stop word, written otherwise than a carrier keyword ("STOP.", "Stop please",
+# "stop stop", "Alto") is a possible opt-out too: the keywords' words, and Spanish ones.
+STOP_WORDS = frozenset(
+    {*(k.casefold() for k in OPT_OUT_KEYWORDS), "alto", "basta", "parar", "baja", "cancelar"}
+)
+# Words said around a stop word that do not change what it asks.
+COURTESY_WORDS = frozenset(
+    {"please", "pls", "plz", "now", "it", "thanks", "thank", "you", "thx", "ok", "okay",
+     "por", "favor", "gracias", "ya"}
+)  # fmt: skip
+
+
+def _plain_words(text: str) -> list[str]:
+    """``text``'s words, case-folded, without accents or apostrophes, split at anything that is
+    not a letter or a digit (``Don't TEXT!`` → ``dont``, ``text``; ``más`` → ``mas``)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c) and c not in "'\u2019\u2018`")
+    return "".join(c if c.isalnum() else " " for c in kept).split()
+
+
+_PHRASES: tuple[tuple[str, ...], ...] = tuple(tuple(_plain_words(p)) for p in OPT_OUT_PHRASES)
+
+
+def possible_opt_out(body: str | None) -> bool:
+    """Whether a text that is not a keyword reads as asking for the texts to stop, for the CHW to
+    review (it changes nothing by itself: only a keyword does).
+
+    >>> possible_opt_out("please stop texting me")
+    True
+    >>> possible_opt_out("STOP.")
+    True
+    >>> possible_opt_out("Don\u2019t TEXT me anymore")
+    True
+    >>> possible_opt_out("Por favor no me escriba más")
+    True
+    >>> possible_opt_out("STOP")  # a keyword: it is acted on, not flagged
+    False
+    >>> possible_opt_out("I'll stop by the clinic on Monday")
+    False
+    >>> possible_opt_out("Can you text me the address?")
+    False
+    """
+    if not body or keyword_of(body) is not None:
+        return False
+    words = _plain_words(body)
+    meant = {w for w in words if w not in COURTESY_WORDS}
+    if len(meant) == 1 and meant <= STOP_WORDS:
+        return True
+    return any(
+        words[i : i + len(phrase)] == list(phrase)
+        for phrase in _PHRASES
+        for i in range(len(words) - len(phrase) + 1)
+    )
 
 
 def screened(body: str | None, phrases: Sequence[str]) -> bool:

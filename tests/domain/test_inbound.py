@@ -13,8 +13,11 @@ from domain.inbound import (
     KEYWORDS,
     OPT_IN_KEYWORDS,
     OPT_OUT_KEYWORDS,
+    OPT_OUT_PHRASES,
+    STOP_WORDS,
     e164,
     keyword_of,
+    possible_opt_out,
     screened,
     voice_contact,
 )
@@ -100,6 +103,90 @@ def test_keyword_of_is_a_membership_test_of_the_trimmed_folded_body(body: str) -
         assert found == (KEYWORDS[word], word)
     else:
         assert found is None
+
+
+# ---------------------------------------------------------------- possible opt-outs
+@pytest.mark.parametrize(
+    "body",
+    [
+        "please stop texting me",
+        "Stop texting me!!",
+        "STOP.",
+        "Stop please",
+        "stop stop stop",
+        "Unsubscribe me",
+        "unsubscribe.",
+        "pls remove me from this list",
+        "Don't text me again",
+        "don\u2019t  CONTACT me",
+        "do not call this number",
+        "No more texts, thanks",
+        "I want to opt out",
+        "leave me alone",
+        "Alto",
+        "Basta ya",
+        "no me escriba mas por favor",
+        "Por favor, no me envíen más mensajes",
+        "Dejen de escribirme",
+        "quiero darme de baja",
+    ],
+)
+def test_words_that_ask_for_the_texts_to_stop_are_a_possible_opt_out(body: str) -> None:
+    assert possible_opt_out(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *sorted(OPT_OUT_KEYWORDS),  # a keyword is acted on, never merely flagged
+        " stop\n",
+        "START",
+        "help",
+        "Can you text me the address?",
+        "I'll stop by the clinic on Monday",
+        "I need to cancel my appointment",
+        "see you at the end of the week",
+        "my daughter has a fever, please call",
+        "stopped by but you were closed",
+        "¿A qué hora abren?",
+        "",
+        None,
+    ],
+)
+def test_other_texts_are_not_a_possible_opt_out(body: str | None) -> None:
+    assert not possible_opt_out(body)
+
+
+@given(keyword_in_any_case())
+def test_an_exact_keyword_is_never_a_possible_opt_out(case: tuple[str, str]) -> None:
+    assert not possible_opt_out(case[1])
+
+
+@given(st.sampled_from(OPT_OUT_PHRASES), st.text(), st.text(), st.booleans())
+def test_a_phrase_stays_flagged_whatever_surrounds_it(
+    phrase: str, before: str, after: str, shout: bool
+) -> None:
+    """Words before and after a phrase (separated from it), in any case, keep it flagged."""
+    body = f"{before} {phrase.upper() if shout else phrase} {after}"
+    assume(keyword_of(body) is None)  # " unsubscribe " alone is the keyword itself
+    assert possible_opt_out(body)
+
+
+ASCII_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126) | st.just("\n"))
+
+
+@given(ASCII_TEXT, st.text(alphabet=" \t\n", min_size=1, max_size=3))
+def test_case_and_spacing_do_not_change_a_possible_opt_out(body: str, space: str) -> None:
+    flagged = possible_opt_out(body)
+    assert possible_opt_out(body.swapcase()) == flagged
+    assert possible_opt_out(space.join(body.split(" "))) == flagged
+
+
+def test_a_stop_word_with_courtesy_words_is_flagged_and_one_among_other_words_is_not() -> None:
+    for word in sorted(STOP_WORDS):
+        assert possible_opt_out(f"{word}, please")
+        if word not in OPT_OUT_PHRASES:  # "unsubscribe" says it anywhere
+            assert not possible_opt_out(f"we will {word} later")
 
 
 @pytest.mark.parametrize(
