@@ -11,7 +11,9 @@ turns its request into one ``Contact`` and takes it the same way:
    ``caller_phone`` set and ``member_id`` NULL, until a lead links it
    (``Interactions.link``).
 3. A text that is an opt-out keyword (``domain.inbound.keyword_of``) sets the text consent of
-   every member with that number and opens no case; any other contact opens a case through
+   every member with that number and opens no case; a text that only reads like one
+   (``domain.inbound.possible_opt_out``) is a contact like any other whose case gets a
+   ``possible_opt_out`` line for the CHW to review; any other contact opens a case through
    ``Interactions.start``, keyed by the provider's id, so the phone system's repeats, and a
    voicemail after the missed call of the same call, land on one case; a contact from a member
    with an open case joins it (``merged``, docs/rules.md §2.10).
@@ -36,11 +38,12 @@ from typing import Literal
 import structlog
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from domain.errors import Forbidden, Invalid, NotFound, Unavailable
-from domain.inbound import Keyword, e164, keyword_of, screened, voice_contact
+from domain.inbound import Keyword, e164, keyword_of, possible_opt_out, screened, voice_contact
 from domain.messages import ACTIVE_INTERACTION_STATUSES, TimelineEntry
 from domain.models import Channel
 from services import access
@@ -275,6 +278,10 @@ class Inbound(Service):
             # it on. Which phrase matched is the member's words: neither it nor the body is logged.
             await self.db.run(_screened_line, interaction_id, contact)
             log.info("inbound.screened", team_id=team_id, interaction_id=interaction_id, flag="safety")
+        if contact.channel == "text" and (opened or merged) and possible_opt_out(contact.body):
+            # Words that may ask for the texts to stop: the CHW reviews them; consent is unchanged.
+            await self.db.run(_possible_opt_out_line, interaction_id, contact)
+            log.info("inbound.possible_opt_out", team_id=team_id, interaction_id=interaction_id)
         return InboundPublic(
             team_id=team_id,
             outcome="opened" if opened else "merged" if merged else "joined",
@@ -313,6 +320,16 @@ def _screening_phrases(session: Session, team_id: str) -> list[str]:
     return team_config(require_team(session, team_id)).screening
 
 
+def _line(session: Session, interaction_id: str, entry: TimelineEntry) -> None:
+    """One timeline line of an inbound contact, once (committed). The phone system's retry racing
+    its original writes the same key at the same moment: the loser's insert changes nothing."""
+    add_timeline(session, [entry], interaction_id=interaction_id)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+
+
 def _screened_line(session: Session, interaction_id: str, contact: Contact) -> None:
     """Why the case was opened with the ``safety`` flag (once per provider id); never the phrase."""
     entry = TimelineEntry(
@@ -321,8 +338,19 @@ def _screened_line(session: Session, interaction_id: str, contact: Contact) -> N
         at=contact.at,
         details={"flag": "safety", "source": "screening"},
     )
-    add_timeline(session, [entry], interaction_id=interaction_id)
-    session.commit()
+    _line(session, interaction_id, entry)
+
+
+def _possible_opt_out_line(session: Session, interaction_id: str, contact: Contact) -> None:
+    """A text that may ask for the texts to stop, for the CHW to review (once per provider id).
+    The line says which message, never its words (they are the case's summary or note)."""
+    entry = TimelineEntry(
+        key=f"inbound:{contact.external_id}:possible_opt_out",
+        kind="possible_opt_out",
+        at=contact.at,
+        details={"channel": "text", "provider": contact.provider, "provider_id": contact.provider_id},
+    )
+    _line(session, interaction_id, entry)
 
 
 def _voicemail_line(session: Session, interaction_id: str, contact: Contact) -> None:
@@ -335,8 +363,7 @@ def _voicemail_line(session: Session, interaction_id: str, contact: Contact) -> 
     entry = TimelineEntry(
         key=f"inbound:{contact.external_id}:voicemail", kind="voicemail", at=contact.at, details=details
     )
-    add_timeline(session, [entry], interaction_id=interaction_id)
-    session.commit()
+    _line(session, interaction_id, entry)
 
 
 def _consent_at(consent: Consent | None) -> datetime | None:

@@ -43,6 +43,12 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "role": {"chw": "CHW", "lead": "lead", "manager": "manager", "system": "system", "ops": "ops"},
     "channel": {"call": "call", "voicemail": "voicemail", "text": "text message"},
+    "timeline": {
+        # An inbound text that reads like a request to stop texts (domain.inbound.possible_opt_out):
+        # nothing changed; the CHW reads it and asks, or records the refusal in the profile.
+        "possible_opt_out": "may be asking us to stop texting: read the text before texting again",
+        "consent_changed": "consent changed",
+    },
     "escalation": {"open": "not acknowledged", "acknowledged": "acknowledged", "resolved": "resolved"},
     # How the member reached the team (a case's channel, as its tab title says it).
     "received": {"call": "missed call", "voicemail": "voicemail", "text": "text message"},

@@ -1,0 +1,81 @@
+"""Opt-outs by text beyond the carrier keywords (docs/channels.md, docs/rules.md §2.11): a text
+that only reads like one is flagged for the CHW, a keyword from a number no member has yet is
+remembered for the member who gets it, HELP changes nothing. Requests signed as Twilio signs them."""
+
+from __future__ import annotations
+
+import html
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+
+from tests.api.support import create, detail
+from tests.api.test_inbound_twilio import (
+    assert_twiml,
+    cases,
+    kinds,
+    profile,
+    projected_history,
+    settings,
+    setup,
+    sid,
+    text,
+    twilio,
+)
+from tests.console.test_console_http import signed_in
+
+__all__ = ["settings"]  # the Twilio settings fixture of test_inbound_twilio
+
+
+# ---------------------------------------------------------------- possible opt-outs
+async def test_a_text_asking_in_other_words_is_flagged_for_review_and_changes_no_consent(
+    api: httpx.AsyncClient, client: Client, sessions: sessionmaker[Session]
+) -> None:
+    await setup(api)
+    body = "CANARY-OPT Please stop texting me, I moved"
+    message_sid = sid("SM")
+    for _ in range(2):  # Twilio retries: one line
+        assert_twiml(await twilio(api, "messaging", text(message_sid, body)))
+    (row,) = cases(sessions)
+    got = await detail(api, row.id)
+    assert got["summary"] == body  # a case for the CHW, the text as its summary
+    (line,) = [e for e in got["timeline"] if e["kind"] == "possible_opt_out"]
+    assert line["details"] == {"channel": "text", "provider": "twilio", "provider_id": message_sid}
+    assert profile(sessions, "mem-1")["consent"]["text"]["status"] == "granted"  # never acted on
+    assert "CANARY-OPT" not in await projected_history(client, row.workflow_id)
+
+    # The CHW sees it in words on the case's page.
+    auth = await signed_in(api, "t-chw-ana")
+    page = await api.get(f"/console/interactions/{row.id}", headers={"Cookie": auth["Cookie"]})
+    assert page.status_code == 200
+    assert "may be asking us to stop texting" in html.unescape(page.text)
+
+
+async def test_a_merged_text_in_spanish_is_flagged_on_the_open_case_and_an_ordinary_one_is_not(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    await setup(api)
+    case = await create(api, member_id="mem-1")
+    assert_twiml(await twilio(api, "messaging", text(sid("SM"), "¿A qué hora abren mañana?")))
+    assert "possible_opt_out" not in kinds(await detail(api, case["id"]))
+    assert_twiml(await twilio(api, "messaging", text(sid("SM"), "Por favor no me escriba más")))
+    got = await detail(api, case["id"])
+    assert [c.id for c in cases(sessions)] == [case["id"]]
+    assert got["contacts"] == 3 and kinds(got).count("possible_opt_out") == 1
+    assert profile(sessions, "mem-1")["consent"]["text"]["status"] == "granted"
+
+
+async def test_help_and_info_answer_empty_twiml_and_change_nothing(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    await setup(api)
+    case = await create(api, member_id="mem-1")
+    before = profile(sessions, "mem-1")
+    for word in ("HELP", " info ", "Help"):
+        assert_twiml(await twilio(api, "messaging", text(sid("SM"), word)))
+    assert profile(sessions, "mem-1") == before
+    assert [c.id for c in cases(sessions)] == [case["id"]]
+    got = await detail(api, case["id"])
+    assert got["contacts"] == 1  # not a contact: the phone system answers HELP itself
+    assert not {"contacted_again", "contact_note", "consent_changed", "possible_opt_out"} & set(kinds(got))
