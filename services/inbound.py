@@ -11,7 +11,8 @@ turns its request into one ``Contact`` and takes it the same way:
    ``caller_phone`` set and ``member_id`` NULL, until a lead links it
    (``Interactions.link``).
 3. A text that is an opt-out keyword (``domain.inbound.keyword_of``) sets the text consent of
-   every member with that number and opens no case; a text that only reads like one
+   every member with that number (and is remembered against the number, for a member who gets
+   it later: ``store.phones``) and opens no case; a text that only reads like one
    (``domain.inbound.possible_opt_out``) is a contact like any other whose case gets a
    ``possible_opt_out`` line for the CHW to review; any other contact opens a case through
    ``Interactions.start``, keyed by the provider's id, so the phone system's repeats, and a
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Literal
 
 import structlog
@@ -50,7 +51,7 @@ from services import access
 from services.access import Principal
 from services.context import Context, Service
 from services.interactions import FUTURE_TOLERANCE, MAX_BACKFILL, Interactions
-from services.members import ChannelConsent, Consent, profile_of, put_profile
+from services.members import ChannelConsent, Consent, consent_at, profile_of, put_profile
 from services.operations import Answer, Operation, once
 from services.public import InboundCreate, InboundPublic
 from services.schemas import CaseStart
@@ -366,39 +367,30 @@ def _voicemail_line(session: Session, interaction_id: str, contact: Contact) -> 
     _line(session, interaction_id, entry)
 
 
-def _consent_at(consent: Consent | None) -> datetime | None:
-    """When the consent in force was given or refused; a date counts from its start (UTC), so a
-    keyword sent that day is newer."""
-    if consent is None:
-        return None
-    at = consent.at
-    if isinstance(at, datetime):
-        return at
-    assert isinstance(at, date)
-    return datetime.combine(at, time.min, tzinfo=UTC)
-
-
 def _set_text_consent(
     session: Session, team_id: str, contact: Contact, status: Literal["refused", "granted"], word: str
 ) -> list[str]:
     """Every member of the team with the sender's number: text consent ``status``, the keyword
     and the message id as its source, ``contact.at`` as when; a line on each open case of theirs.
     A keyword older than the consent in force changes nothing (messages can arrive out of order).
-    Answers the members it set (committed)."""
+    The number's keyword is remembered too (``store.phones.remember_keyword``): a STOP is the
+    text consent of whoever gets the number later (``services.members.put_profile``), until a
+    START from it. Answers the members it set (committed)."""
     if contact.caller is None:
         return []
     team = require_team(session, team_id)
     zone = team_config(team).calendar.timezone
     source = f"{word} ({contact.provider} message {contact.provider_id})"[:_SOURCE_MAX]
+    phones.remember_keyword(session, team_id, contact.caller, status, contact.at, source)
     changed: list[Member] = []
     for member in phones.members_with_phone(session, team_id, contact.caller):
         profile = profile_of(member)
         consent = profile.consent or ChannelConsent()
-        current = _consent_at(consent.text)
+        current = consent_at(consent.text)
         if current is not None and current > contact.at:
             continue
         consent = consent.model_copy(update={"text": Consent(status=status, at=contact.at, source=source)})
-        put_profile(member, profile.model_copy(update={"consent": consent}), zone)
+        put_profile(session, member, profile.model_copy(update={"consent": consent}), zone)
         changed.append(member)
     for member in changed:
         open_cases = session.scalars(

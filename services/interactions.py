@@ -560,7 +560,7 @@ def _link_member(
         if row.caller_phone and member.phone is None:
             profile = members.profile_of(member).model_copy(update={"phone": row.caller_phone})
             team = require_team(session, row.team_id)
-            members.put_profile(member, profile, team_config(team).calendar.timezone)
+            members.put_profile(session, member, profile, team_config(team).calendar.timezone)
             remembered = True
         entry = TimelineEntry(
             key=f"link:{row.id}",

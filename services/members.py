@@ -7,7 +7,7 @@ The profile is member data: it lives in SQL only. What a workflow gets is a ``Me
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from functools import cache
 from typing import Any, Literal, NamedTuple
 from zoneinfo import available_timezones
@@ -33,6 +33,7 @@ from domain.messages import MemberContact
 from domain.models import AttemptChannel, TeamConfig
 from domain.windows import Window, parse_window
 from services.schemas import InputModel
+from store import phones
 from store.models import Attempt, Interaction, Member
 
 ZoneSource = Literal["profile", "postal_code", "phone", "team"]
@@ -308,12 +309,41 @@ def contact_advice(
     return advice
 
 
-def put_profile(member: Member, profile: MemberProfile, team_zone: str) -> None:
-    """Store the profile and its resolved zone (with the source) on the member row."""
+def consent_at(consent: Consent | None) -> datetime | None:
+    """When a consent was given or refused; a date counts from its start (UTC), so a keyword
+    sent that day is newer."""
+    if consent is None:
+        return None
+    at = consent.at
+    if isinstance(at, datetime):
+        return at
+    return datetime.combine(at, time.min, tzinfo=UTC)
+
+
+def put_profile(session: Session, member: Member, profile: MemberProfile, team_zone: str) -> None:
+    """Store the profile and its resolved zone (with the source) on the member row.
+
+    A STOP the member's number sent the team (``store.phones.refused_by_number``: before the
+    member had the number, or since) that is newer than the profile's text consent is the text
+    consent in force: the member is never texted because their number was given after their STOP
+    (docs/channels.md)."""
+    phone = e164(profile.phone) if profile.phone else None
+    if phone is not None:
+        profile = _with_number_refusal(session, member.team_id, phone, profile)
     resolved = resolve_zone(profile, team_zone)
     member.profile = profile.model_dump(mode="json", exclude_none=True)
     member.zone = resolved.zone
     member.zone_source = resolved.source
     member.state = resolved.state
     # Inbound calls and texts find the member by this (docs/channels.md).
-    member.phone = e164(profile.phone) if profile.phone else None
+    member.phone = phone
+
+
+def _with_number_refusal(session: Session, team_id: str, phone: str, profile: MemberProfile) -> MemberProfile:
+    refusal = phones.refused_by_number(session, team_id, phone)
+    consent = profile.consent or ChannelConsent()
+    current = consent_at(consent.text)
+    if refusal is None or (current is not None and current >= refusal.at):
+        return profile
+    text = Consent(status="refused", at=refusal.at, source=refusal.source)
+    return profile.model_copy(update={"consent": consent.model_copy(update={"text": text})})

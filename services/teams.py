@@ -194,7 +194,7 @@ def put_member(
             session.add(member)
         else:
             member.owner_id = owner_id
-        members.put_profile(member, profile or members.MemberProfile(), cfg.calendar.timezone)
+        members.put_profile(session, member, profile or members.MemberProfile(), cfg.calendar.timezone)
     return member, _window_in_force(member, cfg)
 
 
@@ -293,4 +293,4 @@ def load_team_file(sessions: sessionmaker[Session], tf: TeamFile) -> None:
             else:
                 member.owner_id = m.owner_id
             profile = MemberProfile.model_validate(m.model_dump(exclude={"id", "owner_id"}))
-            members.put_profile(member, profile, tf.config.calendar.timezone)
+            members.put_profile(session, member, profile, tf.config.calendar.timezone)

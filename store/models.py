@@ -111,6 +111,22 @@ class TeamPhoneNumber(Base):
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), index=True)
 
 
+class PhoneConsent(Base):
+    """The last text keyword (STOP, START, …) a team received from a number (docs/channels.md):
+    a STOP from a number no member has yet is honoured for the member who gets it later. Member
+    data (a phone number): SQL only. ``status`` ``refused`` (an opt-out) or ``granted`` (an
+    opt-in, which clears the refusal); ``source`` says the keyword and the provider's message id."""
+
+    __tablename__ = "phone_consents"
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
 class Absence(Base):
     """An absence: the API inserts it, the AbsenceWorkflow's activities keep it current."""
 

@@ -115,7 +115,7 @@ async def test_over_the_cap_waits_until_it_clears_and_marks_the_attempt(
     await advance_to(env, wednesday)
     with sessions.begin() as s:
         member = Member(team_id="eastside", id="mem-1")
-        put_profile(member, MemberProfile(timezone="America/New_York"), LATE_TEAM.calendar.timezone)
+        put_profile(s, member, MemberProfile(timezone="America/New_York"), LATE_TEAM.calendar.timezone)
         s.add(member)
     first, second = (interaction_input(LATE_TEAM, wednesday, channel="call") for _ in range(2))
     handles = {inp.interaction_id: await start(client, inp, task_queue) for inp in (first, second)}
