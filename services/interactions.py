@@ -392,6 +392,7 @@ async def _create(
             body,
             row,
             found.again,
+            inp,
             merged_now=found.merged_now,
             keep_unstarted=keep_unstarted,
         )
@@ -417,12 +418,20 @@ async def _contact_again(
     body: CaseStart,
     row: Interaction,
     again: ContactAgainInput,
+    inp: InteractionInput,
     *,
     merged_now: bool,
     keep_unstarted: bool,
 ) -> tuple[Interaction, bool, bool]:
     """Tell the member's open case of a contact merged into it. A case resolved since this
-    request found it refuses it: the contact is forgotten there and opens a case of its own."""
+    request found it refuses it: the contact is forgotten there and opens a case of its own.
+
+    A case its workflow has not projected yet (``version`` 0) may not be started yet: the
+    request that opened it a moment ago is still starting it (two first contacts at once), or
+    Temporal was away. Its workflow is started here first (a start of a running one changes
+    nothing), so the contact joins it instead of being refused as if the case were closed."""
+    if row.version == 0:
+        await start_workflow(await temporal.client(), settings, inp, row)
     try:
         await run_interaction_update(
             await temporal.client(), settings, row, "contact_again", again, key=again.contact_id

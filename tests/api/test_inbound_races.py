@@ -5,11 +5,14 @@ one contact; on SQLite and PostgreSQL, requests signed as Twilio signs them."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services import interactions
 from store.models import InteractionContact
 from tests.api.support import detail
 from tests.api.test_inbound_twilio import assert_twiml, call, cases, kinds, settings, setup, sid, text, twilio
@@ -50,3 +53,33 @@ async def test_a_retry_racing_its_original_is_one_contact(
     assert got["contacts"] == 2 and kinds(got).count("contacted_again") == 1
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(InteractionContact)) == 1
+
+
+async def test_a_contact_joining_a_case_whose_start_is_still_under_way_joins_it(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The moment two first contacts share, staged: the first case's row is saved and its
+    workflow's start is slow; the second contact joins that case (starting its workflow itself)
+    instead of being refused by a workflow not there yet and opening a case of its own."""
+    await setup(api)
+    start = interactions.start_workflow
+    first_start = asyncio.Event()
+
+    async def slow_first(*args: Any, **kwargs: Any) -> None:
+        if not first_start.is_set():
+            first_start.set()
+            await asyncio.sleep(1)  # widens the window; nothing is asserted about time
+        await start(*args, **kwargs)
+
+    monkeypatch.setattr(interactions, "start_workflow", slow_first)
+
+    async def second() -> httpx.Response:
+        await first_start.wait()
+        return await twilio(api, "messaging", text(sid("SM"), "hello?"))
+
+    first = twilio(api, "voice", call(sid("CA"), DialCallStatus="no-answer"))
+    for r in await asyncio.gather(first, second()):
+        assert_twiml(r)
+    (row,) = cases(sessions)
+    got = await detail(api, row.id)
+    assert got["contacts"] == 2 and kinds(got).count("contacted_again") == 1
