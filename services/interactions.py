@@ -429,9 +429,17 @@ async def _contact_again(
     A case its workflow has not projected yet (``version`` 0) may not be started yet: the
     request that opened it a moment ago is still starting it (two first contacts at once), or
     Temporal was away. Its workflow is started here first (a start of a running one changes
-    nothing), so the contact joins it instead of being refused as if the case were closed."""
+    nothing), so the contact joins it instead of being refused as if the case were closed. If
+    Temporal refuses that start, a contact nobody will send again (``keep_unstarted``) is kept
+    as a case of its own, which reconcile starts; any other answers 503 to be sent again."""
     if row.version == 0:
-        await start_workflow(await temporal.client(), settings, inp, row)
+        try:
+            await start_workflow(await temporal.client(), settings, inp, row)
+        except StartRefused:
+            if not (keep_unstarted and merged_now):
+                raise
+            await db.run(_forget_merge, body.team_id, body.external_id)
+            return await _create(db, temporal, settings, body, keep_unstarted=True, merge=False)
     try:
         await run_interaction_update(
             await temporal.client(), settings, row, "contact_again", again, key=again.contact_id
