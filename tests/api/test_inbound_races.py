@@ -1,6 +1,7 @@
 """Inbound contacts that arrive at the same moment (docs/channels.md, "At the same moment"):
 several first contacts of one member make one case, a provider id racing its own retry makes
-one contact; on SQLite and PostgreSQL, requests signed as Twilio signs them."""
+one contact, a STOP racing its retry refuses once; on SQLite and PostgreSQL, requests signed as
+Twilio signs them."""
 
 from __future__ import annotations
 
@@ -14,8 +15,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services import interactions
 from store.models import InteractionContact
-from tests.api.support import detail
-from tests.api.test_inbound_twilio import assert_twiml, call, cases, kinds, settings, setup, sid, text, twilio
+from tests.api.support import create, detail
+from tests.api.test_inbound_twilio import (
+    assert_twiml,
+    call,
+    cases,
+    kinds,
+    profile,
+    settings,
+    setup,
+    sid,
+    text,
+    twilio,
+)
 
 __all__ = ["settings"]  # the Twilio settings fixture of test_inbound_twilio
 
@@ -83,3 +95,16 @@ async def test_a_contact_joining_a_case_whose_start_is_still_under_way_joins_it(
     (row,) = cases(sessions)
     got = await detail(api, row.id)
     assert got["contacts"] == 2 and kinds(got).count("contacted_again") == 1
+
+
+async def test_a_stop_racing_its_retry_refuses_once(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    await setup(api)
+    case = await create(api, member_id="mem-1")
+    stop = text(sid("SM"), "STOP")
+    for r in await asyncio.gather(*(twilio(api, "messaging", stop) for _ in range(3))):
+        assert_twiml(r)
+    assert profile(sessions, "mem-1")["consent"]["text"]["status"] == "refused"
+    assert kinds(await detail(api, case["id"])).count("consent_changed") == 1
+    assert [c.id for c in cases(sessions)] == [case["id"]]
