@@ -54,7 +54,11 @@ async def test_a_text_asking_in_other_words_is_flagged_for_review_and_changes_no
     auth = await signed_in(api, "t-chw-ana")
     page = await api.get(f"/console/interactions/{row.id}", headers={"Cookie": auth["Cookie"]})
     assert page.status_code == 200
-    assert "may be asking us to stop texting" in html.unescape(page.text)
+    shown = html.unescape(page.text)
+    assert "may be asking us to stop texting" in shown  # the timeline line
+    assert (
+        "a text on this case may ask us to stop texting: read it before texting" in shown
+    )  # by the sms: link
 
 
 async def test_a_merged_text_in_spanish_is_flagged_on_the_open_case_and_an_ordinary_one_is_not(
