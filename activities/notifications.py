@@ -30,7 +30,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.grouping import NotificationPolicy, is_bypass
+from domain.grouping import NotificationPolicy, is_bypass, stored_policy
 from domain.ids import group_workflow_id
 from domain.messages import DeliveryRequest, GroupAdd, GroupInput, NotificationRequest, TimelineEntry
 from domain.notices import Roster, inhibitable, inhibited_by, recipients, roster_needed
@@ -172,9 +172,10 @@ class NotificationActivities:
     def notify(self, req: NotificationRequest) -> int:
         """Write the notice for each recipient and see it delivered; returns how many recipients.
 
-        Without a ``notifications`` policy each notice is tried once here (the dispatcher retries).
-        With one, a bypass notice (safety) goes out at once as a delivery of its own; the others
-        join the recipient's grouping workflow. An inhibited notice is recorded, not delivered."""
+        With grouping off (``notifications: null``) each notice is tried once here (the dispatcher
+        retries). Otherwise (the team's block, or the defaults without one) a bypass notice
+        (safety) goes out at once as a delivery of its own; the others join the recipient's
+        grouping workflow. An inhibited notice is recorded, not delivered."""
         ids = self._write(req)
         if self._after_insert is not None:
             self._after_insert(req)
@@ -210,12 +211,12 @@ class NotificationActivities:
         return policy is not None and not is_bypass(policy, req.kind, req.trigger)
 
     def _policy(self, session: Session, team_id: str) -> NotificationPolicy | None:
-        """The team's notifications policy; None without one (or without a client to group with)."""
+        """The team's notifications policy (the defaults without a block); None when the team
+        turned grouping off (``notifications: null``) or without a client to group with."""
         team = session.get(Team, team_id)
         if team is None or self._client is None or self._loop is None:
             return None
-        raw = team.config.get("notifications")
-        return None if raw is None else NotificationPolicy.model_validate(raw)
+        return stored_policy(team.config)
 
     def _signal_group(
         self, team_id: str, recipient_id: str, ids: list[int], at: datetime, policy: NotificationPolicy

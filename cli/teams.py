@@ -63,15 +63,15 @@ def notify_simulate(
     except Invalid as err:
         raise typer.Exit(code=fail(err.message)) from err
     if Path(team).is_file():
-        policy = read_team_file(Path(team)).config.notifications or NotificationPolicy()
+        policy = read_team_file(Path(team)).config.notifications
     else:
         policy = run(_stored_policy(load_settings(), team))
     for line in simulate(policy, notices):
         typer.echo(line)
 
 
-async def _stored_policy(settings: Settings, team_id: str) -> NotificationPolicy:
+async def _stored_policy(settings: Settings, team_id: str) -> NotificationPolicy | None:
     """The team's stored notification policy (unknown team: ``error: unknown team 'x'``, exit 1)."""
     ctx = assembly.context(settings)
     team = await ctx.db.run(require_team, team_id)
-    return team_config(team).notifications or NotificationPolicy()
+    return team_config(team).notifications

@@ -4,6 +4,10 @@ Pure: no clock, no I/O. ``plan_deliveries`` turns a list of notices (time, recip
 trigger, member) into the deliveries a team's ``notifications`` policy produces. It is what
 ``followthrough notify simulate`` prints, and the rule a per-recipient grouping workflow follows.
 
+A team without a ``notifications`` block gets the defaults of ``NotificationPolicy``; an
+explicit ``notifications: null`` turns grouping off (``stored_policy`` reads either from a stored
+configuration, and ``plan_deliveries`` with no policy sends every notice alone, at once).
+
 Per recipient:
 
 - a notice whose trigger (or kind) is in ``bypass`` goes out at once, alone;
@@ -18,8 +22,9 @@ Per recipient:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -59,13 +64,23 @@ class Delivery(BaseModel):
     recipient_id: str
     at: AwareDatetime
     notice_ids: list[str]
-    reason: Literal["bypass", "group_wait", "group_interval", "overflow"]
+    reason: Literal["bypass", "group_wait", "group_interval", "overflow", "ungrouped"]
 
 
 class Inhibited(BaseModel):
     notice_id: str
     recipient_id: str
     member_id: str
+
+
+def stored_policy(config: Mapping[str, Any]) -> NotificationPolicy | None:
+    """The policy of a stored team configuration: the defaults when it has no ``notifications``
+    key (a team saved without the block, or stored before grouping was the default), None
+    (grouping off) for an explicit ``null``."""
+    if "notifications" not in config:
+        return NotificationPolicy()
+    raw = config["notifications"]
+    return None if raw is None else NotificationPolicy.model_validate(raw)
 
 
 def is_bypass(policy: NotificationPolicy, kind: str, trigger: str | None) -> bool:
@@ -87,9 +102,10 @@ def flush_at(
 
 
 def plan_deliveries(
-    policy: NotificationPolicy, notices: list[Notice]
+    policy: NotificationPolicy | None, notices: list[Notice]
 ) -> tuple[list[Delivery], list[Inhibited]]:
-    """Every delivery (in time order) and every inhibited notice the policy gives."""
+    """Every delivery (in time order) and every inhibited notice the policy gives. Without a
+    policy (grouping off) each notice that is not inhibited goes out at once, alone."""
     deliveries: list[Delivery] = []
     inhibited: list[Inhibited] = []
     pending: dict[str, list[Notice]] = {}
@@ -97,6 +113,8 @@ def plan_deliveries(
     open_safety: set[str] = set()
 
     def flush_due(until: datetime | None) -> None:
+        if policy is None:
+            return  # nothing is ever pending without a policy
         while True:
             due = [(flush_at(policy, items[0].at, last.get(r)), r) for r, items in pending.items() if items]
             due = [d for d in due if until is None or d[0][0] <= until]
@@ -132,10 +150,11 @@ def plan_deliveries(
                 Inhibited(notice_id=notice.id, recipient_id=notice.recipient_id, member_id=notice.member_id)
             )
             continue
-        if is_bypass(policy, notice.kind, notice.trigger):
+        if policy is None or is_bypass(policy, notice.kind, notice.trigger):
+            reason: Literal["bypass", "ungrouped"] = "ungrouped" if policy is None else "bypass"
             deliveries.append(
                 Delivery(
-                    recipient_id=notice.recipient_id, at=notice.at, notice_ids=[notice.id], reason="bypass"
+                    recipient_id=notice.recipient_id, at=notice.at, notice_ids=[notice.id], reason=reason
                 )
             )
             continue

@@ -325,9 +325,10 @@ class TeamConfig(BaseModel):
     # legal one and the member's; and the attempts allowed per member in a rolling 24 hours.
     contact_window: list[str] = Field(default_factory=lambda: ["08:00", "21:00"])
     max_attempts_per_day: int = Field(default=3, ge=1, le=50)
-    # docs/rules.md §2.8: how notices are grouped into deliveries per recipient. Without it
-    # (None) every notice is its own delivery, as before; ``notifications: {}`` takes the defaults.
-    notifications: NotificationPolicy | None = None
+    # docs/rules.md §2.8: how notices are grouped into deliveries per recipient. A team without
+    # the block gets the defaults; an explicit ``notifications: null`` turns grouping off (every
+    # notice its own delivery). Stored as given, so ``null`` round-trips as off.
+    notifications: NotificationPolicy | None = Field(default_factory=NotificationPolicy)
     # docs/channels.md: the numbers the team answers (E.164; a number is one team's at most). A
     # call or text to one of them, from the phone system, is this team's.
     phone_numbers: list[str] = Field(default_factory=list, max_length=100)

@@ -47,15 +47,24 @@ def _clock(at: datetime, start: datetime) -> str:
     return f"{at.isoformat()} (+{(at - start).total_seconds():g}s)"
 
 
-def simulate(policy: NotificationPolicy, notices: list[Notice]) -> list[str]:
-    """The timeline as lines: each delivery with its recipient, size, reason and notices."""
+def describe(policy: NotificationPolicy | None) -> str:
+    if policy is None:
+        return "policy: grouping off (notifications: null), every notice its own delivery"
+    return (
+        f"policy: group_wait {policy.group_wait_seconds}s, group_interval {policy.group_interval_minutes}m, "
+        f"max {policy.max_items_per_delivery} per delivery, bypass {policy.bypass}"
+    )
+
+
+def simulate(policy: NotificationPolicy | None, notices: list[Notice]) -> list[str]:
+    """The timeline as lines: each delivery with its recipient, size, reason and notices. No
+    policy is a team that turned grouping off."""
     if not notices:
         return ["no notices"]
     start = min(n.at for n in notices)
     deliveries, inhibited = plan_deliveries(policy, notices)
     lines = [
-        f"policy: group_wait {policy.group_wait_seconds}s, group_interval {policy.group_interval_minutes}m, "
-        f"max {policy.max_items_per_delivery} per delivery, bypass {policy.bypass}",
+        describe(policy),
         f"{len(notices)} notice(s) -> {len(deliveries)} delivery(ies), {len(inhibited)} inhibited",
     ]
     for d in deliveries:

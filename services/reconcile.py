@@ -49,7 +49,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.interactions import InteractionActivities
 from config.settings import Settings
 from domain.errors import DomainError, Unavailable
-from domain.grouping import NotificationPolicy
+from domain.grouping import NotificationPolicy, stored_policy
 from domain.messages import (
     EscalationInput,
     EscalationProjection,
@@ -914,9 +914,11 @@ def _held_notices(session: Session, team_id: str | None, before: datetime) -> li
 
 
 def _policy(session: Session, team_id: str) -> NotificationPolicy:
+    """The policy held notices are judged by: the team's, or the defaults when it has none any
+    more (grouping turned off while they were held, or the team is gone)."""
     team = session.get(Team, team_id)
-    raw = None if team is None else team.config.get("notifications")
-    return NotificationPolicy() if raw is None else NotificationPolicy.model_validate(raw)
+    policy = None if team is None else stored_policy(team.config)
+    return NotificationPolicy() if policy is None else policy
 
 
 def _make_deliveries(session: Session, held: _Held, size: int) -> int:

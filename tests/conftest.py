@@ -115,9 +115,12 @@ def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(db_url)
     factory = make_sessionmaker(engine)
     with unit_of_work(factory) as s:
-        # One case per contact, as the tests written before repeat contacts expect (as
-        # tests/api/support.py's team); the tests of merging turn it on.
-        cfg = TeamConfig.model_validate({**CHICAGO_TEAM, "policy": {"merge_repeat_contacts": False}})
+        # One case per contact and one delivery per notice, as the tests written before repeat
+        # contacts and grouped notices expect (as tests/api/support.py's team); the tests of
+        # merging and grouping turn them on.
+        cfg = TeamConfig.model_validate(
+            {**CHICAGO_TEAM, "policy": {"merge_repeat_contacts": False}, "notifications": None}
+        )
         upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json"))
         for staff_id, role in STAFF:
             s.add(Staff(id=staff_id, team_id="eastside", name=staff_id, role=role))

@@ -24,11 +24,12 @@ ALL_STATUSES = "open,attempting,escalated,resolved"
 
 async def setup_team(api: httpx.AsyncClient, team_id: str = "eastside") -> None:
     """The standard team: mgr-1, lead-1, chw-ana, chw-ben; mem-1 → ana, mem-2 → ben, mem-orphan → nobody."""
-    # Repeat contacts merge by default (docs/rules.md §2.10); the standard team opens one case per
-    # contact, as the tests written before it expect. Tests of merging turn it on.
+    # Repeat contacts merge and staff notices are grouped by default (docs/rules.md §2.10, §2.8);
+    # the standard team opens one case per contact and delivers each notice alone, at once, as
+    # the tests written before them expect. Tests of merging and grouping turn them on.
     r = await api.put(
         f"/v1/teams/{team_id}",
-        json={**CHICAGO_TEAM, "policy": {"merge_repeat_contacts": False}},
+        json={**CHICAGO_TEAM, "policy": {"merge_repeat_contacts": False}, "notifications": None},
         headers=SYSTEM,
     )
     assert r.status_code == 200, r.text
