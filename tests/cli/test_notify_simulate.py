@@ -51,6 +51,17 @@ def test_simulate_follows_the_policy_given(tmp_path: Path) -> None:
     assert "[bypass]" not in out
 
 
+def test_simulate_shows_a_team_with_grouping_off_one_delivery_per_notice(tmp_path: Path) -> None:
+    path = tmp_path / "team.yaml"
+    off = {**CHICAGO_TEAM, "notifications": None}
+    path.write_text(yaml.safe_dump({"team_id": "eastside", "config": off}))
+    code, out = run(tmp_path, path, EVENTS)
+    assert code == 0, out
+    assert "grouping off (notifications: null)" in out
+    assert "42 notice(s) -> 41 delivery(ies), 1 inhibited" in out
+    assert "(+0s)  to lead-1: 1 notice(s) [ungrouped] overdue-1" in out
+
+
 def test_a_bad_events_file_is_refused_clearly(tmp_path: Path) -> None:
     code, out = run(tmp_path, team_file(tmp_path), "notices: [{id: x, at: yesterday}]")
     assert code != 0

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings, strategies as st
 
-from domain.grouping import Notice, NotificationPolicy, plan_deliveries
+from domain.grouping import Notice, NotificationPolicy, plan_deliveries, stored_policy
 
 T0 = datetime(2026, 11, 17, 23, 0, tzinfo=UTC)  # 17:00 in Chicago: the team closes
 POLICY = NotificationPolicy()
@@ -82,6 +82,30 @@ def test_bypass_is_data() -> None:
     policy = NotificationPolicy(bypass=[])
     deliveries, _ = plan_deliveries(policy, [notice(1, trigger="safety")])
     assert deliveries[0].reason == "group_wait"
+
+
+def test_a_stored_team_without_the_block_groups_and_an_explicit_null_does_not() -> None:
+    assert stored_policy({"name": "Eastside CHWs"}) == POLICY  # saved without it, or before 0017
+    assert stored_policy({"notifications": None}) is None
+    assert stored_policy({"notifications": {"group_wait_seconds": 10}}) == NotificationPolicy(
+        group_wait_seconds=10
+    )
+
+
+def test_without_a_policy_every_notice_goes_at_once_alone_and_inhibition_still_holds() -> None:
+    notices = [
+        notice(1),
+        notice(2),
+        notice(3, at=T0 + timedelta(seconds=2), trigger="safety", member_id="mem-9"),
+        notice(4, at=T0 + timedelta(seconds=3), member_id="mem-9"),  # inhibited by the safety one
+    ]
+    deliveries, inhibited = plan_deliveries(None, notices)
+    assert [(d.at - T0, d.notice_ids, d.reason) for d in deliveries] == [
+        (timedelta(0), ["n1"], "ungrouped"),
+        (timedelta(0), ["n2"], "ungrouped"),
+        (timedelta(seconds=2), ["n3"], "ungrouped"),
+    ]
+    assert [i.notice_id for i in inhibited] == ["n4"]
 
 
 notices_st = st.lists(
