@@ -29,15 +29,15 @@ def test_migrations_match_the_models(db_url: str) -> None:
 
 
 def test_a_team_stored_before_grouping_was_the_default_gets_the_defaults(db_url: str) -> None:
-    """Before 0017 a team saved without a ``notifications`` block was stored with ``null`` (one
+    """Before 0018 a team saved without a ``notifications`` block was stored with ``null`` (one
     delivery per notice); after it, that team's notices are grouped with the documented defaults,
     while a team saved since with ``null`` on purpose stays ungrouped."""
-    command.downgrade(alembic_config(db_url), "0016")
+    command.downgrade(alembic_config(db_url), "0017")
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     try:
         old = TeamConfig.model_validate({**CHICAGO_TEAM, "notifications": None}).model_dump(mode="json")
-        assert old["notifications"] is None  # what the code before 0017 stored for such a team
+        assert old["notifications"] is None  # what the code before 0018 stored for such a team
         with unit_of_work(sessions) as s:
             upsert_team(s, "eastside", "Eastside CHWs", old)
         upgrade(db_url)

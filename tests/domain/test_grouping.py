@@ -85,7 +85,7 @@ def test_bypass_is_data() -> None:
 
 
 def test_a_stored_team_without_the_block_groups_and_an_explicit_null_does_not() -> None:
-    assert stored_policy({"name": "Eastside CHWs"}) == POLICY  # saved without it, or before 0017
+    assert stored_policy({"name": "Eastside CHWs"}) == POLICY  # saved without it, or before 0018
     assert stored_policy({"notifications": None}) is None
     assert stored_policy({"notifications": {"group_wait_seconds": 10}}) == NotificationPolicy(
         group_wait_seconds=10

@@ -9,8 +9,8 @@ from one a team sent on purpose (both meant "no grouping" then), so every stored
 removed: a team upgrading gets the documented default, as one created now does. A team that wants
 one delivery per notice says ``notifications: null`` again (docs/rules.md §2.8).
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-05 18:30:00
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
