@@ -70,6 +70,7 @@ class InteractionActivities:
                 resolved_by=st.resolved_by,
                 contacts=st.contacts,
                 last_contact_at=st.last_contact_at,
+                first_due_at=st.first_due_at or st.due_at,
             )
             _add_records(session, projection, st.interaction_id, st.attempts, now)
         log.debug("interaction.projected", interaction_id=st.interaction_id, version=st.version)

@@ -140,6 +140,10 @@ class InteractionState(_Message):
     contacts: int = 1
     last_contact_at: AwareDatetime | None = None
     awaiting_response: bool = False
+    # The deadline the first contact had (``domain.repeat_contacts.first_deadline``), kept at the
+    # first merge: repeat contacts move ``due_at``, never this; the SLA report judges the first
+    # response against it. None while no repeat contact has moved ``due_at`` (it is ``due_at``).
+    first_due_at: AwareDatetime | None = None
 
 
 class InteractionInput(_Message):
@@ -241,6 +245,7 @@ class InteractionColumns(_Message):
     resolved_by: str | None = None
     contacts: int | None = None
     last_contact_at: AwareDatetime | None = None
+    first_due_at: AwareDatetime | None = None
 
 
 class InteractionDelta(_Message):

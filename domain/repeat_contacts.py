@@ -32,6 +32,15 @@ the first one, whichever it is).
 
 >>> deadline_after_contact(t(7, 17), t(8, 17), responded=True).isoformat()
 '2026-12-08T17:00:00-06:00'
+
+The SLA report judges the first response against the deadline the *first* contact had, which
+no repeat contact moves (``first_deadline``): in the text-then-call example the case is due Mon
+17:00, but a first response at Mon 17:30 is on time against the text's Tue 10:00.
+
+>>> first_deadline(t(8, 10), None).isoformat()
+'2026-12-08T10:00:00-06:00'
+>>> first_deadline(t(7, 17), t(8, 10)).isoformat()
+'2026-12-08T10:00:00-06:00'
 """
 
 from __future__ import annotations
@@ -58,3 +67,12 @@ def deadline_after_contact(current: datetime, contact_due: datetime, *, responde
     if responded:
         return contact_due
     return current if current.astimezone(UTC) <= contact_due.astimezone(UTC) else contact_due
+
+
+def first_deadline(current: datetime, kept: datetime | None) -> datetime:
+    """The deadline the case's first contact had, once a repeat contact is merged: ``kept`` (what
+    an earlier merge kept) or, at the first merge, ``current`` (no repeat contact has moved it
+    yet). The case's deadline may then move (``deadline_after_contact``); this one does not, so
+    the SLA report measures the first response against the first contact (docs/rules.md §2.10).
+    """
+    return current if kept is None else kept

@@ -629,7 +629,7 @@ class Interactions(Service):
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[InteractionPublic]:
-        """The queue, ordered by ``due_at``; ``assignee_id=unassigned`` is the unassigned queue;
+        """The queue, by ``due_at`` then most contacts; ``assignee_id=unassigned`` is the unassigned queue;
         ``status`` is comma-separated (default: every status but resolved)."""
         where = repo.InteractionFilter(
             team_id=team_id,

@@ -47,7 +47,7 @@ def interactions(
                 received_at=r.received_at,
                 due_at=r.due_at,
                 first_response_at=r.first_response_at,
-                sla_met=sla_met(r.first_response_at, r.due_at),
+                sla_met=sla_met(r.first_response_at, r.first_due_at),  # the first contact's deadline
                 next_retry_at=r.next_retry_at,
                 urgent=r.urgent,
                 flags=list(r.flags),

@@ -314,7 +314,7 @@ class TeamPublic(BaseModel):
 
 # ---------------------------------------------------------------- what pages show
 class QueuePublic(BaseModel):
-    """One of a team's queues as a page shows it: the cases (ordered by ``due_at``), the team's
+    """One of a team's queues as a page shows it: the cases (``repo.QUEUE_ORDER``), the team's
     configuration (its zone, when a case is due soon, how many attempts it gets; None without a
     team) and its staff (whom a case can be assigned to)."""
 

@@ -42,8 +42,9 @@ class Queues(Service):
     """The queues and case pages of the caller's team, for every front end."""
 
     async def queue(self, principal: Principal, which: Which) -> QueuePublic:
-        """The open cases of the caller's team, by ``due_at`` (at most ``QUEUE_LIMIT``): ``mine``
-        those assigned to the caller, ``unassigned`` the unassigned queue, ``team`` all."""
+        """The open cases of the caller's team, by ``due_at`` then most contacts (at most
+        ``QUEUE_LIMIT``): ``mine`` those assigned to the caller, ``unassigned`` the unassigned
+        queue, ``team`` all."""
         team_id = principal.team_id or ""
         assignee = {"mine": principal.staff_id or "-", "unassigned": repo.UNASSIGNED, "team": None}[which]
         where = repo.InteractionFilter(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,25 +67,7 @@ def compute_sla(session: Session, team: Team, start: datetime, end: datetime) ->
         mine = [r for r in rows if r.channel == channel]
         if channel not in PHONE_CHANNELS and not mine:
             continue  # the contract's three channels always; referrals once there are some
-        answered = [r for r in mine if r.first_response_at is not None]
-        on_time = sum(1 for r in answered if sla_met(r.first_response_at, r.due_at))
-        minutes = [
-            cal.open_minutes_between(r.received_at, r.first_response_at)
-            for r in answered
-            if r.first_response_at is not None and cal is not None
-        ]
-        resolved = [r for r in mine if r.resolved_at is not None]
-        fcr = sum(1 for r in resolved if r.first_attempt_outcome in ("reached", "replied"))
-        channels[channel] = ChannelReport(
-            received=len(mine),
-            answered_on_time=on_time,
-            answered_late=len(answered) - on_time,
-            open_overdue=sum(
-                1 for r in mine if is_overdue(r.due_at, r.first_response_at, now, resolved_at=r.resolved_at)
-            ),
-            median_first_response_business_minutes=statistics.median(minutes) if minutes else None,
-            first_contact_resolution_rate=_rate(fcr, len(resolved)),
-        )
+        channels[channel] = channel_figures(mine, cal, now)
     # Every escalation started for the counted interactions (a trigger raised again after its
     # escalation was resolved counts twice).
     escalations = repo.escalations_of_interactions(session, [r.id for r in rows])
@@ -105,6 +88,43 @@ def compute_sla(session: Session, team: Team, start: datetime, end: datetime) ->
     )
 
 
+def answered_on_time(row: Interaction) -> bool | None:
+    """Whether the case's first response kept the deadline its *first* contact had (None while
+    unanswered): repeat contacts move ``due_at``, never ``first_due_at`` (docs/rules.md §2.10)."""
+    return sla_met(row.first_response_at, row.first_due_at)
+
+
+def _open_overdue(row: Interaction, now: datetime) -> bool:
+    """Unanswered, unresolved, and past the first contact's deadline."""
+    return is_overdue(row.first_due_at, row.first_response_at, now, resolved_at=row.resolved_at)
+
+
+def channel_figures(
+    rows: Sequence[Interaction], cal: BusinessCalendar | None, now: datetime
+) -> ChannelReport:
+    """The SLA figures of one channel's cases (``cal``: the team's calendar over their years;
+    None only without rows). The first response is judged against the first contact's
+    deadline; ``repeat_contacts`` counts the contacts merged into these cases beyond their first."""
+    answered = [r for r in rows if r.first_response_at is not None]
+    on_time = sum(1 for r in answered if answered_on_time(r))
+    minutes = [
+        cal.open_minutes_between(r.received_at, r.first_response_at)
+        for r in answered
+        if r.first_response_at is not None and cal is not None
+    ]
+    resolved = [r for r in rows if r.resolved_at is not None]
+    fcr = sum(1 for r in resolved if r.first_attempt_outcome in ("reached", "replied"))
+    return ChannelReport(
+        received=len(rows),
+        answered_on_time=on_time,
+        answered_late=len(answered) - on_time,
+        open_overdue=sum(1 for r in rows if _open_overdue(r, now)),
+        median_first_response_business_minutes=statistics.median(minutes) if minutes else None,
+        first_contact_resolution_rate=_rate(fcr, len(resolved)),
+        repeat_contacts=sum(max(r.contacts - 1, 0) for r in rows),
+    )
+
+
 def _blocked_by_window(
     session: Session, team: Team, rows: list[Interaction], cal: BusinessCalendar, now: datetime
 ) -> int:
@@ -112,12 +132,7 @@ def _blocked_by_window(
     no contact in business hours between receipt and the deadline (docs/rules.md §2.7): the
     deadline does not move, but these are counted apart."""
     cfg = team_config(team)
-    late = [
-        r
-        for r in rows
-        if (r.first_response_at is not None and not sla_met(r.first_response_at, r.due_at))
-        or is_overdue(r.due_at, r.first_response_at, now, resolved_at=r.resolved_at)
-    ]
+    late = [r for r in rows if answered_on_time(r) is False or _open_overdue(r, now)]
     ids = {r.member_id for r in late if r.member_id is not None}
     found = {m.id: m for m in repo.members_of(session, team.id, ids)}
     blocked = 0
@@ -128,7 +143,7 @@ def _blocked_by_window(
             if window is None
             else next_contact_instant(r.received_at, calendar=cal, zone=zone, window=window)
         )
-        if first is None or first >= r.due_at:
+        if first is None or first >= r.first_due_at:
             blocked += 1
     return blocked
 

@@ -125,6 +125,8 @@ class ChannelReport(BaseModel):
     open_overdue: int
     median_first_response_business_minutes: float | None
     first_contact_resolution_rate: float | None
+    # Contacts merged into these cases beyond their first (docs/rules.md §2.10).
+    repeat_contacts: int
 
 
 class SlaReport(BaseModel):

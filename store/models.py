@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -157,6 +158,11 @@ class Absence(Base):
     updated_at: Mapped[datetime]
 
 
+def _first_due_at(context: DefaultExecutionContext) -> Any:
+    """A new interaction row's ``first_due_at``: its ``due_at`` (no repeat contact yet)."""
+    return context.get_current_parameters()["due_at"]  # type: ignore[no-untyped-call]
+
+
 class Interaction(Base):
     __tablename__ = "interactions"
     __table_args__ = (
@@ -179,6 +185,9 @@ class Interaction(Base):
     assignment_source: Mapped[str] = mapped_column(String(100), default="owner")
     received_at: Mapped[datetime]
     due_at: Mapped[datetime]
+    # The deadline the first contact had (docs/rules.md §2.10): repeat contacts move ``due_at``,
+    # never this; the SLA report judges the first response against it. A new row: its ``due_at``.
+    first_due_at: Mapped[datetime] = mapped_column(default=_first_due_at)
     first_response_at: Mapped[datetime | None] = mapped_column(nullable=True)
     next_retry_at: Mapped[datetime | None] = mapped_column(nullable=True)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)

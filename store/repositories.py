@@ -68,14 +68,18 @@ def keyset_page(
     *,
     cursor: str | None,
     limit: int,
-    descending: bool = False,
+    descending: bool | Sequence[bool] = False,
 ) -> tuple[list[T], str | None]:
     """One page of ``q`` ordered by ``keys`` (the last one unique), after ``cursor``.
 
     ``keys`` pairs each ordering column with the parser of its cursor text; the cursor of the
-    next page holds the last row's key values. ``descending`` orders every key the other way.
+    next page holds the last row's key values. ``descending`` orders every key the other way,
+    or, as one flag per key, those it marks.
     """
     columns = [column for column, _ in keys]
+    down = [descending] * len(keys) if isinstance(descending, bool) else list(descending)
+    if len(down) != len(keys):
+        raise ValueError("one 'descending' flag per key")
     if cursor:
         parts = decode_cursor(cursor, len(keys))
         try:
@@ -88,13 +92,13 @@ def keyset_page(
                 *(
                     and_(
                         *(columns[j] == values[j] for j in range(i)),
-                        columns[i] < values[i] if descending else columns[i] > values[i],
+                        columns[i] < values[i] if down[i] else columns[i] > values[i],
                     )
                     for i in range(len(columns))
                 )
             )
         )
-    order = [c.desc() for c in columns] if descending else columns
+    order = [c.desc() if d else c for c, d in zip(columns, down, strict=True)]
     rows = list(session.scalars(q.order_by(*order).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
@@ -302,10 +306,21 @@ class InteractionFilter:
     member_id: str | None = None
 
 
+# The queue's order, for every front end (the API, the CLI, the console's queues, which keep it
+# among cases that tie on their own ranking): the earliest deadline first; at the same deadline
+# the member who contacted most (repeat contacts merged, docs/rules.md §2.10), then the id.
+QUEUE_ORDER: list[tuple[InstrumentedAttribute[Any], Callable[[str], Any]]] = [
+    (Interaction.due_at, datetime.fromisoformat),
+    (Interaction.contacts, int),
+    (Interaction.id, str),
+]
+QUEUE_DESCENDING = (False, True, False)
+
+
 def list_interactions(
     session: Session, f: InteractionFilter, *, cursor: str | None, limit: int
 ) -> tuple[list[Interaction], str | None]:
-    """The queue: ordered by ``due_at`` then id, cursor-paginated."""
+    """The queue (``QUEUE_ORDER``), cursor-paginated."""
     q = select(Interaction)
     if f.team_id is not None:
         q = q.where(Interaction.team_id == f.team_id)
@@ -322,13 +337,7 @@ def list_interactions(
     if f.overdue is not None:
         late = overdue_clause(f.now or datetime.now(UTC))
         q = q.where(late if f.overdue else ~late)
-    return keyset_page(
-        session,
-        q,
-        [(Interaction.due_at, datetime.fromisoformat), (Interaction.id, str)],
-        cursor=cursor,
-        limit=limit,
-    )
+    return keyset_page(session, q, QUEUE_ORDER, cursor=cursor, limit=limit, descending=QUEUE_DESCENDING)
 
 
 def attempts_of(session: Session, interaction_ids: Sequence[str]) -> dict[str, list[Attempt]]:

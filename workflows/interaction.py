@@ -55,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.models import UNSUCCESSFUL_OUTCOMES
-    from domain.repeat_contacts import deadline_after_contact
+    from domain.repeat_contacts import deadline_after_contact, first_deadline
 
 # An update answers with at most this many attempts (the latest); see ``_answer``.
 ANSWER_ATTEMPTS = 3
@@ -323,6 +323,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
             inp.at, inp.channel, urgent=s.urgent, calendar=self._cal, policy=self._inp.policy
         )
         old_due = s.due_at
+        s.first_due_at = first_deadline(s.due_at, s.first_due_at)  # the report's, never moved
         s.due_at = deadline_after_contact(s.due_at, contact_due, responded=responded)
         s.contacts += 1
         if s.last_contact_at is None or inp.at > s.last_contact_at:
@@ -378,6 +379,11 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
                 s.due_at = due_when_flagged_urgent(
                     s.due_at, s.received_at, s.channel, calendar=self._cal, policy=self._inp.policy
                 )
+                if s.first_due_at is not None and s.first_response_at is None:
+                    # The first contact's deadline, had it been urgent (a repeat moved due_at).
+                    s.first_due_at = due_when_flagged_urgent(
+                        s.first_due_at, s.received_at, s.channel, calendar=self._cal, policy=self._inp.policy
+                    )
                 await self._commit(
                     [
                         self._entry(

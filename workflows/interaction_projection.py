@@ -209,6 +209,7 @@ def state_columns(s: InteractionState) -> dict[str, Any]:
         "resolved_by": s.resolved_by,
         "contacts": s.contacts,
         "last_contact_at": s.last_contact_at.isoformat() if s.last_contact_at else None,
+        "first_due_at": (s.first_due_at or s.due_at).isoformat(),
     }
 
 

@@ -249,7 +249,9 @@ def state_of(item: InteractionPublic, cfg: TeamConfig | None, now: datetime) -> 
 def _rank(row: Row) -> tuple[int, datetime]:
     """The order a lead works in: an unacknowledged safety escalation, then an acknowledged but
     unresolved one, then cases breached without a response, then whatever needs someone soonest
-    (its deadline, or its next try after a no-answer)."""
+    (its deadline, or its next try after a no-answer). Cases that tie keep the queue's own order
+    (``store.repositories.QUEUE_ORDER``: at the same deadline, the member who contacted most
+    first), as ``sorted`` is stable: the tie-break is written once, there."""
     safety = {SAFETY_OPEN: 0, SAFETY_TAKEN: 1}.get(row.safety, 3)
     if safety == 3 and row.state == "breached" and row.item.first_response_at is None:
         safety = 2

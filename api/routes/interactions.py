@@ -45,7 +45,7 @@ async def list_interactions(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[InteractionPublic]:
-    """The queue, ordered by ``due_at``; ``assignee_id=unassigned`` is the unassigned queue."""
+    """The queue, by ``due_at`` then most contacts; ``assignee_id=unassigned`` is the unassigned queue."""
     return await cases.page(
         principal,
         team_id=team_id,
