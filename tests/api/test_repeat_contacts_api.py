@@ -4,17 +4,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.db import unit_of_work
 from store.models import Interaction
-from tests.api.support import ANA, SYSTEM, detail, interaction_body, notifications, setup_team
+from tests.api.support import ANA, LEAD, SYSTEM, detail, interaction_body, notifications, setup_team
 from tests.conftest import CHICAGO_TEAM
-from tests.workflows.support import eventually
+from tests.workflows.support import add_interaction_row, eventually
 
 TEAM_NUMBER = "+13125550100"
 MEMBER_PHONE = "+13125550111"
@@ -188,3 +189,44 @@ async def test_a_merged_contact_with_a_safety_flag_escalates_the_case(api: httpx
     again = (await start(api, **body)).json()  # the same contact again raises nothing more
     assert [e["trigger"] for e in again["escalations"]] == ["safety"]
     assert [e["kind"] for e in (await detail(api, first["id"]))["timeline"]].count("flagged") == 1
+
+
+def tied_cases(sessions: sessionmaker[Session], due: datetime) -> list[str]:
+    """Ana's open cases as the projection holds them: three due at ``due``, of members who
+    contacted once, twice and three times, and one of a single contact due an hour earlier.
+    Their ids sort the three the other way round (the queue's last tie-break), so only the
+    contacts put them in order. Answers the ids in the order the queue must show them."""
+    earlier, once, twice, thrice = ("a" * 32, "b" * 32, "c" * 32, "d" * 32)
+    with unit_of_work(sessions) as s:
+        for case_id, at, contacts in (
+            (once, due, 1),
+            (twice, due, 2),
+            (thrice, due, 3),
+            (earlier, due - timedelta(hours=1), 1),
+        ):
+            add_interaction_row(s, assignee_id="chw-ana", due_at=at, id=case_id, contacts=contacts)
+    return [earlier, thrice, twice, once]
+
+
+async def test_at_the_same_deadline_the_member_who_contacted_more_comes_first(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    await setup(api)
+    expected = tied_cases(sessions, datetime.now(UTC) + timedelta(days=2))
+    params = {"team_id": "eastside", "assignee_id": "chw-ana"}
+    r = await api.get("/v1/interactions", params=params, headers=LEAD)
+    assert r.status_code == 200, r.text
+    assert [i["id"] for i in r.json()["items"]] == expected
+    assert [i["contacts"] for i in r.json()["items"]] == [1, 3, 2, 1]
+
+    # One case a page: the cursor carries the tie-break, nothing is skipped or repeated.
+    paged: list[str] = []
+    page: dict[str, Any] = {**params, "limit": 1}
+    while True:
+        r = await api.get("/v1/interactions", params=page, headers=LEAD)
+        assert r.status_code == 200, r.text
+        paged += [i["id"] for i in r.json()["items"]]
+        if r.json()["next_cursor"] is None:
+            break
+        page["cursor"] = r.json()["next_cursor"]
+    assert paged == expected

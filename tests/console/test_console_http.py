@@ -13,10 +13,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from api.console import security, sso
 from config.settings import Settings
+from store.db import unit_of_work
+from store.models import Interaction
 from tests.api.support import (
     ANA,
     LEAD,
@@ -28,6 +32,7 @@ from tests.api.support import (
     zone_where_it_is,
 )
 from tests.api.test_escalations_api import escalation_of
+from tests.api.test_repeat_contacts_api import tied_cases
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -449,6 +454,26 @@ async def test_an_open_safety_case_comes_first_with_a_marker_and_is_stated_at_th
         (await api.get(f"/console/interactions/{safety['id']}", headers={"Cookie": ana["Cookie"]})).text
     )
     assert "Open safety escalation: acknowledged by lead-1, not resolved" in page
+
+
+async def test_at_the_same_deadline_the_member_who_contacted_more_comes_first(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    """The console's queues keep the API's tie-break (one order, ``store.repositories.QUEUE_ORDER``),
+    for cases due soon as for cases breached without a response."""
+    await setup_team(api)
+    ana = await signed_in(api, "t-chw-ana")
+    lead = await signed_in(api, "t-lead")
+    upcoming = tied_cases(sessions, datetime.now(UTC) + timedelta(days=2))
+    for page, who in (("/console/queue", ana), ("/console/team", lead)):
+        queue = html.unescape((await api.get(page, headers={"Cookie": who["Cookie"]})).text)
+        assert [position(queue, i) for i in upcoming] == sorted(position(queue, i) for i in upcoming), page
+    with unit_of_work(sessions) as s:  # the same cases, now past their deadlines
+        for row in s.scalars(select(Interaction)):
+            row.due_at = row.due_at - timedelta(days=4)
+    queue = html.unescape((await api.get("/console/queue", headers={"Cookie": ana["Cookie"]})).text)
+    assert queue.count("state-breached") == 4
+    assert [position(queue, i) for i in upcoming] == sorted(position(queue, i) for i in upcoming)
 
 
 async def test_after_a_no_answer_the_case_shows_the_next_try_not_met_and_a_resolved_case_does_not_count_down(
