@@ -3,6 +3,11 @@ and move stored data along where the meaning of a stored value changed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -51,3 +56,42 @@ def test_a_team_stored_before_grouping_was_the_default_gets_the_defaults(db_url:
     assert TeamConfig.model_validate(stored["eastside"]).notifications == NotificationPolicy()
     assert stored_policy(stored["westside"]) is None
     assert TeamConfig.model_validate(stored["westside"]).notifications is None
+
+
+def test_first_due_at_is_backfilled_from_due_at(tmp_path: Path) -> None:
+    """Cases stored before migration 0017 keep their SLA verdicts: their first contact's deadline
+    is the deadline they had (repeat contacts merged before it cannot be told apart)."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0016")
+    engine = make_engine(url)
+    due = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            teams = sa.Table("teams", sa.MetaData(), autoload_with=conn)
+            conn.execute(teams.insert().values(id="t", name="t", config={}, version=1, updated_at=due))
+            table = sa.Table("interactions", sa.MetaData(), autoload_with=conn)
+            row: dict[str, Any] = {"team_id": "t", "due_at": due, "received_at": due - timedelta(hours=7)}
+            for column in table.columns:
+                if column.name in row or column.nullable or column.server_default is not None:
+                    continue
+                row[column.name] = _filler(column.type)
+            conn.execute(table.insert().values(**row))
+        upgrade(url)
+        with engine.connect() as conn:
+            got = conn.execute(sa.text("SELECT due_at, first_due_at FROM interactions")).one()
+        assert got[1] == got[0]
+    finally:
+        engine.dispose()
+
+
+def _filler(kind: Any) -> Any:
+    """A value of a column's type for a row the test does not care about otherwise."""
+    if isinstance(kind, sa.Boolean):
+        return False
+    if isinstance(kind, sa.Integer):
+        return 0
+    if isinstance(kind, sa.JSON):
+        return []
+    if isinstance(kind, sa.DateTime):
+        return datetime(2026, 11, 30, tzinfo=UTC)
+    return "x"
