@@ -101,7 +101,8 @@ def report(
         return "-" if v is None else f"{v:.0%}"
 
     table = Table(title=f"SLA of {team}, last {days} days")
-    for col in ("channel", "received", "on time", "late", "open overdue", "median 1st resp (biz min)", "FCR"):
+    columns = ("channel", "received", "on time", "late", "open overdue", "median 1st resp (biz min)", "FCR")
+    for col in (*columns, "repeat contacts"):
         table.add_column(col, justify="right" if col != "channel" else "left")
     for channel, c in sla.channels.items():
         median = c.median_first_response_business_minutes
@@ -113,6 +114,7 @@ def report(
             f"[red]{c.open_overdue}[/]" if c.open_overdue else "0",
             "-" if median is None else f"{median:.0f}",
             pct(c.first_contact_resolution_rate),
+            str(c.repeat_contacts),
         )
     console.print(table)
     triggers = ", ".join(f"{t}: {n}" for t, n in sorted(sla.escalations_by_trigger.items())) or "none"

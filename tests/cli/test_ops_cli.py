@@ -58,6 +58,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
                     first_response_at=received + timedelta(minutes=30) if assignee else None,
                     attempt_count=1 if assignee else 0,
                     triggers=[] if assignee else ["deadline_missed"],
+                    contacts=2 if assignee else 1,  # the member of i-0 called twice
                     created_at=now,
                     updated_at=now,
                 )
@@ -107,7 +108,9 @@ def test_escalations_and_report(db: str) -> None:
     assert out.exit_code == 0, out.output
     assert "deadline_missed: 1" in out.output
     call_row = next(line for line in out.output.splitlines() if "call" in line)
-    assert [c.strip() for c in call_row.split("│") if c.strip()][:5] == ["call", "2", "1", "0", "1"]
+    cells = [c.strip() for c in call_row.split("│") if c.strip()]
+    assert cells[:5] == ["call", "2", "1", "0", "1"]
+    assert cells[-1] == "1" and "repeat contacts" in out.output  # i-0's second call
     unknown = CliRunner().invoke(app, ["report", "--team", "nowhere"])
     assert unknown.exit_code != 0
     assert "unknown team" in unknown.output

@@ -33,6 +33,7 @@ from tests.api.support import (
 )
 from tests.api.test_escalations_api import escalation_of
 from tests.api.test_repeat_contacts_api import tied_cases
+from tests.workflows.support import add_interaction_row
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -474,6 +475,28 @@ async def test_at_the_same_deadline_the_member_who_contacted_more_comes_first(
     queue = html.unescape((await api.get("/console/queue", headers={"Cookie": ana["Cookie"]})).text)
     assert queue.count("state-breached") == 4
     assert [position(queue, i) for i in upcoming] == sorted(position(queue, i) for i in upcoming)
+
+
+async def test_the_report_page_counts_repeat_contacts_per_channel(
+    api: httpx.AsyncClient, sessions: sessionmaker[Session]
+) -> None:
+    await setup_team(api)
+    due = datetime.now(UTC) + timedelta(hours=1)
+    with unit_of_work(sessions) as s:
+        add_interaction_row(s, assignee_id="chw-ana", due_at=due, channel="text", contacts=3)
+        add_interaction_row(s, assignee_id="chw-ana", due_at=due, channel="text")
+        add_interaction_row(s, assignee_id="chw-ana", due_at=due, channel="call", contacts=2)
+    lead = await signed_in(api, "t-lead")
+    page = html.unescape((await api.get("/console/report", headers={"Cookie": lead["Cookie"]})).text)
+    assert '<th scope="col">Repeat contacts</th>' in page
+    cells = {
+        m.group(1): re.findall(r"<td>([^<]*)</td>", m.group(0))
+        for m in re.finditer(r"<tr><td>([^<]+)</td>.*?</tr>", page, re.S)
+    }
+    # received ... repeat contacts (the last column)
+    assert (cells["text message"][1], cells["text message"][-1]) == ("2", "2")
+    assert (cells["call"][1], cells["call"][-1]) == ("1", "1")
+    assert cells["voicemail"][-1] == "0"
 
 
 async def test_after_a_no_answer_the_case_shows_the_next_try_not_met_and_a_resolved_case_does_not_count_down(
