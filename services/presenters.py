@@ -46,6 +46,7 @@ def interactions(
                 assignment_source=r.assignment_source,
                 received_at=r.received_at,
                 due_at=r.due_at,
+                first_due_at=r.first_due_at,
                 first_response_at=r.first_response_at,
                 sla_met=sla_met(r.first_response_at, r.first_due_at),  # the first contact's deadline
                 next_retry_at=r.next_retry_at,

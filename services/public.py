@@ -230,6 +230,9 @@ class InteractionPublic(BaseModel):
     assignment_source: str
     received_at: Timestamp
     due_at: Timestamp
+    # The deadline the first contact had; ``sla_met`` judges the first response against it
+    # (repeat contacts move ``due_at``, never this: docs/rules.md §2.10).
+    first_due_at: Timestamp
     first_response_at: Timestamp | None
     sla_met: bool | None
     next_retry_at: Timestamp | None

@@ -96,6 +96,8 @@ async def test_a_call_after_a_text_moves_the_deadline_earlier_and_never_later(
     assert text.json()["due_at"] == TUE_10_UTC
     call = await start(api, channel="call", received_at=MON_11)
     assert call.json()["merged"] is True and call.json()["due_at"] == MON_17_UTC
+    # The SLA is still the text's: the first response is judged against Tue 10:00.
+    assert call.json()["first_due_at"] == TUE_10_UTC
     later = await start(api, channel="text", received_at=MON_12)
     assert later.json()["due_at"] == MON_17_UTC and later.json()["contacts"] == 3
     assert later.json()["last_contact_at"] == "2026-11-30T18:00:00+00:00"

@@ -334,6 +334,7 @@ def test_state_columns_are_the_states_columns_json_ready() -> None:
         "resolved_by": None,
         "contacts": 1,
         "last_contact_at": None,
+        "first_due_at": chicago(17).isoformat(),  # no repeat contact: the case's deadline
     }
     done = interaction(
         status="resolved",
@@ -351,6 +352,7 @@ def test_state_columns_are_the_states_columns_json_ready() -> None:
         resolved_by="chw-ana",
         contacts=2,
         last_contact_at=chicago(12),
+        first_due_at=chicago(16),
     )
     columns = state_columns(done._s)
     assert columns == {
@@ -371,6 +373,7 @@ def test_state_columns_are_the_states_columns_json_ready() -> None:
         "resolved_by": "chw-ana",
         "contacts": 2,
         "last_contact_at": chicago(12).isoformat(),
+        "first_due_at": chicago(16).isoformat(),
     }
     # Lists are copies: a later change of the state does not reach a delta already built.
     done._s.flags.append("safety")
