@@ -311,7 +311,7 @@ class InteractionFilter:
 # the member who contacted most (repeat contacts merged, docs/rules.md §2.10), then the id.
 QUEUE_ORDER: list[tuple[InstrumentedAttribute[Any], Callable[[str], Any]]] = [
     (Interaction.due_at, datetime.fromisoformat),
-    (Interaction.contacts, int),
+    (Interaction.contacts, _digits),
     (Interaction.id, str),
 ]
 QUEUE_DESCENDING = (False, True, False)
