@@ -67,8 +67,9 @@ async def test_a_first_response_in_time_for_the_first_contact_is_on_time_though_
     env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
 ) -> None:
     """A text Mon 10:00 (due Tue 10:00), the member calls Mon 11:00 (the case is now due Mon
-    17:00), the CHW calls back Mon 17:30: the case went overdue at 17:00, but the report counts
-    the first response on time, against the text's Tue 10:00."""
+    17:00), the CHW calls back Mon 17:37: the case went overdue at 17:00, but the report counts
+    the first response on time, against the text's Tue 10:00. (Updates are sent off the minutes
+    a timer of the case may fire at: the time-skipping server fails an activation that has both.)"""
     monday = next_weekday_at(await now_of(env), 0, 10)
     await advance_to(env, monday)
     inp = interaction_input(team(), monday, channel="text")
@@ -78,7 +79,7 @@ async def test_a_first_response_in_time_for_the_first_contact_is_on_time_though_
     st = await contact_again(handle, "call", at(monday, 11))
     assert st.due_at == at(monday, 17) and st.first_due_at == at(monday, 10, plus_days=1)
 
-    await advance_to(env, at(monday, 17, 30))
+    await advance_to(env, at(monday, 17, 37))
     await eventually(lambda: now_value(timeline(sessions, inp.interaction_id, "overdue")))  # the queue's
     await attempt(handle, "reached")
     row = await answered_row(sessions, inp.interaction_id, contacts=2)
@@ -97,21 +98,21 @@ async def test_a_first_response_in_time_for_the_first_contact_is_on_time_though_
 async def test_a_late_first_response_stays_late_when_a_later_contact_resets_the_deadline(
     env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
 ) -> None:
-    """A call Mon 10:00 (due Mon 17:00) first answered Tue 09:30, late; the member texts Tue
-    10:00 and the case is due Wed 10:00 from the text: the first response stays late."""
+    """A call Mon 10:00 (due Mon 17:00) first answered Tue 09:37, late; the member texts Tue
+    10:07 and the case is due Wed 10:07 from the text: the first response stays late."""
     monday = next_weekday_at(await now_of(env), 0, 10)
     await advance_to(env, monday)
     inp = interaction_input(team(), monday, channel="call")
     handle = await start(client, inp, task_queue)
     await eventually(lambda: state_of(handle))
-    await advance_to(env, at(monday, 9, 30, plus_days=1))
+    await advance_to(env, at(monday, 9, 37, plus_days=1))
     await attempt(handle, "reached")
-    await advance_to(env, at(monday, 10, plus_days=1))
-    st = await contact_again(handle, "text", at(monday, 10, plus_days=1))
-    assert st.due_at == at(monday, 10, plus_days=2) and st.awaiting_response
+    await advance_to(env, at(monday, 10, 7, plus_days=1))
+    st = await contact_again(handle, "text", at(monday, 10, 7, plus_days=1))
+    assert st.due_at == at(monday, 10, 7, plus_days=2) and st.awaiting_response
 
     row = await answered_row(sessions, inp.interaction_id, contacts=2)
-    assert row.due_at == at(monday, 10, plus_days=2) and row.first_due_at == at(monday, 17)
+    assert row.due_at == at(monday, 10, 7, plus_days=2) and row.first_due_at == at(monday, 17)
     call = report_of(sessions, monday).channels["call"]
     assert (call.received, call.answered_on_time, call.answered_late, call.repeat_contacts) == (1, 0, 1, 1)
     assert sla_met_shown(sessions, inp.interaction_id) is False
@@ -121,8 +122,8 @@ async def test_flagged_urgent_after_a_merge_the_first_contact_is_held_to_the_urg
     env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
 ) -> None:
     """A text Mon 10:00 (due Tue 10:00), a call Mon 11:00 (due Mon 17:00), flagged urgent Mon
-    11:30: the text would have been due Mon 12:00 (120 open minutes), so an answer at Mon 13:00
-    is late, though the case's own deadline stays Mon 12:00 as well."""
+    11:30: the text would have been due Mon 12:00 (120 open minutes), so an answer at Mon 13:07
+    is late (the case's own deadline is Mon 12:00 as well)."""
     monday = next_weekday_at(await now_of(env), 0, 10)
     await advance_to(env, monday)
     inp = interaction_input(team(), monday, channel="text")
@@ -133,7 +134,7 @@ async def test_flagged_urgent_after_a_merge_the_first_contact_is_held_to_the_urg
     await advance_to(env, at(monday, 11, 30))
     st = await handle.execute_update(InteractionWorkflow.flag, FlagInput(flag="urgent", flag_id="f-1"))
     assert st.due_at == at(monday, 12) and st.first_due_at == at(monday, 12)
-    await advance_to(env, at(monday, 13))
+    await advance_to(env, at(monday, 13, 7))
     await attempt(handle, "reached")
     await answered_row(sessions, inp.interaction_id, contacts=2)
     text = report_of(sessions, monday).channels["text"]
@@ -144,14 +145,14 @@ async def test_a_case_no_contact_joined_reports_as_before(
     env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
 ) -> None:
     """Without repeat contacts the first contact's deadline is the case's: a call Mon 10:00
-    answered Mon 16:00 is on time, and no repeat contact is counted."""
+    answered Mon 10:37 is on time, and no repeat contact is counted."""
     monday = next_weekday_at(await now_of(env), 0, 10)
     await advance_to(env, monday)
     inp = interaction_input(team(), monday, channel="call")
     handle = await start(client, inp, task_queue)
     st = await eventually(lambda: state_of(handle))
     assert st.first_due_at is None
-    await advance_to(env, at(monday, 16))
+    await advance_to(env, at(monday, 10, 37))
     await attempt(handle, "reached")
     row = await answered_row(sessions, inp.interaction_id, contacts=1)
     assert row.first_due_at == row.due_at == at(monday, 17)
