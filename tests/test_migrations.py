@@ -59,10 +59,10 @@ def test_a_team_stored_before_grouping_was_the_default_gets_the_defaults(db_url:
 
 
 def test_first_due_at_is_backfilled_from_due_at(tmp_path: Path) -> None:
-    """Cases stored before migration 0017 keep their SLA verdicts: their first contact's deadline
+    """Cases stored before migration 0019 keep their SLA verdicts: their first contact's deadline
     is the deadline they had (repeat contacts merged before it cannot be told apart)."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "0016")
+    upgrade(url, "0018")
     engine = make_engine(url)
     due = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
     try:

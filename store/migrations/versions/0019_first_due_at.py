@@ -2,8 +2,8 @@
 not move; the SLA report judges the first response against it (issue 21, docs/rules.md §2.10).
 Existing rows take their due_at.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-08 10:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from store.models import UTCDateTime
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0019"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
