@@ -293,8 +293,11 @@ def stack(
     temporal_db_file: bool = False,
     extra_env: dict[str, str] | None = None,
     start_api: bool = True,
+    team: Callable[[Path], Path] = drill_team,
 ) -> Iterator[Stack]:
-    """Start everything a drill needs; stop it all afterwards (logs are kept if ``DRILL_KEEP``)."""
+    """Start everything a drill needs; stop it all afterwards (logs are kept if ``DRILL_KEEP``).
+    ``team`` writes the team file ``load-config`` loads into the temp dir (``drill_team``: the
+    demo team with one case per contact)."""
     keep = os.environ.get("DRILL_KEEP") == "1"
     compile_project()
     tmp = Path(tempfile.mkdtemp(prefix="followthrough-drill-"))
@@ -342,7 +345,7 @@ def stack(
         log(f"stack in {tmp} (db {db}, temporal :{t_port}, api :{api_port})")
         s.start_temporal()
         run_cli(env, "migrate")
-        run_cli(env, "load-config", str(drill_team(tmp)))
+        run_cli(env, "load-config", str(team(tmp)))
         s.start_worker()
         if start_api:
             s.start_api()

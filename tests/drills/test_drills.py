@@ -1,6 +1,6 @@
 """Fast versions of the reliability drills (``drills/``): a worker killed with -9 under load,
-PostgreSQL stopped under load, and identical concurrent starts. The API runs in-process on the
-session's Temporal dev server; the killed worker is a real subprocess."""
+PostgreSQL stopped under load, identical concurrent starts, and a storm of Twilio webhooks. The
+API runs in-process on the session's Temporal dev server; the killed worker is a real subprocess."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from activities.notifications import LogChannel
 from api.app import create_app
 from config.settings import Settings, TokenGrant
 from domain.ids import interaction_workflow_id
+from drills import inbound_storm
 from drills.common import (
     ROOT,
     TEAM,
@@ -237,6 +238,55 @@ async def test_identical_concurrent_starts_make_one_workflow_one_row_one_201(
                 assert n == 1
     finally:
         engine.dispose()
+
+
+async def test_inbound_storm_leaves_one_open_case_per_waiting_member_and_honours_every_stop(
+    dev_env: WorkflowEnvironment, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``drills.inbound_storm`` small: 150 signed webhooks in 6 s from 12 members (missed calls,
+    voicemails on the same CallSid, texts, STOP/START/HELP, exact repeats, some sent together
+    with their original; three members reached by a CHW mid-run). The oracle computed from the
+    events must hold: one open case per member with an unanswered contact and none otherwise,
+    every contact on one case with ``contacts`` its distinct Sids, every last keyword honoured,
+    every webhook answered 200, Temporal agreeing with every row."""
+    plan = inbound_storm.make_plan(members=12, requests=150, seconds=6, reach_share=0.25, seed=7)
+    kinds = {h.kind for h in plan.hooks}
+    assert {"call", "voicemail", "text", "stop", "start", "help", "answered"} <= kinds
+    assert plan.reach and any(h.together for h in plan.hooks) and any(h.phase == 1 for h in plan.hooks)
+    engine = make_engine(db_url)
+    load_team_file(
+        make_sessionmaker(engine), read_team_file(inbound_storm.storm_team(tmp_path, plan.members))
+    )
+    queue = f"drill-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        database_url=db_url,
+        task_queue=queue,
+        tokens=GRANTS,
+        twilio_auth_token=inbound_storm.AUTH_TOKEN,
+        public_url=inbound_storm.PUBLIC_URL,
+    )
+    rm = ReadModel(db_url)
+    try:
+        async with (
+            build_worker(
+                dev_env.client, task_queue=queue, sessions=make_sessionmaker(engine), channel=LogChannel()
+            ),
+            httpx.AsyncClient(
+                base_url="http://drill",
+                transport=httpx.ASGITransport(app=create_app(settings, temporal_client=dev_env.client)),
+            ) as http,
+        ):
+            sent = await inbound_storm.storm(http, plan, inbound_storm.sql_open_cases(rm))
+            settled = await inbound_storm.settle(plan, rm, dev_env.client, sent.last_answer, within=60)
+    finally:
+        engine.dispose()
+    ok = inbound_storm.report("inbound_storm", "test", plan, sent, settled)
+    out = capsys.readouterr().out
+    print(out)
+    assert sent.failed == [] and sent.reach_errors == []
+    assert settled.verdict.ok(), out
+    assert ok
+    assert settled.verdict.resolved_cases >= len(plan.reach)
 
 
 def test_drills_run_from_this_checkout() -> None:
