@@ -168,8 +168,10 @@ class Plan:
         return [h for h in self.hooks if h.retry_of is None]
 
 
-def _sid(prefix: str, rng: random.Random) -> str:
-    return prefix + "".join(rng.choice("0123456789abcdef") for _ in range(32))
+def _sid(prefix: str, run: str, rng: random.Random) -> str:
+    """A Sid as Twilio's look (two letters, 32 hex digits), unique to the run: runs of one plan
+    on one Temporal server (the test suite's) must not share workflow ids."""
+    return prefix + run + "".join(rng.choice("0123456789abcdef") for _ in range(32 - len(run)))
 
 
 def _voice(sid: str, caller: str, kind: Kind, rng: random.Random) -> dict[str, str]:
@@ -222,6 +224,7 @@ def make_plan(
     """``requests`` webhooks in ``seconds`` from ``members`` members: originals of every kind, then
     exact repeats of about ``retry_share`` of them, then the members a CHW reaches mid-run."""
     rng = random.Random(seed)
+    run = uuid.uuid4().hex[:8]
     people = storm_members(members)
     n_retries = round(requests * retry_share / (1 + retry_share))
     n_originals = requests - n_retries
@@ -249,7 +252,7 @@ def make_plan(
             kind = "text"
         if kind in KEYWORDS:
             keyword_times[m.id].append(at)
-        sid = _sid("CA" if kind in ("call", "answered") else "SM", rng)
+        sid = _sid("CA" if kind in ("call", "answered") else "SM", run, rng)
         add(at, m, kind, sid)
         if kind == "call" and len(hooks) < n_originals and rng.random() < VOICEMAIL_SHARE:
             add(min(span, at + rng.uniform(1.0, 6.0)), m, "voicemail", sid)
@@ -349,21 +352,39 @@ class Case:
     member_id: str | None
     contacts: int
     sids: set[str]
+    self_merged: bool = False  # the row's own external id is also one of its merged contacts
 
 
 @dataclass
 class Verdict:
-    """The oracle against what the read model (and Temporal) hold; every list names members."""
+    """The oracle against what the read model (and Temporal) hold; every entry of a list starts
+    with the member it is about (the case, when it has no member)."""
+
+    LABELS = (
+        "lost",
+        "stray",
+        "duplicate",
+        "missing_open",
+        "unexpected_open",
+        "wrong_contacts",
+        "double_counted",
+        "wrong_reach",
+        "consent_wrong",
+        "disagreements",
+    )
 
     cases: int = 0
     open_cases: int = 0
     resolved_cases: int = 0
     lost: list[str] = field(default_factory=list)  # a contact on no case of its member
     stray: list[str] = field(default_factory=list)  # a case or contact the events do not explain
-    duplicate_open: list[str] = field(default_factory=list)  # more than one open case
+    # More than one case for one stretch of a member's contacts (two open, or two resolved at the reach).
+    duplicate: list[str] = field(default_factory=list)
     missing_open: list[str] = field(default_factory=list)
     unexpected_open: list[str] = field(default_factory=list)
     wrong_contacts: list[str] = field(default_factory=list)  # ``contacts`` ≠ its distinct Sids
+    # A case whose own Sid was merged into it as a repeat contact (``contacts`` one too many).
+    double_counted: list[str] = field(default_factory=list)
     wrong_reach: list[str] = field(default_factory=list)
     consent_wrong: list[str] = field(default_factory=list)
     disagreements: list[str] = field(default_factory=list)  # Temporal against the row
@@ -373,14 +394,27 @@ class Verdict:
             (
                 self.lost,
                 self.stray,
-                self.duplicate_open,
+                self.duplicate,
                 self.missing_open,
                 self.unexpected_open,
                 self.wrong_contacts,
+                self.double_counted,
                 self.wrong_reach,
                 self.consent_wrong,
             )
         )
+
+    def race_members(self) -> set[str]:
+        """Members with two open cases or a case that counted its own Sid twice: the two
+        check-then-insert races of drills/README.md's findings."""
+        return {_member(e) for e in self.duplicate + self.double_counted}
+
+    def others(self) -> list[str]:
+        """Every failure that names no member of ``race_members``."""
+        race = self.race_members()
+        return [
+            f"{label} {e}" for label in self.LABELS for e in getattr(self, label) if _member(e) not in race
+        ]
 
     def ok(self) -> bool:
         return self.sql_ok() and not self.disagreements
@@ -388,31 +422,26 @@ class Verdict:
     def line(self) -> str:
         return (
             f"cases={self.cases} open={self.open_cases} resolved={self.resolved_cases} "
-            f"lost={len(self.lost)} duplicate_open={len(self.duplicate_open)} "
+            f"lost={len(self.lost)} duplicate={len(self.duplicate)} "
             f"missing_open={len(self.missing_open)} unexpected_open={len(self.unexpected_open)} "
             f"stray={len(self.stray)} wrong_contacts={len(self.wrong_contacts)} "
+            f"double_counted={len(self.double_counted)} "
             f"wrong_reach={len(self.wrong_reach)} consent_wrong={len(self.consent_wrong)} "
             f"disagreements={len(self.disagreements)}"
         )
 
     def details(self, limit: int = 15) -> list[str]:
         out: list[str] = []
-        for label in (
-            "lost",
-            "stray",
-            "duplicate_open",
-            "missing_open",
-            "unexpected_open",
-            "wrong_contacts",
-            "wrong_reach",
-            "consent_wrong",
-            "disagreements",
-        ):
+        for label in self.LABELS:
             items: list[str] = getattr(self, label)
             out.extend(f"  {label} {item}" for item in items[:limit])
             if len(items) > limit:
                 out.append(f"  … and {len(items) - limit} more {label}")
         return out
+
+
+def _member(entry: str) -> str:
+    return entry.split(":", 1)[0].split(" ", 1)[0]
 
 
 def _json(value: Any) -> Any:
@@ -434,7 +463,7 @@ def read_cases(rm: ReadModel, member_ids: Sequence[str]) -> tuple[list[Case], di
     for r in rows:
         row = SqlCase(str(r[1]), str(r[0]), str(r[2]), str(r[3]), r[4], int(r[5]), int(r[6]))
         sids = {ext.removeprefix("twilio:") for ext in {row.external_id} | merged.get(row.id, set())}
-        cases.append(Case(row, r[7], int(r[8]), sids))
+        cases.append(Case(row, r[7], int(r[8]), sids, row.external_id in merged.get(row.id, set())))
     wanted = set(member_ids)
     profiles = {
         str(mid): _json(profile)
@@ -453,7 +482,12 @@ def judge(plan: Plan, cases: Sequence[Case], profiles: dict[str, Any]) -> Verdic
         by_member[c.member_id].append(c)
         v.open_cases += c.row.status in active
         v.resolved_cases += c.row.status == "resolved"
-        if c.contacts != len(c.sids):
+        if c.self_merged:
+            v.double_counted.append(
+                f"{c.member_id} case {c.row.id}: its own Sid {c.row.external_id} also merged into it "
+                f"as a repeat contact (contacts={c.contacts}, {len(c.sids)} distinct Sids)"
+            )
+        elif c.contacts != len(c.sids):
             v.wrong_contacts.append(
                 f"{c.member_id} case {c.row.id}: contacts={c.contacts}, {len(c.sids)} distinct Sids"
             )
@@ -472,7 +506,7 @@ def judge(plan: Plan, cases: Sequence[Case], profiles: dict[str, Any]) -> Verdic
             if n > 1:
                 v.stray.append(f"{member}: {sid} is on {n} cases")
         if len(opened) > 1:
-            v.duplicate_open.append(
+            v.duplicate.append(
                 f"{member}: {len(opened)} open cases "
                 + ", ".join(f"{c.row.id} ({len(c.sids)} Sids)" for c in opened)
             )
@@ -484,7 +518,13 @@ def judge(plan: Plan, cases: Sequence[Case], profiles: dict[str, Any]) -> Verdic
             v.wrong_contacts.append(
                 f"{member}: open case has {len(opened[0].sids)} Sids, expected {len(e.open)}"
             )
-        if e.resolved and not any(c.sids == set(e.resolved) for c in closed):
+        split = set().union(*(c.sids for c in closed)) if closed else set()
+        if e.resolved and len(closed) > 1 and split == set(e.resolved):
+            v.duplicate.append(
+                f"{member}: the {len(e.resolved)} contacts before the reach were on {len(closed)} "
+                f"cases, all resolved at the reach ({[len(c.sids) for c in closed]} Sids)"
+            )
+        elif e.resolved and not any(c.sids == set(e.resolved) for c in closed):
             v.wrong_reach.append(
                 f"{member}: no resolved case with the {len(e.resolved)} contacts before the reach "
                 f"(resolved cases: {[len(c.sids) for c in closed]})"
