@@ -588,7 +588,8 @@ class Sent:
 
 def _error_of(r: httpx.Response) -> str:
     try:
-        return str(r.json()["error"]["code"])
+        err = r.json()["error"]
+        return f"{err['code']}: {str(err['message'])[:48]}"
     except (ValueError, KeyError, TypeError):
         return r.text[:60]
 

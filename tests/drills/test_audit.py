@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from domain.ids import interaction_workflow_id
 from domain.messages import AttemptRecord, InteractionState
+from drills import inbound_storm
 from drills.common import (
     TEAM,
     Disagreement,
@@ -171,3 +172,97 @@ def test_the_webhook_receiver_counts_each_notice_key_of_what_it_receives() -> No
         receiver.down()
     assert receiver.notice_receipts() == {"k1": 2, "k2": 1}
     assert dict(receiver.keys) == {"k1": 1, "dlv-1": 1}
+
+
+# ---------------------------------------------------------------- the inbound storm's oracle
+def storm_plan() -> inbound_storm.Plan:
+    """Two members: Ann calls (then leaves a voicemail on the call), texts, and texts STOP;
+    Bo texts, is reached by a CHW, calls again and texts START after a STOP."""
+    ann, bo = inbound_storm.storm_members(2)
+
+    def hook(seq: int, at: float, member: str, kind: inbound_storm.Kind, sid: str) -> inbound_storm.Hook:
+        route: Literal["voice", "messaging"] = "voice" if sid.startswith("CA") else "messaging"
+        return inbound_storm.Hook(
+            seq, at, member, kind, sid, route, {}, phase=int(member == bo.id and at > 5)
+        )
+
+    hooks = [
+        hook(0, 1.0, ann.id, "call", "CA1"),
+        hook(1, 2.0, ann.id, "voicemail", "CA1"),
+        hook(2, 3.0, ann.id, "text", "SM1"),
+        hook(3, 4.0, ann.id, "stop", "SM2"),
+        hook(4, 1.0, bo.id, "text", "SM3"),
+        hook(5, 2.0, bo.id, "stop", "SM4"),
+        hook(6, 6.0, bo.id, "call", "CA2"),
+        hook(7, 7.0, bo.id, "start", "SM5"),
+        hook(8, 8.0, bo.id, "answered", "CA3"),
+        hook(9, 2.5, ann.id, "call", "CA1"),  # an exact repeat of the missed call
+    ]
+    hooks[-1].retry_of = 0
+    return inbound_storm.Plan([ann, bo], hooks, 10.0, reach={bo.id: 5.0})
+
+
+def storm_case(
+    member: str, sids: set[str], *, status: str = "open", contacts: int | None = None
+) -> inbound_storm.Case:
+    first = sorted(sids)[0]
+    sql = replace(row(f"twilio:{first}"), id=f"id-{member}-{first}", status=status)
+    return inbound_storm.Case(sql, member, len(sids) if contacts is None else contacts, set(sids))
+
+
+def consent(status: str, sid: str) -> dict[str, Any]:
+    return {"consent": {"text": {"status": status, "source": f"STOP (twilio message {sid})"}}}
+
+
+def storm_verdict(
+    cases: list[inbound_storm.Case], profiles: dict[str, Any] | None = None
+) -> inbound_storm.Verdict:
+    plan = storm_plan()
+    ann, bo = (m.id for m in plan.members)
+    got = {ann: consent("refused", "SM2"), bo: consent("granted", "SM5")} if profiles is None else profiles
+    return inbound_storm.judge(plan, cases, got)
+
+
+def test_the_storm_oracle_passes_what_the_events_call_for() -> None:
+    ann, bo = (m.id for m in storm_plan().members)
+    good = [
+        storm_case(ann, {"CA1", "SM1"}),
+        storm_case(bo, {"SM3"}, status="resolved"),
+        storm_case(bo, {"CA2"}),
+    ]
+    v = storm_verdict(good)
+    assert v.ok(), v.details()
+    assert (v.open_cases, v.resolved_cases) == (2, 1)
+
+
+def test_the_storm_oracle_names_duplicates_double_counts_losses_and_unheeded_keywords() -> None:
+    ann, bo = (m.id for m in storm_plan().members)
+    # Ann's text opened a second case at the same moment as her call (the first-contact race).
+    v = storm_verdict(
+        [
+            storm_case(ann, {"CA1"}),
+            storm_case(ann, {"SM1"}),
+            storm_case(bo, {"SM3"}, status="resolved"),
+            storm_case(bo, {"CA2"}),
+        ]
+    )
+    assert [e.split(":")[0] for e in v.duplicate] == [ann] and v.race_members() == {ann}
+    assert v.others() == []  # what follows from the duplicate is not counted apart
+    # The voicemail merged into the case its own call opened: contacts 3 for two Sids.
+    twice = storm_case(ann, {"CA1", "SM1"}, contacts=3)
+    twice.self_merged = True
+    v = storm_verdict([twice, storm_case(bo, {"SM3"}, status="resolved"), storm_case(bo, {"CA2"})])
+    assert len(v.double_counted) == 1 and v.race_members() == {ann}
+    # Bo's call after the reach lost; his START not honoured; Ann's text counted once too few.
+    v = storm_verdict(
+        [storm_case(ann, {"CA1", "SM1"}, contacts=1), storm_case(bo, {"SM3"}, status="resolved")],
+        {ann: consent("refused", "SM2"), bo: consent("refused", "SM4")},
+    )
+    assert v.lost == [f"{bo}: CA2"]
+    assert [e.split(":")[0] for e in v.missing_open] == [bo]
+    assert [e.split(":")[0] for e in v.consent_wrong] == [bo]
+    assert len(v.wrong_contacts) == 1 and not v.ok() and v.race_members() == set()
+    # The answered call opened a case; the reached case was never resolved.
+    v = storm_verdict([storm_case(ann, {"CA1", "SM1"}), storm_case(bo, {"SM3", "CA2", "CA3"})])
+    assert f"{bo}: CA3 is on a case" in v.stray
+    assert [e.split(":")[0] for e in v.wrong_reach] == [bo]
