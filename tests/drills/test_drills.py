@@ -286,6 +286,8 @@ async def test_inbound_storm_leaves_one_open_case_per_waiting_member_and_honours
     assert sent.failed == [] and sent.reach_errors == [], why
     assert v.others() == [], why
     assert v.resolved_cases >= len(plan.reach), why
+    # The races hit a few members (1 to 3 of 12 seen); more is not them (merging off, say).
+    assert len(v.race_members()) <= len(plan.members) // 3, why
     if not v.ok():
         # Only members hit by the two known check-then-insert races (drills/README.md findings
         # 9 and 10, being fixed in services/interactions.py): this test passes once they are.
