@@ -284,14 +284,10 @@ async def test_inbound_storm_leaves_one_open_case_per_waiting_member_and_honours
     v = settled.verdict
     why = "\n".join(sent.failed + sent.reach_errors + v.details())
     assert sent.failed == [] and sent.reach_errors == [], why
-    assert v.others() == [], why
+    # Drills/README.md findings 9 and 10 (two open cases for one member, a voicemail counted as
+    # a second contact of its own call) made this fail in 4 of 6 runs before their fix.
+    assert v.ok(), why
     assert v.resolved_cases >= len(plan.reach), why
-    # The races hit a few members (1 to 3 of 12 seen); more is not them (merging off, say).
-    assert len(v.race_members()) <= len(plan.members) // 3, why
-    if not v.ok():
-        # Only members hit by the two known check-then-insert races (drills/README.md findings
-        # 9 and 10, being fixed in services/interactions.py): this test passes once they are.
-        pytest.xfail(f"known races only: {v.line()}\n{why}")
 
 
 def test_drills_run_from_this_checkout() -> None:
