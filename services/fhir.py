@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.errors import Invalid, NotFound
@@ -22,7 +24,7 @@ from services.access import Principal
 from services.context import Service
 from services.teams import team_config
 from store import repositories as repo
-from store.models import Attempt, Escalation, Interaction
+from store.models import Attempt, Escalation, Interaction, InteractionContact, TimelineEvent
 from store.repositories import (
     CONTACT_OUTCOMES as CONTACT_OUTCOMES,
     AttemptSearch as AttemptSearch,
@@ -59,6 +61,22 @@ class AttemptView:
     attempt: Attempt
     case: Interaction
     with_note: bool
+
+
+@dataclass(frozen=True)
+class InboundView:
+    """An inbound contact from the member: the case's first contact (``contact`` None) or a
+    repeat contact merged into it, with the member's words for readers who may read notes."""
+
+    fhir_id: str
+    case: Interaction
+    channel: str
+    at: datetime
+    text: str | None  # member data: only when the reader may read notes
+    contact: InteractionContact | None = None
+
+
+CommunicationView = AttemptView | InboundView
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,58 @@ def attempt_views(session: Session, principal: Principal, rows: Sequence[Attempt
     ]
 
 
+def _contact_note_key(contact: InteractionContact) -> str:
+    """The timeline key under which a merged contact's words were kept
+    (``services.interactions._merge_into``)."""
+    return f"contact_note:{contact.interaction_id}:{contact.external_id}"
+
+
+def inbound_views(
+    session: Session,
+    principal: Principal,
+    firsts: Sequence[Interaction],
+    contacts: Sequence[InteractionContact],
+) -> dict[str, InboundView]:
+    """The inbound Communications of these cases' first contacts and of these merged contacts,
+    by FHIR id."""
+    cases = repo.interactions_by_id(session, {c.interaction_id for c in contacts})
+    keys = [_contact_note_key(c) for c in contacts]
+    notes: dict[str, str | None] = {}
+    if keys:
+        for key, note in session.execute(
+            select(TimelineEvent.key, TimelineEvent.note).where(TimelineEvent.key.in_(keys))
+        ):
+            notes[key] = note
+    out: dict[str, InboundView] = {}
+    for case in firsts:
+        fid = repo.INBOUND_PREFIX + case.id
+        text = case.summary if may_read_notes(principal, case.team_id) else None
+        out[fid] = InboundView(fhir_id=fid, case=case, channel=case.channel, at=case.received_at, text=text)
+    for c in contacts:
+        fid = repo.INBOUND_PREFIX + c.id
+        case = cases[c.interaction_id]
+        text = notes.get(_contact_note_key(c)) if may_read_notes(principal, case.team_id) else None
+        out[fid] = InboundView(fhir_id=fid, case=case, channel=c.channel, at=c.at, text=text, contact=c)
+    return out
+
+
+def communication_views(
+    session: Session, principal: Principal, refs: Sequence[repo.CommunicationRef]
+) -> list[CommunicationView]:
+    """The Communications a search found, in its order."""
+    attempts = {
+        a.id: a
+        for a in session.scalars(
+            select(Attempt).where(Attempt.id.in_([r.ref for r in refs if r.kind == "attempt"]))
+        )
+    }
+    by_attempt = {v.attempt.id: v for v in attempt_views(session, principal, list(attempts.values()))}
+    firsts = repo.interactions_by_id(session, {r.ref for r in refs if r.kind == "received"})
+    contacts = repo.contacts_by_id(session, {r.ref for r in refs if r.kind == "contact"})
+    inbound = inbound_views(session, principal, list(firsts.values()), list(contacts.values()))
+    return [by_attempt[r.ref] if r.kind == "attempt" else inbound[r.fhir_id] for r in refs]
+
+
 def escalation_views(session: Session, rows: Sequence[Escalation]) -> list[EscalationView]:
     cases = repo.interactions_by_id(session, {e.interaction_id for e in rows})
     return [EscalationView(escalation=e, member_id=cases[e.interaction_id].member_id) for e in rows]
@@ -152,6 +222,24 @@ def _search(
     except repo.BadCursor as err:
         raise Invalid(f"_cursor: {err}") from err
     return Found(items=views(rows), total=total, next_cursor=next_cursor)
+
+
+def _inbound(session: Session, principal: Principal, communication_id: str) -> InboundView:
+    """``in-{case id}`` (the case's first contact, unless a referral) or ``in-{contact id}``."""
+    rid = communication_id.removeprefix(repo.INBOUND_PREFIX)
+    contact = session.get(InteractionContact, rid)
+    firsts: list[Interaction] = []
+    if contact is None:
+        case = repo.get_interaction(session, rid)
+        if case is not None and case.channel != "referral":
+            firsts = [case]
+        team_id = case.team_id if case is not None else None
+    else:
+        team_id = contact.team_id
+    if team_id is None or not principal.can_read_team(team_id) or not (firsts or contact):
+        raise _not_found("Communication", communication_id)
+    views = inbound_views(session, principal, firsts, [contact] if contact else [])
+    return views[communication_id]
 
 
 class FhirReads(Service):
@@ -188,30 +276,34 @@ class FhirReads(Service):
 
         return await self.db.read(read)
 
-    # ------------------------------------------------------------ Communication = an attempt
-    async def attempt(self, principal: Principal, attempt_id: str) -> AttemptView:
-        def read(session: Session) -> AttemptView:
-            row = session.get(Attempt, attempt_id)
+    # ------------------------------------------------------------ Communication = an attempt or
+    # an inbound contact from the member
+    async def communication(self, principal: Principal, communication_id: str) -> CommunicationView:
+        def read(session: Session) -> CommunicationView:
+            if communication_id.startswith(repo.INBOUND_PREFIX):
+                return _inbound(session, principal, communication_id)
+            row = session.get(Attempt, communication_id)
             case = repo.get_interaction(session, row.interaction_id) if row is not None else None
             if row is None or case is None or not principal.can_read_team(case.team_id):
-                raise _not_found("Communication", attempt_id)
+                raise _not_found("Communication", communication_id)
             return attempt_views(session, principal, [row])[0]
 
         return await self.db.read(read)
 
-    async def attempts(
+    async def communications(
         self, principal: Principal, where: repo.AttemptSearch, paging: Paging
-    ) -> Found[AttemptView]:
+    ) -> Found[CommunicationView]:
+        """Attempts and inbound contacts of the caller's teams, by when they happened."""
         where = dataclasses.replace(where, team_ids=principal.team_scope(None))
 
-        def read(session: Session) -> Found[AttemptView]:
+        def read(session: Session) -> Found[CommunicationView]:
             return _search(
                 session,
                 where,
                 paging,
-                search=repo.search_attempts,
-                count=repo.count_attempts,
-                views=lambda rows: attempt_views(session, principal, rows),
+                search=repo.search_communications,
+                count=repo.count_communications,
+                views=lambda refs: communication_views(session, principal, refs),
             )
 
         return await self.db.read(read)

@@ -8,7 +8,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, get_args
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    and_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from domain.messages import (
@@ -22,6 +36,7 @@ from store.models import (
     Attempt,
     Escalation,
     Interaction,
+    InteractionContact,
     Member,
     Notification,
     Staff,
@@ -61,6 +76,36 @@ def _cursor_part(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
+def _after(
+    q: Select[Any],
+    columns: Sequence[Any],
+    parsers: Sequence[Callable[[str], Any]],
+    cursor: str | None,
+    descending: bool | Sequence[bool],
+) -> Select[Any]:
+    """``q`` limited to the rows lexicographically after ``cursor`` on ``columns``."""
+    if not cursor:
+        return q
+    down = [descending] * len(columns) if isinstance(descending, bool) else list(descending)
+    parts = decode_cursor(cursor, len(columns))
+    try:
+        values = [parse(part) for parse, part in zip(parsers, parts, strict=True)]
+    except ValueError as err:
+        raise BadCursor("cursor is not valid") from err
+    # Lexicographically after the cursor: (a > x) or (a = x and b > y) or ... (< descending)
+    return q.where(
+        or_(
+            *(
+                and_(
+                    *(columns[j] == values[j] for j in range(i)),
+                    columns[i] < values[i] if down[i] else columns[i] > values[i],
+                )
+                for i in range(len(columns))
+            )
+        )
+    )
+
+
 def keyset_page(
     session: Session,
     q: Select[T],
@@ -80,24 +125,7 @@ def keyset_page(
     down = [descending] * len(keys) if isinstance(descending, bool) else list(descending)
     if len(down) != len(keys):
         raise ValueError("one 'descending' flag per key")
-    if cursor:
-        parts = decode_cursor(cursor, len(keys))
-        try:
-            values = [parse(part) for (_, parse), part in zip(keys, parts, strict=True)]
-        except ValueError as err:
-            raise BadCursor("cursor is not valid") from err
-        # Lexicographically after the cursor: (a > x) or (a = x and b > y) or ... (< descending)
-        q = q.where(
-            or_(
-                *(
-                    and_(
-                        *(columns[j] == values[j] for j in range(i)),
-                        columns[i] < values[i] if down[i] else columns[i] > values[i],
-                    )
-                    for i in range(len(columns))
-                )
-            )
-        )
+    q = _after(q, columns, [parse for _, parse in keys], cursor, down)
     order = [c.desc() if d else c for c, d in zip(columns, down, strict=True)]
     rows = list(session.scalars(q.order_by(*order).limit(limit + 1)))
     if len(rows) <= limit:
@@ -544,6 +572,90 @@ def search_attempts(
 
 def count_attempts(session: Session, f: AttemptSearch) -> int:
     return int(session.scalar(select(func.count()).select_from(_attempt_query(f).subquery())) or 0)
+
+
+# Communications: the attempts, and the inbound contacts from the member (a case's first
+# contact, unless it is a referral, and each repeat contact merged into it). An inbound
+# contact's id is ``in-`` and the case's id (the first) or the merged contact's id.
+INBOUND_PREFIX = "in-"
+CommunicationKind = Literal["attempt", "received", "contact"]
+
+
+@dataclass(frozen=True)
+class CommunicationRef:
+    """One Communication a search found: what it is, the id of its row, and its FHIR id."""
+
+    kind: CommunicationKind
+    ref: str
+    fhir_id: str
+    at: datetime
+
+
+def _communications(f: AttemptSearch) -> Any:
+    def scoped(q: Any, at: Any) -> Any:
+        if f.team_ids is not None:
+            q = q.where(Interaction.team_id.in_(list(f.team_ids)))
+        if f.interaction_ids is not None:
+            q = q.where(Interaction.id.in_(list(f.interaction_ids)))
+        if f.member_ids is not None:
+            q = q.where(Interaction.member_id.in_(list(f.member_ids)))
+        return q.where(*_updated(at, f.updated))
+
+    prefix = literal(INBOUND_PREFIX, String)
+    attempts = scoped(
+        select(
+            literal("attempt", String).label("kind"),
+            Attempt.id.label("ref"),
+            Attempt.id.label("fhir_id"),
+            Attempt.at.label("at"),
+        ).join(Interaction, Interaction.id == Attempt.interaction_id),
+        Attempt.at,
+    )
+    received = scoped(
+        select(
+            literal("received", String),
+            Interaction.id,
+            prefix + Interaction.id,
+            Interaction.received_at,
+        ).where(Interaction.channel != "referral"),
+        Interaction.received_at,
+    )
+    contacts = scoped(
+        select(
+            literal("contact", String),
+            InteractionContact.id,
+            prefix + InteractionContact.id,
+            InteractionContact.at,
+        ).join(Interaction, Interaction.id == InteractionContact.interaction_id),
+        InteractionContact.at,
+    )
+    return union_all(attempts, received, contacts).subquery("communications")
+
+
+def search_communications(
+    session: Session, f: AttemptSearch, *, cursor: str | None, limit: int
+) -> tuple[list[CommunicationRef], str | None]:
+    """Attempts and inbound contacts by when they happened (then FHIR id), keyset-paged."""
+    sub = _communications(f)
+    columns = [sub.c.at, sub.c.fhir_id]
+    q = _after(select(sub), columns, [datetime.fromisoformat, str], cursor, f.newest_first)
+    order = [c.desc() for c in columns] if f.newest_first else columns
+    rows: list[Row[Any]] = list(session.execute(q.order_by(*order).limit(limit + 1)))
+    found = [CommunicationRef(kind=r.kind, ref=r.ref, fhir_id=r.fhir_id, at=r.at) for r in rows[:limit]]
+    if len(rows) <= limit:
+        return found, None
+    return found, encode_cursor(_cursor_part(found[-1].at), found[-1].fhir_id)
+
+
+def count_communications(session: Session, f: AttemptSearch) -> int:
+    return int(session.scalar(select(func.count()).select_from(_communications(f))) or 0)
+
+
+def contacts_by_id(session: Session, contact_ids: Collection[str]) -> dict[str, InteractionContact]:
+    if not contact_ids:
+        return {}
+    rows = session.scalars(select(InteractionContact).where(InteractionContact.id.in_(list(contact_ids))))
+    return {r.id: r for r in rows}
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,15 @@ OUTCOME_NOT_DONE: Final = {
     "busy": ("recipient-unavailable", "Recipient unavailable"),
     "wrong_number": ("invalid-phone-number", "Invalid phone number"),
 }
+# How a contact was made, as ``Communication.medium`` (HL7 v3 ParticipationMode, R4's binding):
+# our channel → (code, display, text). An attempt whose channel was not said, or "other", has none.
+PARTICIPATION_MODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
+MEDIUM: Final = {
+    "call": ("PHONE", "telephone", "phone call"),
+    "voicemail": ("PHONE", "telephone", "voicemail"),
+    "text": ("WRITTEN", "written", "text message"),
+    "in_person": ("FACE", "face-to-face", "in person"),
+}
 TRIGGER_DISPLAY: Final = {
     "safety": "Safety concern",
     "sensitive": "Sensitive matter",

@@ -25,12 +25,21 @@ from fhir.resources.R4B.task import Task, TaskInput, TaskOutput, TaskRestriction
 
 from api.fhir import codes
 from domain.messages import UNRESOLVED_ESCALATION_STATUSES
-from services.fhir import CONTACT_OUTCOMES, AttemptView, CaseStage, CaseView, EscalationView
+from services.fhir import (
+    CONTACT_OUTCOMES,
+    AttemptView,
+    CaseStage,
+    CaseView,
+    CommunicationView,
+    EscalationView,
+    InboundView,
+)
 
 # A FHIR id: what a literal reference ("Patient/{id}") may carry.
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 UNLINKED = "a caller not yet linked to a member"
+UNLINKED_REFERRAL = "referred: not yet linked to a member of the team"
 TASK_STATUS: dict[CaseStage, str] = {
     "new": "requested",
     "working": "in-progress",
@@ -56,10 +65,14 @@ def reference(kind: str, rid: str, *, display: str | None = None) -> Reference:
     )
 
 
-def patient(member_id: str | None) -> Reference:
+def patient(member_id: str | None, referral: dict[str, Any] | None = None) -> Reference:
     """``Patient/{member_id}``; for a caller the team has not linked to a member yet, a reference
-    that says so (their number is member data and stays out)."""
+    that says so (their number is member data and stays out); for a referral of a member the
+    team did not know, the referrer's own reference, until a lead links the case."""
     if member_id is None:
+        given = (referral or {}).get("patient")
+        if given:
+            return Reference(reference=given, display=UNLINKED_REFERRAL)
         return Reference(type="Patient", display=UNLINKED)
     return reference("Patient", member_id)
 
@@ -150,7 +163,8 @@ def task(view: CaseView) -> Task:
         intent=codes.bound("order", codes.TASK_INTENTS, "Task.intent"),
         priority=codes.bound(priority(view), codes.REQUEST_PRIORITIES, "Task.priority"),
         code=concept(codes.SDOHCC_CODES, codes.MAKE_CONTACT, codes.MAKE_CONTACT_DISPLAY),
-        for_fhir=patient(case.member_id),
+        for_fhir=patient(case.member_id, case.referral),
+        description=case.summary if case.channel == "referral" else None,
         requester=_requester(case.referral),
         owner=owner,
         authoredOn=case.received_at,
@@ -185,7 +199,40 @@ def task(view: CaseView) -> Task:
 
 
 # ---------------------------------------------------------------- Communication = an attempt
-def communication(view: AttemptView) -> Communication:
+def medium(channel: str | None) -> list[CodeableConcept] | None:
+    """How a contact was made (``codes.MEDIUM``); None when not said."""
+    mode = codes.MEDIUM.get(channel or "")
+    if mode is None:
+        return None
+    return [concept(codes.PARTICIPATION_MODE, mode[0], mode[1], text=mode[2])]
+
+
+def communication(view: CommunicationView) -> Communication:
+    if isinstance(view, InboundView):
+        return inbound(view)
+    return attempt(view)
+
+
+def inbound(view: InboundView) -> Communication:
+    """A contact from the member (their call, voicemail or text; the case's first, or a repeat
+    merged into it): sent by the Patient to the team, received when it arrived."""
+    case = view.case
+    return Communication(
+        id=view.fhir_id,
+        meta=_meta(view.at),
+        status=codes.bound("completed", codes.COMMUNICATION_STATUSES, "Communication.status"),
+        partOf=[reference("Task", case.id)],
+        subject=patient(case.member_id),
+        medium=medium(view.channel),
+        sent=view.at,
+        received=view.at,
+        sender=patient(case.member_id),
+        recipient=[reference("Organization", case.team_id)],
+        payload=[CommunicationPayload(contentString=view.text)] if view.text else None,
+    )
+
+
+def attempt(view: AttemptView) -> Communication:
     a, case = view.attempt, view.case
     done = a.outcome in CONTACT_OUTCOMES
     status = codes.bound(
@@ -214,6 +261,7 @@ def communication(view: AttemptView) -> Communication:
         statusReason=reason,
         partOf=[reference("Task", case.id)],
         subject=patient(case.member_id),
+        medium=medium(a.channel),
         sent=a.at,
         sender=reference("Practitioner", a.staff_id) if a.staff_id else None,
         recipient=[patient(case.member_id)],

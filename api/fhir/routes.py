@@ -94,9 +94,10 @@ async def read_task(task_id: str, request: Request, principal: PrincipalDep, rea
 
 @router.get("/Communication", response_class=Response, responses=FHIR_JSON)
 async def search_communications(request: Request, principal: PrincipalDep, reads: FhirReadsDep) -> Response:
-    """Contact attempts as Communications: ``part-of``, ``patient``, ``_lastUpdated``."""
+    """Contact attempts and inbound contacts as Communications: ``part-of``, ``patient``,
+    ``_lastUpdated``."""
     search = params.parse("Communication", request.query_params)
-    found = await reads.attempts(principal, params.communication_search(search), search.paging)
+    found = await reads.communications(principal, params.communication_search(search), search.paging)
     return _bundle(request, found, [resources.communication(v) for v in found.items])
 
 
@@ -105,7 +106,7 @@ async def read_communication(
     communication_id: str, request: Request, principal: PrincipalDep, reads: FhirReadsDep
 ) -> Response:
     _only_format(request)
-    return fhir_response(resources.communication(await reads.attempt(principal, communication_id)))
+    return fhir_response(resources.communication(await reads.communication(principal, communication_id)))
 
 
 @router.get("/Flag", response_class=Response, responses=FHIR_JSON)

@@ -16,7 +16,7 @@ from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy.orm import Session
 
 from domain.models import TeamConfig
-from store.models import Attempt, Escalation, Interaction, Staff
+from store.models import Attempt, Escalation, Interaction, InteractionContact, Staff, TimelineEvent
 from store.repositories import upsert_team
 from tests.conftest import CHICAGO_TEAM
 
@@ -294,5 +294,50 @@ def bundle_of(r: httpx.Response) -> Bundle:
     return Bundle.model_validate_json(r.content)
 
 
+def inbound(case_id: str) -> str:
+    """The id of the Communication of the member's contact that opened a case."""
+    return f"in-{case_id}"
+
+
 def ids_of(b: Bundle) -> list[str]:
     return [e.resource.id for e in b.entry or []]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    contact: str
+    communication: str
+    text: str
+
+
+def add_repeat_contact(session: Session) -> Repeat:
+    """The member of WORKING texts again at +200 min (merged into the case, docs/rules.md §2.10),
+    and the CHW's second attempt is marked as a call: kept out of ``seed`` so the other tests'
+    counts stay as they are."""
+    ids = Repeat(contact="f1" * 16, communication="in-" + "f1" * 16, text="CANARY-REPEAT please call me back")
+    session.add(
+        InteractionContact(
+            id=ids.contact,
+            team_id="eastside",
+            external_id="text-2002b",
+            interaction_id=WORKING,
+            channel="text",
+            at=at(200),
+            created_at=at(200),
+        )
+    )
+    session.add(
+        TimelineEvent(
+            key=f"contact_note:{WORKING}:text-2002b",
+            interaction_id=WORKING,
+            kind="contact_note",
+            actor_id=None,
+            at=at(200),
+            details={"channel": "text"},
+            note=ids.text,
+        )
+    )
+    attempt = session.get(Attempt, WORKING_VOICEMAIL)
+    assert attempt is not None
+    attempt.channel = "call"
+    return ids

@@ -40,7 +40,7 @@ async def test_a_staff_member_searches_their_own_team_only(fhir: httpx.AsyncClie
     assert await task_ids(fhir, patient="Patient/mem-1") == {s.NEW, s.COMPLETED, s.CANCELLED}
     assert await task_ids(fhir, OTHER_LEAD, patient="mem-1") == {s.OTHER_TEAM}
     comms = s.ids_of(await search(fhir, "Communication", OTHER_LEAD))
-    assert comms == [s.OTHER_TEAM_ATTEMPT]
+    assert comms == [s.inbound(s.OTHER_TEAM), s.OTHER_TEAM_ATTEMPT]
     flags = s.ids_of(await search(fhir, "Flag", OTHER_LEAD))
     assert flags == [s.OTHER_TEAM_ESCALATION]
 
@@ -159,12 +159,22 @@ async def test_count_is_fifty_by_default_at_most_five_hundred_and_zero_gives_the
 
 async def test_communications_by_task_patient_and_last_update(fhir: httpx.AsyncClient) -> None:
     b = await search(fhir, "Communication", **{"part-of": f"Task/{s.WORKING}"})
-    assert s.ids_of(b) == [s.WORKING_NO_ANSWER, s.WORKING_VOICEMAIL]
+    # the member's voicemail that opened the case (received at +0), then the attempts
+    assert s.ids_of(b) == [s.inbound(s.WORKING), s.WORKING_NO_ANSWER, s.WORKING_VOICEMAIL]
     b = await search(fhir, "Communication", **{"part-of": s.COMPLETED})
-    assert s.ids_of(b) == [s.COMPLETED_NO_ANSWER, s.COMPLETED_REACHED]
+    assert s.ids_of(b) == [s.inbound(s.COMPLETED), s.COMPLETED_NO_ANSWER, s.COMPLETED_REACHED]
     b = await search(fhir, "Communication", patient="Patient/mem-2", _sort="-_lastUpdated")
-    b1, b2, b3 = s.FAILED_ATTEMPTS  # at +10, +130, +250 min; WORKING's at +30, +180
-    assert s.ids_of(b) == [b3, s.WORKING_VOICEMAIL, b2, s.WORKING_NO_ANSWER, b1]
+    b1, b2, b3 = s.FAILED_ATTEMPTS  # at +10, +130, +250 min; WORKING's at +30, +180; both received at +0
+    newest_first = [
+        b3,
+        s.WORKING_VOICEMAIL,
+        b2,
+        s.WORKING_NO_ANSWER,
+        b1,
+        s.inbound(s.FAILED),
+        s.inbound(s.WORKING),
+    ]
+    assert s.ids_of(b) == newest_first
     b = await search(fhir, "Communication", patient="mem-2", _lastUpdated="ge2026-03-02T17:00:00Z")
     assert s.ids_of(b) == [b2, s.WORKING_VOICEMAIL, b3]
     assert s.ids_of(await search(fhir, "Communication", **{"part-of": f"Task/{s.OTHER_TEAM}"})) == []

@@ -49,7 +49,8 @@ async def test_a_running_case_reads_back_as_a_task_with_its_attempts_and_flags(
     assert t.businessStatus.text == "attempt 1 of 3, no answer"
     assert {i.type.coding[0].code: i.valueUnsignedInt for i in t.input}["contacts"] == 1
     r = await api.get("/fhir/r4/Communication", params={"part-of": f"Task/{iid}"}, headers=ANA)
-    [entry] = bundle_of(r).entry
+    received, entry = bundle_of(r).entry
+    assert (received.resource.id, received.resource.sender.reference) == (f"in-{iid}", "Patient/mem-1")
     comm = entry.resource
     assert (comm.status, comm.sender.reference) == ("not-done", "Practitioner/chw-ana")
     assert [p.contentString for p in comm.payload] == ["CANARY-NOTE rang twice"]
