@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from domain.deadlines import referral_due
-from domain.errors import Invalid
+from domain.errors import Conflict, Invalid
 from services import access
 from services.access import Principal
 from services.context import Service
@@ -47,6 +47,20 @@ class InvalidReferral(Invalid):
     def __init__(self, message: str, field: Field) -> None:
         super().__init__(message)
         self.field: Field = field
+
+
+class AmbiguousCondition(Conflict):
+    """A conditional create whose identifier matches more than one referral (412)."""
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """An identifier to look a referral up by (``If-None-Exist``): ``system`` None with
+    ``any_system`` matches the value under any system; without it, only identifiers without one."""
+
+    system: str | None
+    value: str
+    any_system: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,15 +90,19 @@ class Referral:
         raw = f"{self.identifier_system or ''}|{self.identifier_value}".encode()
         return f"referral:{hashlib.sha256(raw).hexdigest()[:40]}"
 
-    def stored(self) -> dict[str, Any]:
-        """What the case keeps of the referral (``interactions.referral``) for its Task."""
+    def stored(self, *, known_member: bool = True) -> dict[str, Any]:
+        """What the case keeps of the referral (``interactions.referral``) for its Task; for a
+        member the team does not know, the referrer's ``Patient`` reference too (until linked)."""
         requester = None
         if self.requester is not None:
             requester = {"reference": self.requester.reference, "display": self.requester.display}
-        return {
+        kept: dict[str, Any] = {
             "identifier": {"system": self.identifier_system, "value": self.identifier_value},
             "requester": requester,
         }
+        if not known_member:
+            kept["patient"] = f"Patient/{self.member_id}"
+        return kept
 
 
 @dataclass(frozen=True)
@@ -95,18 +113,40 @@ class Received:
     status: int
 
 
-def _case_start(session: Session, referral: Referral, now: datetime) -> CaseStart | str:
-    """The case to start; or the id of the case a repeat of this referral opened."""
+def _matching(session: Session, principal: Principal, ident: Identifier) -> list[str]:
+    """The referral cases the caller reads whose referrer's identifier is ``ident``."""
+    found: list[str] = []
+    for row in repo.referrals_by_identifier_value(session, ident.value):
+        kept = (row.referral or {}).get("identifier") or {}
+        if not principal.can_read_team(row.team_id) or kept.get("value") != ident.value:
+            continue
+        if ident.any_system or kept.get("system") == ident.system:
+            found.append(row.id)
+    return found
+
+
+def _case_start(
+    session: Session, principal: Principal, referral: Referral, now: datetime, condition: Identifier | None
+) -> CaseStart | str:
+    """The case to start; or the id of the case a repeat of this referral opened (or the one
+    the condition of a conditional create matches)."""
+    if condition is not None:
+        matches = _matching(session, principal, condition)
+        if len(matches) > 1:
+            raise AmbiguousCondition(
+                f"If-None-Exist matches {len(matches)} referrals: name the identifier's system"
+            )
+        if matches:
+            return matches[0]
     existing = repo.get_interaction_by_external(session, referral.team_id, referral.external_id)
     if existing is not None:
         return existing.id
     team = repo.get_team(session, referral.team_id)
     if team is None:
         raise InvalidReferral(f"unknown team '{referral.team_id}'", "team_id")
-    if repo.get_member(session, referral.team_id, referral.member_id) is None:
-        raise InvalidReferral(
-            f"team '{referral.team_id}' does not know member '{referral.member_id}'", "member_id"
-        )
+    # A member the team does not know yet opens the case unlinked, as an unknown caller's does:
+    # the team's unassigned queue, where a lead links it to a member (POST .../link).
+    known_member = repo.get_member(session, referral.team_id, referral.member_id) is not None
     if referral.text is not None and len(referral.text) > TEXT_MAX:
         raise InvalidReferral(f"the referral's text is longer than {TEXT_MAX} characters", "text")
     cfg = team_config(team)
@@ -123,13 +163,13 @@ def _case_start(session: Session, referral: Referral, now: datetime) -> CaseStar
     return CaseStart(
         team_id=referral.team_id,
         external_id=referral.external_id,
-        member_id=referral.member_id,
+        member_id=referral.member_id if known_member else None,
         channel="referral",
         received_at=now,
         urgent=referral.urgent,
         summary=referral.text or None,
         due_at=due,
-        referral=referral.stored(),
+        referral=referral.stored(known_member=known_member),
     )
 
 
@@ -140,11 +180,14 @@ def _view(session: Session, interaction_id: str) -> CaseView:
 class Referrals(Service):
     """Referrals in, for every front end (the FHIR facade's ``POST /fhir/r4/Task``)."""
 
-    async def receive(self, principal: Principal, referral: Referral) -> Received:
-        """Open the referral's case: 201; a repeat of its identifier answers the same case (200).
-        System tokens only."""
+    async def receive(
+        self, principal: Principal, referral: Referral, *, if_none_exist: Identifier | None = None
+    ) -> Received:
+        """Open the referral's case: 201; a repeat of its identifier answers the same case (200),
+        as does a referral the ``if_none_exist`` identifier finds (``AmbiguousCondition`` when it
+        finds more than one). System tokens only."""
         access.require_interaction_starter(principal)
-        start = await self.db.run(_case_start, referral, self.ctx.clock())
+        start = await self.db.run(_case_start, principal, referral, self.ctx.clock(), if_none_exist)
         if isinstance(start, str):
             # A repeat: through the one command path too, which starts (or finds) its workflow.
             row = await self.db.run(require_interaction, start)

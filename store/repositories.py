@@ -415,6 +415,16 @@ def add_note(
     )
 
 
+def referrals_by_identifier_value(session: Session, value: str) -> list[Interaction]:
+    """Referral cases whose referrer's identifier has this value (any system, any team)."""
+    kept = Interaction.referral["identifier"]["value"].as_string()
+    return list(
+        session.scalars(
+            select(Interaction).where(Interaction.channel == "referral", kept == value).limit(100)
+        )
+    )
+
+
 # ---------------------------------------------------------------- searches by last update
 # What the FHIR facade (services/fhir.py) searches: cases, attempts and escalations by who,
 # what stage and when last changed, in the order of that change, keyset-paged.

@@ -73,7 +73,8 @@ def capability_statement(base: str, version: str) -> CapabilityStatement:
                             code="create",
                             documentation=(
                                 "A referral (system tokens): code make-contact, owner Organization/{team}, "
-                                "for Patient/{member}, an identifier (a repeat answers the same Task, 200)."
+                                "for Patient/{member}, an identifier (a repeat answers the same Task, 200); "
+                                "If-None-Exist: identifier=[system]|value."
                             ),
                         )
                     ]
@@ -84,7 +85,7 @@ def capability_statement(base: str, version: str) -> CapabilityStatement:
             versioning="no-version",
             readHistory=False,
             updateCreate=False,
-            conditionalCreate=False,
+            conditionalCreate=resource_type == "Task",
             conditionalRead="not-supported",
             conditionalUpdate=False,
             conditionalDelete="not-supported",

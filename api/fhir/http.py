@@ -78,6 +78,13 @@ class UnsupportedMediaType(FhirError):
     code = "not-supported"
 
 
+class PreconditionFailed(FhirError):
+    """A conditional create whose condition matches more than one resource (412)."""
+
+    status = 412
+    code = "multiple-matches"
+
+
 class Unprocessable(FhirError):
     """A body that is not a resource this server takes (422): one issue per problem, each with
     the FHIRPath of the element at fault (``expression``)."""

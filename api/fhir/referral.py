@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from urllib.parse import unquote
 
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.task import Task
 from pydantic import ValidationError
 
 from api.fhir import codes
-from api.fhir.http import JSON_FORMATS, Unprocessable, UnsupportedMediaType, _media
-from services.referrals import Field, Party, Referral
+from api.fhir.http import JSON_FORMATS, BadParameter, Unprocessable, UnsupportedMediaType, _media
+from services.referrals import Field, Identifier, Party, Referral
 
 # Our Task's elements each field of a referral comes from (for a refusal the service makes).
 PATH_OF: dict[Field, str] = {
@@ -70,6 +71,31 @@ def _text(task: Task) -> str | None:
             parts.append(reason.text)
         parts += [c.display for c in reason.coding or [] if c.display]
     return "\n".join(parts) or None
+
+
+def if_none_exist(header: str | None) -> Identifier | None:
+    """The condition of ``If-None-Exist`` (a conditional create): ``identifier=[system]|value``,
+    or ``identifier=value`` (any system). The only search parameter taken here.
+
+    Raises:
+        BadParameter: anything else (400).
+    """
+    if header is None:
+        return None
+    query = header.strip().removeprefix("?")
+    name, sep, token = query.partition("=")
+    if name != "identifier" or not sep or not token or "&" in token or "," in token:
+        raise BadParameter(
+            f"If-None-Exist '{header}': only 'identifier=[system]|value' is supported (one identifier)"
+        )
+    token = unquote(token)
+    system, bar, value = token.rpartition("|")
+    if not value or len(value) > IDENTIFIER_MAX or len(system) > IDENTIFIER_MAX:
+        raise BadParameter(
+            f"If-None-Exist '{header}': the identifier needs a value (at most {IDENTIFIER_MAX} characters)"
+        )
+    # "|value": no system; "value": any system.
+    return Identifier(system=(system or None) if bar else None, value=value, any_system=not bar)
 
 
 def parse(body: bytes, content_type: str | None) -> Referral:

@@ -23,14 +23,15 @@ from api.fhir.http import (
     FhirRoute,
     MethodNotAllowed,
     NotSupported,
+    PreconditionFailed,
     UnknownParameter,
     Unprocessable,
     fhir_response,
     negotiate,
 )
-from api.fhir.referral import PATH_OF, parse as parse_referral
+from api.fhir.referral import PATH_OF, if_none_exist, parse as parse_referral
 from services.fhir import Found
-from services.referrals import InvalidReferral
+from services.referrals import AmbiguousCondition, InvalidReferral
 
 PREFIX = "/fhir/r4"
 router = APIRouter(prefix=PREFIX, tags=["fhir"], route_class=FhirRoute, dependencies=[Depends(negotiate)])
@@ -75,13 +76,17 @@ async def search_tasks(request: Request, principal: PrincipalDep, reads: FhirRea
 @router.post("/Task", response_class=Response, responses={201: FHIR_JSON[200], 200: FHIR_JSON[200]})
 async def create_task(request: Request, principal: PrincipalDep, referrals: ReferralsDep) -> Response:
     """A referral in (system tokens): opens a case with channel ``referral``; 201 with
-    ``Location``; a repeat of its identifier answers the same Task (200)."""
+    ``Location``; a repeat of its identifier answers the same Task (200), as does one that
+    ``If-None-Exist: identifier=…`` finds (412 when it finds several)."""
     _only_format(request)
+    condition = if_none_exist(request.headers.get("if-none-exist"))
     referral = parse_referral(await request.body(), request.headers.get("content-type"))
     try:
-        answer = await referrals.receive(principal, referral)
+        answer = await referrals.receive(principal, referral, if_none_exist=condition)
     except InvalidReferral as err:
         raise Unprocessable([(PATH_OF[err.field], err.message)]) from err
+    except AmbiguousCondition as err:
+        raise PreconditionFailed(err.message) from err
     location = f"{base_url(request)}/Task/{answer.view.case.id}"
     return fhir_response(resources.task(answer.view), status=answer.status, headers={"Location": location})
 

@@ -25,6 +25,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "fhir.md"
 EXAMPLES = {
     "task": f"/fhir/r4/Task/{s.WORKING}",
     "communication": f"/fhir/r4/Communication/{s.WORKING_NO_ANSWER}",
+    "inbound": f"/fhir/r4/Communication/{s.inbound(s.WORKING)}",
     "flag": f"/fhir/r4/Flag/{s.SAFETY}",
     "search": "/fhir/r4/Task?owner=Practitioner/chw-ben&status=in-progress,failed&_count=1",
     "error": "/fhir/r4/Task?subject=Patient/mem-2",

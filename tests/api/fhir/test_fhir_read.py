@@ -220,6 +220,12 @@ async def test_the_capability_statement_lists_what_is_served(fhir: httpx.AsyncCl
         "Communication": (["read", "search-type"], ["part-of", "patient", "_lastUpdated"]),
         "Flag": (["read", "search-type"], ["patient", "status", "_lastUpdated"]),
     }
+    # If-None-Exist on a referral's create
+    assert {res.type: res.conditionalCreate for res in rest.resource or []} == {
+        "Task": True,
+        "Communication": False,
+        "Flag": False,
+    }
 
 
 def test_value_sets_are_checked_by_our_code() -> None:

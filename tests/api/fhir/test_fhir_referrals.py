@@ -16,7 +16,7 @@ from fhir.resources.R4B.task import Task
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.fhir import codes
+from api.fhir import codes, resources
 from tests.api.support import CHICAGO_TEAM, LEAD, SYSTEM, create, detail, require_real_clock, setup_team
 from tests.workflows.support import eventually, history_text
 
@@ -181,7 +181,6 @@ async def test_a_bad_body_is_422_with_the_fhirpath_of_each_problem(api: httpx.As
 
     for body, path in [
         (referral_body(owner={"reference": "Organization/nowhere"}), "Task.owner"),
-        (referral_body(**{"for": {"reference": "Patient/mem-unknown"}}), "Task.for"),
         (
             referral_body(restriction={"period": {"end": "2020-01-01T10:00:00Z"}}),
             "Task.restriction.period.end",
@@ -216,6 +215,10 @@ async def test_the_referrals_text_stays_out_of_the_workflow_history(
     t = task_of(r)
     d = await detail(api, t.id)
     assert CANARY_DESCRIPTION in d["summary"] and CANARY_REASON in d["summary"]  # kept, in SQL
+    # and shown on its Task to the team's readers (the referrer's words, as the case keeps them)
+    assert t.description == f"{CANARY_DESCRIPTION}\n{CANARY_REASON}"
+    r = await api.get(f"/fhir/r4/Task/{t.id}", headers=LEAD)
+    assert task_of(r).description == t.description
 
     async def projected() -> dict[str, Any] | None:
         d = await detail(api, t.id)
@@ -244,3 +247,64 @@ async def test_a_referral_never_joins_the_members_open_case(
     assert r.status_code == 201, r.text
     assert task_of(r).id != call["id"]
     assert (await detail(api, call["id"])).get("contacts", 1) == 1
+
+
+async def test_a_referral_for_a_member_the_team_does_not_know_opens_unlinked_until_a_lead_links_it(
+    api: httpx.AsyncClient, env: WorkflowEnvironment
+) -> None:
+    """As an unknown caller's case does: the team's unassigned queue, the referrer's own Patient
+    reference on the Task, and the member once a lead links the case."""
+    await require_real_clock(env)
+    await setup_team(api)
+    r = await post(api, referral_body(**{"for": {"reference": "Patient/plan-77"}}))
+    assert r.status_code == 201, r.text
+    t = task_of(r)
+    assert (t.for_fhir.reference, t.for_fhir.display) == ("Patient/plan-77", resources.UNLINKED_REFERRAL)
+    assert t.owner.reference == "Organization/eastside"
+    d = await detail(api, t.id)
+    assert d["member_id"] is None and d["channel"] == "referral"
+
+    async def projected() -> dict[str, Any] | None:
+        d = await detail(api, t.id)
+        return d if any(e["kind"] == "created" for e in d["timeline"]) else None
+
+    await eventually(projected)
+    r = await api.post(f"/v1/interactions/{t.id}/link", json={"member_id": "mem-2"}, headers=LEAD)
+    assert r.status_code == 200, r.text
+    r = await api.get(f"/fhir/r4/Task/{t.id}", headers=LEAD)
+    linked = task_of(r)
+    assert (linked.for_fhir.reference, linked.for_fhir.display) == ("Patient/mem-2", None)
+
+
+async def test_if_none_exist_answers_the_referral_its_identifier_finds(
+    api: httpx.AsyncClient, env: WorkflowEnvironment
+) -> None:
+    await require_real_clock(env)
+    await setup_team(api)
+    first = referral_body()
+    value = first["identifier"][0]["value"]
+    r = await post(api, first)
+    assert r.status_code == 201, r.text
+    opened = task_of(r)
+    # The plan resends under a new identifier of its own, on condition of the first: the same Task.
+    again = referral_body()
+    for header in (f"identifier={PLAN}|{value}", f"identifier={value}"):
+        r = await post(api, again, headers={**FHIR_JSON, "If-None-Exist": header})
+        assert r.status_code == 200, (header, r.text)
+        assert task_of(r).id == opened.id
+    # A condition that finds nothing creates.
+    r = await post(api, again, headers={**FHIR_JSON, "If-None-Exist": f"identifier=|{value}"})
+    assert r.status_code == 201, r.text
+    assert task_of(r).id != opened.id
+    # The same value under two systems: a condition without a system finds both (412).
+    other = referral_body(identifier=[{"system": "https://clinic.example.org/ids", "value": value}])
+    assert (await post(api, other)).status_code == 201
+    r = await post(api, referral_body(), headers={**FHIR_JSON, "If-None-Exist": f"identifier={value}"})
+    assert r.status_code == 412, r.text
+    assert outcome_of(r).issue[0].code == "multiple-matches"
+    r = await post(api, referral_body(), headers={**FHIR_JSON, "If-None-Exist": f"identifier={PLAN}|{value}"})
+    assert (r.status_code, task_of(r).id) == (200, opened.id)
+    # Only an identifier is a condition here.
+    r = await post(api, referral_body(), headers={**FHIR_JSON, "If-None-Exist": "patient=Patient/mem-1"})
+    assert r.status_code == 400
+    assert outcome_of(r).issue[0].code == "invalid"
