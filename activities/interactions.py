@@ -6,7 +6,7 @@ Idempotent by construction: rows are keyed by ids chosen in the workflow, timeli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -26,8 +26,20 @@ log = structlog.get_logger(__name__)
 class InteractionActivities:
     """Activities of InteractionWorkflow; holds the session factory it writes with."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        on_projected: Callable[[str, str, int], None] | None = None,
+    ) -> None:
         self._sessions = sessions
+        # Told (team, case, version) after a projection changed the row and committed: the
+        # ``task_updated`` notices (``NotificationActivities.task_updated``).
+        self._on_projected = on_projected
+
+    def _projected(self, team_id: str, interaction_id: str, version: int) -> None:
+        if self._on_projected is not None:
+            self._on_projected(team_id, interaction_id, version)
 
     @activity.defn(name="sync_interaction")
     def sync_interaction(self, projection: InteractionProjection) -> None:
@@ -49,7 +61,7 @@ class InteractionActivities:
                 due_at=st.due_at,
                 now=now,
             )
-            write_if_newer(
+            written = write_if_newer(
                 row,
                 st.version,
                 now,
@@ -74,6 +86,8 @@ class InteractionActivities:
             )
             _add_records(session, projection, st.interaction_id, st.attempts, now)
         log.debug("interaction.projected", interaction_id=st.interaction_id, version=st.version)
+        if written:
+            self._projected(st.team_id, st.interaction_id, st.version)
 
     def _apply_delta(self, projection: InteractionProjection, delta: InteractionDelta) -> None:
         """Write what one state change changed (runs with the ``perf-lean-history`` patch).
@@ -129,10 +143,13 @@ class InteractionActivities:
                     )
                 _overwrite(row, delta.version, now, values)
                 _drop_unknown_attempts(session, delta.interaction_id, delta.new_attempts)
+                written = True
             else:
-                write_if_newer(row, delta.version, now, **values)
+                written = write_if_newer(row, delta.version, now, **values)
             _add_records(session, projection, delta.interaction_id, delta.new_attempts, now)
         log.debug("interaction.projected", interaction_id=delta.interaction_id, version=delta.version)
+        if written:
+            self._projected(delta.team_id, delta.interaction_id, delta.version)
 
 
 def _refuse(row: Interaction | None, delta: InteractionDelta) -> bool:

@@ -30,7 +30,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.grouping import NotificationPolicy, is_bypass, stored_policy
+from domain.grouping import TASK_SUBSCRIBER, NotificationPolicy, is_bypass, stored_policy
 from domain.ids import group_workflow_id
 from domain.messages import DeliveryRequest, GroupAdd, GroupInput, NotificationRequest, TimelineEntry
 from domain.notices import Roster, inhibitable, inhibited_by, recipients, roster_needed
@@ -204,6 +204,27 @@ class NotificationActivities:
             for recipient, group in groups.items():
                 self._signal_group(req.team_id, recipient, group, first, policy)
         return len(ids)
+
+    def task_updated(self, team_id: str, interaction_id: str, version: int) -> None:
+        """A ``task_updated`` notice (ids only) to the team's FHIR subscribers
+        (``TASK_SUBSCRIBER``) when its ``notifications`` policy asks for them: called by the
+        projection activity after a case's row changed, through the outbox and grouping as any
+        notice. Its key holds the version, so a retried projection writes it once."""
+        with self._sessions() as session:
+            team = session.get(Team, team_id)
+            policy = stored_policy(team.config) if team is not None else None
+        if policy is None or not policy.task_updated:
+            return
+        self.notify(
+            NotificationRequest(
+                key=f"task_updated:{interaction_id}:v{version}",
+                team_id=team_id,
+                kind="task_updated",
+                recipient_id=TASK_SUBSCRIBER,
+                interaction_id=interaction_id,
+                details={"resource": f"Task/{interaction_id}", "version": version},
+            )
+        )
 
     def _groups(self, session: Session, req: NotificationRequest) -> bool:
         """Whether this notice joins its recipients' grouping workflows (not a bypass trigger)."""

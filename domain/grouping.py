@@ -31,6 +31,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 INHIBITED_TRIGGERS = frozenset({"deadline_missed", "unreachable"})
 
 
+# The recipient of ``task_updated`` notices: the FHIR subscribers of the team (a plan, a clinic),
+# not a staff member (a staff id never has a colon).
+TASK_SUBSCRIBER = "fhir:tasks"
+
+
 class NotificationPolicy(BaseModel):
     """A team's ``notifications`` block; the defaults are the policy of a team that has none."""
 
@@ -43,6 +48,9 @@ class NotificationPolicy(BaseModel):
     repeat_interval_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
     max_items_per_delivery: int = Field(default=50, ge=1, le=1000)
     bypass: list[str] = Field(default_factory=lambda: ["safety"])
+    # Issue 22: a ``task_updated`` notice (ids only) to ``TASK_SUBSCRIBER`` each time a case's
+    # read model changes, so a health plan follows its Tasks without polling /fhir/r4.
+    task_updated: bool = False
 
 
 class Notice(BaseModel):

@@ -26,7 +26,14 @@ InteractionStatus = Literal["open", "attempting", "escalated", "resolved"]
 EscalationStatus = Literal["open", "acknowledged", "resolved"]
 ActorRole = Literal["system", "chw", "lead", "manager", "ops"]
 NotificationKind = Literal[
-    "due_soon", "retry_due", "escalation", "assigned", "unassigned", "digest", "contacted_again"
+    "due_soon",
+    "retry_due",
+    "escalation",
+    "assigned",
+    "unassigned",
+    "digest",
+    "contacted_again",
+    "task_updated",
 ]
 
 # Vocabularies as tuples, derived from the Literals above: SQL filters, CLI choices and metrics

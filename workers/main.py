@@ -95,9 +95,9 @@ def activity_objects(
     ``client`` is the worker's Temporal client, which the absence fan-out signals with.
     """
     sessions = activity_sessions(sessions)  # a cancellation never lands inside a query
-    interactions = InteractionActivities(sessions)
-    escalations = EscalationActivities(sessions)
     notifications = NotificationActivities(sessions, channel, client=client, **notify_kwargs)  # type: ignore[arg-type]
+    interactions = InteractionActivities(sessions, on_projected=notifications.task_updated)
+    escalations = EscalationActivities(sessions)
     absences = AbsenceActivities(sessions, client)
     checkins = CheckinActivities(sessions, notifications)
     return [
