@@ -17,6 +17,7 @@ def test_status_vocabularies_are_the_documented_ones() -> None:
     assert messages.FINISHED_ABSENCE_STATUSES == ("ended", "cancelled")
     assert messages.NOTIFICATION_KINDS == (
         "due_soon", "retry_due", "escalation", "assigned", "unassigned", "digest", "contacted_again",
+        "task_updated",
     )  # fmt: skip
     assert messages.ACTOR_ROLES == ("system", "chw", "lead", "manager", "ops")
 
