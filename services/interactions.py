@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -599,6 +599,18 @@ async def run_completed(client: Client, settings: Settings, workflow_id: str) ->
 
 
 # ---------------------------------------------------------------- the service
+# How many cases an export reads at once (``Interactions.export``).
+EXPORT_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Export:
+    """Cases to export: their time zone (IANA) and their pages, read as they are consumed."""
+
+    zone: str
+    pages: AsyncIterator[list[InteractionPublic]]
+
+
 class Interactions(Service):
     """Interactions for every front end: each command checks who may act, runs once per
     operation (``services.operations``), keeps member text in SQL only and answers the case as
@@ -647,6 +659,52 @@ class Interactions(Service):
             return Page(items=presenters.interactions(session, rows), next_cursor=next_cursor)
 
         return await self.db.read(page)
+
+    async def export(
+        self,
+        principal: Principal,
+        *,
+        team_id: str | None = None,
+        assignee_id: str | None = None,
+        status: str | None = None,
+        overdue: bool | None = None,
+        cursor: str | None = None,
+    ) -> Export:
+        """Every case ``page`` would list with these filters (from ``cursor`` on), a page of
+        ``EXPORT_PAGE`` at a time as the caller reads them, and the time zone to show them in
+        (the team's; UTC for a list across teams). Rights and filters are checked now."""
+        where = repo.InteractionFilter(
+            team_id=team_id,
+            team_ids=principal.team_scope(team_id),
+            assignee_id=assignee_id,
+            statuses=parse_statuses(status, INTERACTION_STATUSES, ACTIVE_INTERACTION_STATUSES),
+            overdue=overdue,
+        )
+        teams = [team_id] if team_id is not None else where.team_ids
+
+        def zone(session: Session) -> str:
+            if teams is None or len(teams) != 1:
+                return "UTC"
+            team = repo.get_team(session, teams[0])
+            return team_config(team).calendar.timezone if team is not None else "UTC"
+
+        def page(session: Session, after: str | None) -> tuple[list[InteractionPublic], str | None]:
+            try:
+                rows, next_cursor = repo.list_interactions(session, where, cursor=after, limit=EXPORT_PAGE)
+            except repo.BadCursor as err:
+                raise Invalid(str(err)) from err
+            return presenters.interactions(session, rows), next_cursor
+
+        first = await self.db.read(page, cursor)  # a bad cursor is refused before the answer starts
+
+        async def pages() -> AsyncIterator[list[InteractionPublic]]:
+            items, after = first
+            yield items
+            while after is not None:
+                items, after = await self.db.read(page, after)
+                yield items
+
+        return Export(zone=await self.db.read(zone), pages=pages())
 
     async def _present(self, interaction_id: str) -> InteractionPublic:
         return await self.db.read(lambda s: presenters.interaction(s, fresh(s, interaction_id)))

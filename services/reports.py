@@ -203,6 +203,15 @@ class Reports(Service):
         access.require_report_reader(principal, team_id)
         return await self.db.read(sla_report, team_id, start, end)
 
+    async def zone(self, team_id: str) -> str:
+        """The team's time zone (IANA), for showing its report's times; UTC for an unknown team."""
+
+        def read(session: Session) -> str:
+            team = repo.get_team(session, team_id)
+            return team_config(team).calendar.timezone if team is not None else "UTC"
+
+        return await self.db.read(read)
+
     async def days(
         self, principal: Principal, team_id: str, *, first: str | None = None, last: str | None = None
     ) -> ReportDaysPublic:

@@ -28,6 +28,7 @@ from api.console.common import (
     text,
 )
 from api.console.form_errors import FormProblems
+from api.exports import cases_csv
 from domain.errors import DomainError, Forbidden
 from domain.models import OUTCOMES
 from services.access import Principal
@@ -35,6 +36,7 @@ from services.interactions import Interactions
 from services.operations import Operation
 from services.public import AssignCreate
 from services.queues import Queues, Which
+from store.repositories import UNASSIGNED
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +93,34 @@ async def _queue(
         principal=principal,
         status=status,
     )
+
+
+async def _queue_csv(request: Request, which: Which) -> Response:
+    """The queue as CSV (the list's filters: the team's open cases, the caller's or the
+    unassigned ones), every case of it, streamed (``api.exports``)."""
+    principal = await signed_in(request)
+    if which != "mine":
+        require_lead(principal)
+    assignee = {"mine": principal.staff_id or "-", "unassigned": UNASSIGNED, "team": None}[which]
+    export = await Interactions(context_of(request)).export(
+        principal, team_id=principal.team_id, assignee_id=assignee
+    )
+    return cases_csv(export, filename=f"{QUEUE_PATHS[which].rsplit('/', 1)[-1]}.csv")
+
+
+@router.get("/queue.csv")
+async def my_queue_csv(request: Request) -> Response:
+    return await _queue_csv(request, "mine")
+
+
+@router.get("/unassigned.csv")
+async def unassigned_csv(request: Request) -> Response:
+    return await _queue_csv(request, "unassigned")
+
+
+@router.get("/team.csv")
+async def team_queue_csv(request: Request) -> Response:
+    return await _queue_csv(request, "team")
 
 
 @router.get("/queue")

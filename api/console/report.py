@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from api.console import charts
 from api.console.common import context_of, render, signed_in
 from api.console.labels import label
+from api.exports import sla_csv
 from services.reports import Reports
 
 log = structlog.get_logger(__name__)
@@ -19,6 +20,18 @@ log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 NO_RESPONSE = "no response yet"  # services.reports.first_response_distribution's bucket
+
+
+@router.get("/report.csv")
+async def report_csv(request: Request) -> Response:
+    """The report's figures over the days asked for, as CSV (``api.exports.sla_csv``)."""
+    principal = await signed_in(request)
+    reports = Reports(context_of(request))
+    team_id = principal.team_id or ""
+    days = await reports.days(
+        principal, team_id, first=request.query_params.get("from"), last=request.query_params.get("to")
+    )
+    return sla_csv(days.sla, await reports.zone(team_id), filename=f"report-{days.first}-{days.last}.csv")
 
 
 @router.get("/report")

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import InteractionsDep, OperationDep, PrincipalDep
+from api.exports import cases_csv, wants_csv
 from api.idempotency import answer
 from services.public import (
     AssignCreate,
@@ -34,8 +35,13 @@ async def create_interaction(
     return answer(await cases.create(principal, body))
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=Page[InteractionPublic],
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with Accept: text/csv"}},
+)
 async def list_interactions(
+    request: Request,
     principal: PrincipalDep,
     cases: InteractionsDep,
     team_id: str | None = None,
@@ -44,8 +50,14 @@ async def list_interactions(
     overdue: bool | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Page[InteractionPublic]:
-    """The queue, by ``due_at`` then most contacts; ``assignee_id=unassigned`` is the unassigned queue."""
+) -> Page[InteractionPublic] | Response:
+    """The queue, by ``due_at`` then most contacts; ``assignee_id=unassigned`` is the unassigned queue.
+    With ``Accept: text/csv``, every match (from ``cursor`` on, ``limit`` aside) as CSV, streamed."""
+    if wants_csv(request):
+        export = await cases.export(
+            principal, team_id=team_id, assignee_id=assignee_id, status=status, overdue=overdue, cursor=cursor
+        )
+        return cases_csv(export)
     return await cases.page(
         principal,
         team_id=team_id,
