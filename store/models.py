@@ -171,6 +171,10 @@ class Interaction(Base):
         Index("ix_interactions_assignee", "assignee_id", "status", "due_at"),
         # The hand-back at the end of an absence finds the cases it moved by their source.
         Index("ix_interactions_source", "assignment_source", "status"),
+        # The FHIR Task search pages by last change (store.repositories.search_interactions):
+        # one owner's cases, or a team's (polling with _lastUpdated).
+        Index("ix_interactions_assignee_updated", "assignee_id", "updated_at", "id"),
+        Index("ix_interactions_team_updated", "team_id", "updated_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as Poo
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.fhir.codes import FHIR_VERSION, MEDIA_TYPE
+from api.fhir.serialize import dumps
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
 from services.db import database_unavailable
 
@@ -99,7 +100,8 @@ class Unprocessable(FhirError):
 def fhir_response(
     resource: Resource, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(resource.model_dump_json(), status_code=status, media_type=CONTENT_TYPE, headers=headers)
+    """The resource's FHIR JSON (``api.fhir.serialize``: the library's bytes, written faster)."""
+    return Response(dumps(resource), status_code=status, media_type=CONTENT_TYPE, headers=headers)
 
 
 def outcome(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> Response:
