@@ -6,6 +6,7 @@ docs/fhir.md describes every mapping; the value sets are checked here (``codes.b
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -53,9 +54,13 @@ STAGES_OF_STATUS: dict[str, list[CaseStage]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def reference(kind: str, rid: str, *, display: str | None = None) -> Reference:
     """``{kind}/{rid}``; an id FHIR cannot carry in a literal reference (our ids are free
-    text up to 64 characters) is given as a logical reference by identifier instead."""
+    text up to 64 characters) is given as a logical reference by identifier instead.
+
+    Cached, as are the other constant parts (``concept``): a page of 50 Tasks repeats its owner
+    and codes, and each model built is validated (P9). Nothing changes a model once built."""
     if FHIR_ID.match(rid):
         return Reference(reference=f"{kind}/{rid}", display=display)
     return Reference(
@@ -77,6 +82,7 @@ def patient(member_id: str | None, referral: dict[str, Any] | None = None) -> Re
     return reference("Patient", member_id)
 
 
+@functools.lru_cache(maxsize=1024)
 def concept(system: str, code: str, display: str, *, text: str | None = None) -> CodeableConcept:
     return CodeableConcept(coding=[Coding(system=system, code=code, display=display)], text=text or display)
 
@@ -172,14 +178,7 @@ def task(view: CaseView) -> Task:
         restriction=TaskRestriction(period=Period(end=case.due_at)),
         executionPeriod=execution,
         input=[
-            TaskInput(
-                type=concept(codes.TASK_INPUT_SYSTEM, "channel", "How the member reached us"),
-                valueCoding=Coding(
-                    system=codes.CHANNEL_SYSTEM,
-                    code=case.channel,
-                    display=codes.CHANNEL_DISPLAY.get(case.channel, case.channel),
-                ),
-            ),
+            _channel_input(case.channel),
             TaskInput(
                 type=concept(codes.TASK_INPUT_SYSTEM, "contacts", "Contact attempts made"),
                 valueUnsignedInt=len(view.attempts),
@@ -194,6 +193,16 @@ def task(view: CaseView) -> Task:
             ]
             if reached is not None
             else None
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _channel_input(channel: str) -> TaskInput:
+    return TaskInput(
+        type=concept(codes.TASK_INPUT_SYSTEM, "channel", "How the member reached us"),
+        valueCoding=Coding(
+            system=codes.CHANNEL_SYSTEM, code=channel, display=codes.CHANNEL_DISPLAY.get(channel, channel)
         ),
     )
 
