@@ -58,7 +58,7 @@ MUTATE_CHILDREN ?= 1
 mutate: $(STAMP)
 	$(BIN)/python scripts/mutate.py --max-children $(MUTATE_CHILDREN)
 
-## The performance figures P1-P8 (bench/README.md), each against a baseline of the same run.
+## The performance figures P1-P9 (bench/README.md), each against a baseline of the same run.
 bench: $(STAMP)
 	-$(BIN)/python -m bench.p1_api
 	-$(BIN)/python -m bench.p2_history
@@ -68,6 +68,7 @@ bench: $(STAMP)
 	-$(BIN)/python -m bench.p6_create_rate
 	-$(BIN)/python -m bench.p7_memory
 	-$(BIN)/python -m bench.p8_ladder
+	-$(BIN)/python -m bench.p9_fhir
 	-$(BIN)/python -m bench.sandbox
 
 clean:
