@@ -20,6 +20,7 @@ from api.fhir.serialize import dumps
 from tests.api.fhir import seed as s
 from tests.api.support import LEAD, OPS
 
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_every_answer_is_the_librarys_json(fhir: httpx.AsyncClient) -> None:
     paths: list[tuple[str, type[Resource]]] = [
