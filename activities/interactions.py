@@ -33,7 +33,8 @@ class InteractionActivities:
         on_projected: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self._sessions = sessions
-        # Told (team, case, version) after a projection changed the row and committed: the
+        # Told (team, case, version) once the row holds a projection's version, committed (again
+        # on a retry: the notice's key holds the version, so it is written once): the
         # ``task_updated`` notices (``NotificationActivities.task_updated``).
         self._on_projected = on_projected
 
@@ -61,7 +62,7 @@ class InteractionActivities:
                 due_at=st.due_at,
                 now=now,
             )
-            written = write_if_newer(
+            write_if_newer(
                 row,
                 st.version,
                 now,
@@ -85,8 +86,11 @@ class InteractionActivities:
                 first_due_at=st.first_due_at or st.due_at,
             )
             _add_records(session, projection, st.interaction_id, st.attempts, now)
+            # This version is the row's (written now, or by a try of this activity that failed
+            # after its commit): its notice is due; a stale projection's is not.
+            current = row.version == st.version
         log.debug("interaction.projected", interaction_id=st.interaction_id, version=st.version)
-        if written:
+        if current:
             self._projected(st.team_id, st.interaction_id, st.version)
 
     def _apply_delta(self, projection: InteractionProjection, delta: InteractionDelta) -> None:
@@ -143,12 +147,12 @@ class InteractionActivities:
                     )
                 _overwrite(row, delta.version, now, values)
                 _drop_unknown_attempts(session, delta.interaction_id, delta.new_attempts)
-                written = True
             else:
-                written = write_if_newer(row, delta.version, now, **values)
+                write_if_newer(row, delta.version, now, **values)
             _add_records(session, projection, delta.interaction_id, delta.new_attempts, now)
+            current = row.version == delta.version
         log.debug("interaction.projected", interaction_id=delta.interaction_id, version=delta.version)
-        if written:
+        if current:
             self._projected(delta.team_id, delta.interaction_id, delta.version)
 
 

@@ -4,14 +4,19 @@ outbox and grouping like any notice; a team that does not ask sends none."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.interactions import InteractionActivities
 from activities.notifications import WebhookChannel
 from domain.grouping import TASK_SUBSCRIBER
+from domain.messages import InteractionProjection, InteractionState
 from domain.models import TeamConfig
 from store.db import unit_of_work
 from store.models import Notification
@@ -104,3 +109,37 @@ async def test_a_team_that_does_not_ask_sends_no_task_notices(
 
         rows = await eventually(assigned, within=30)
     assert {r.kind for r in rows} == {"assigned"}
+
+
+def test_a_projection_retried_after_its_commit_still_tells_and_a_stale_one_does_not(
+    sessions: sessionmaker[Session],
+) -> None:
+    told: list[tuple[str, str, int]] = []
+
+    def hook(team_id: str, interaction_id: str, version: int) -> None:
+        told.append((team_id, interaction_id, version))
+        if len(told) == 1:
+            raise RuntimeError("the notice could not be handed on")
+
+    activities = InteractionActivities(sessions, on_projected=hook)
+    received = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+    def projection(version: int) -> InteractionProjection:
+        state = InteractionState(
+            interaction_id="c" * 32,
+            team_id="eastside",
+            channel="call",
+            received_at=received,
+            due_at=received + timedelta(hours=2),
+            version=version,
+        )
+        return InteractionProjection(
+            workflow_id="interaction:eastside:ext-1", external_id="ext-1", member_id="mem-1", state=state
+        )
+
+    with pytest.raises(RuntimeError):
+        activities.sync_interaction(projection(1))
+    activities.sync_interaction(projection(1))  # the activity's retry: the row already holds v1
+    activities.sync_interaction(projection(2))
+    activities.sync_interaction(projection(1))  # late and stale: nothing to tell
+    assert told == [("eastside", "c" * 32, 1), ("eastside", "c" * 32, 1), ("eastside", "c" * 32, 2)]
