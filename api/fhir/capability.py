@@ -32,8 +32,11 @@ DEFINITIONS = {
     ("Flag", "patient"): "clinical-patient",
 }
 WHAT = {
-    "Task": "A follow-up case (an interaction): one missed call, voicemail or text to answer.",
-    "Communication": "A contact attempt on a case (its note as payload for readers of the case's team).",
+    "Task": "A follow-up case (an interaction): one missed call, voicemail, text or referral to answer.",
+    "Communication": (
+        "A contact attempt on a case (its note as payload for readers of the case's team), or a "
+        "contact from the member (id in-…: sender the Patient, received)."
+    ),
     "Flag": "An escalation on a case: active while open or acknowledged.",
 }
 STATUS_DOC = {
