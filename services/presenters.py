@@ -58,6 +58,7 @@ def interactions(
                 summary=r.summary,
                 resolution=r.resolution,
                 caller_phone=r.caller_phone,
+                referral=r.referral,
                 resolved_at=r.resolved_at,
                 resolved_by=r.resolved_by,
                 contacts=r.contacts,

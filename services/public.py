@@ -245,6 +245,9 @@ class InteractionPublic(BaseModel):
     resolution: str | None
     # The number an inbound call or text came from (docs/channels.md); member data.
     caller_phone: str | None = None
+    # A referral's identifier, requester and, for a member the team did not know, the referrer's
+    # Patient reference (what a lead links by), as the referrer gave them (POST /fhir/r4/Task).
+    referral: dict[str, Any] | None = None
     resolved_at: Timestamp | None
     resolved_by: str | None
     # Repeat contacts (docs/rules.md §2.10): contacts in all (the first included), the latest's

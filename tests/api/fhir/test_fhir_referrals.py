@@ -263,6 +263,7 @@ async def test_a_referral_for_a_member_the_team_does_not_know_opens_unlinked_unt
     assert t.owner.reference == "Organization/eastside"
     d = await detail(api, t.id)
     assert d["member_id"] is None and d["channel"] == "referral"
+    assert d["referral"]["patient"] == "Patient/plan-77"  # what the lead links by
 
     async def projected() -> dict[str, Any] | None:
         d = await detail(api, t.id)
