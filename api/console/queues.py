@@ -82,6 +82,8 @@ async def _queue(
             "which": which,
             "title": QUEUES[which],
             "self_url": QUEUE_PATHS[which] + (f"?{query}" if query else ""),
+            # the whole queue as CSV (api.exports): the list's cases, not the page's filters
+            "csv_url": QUEUE_PATHS[which] + ".csv",
             "filters": filters,
             "filtered_out": len(data.rows) - len(shown),
             "states": views.STATES,
