@@ -1,8 +1,8 @@
 """cases by last change, per assignee and per team: the FHIR Task search and polling
 (``GET /fhir/r4/Task?owner=…``, ``_lastUpdated``) page by (updated_at, id) (issue 22, P9)
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-05 18:40:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0019"
-down_revision: str | None = "0018"
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
