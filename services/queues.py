@@ -134,7 +134,8 @@ class Queues(Service):
 
     async def counts(self, principal: Principal) -> dict[str, int]:
         """What the navigation counts for the caller: their open cases (``mine``) and, for leads
-        and managers, the team's unassigned open cases and unresolved escalations."""
+        and managers, the team's unassigned open cases and unresolved escalations; ``safety``: the
+        open safety escalations on cases the caller works (their own, a lead's whole team)."""
         team_id = principal.team_id or ""
         lead = principal.is_team_lead(team_id)
 
@@ -155,6 +156,19 @@ class Queues(Service):
                     Escalation.status.in_(list(UNRESOLVED_ESCALATION_STATUSES)),
                 )
                 out["escalations"] = int(session.execute(q).scalar_one())
+            # Open (unacknowledged) safety escalations on cases the caller works: a lead's whole
+            # team, a CHW's own cases. Every console page puts them in its title and navigation.
+            q = (
+                select(func.count())
+                .select_from(Escalation)
+                .join(Interaction, Interaction.id == Escalation.interaction_id)
+                .where(
+                    Escalation.team_id == team_id, Escalation.trigger == "safety", Escalation.status == "open"
+                )
+            )
+            if not lead:
+                q = q.where(Interaction.assignee_id == (principal.staff_id or "-"))
+            out["safety"] = int(session.execute(q).scalar_one())
             return out
 
         return await self.db.read(read)

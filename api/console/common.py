@@ -163,6 +163,9 @@ def render(
         "csrf": security.csrf_token(request),
         "principal": principal,
         "nav": _nav(principal, getattr(request.state, "counts", None)) if principal else [],
+        # Open safety escalations the person works on: in the title and the navigation of every page.
+        "safety": (getattr(request.state, "counts", None) or {}).get("safety", 0) if principal else 0,
+        "safety_href": "/console/escalations" if principal and principal.role in LEADS else "/console/queue",
         "path": request.url.path,
         "flash": FLASH.get(done or ""),
         "new_key": uuid.uuid4().hex,

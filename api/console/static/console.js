@@ -6,8 +6,23 @@
   var lastAnnounce = null;
   var pollTimer = null;
 
+  // Every page with live parts, or at least the navigation (its counts, the safety marker).
+  function livePage() {
+    return document.getElementById("live") || document.getElementById("nav");
+  }
+
+  // The page title starts with the open safety escalations, as the navigation counts them.
+  var SAFETY_TITLE = /^\u26a0 \d+ safety \u00b7 /;
+  function safetyTitle() {
+    var nav = document.getElementById("nav");
+    if (!nav) { return; }
+    var n = parseInt(nav.getAttribute("data-safety") || "0", 10);
+    var base = document.title.replace(SAFETY_TITLE, "");
+    document.title = n > 0 ? "\u26a0 " + n + " safety \u00b7 " + base : base;
+  }
+
   function refresh() {
-    if (document.getElementById("live")) {
+    if (livePage()) {
       document.body.dispatchEvent(new CustomEvent("ft:refresh"));
     }
   }
@@ -21,7 +36,7 @@
   }
 
   function connect() {
-    if (!document.getElementById("live")) { return; }
+    if (!livePage()) { return; }
     if (!("EventSource" in window)) { startPolling(); return; }
     var source = new EventSource("/console/events");
     // On (re)connecting, fetch once: a change between the page load and the stream is not lost.
@@ -208,7 +223,7 @@
     document.addEventListener("keydown", onKey);
     document.body.addEventListener("htmx:beforeSwap", keep);
     document.body.addEventListener("htmx:afterSwap", restore);
-    document.body.addEventListener("htmx:afterSettle", function () { countdowns(); announce(); });
+    document.body.addEventListener("htmx:afterSettle", function () { countdowns(); announce(); safetyTitle(); });
     connect();
   });
 })();
