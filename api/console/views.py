@@ -227,6 +227,16 @@ def situation_of(
         soon = timedelta(minutes=cfg.policy.due_soon_minutes if cfg else 60)
         state = "due soon" if item.due_at - now <= soon else "due"
         return Situation(state, f"No response yet · due {local(item.due_at, tz)}", "Deadline", item.due_at)
+    if waiting_again(item):
+        # After the first response the member contacted the team again (docs/rules.md §2.10):
+        # the case waits for a reply to the new contact, by the deadline it moved to.
+        again = f"Contacted again {clock(item.last_contact_at, tz)}" if item.last_contact_at else ""
+        if item.due_at <= now:
+            late = f"{again} · reply {duration(now - item.due_at)} past the deadline"
+            return Situation("breached", late, "Deadline", item.due_at)
+        soon = timedelta(minutes=cfg.policy.due_soon_minutes if cfg else 60)
+        state = "due soon" if item.due_at - now <= soon else "due"
+        return Situation(state, f"{again} · reply due by {local(item.due_at, tz)}", "Deadline", item.due_at)
     happened = "Answered"
     if last is not None:
         happened = f"{label(last.outcome, 'outcome').capitalize()} at {clock(last.at, tz)}"
@@ -235,11 +245,21 @@ def situation_of(
         summary = f"{happened} · next try after {local(item.next_retry_at, tz)}"
         return Situation(state, summary, "Next try", item.next_retry_at)
     if item.unreachable:
-        gave_up = f"{happened} · unreachable after {len(item.attempts)} attempts"
+        n = len(item.attempts)
+        gave_up = f"{happened} · unreachable after {n} attempt{'' if n == 1 else 's'}"
         return Situation("unreachable", gave_up, "", None)
     state = "met" if item.sla_met else "breached"
     timing = "first response in time" if item.sla_met else "first response late"
     return Situation(state, f"{happened} · {timing}", "", None)
+
+
+def waiting_again(item: InteractionPublic) -> bool:
+    """The member contacted the team again after the first response, and no attempt has
+    answered that contact yet (docs/rules.md §2.10: the case's deadline is the new contact's)."""
+    if item.first_response_at is None or item.contacts < 2 or item.last_contact_at is None:
+        return False
+    answered = max([item.first_response_at, *(a.at for a in item.attempts)])
+    return item.last_contact_at > answered
 
 
 def state_of(item: InteractionPublic, cfg: TeamConfig | None, now: datetime) -> str:
@@ -253,7 +273,8 @@ def _rank(row: Row) -> tuple[int, datetime]:
     (``store.repositories.QUEUE_ORDER``: at the same deadline, the member who contacted most
     first), as ``sorted`` is stable: the tie-break is written once, there."""
     safety = {SAFETY_OPEN: 0, SAFETY_TAKEN: 1}.get(row.safety, 3)
-    if safety == 3 and row.state == "breached" and row.item.first_response_at is None:
+    waiting = row.item.first_response_at is None or waiting_again(row.item)
+    if safety == 3 and row.state == "breached" and waiting:
         safety = 2
     at = row.situation.clock_at if row.situation and row.situation.clock_at else row.item.due_at
     return safety, at
@@ -317,6 +338,13 @@ class Detail:
         """The tab title: who and why ("Maria G. · missed call")."""
         who = self.card.tab_name if self.card else "Interaction"
         return f"{who} · {label(self.item.channel, 'received')}"
+
+    @property
+    def heading(self) -> str:
+        """The page's heading: the member and the reason ("Rosa Delgado · Asked about her ride"),
+        the way they reached the team when no reason was given."""
+        who = self.card.name if self.card else (self.item.member_id or "Unknown caller")
+        return f"{who} · {self.item.summary or label(self.item.channel, 'received')}"
 
 
 def detail(data: CasePublic) -> Detail:

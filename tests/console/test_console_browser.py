@@ -59,7 +59,8 @@ async def test_case_appears_live_in_my_queue_then_attempt_and_resolve(
     await expect(page.locator("#announcer")).to_contain_text("My queue")
 
     await row.get_by_role("link").click()
-    await expect(page.get_by_role("heading", name="Interaction", exact=True)).to_be_visible()
+    # The heading names the member and the reason, not "Interaction" (issue 25).
+    await expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(f" · {summary}$"))
     await page.get_by_label("Outcome").select_option("reached")
     await page.get_by_label("Note").first.fill("Spoke with the member")
     await page.get_by_role("button", name="Record attempt").click()
