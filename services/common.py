@@ -198,6 +198,41 @@ async def with_text(
         raise
 
 
+async def with_texts(
+    db: Database,
+    texts: dict[str, str | None],
+    prepare: Callable[[Session], T],
+    action: Callable[[T], Awaitable[object]],
+) -> T:
+    """``with_text`` for several texts (keyed as there; empty ones are not stored), stored in the
+    same database call that reads the update's input, ``prepare(session)``; then
+    ``action(input)``. One round trip before the update instead of one per text and one for
+    the input. Answers the input."""
+    given = {key: text for key, text in texts.items() if text}
+
+    def before(session: Session) -> T:
+        value = prepare(session)
+        for key, text in given.items():
+            idem.stash_text(session, key, text)
+        return value
+
+    value = await db.run(before)
+    if given:
+        crash_point("after_text_stored")
+    try:
+        await action(value)
+    except DomainError as err:
+        if given and not isinstance(err, Unavailable):
+
+            def drop(session: Session) -> None:
+                for key in given:
+                    idem.drop_text(session, key)
+
+            await db.run(drop)
+        raise
+    return value
+
+
 def place_note(
     session: Session,
     text_key: str,

@@ -56,8 +56,8 @@ class Database:
     ) -> T:
         try:
             with self.sessions() as session:
-                if snapshot and session.get_bind().dialect.name == "postgresql":
-                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                if snapshot:
+                    begin_snapshot(session)
                 return fn(session, *args, **kwargs)
         except (OperationalError, InterfaceError, PoolTimeout) as err:
             raise database_unavailable(err) from err
@@ -65,6 +65,16 @@ class Database:
             if err.connection_invalidated:
                 raise database_unavailable(err) from err
             raise
+
+
+def begin_snapshot(session: Session) -> None:
+    """Commit what the session has open and make its next transaction one snapshot: REPEATABLE
+    READ on PostgreSQL (SQLite's transactions are serializable anyway). For a call that writes
+    and then reads what it answers (``Database.read`` does this for a whole call)."""
+    if session.in_transaction():
+        session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def database_unavailable(err: Exception) -> Unavailable:

@@ -58,12 +58,13 @@ from services.common import (
     run_update,
     with_deadline,
     with_text,
+    with_texts,
 )
 from services.context import Service, TemporalLink
-from services.db import Database
+from services.db import Database, begin_snapshot
 from services.escalations import Escalations
 from services.faults import crash_point
-from services.operations import Answer, Operation, once
+from services.operations import Answer, Operation, once, once_then
 from services.public import (
     AssignCreate,
     AttemptCreate,
@@ -102,6 +103,13 @@ def fresh(session: Session, interaction_id: str) -> Interaction:
     """The row as the workflow's projection left it (nothing cached from before the update)."""
     session.expire_all()
     return require_interaction(session, interaction_id)
+
+
+def present_case(session: Session, interaction_id: str) -> InteractionPublic:
+    """What an action answers: the case as its projection left it, read once and as one snapshot
+    (the action's own writes committed before)."""
+    begin_snapshot(session)
+    return presenters.interaction(session, require_interaction(session, interaction_id))
 
 
 # ---------------------------------------------------------------- start
@@ -408,7 +416,8 @@ async def _create(
         triggers = {f for f in row.flags if f in TRIGGERS}
         if triggers:
             await _escalations_recorded(db, row.id, triggers)
-    return await db.run(require_interaction, row.id), created, False
+    # The caller presents the case, read afresh there (``presenters.interaction_summary``).
+    return row, created, False
 
 
 async def _contact_again(
@@ -459,7 +468,7 @@ async def _contact_again(
             await run_interaction_update(await temporal.client(), settings, row, "flag", arg, key=key)
     if {f for f in flags if f in TRIGGERS}:
         await _escalations_recorded(db, row.id, {f for f in flags if f in TRIGGERS})
-    return await db.run(require_interaction, row.id), False, True
+    return row, False, True
 
 
 def _recorded_triggers(session: Session, interaction_id: str) -> set[str]:
@@ -706,9 +715,6 @@ class Interactions(Service):
 
         return Export(zone=await self.db.read(zone), pages=pages())
 
-    async def _present(self, interaction_id: str) -> InteractionPublic:
-        return await self.db.read(lambda s: presenters.interaction(s, fresh(s, interaction_id)))
-
     # ------------------------------------------------------------ commands
     async def create(self, principal: Principal, body: InteractionCreate) -> Answer[InteractionPublic]:
         """Start one interaction per missed call, voicemail or text; idempotent on
@@ -743,11 +749,18 @@ class Interactions(Service):
         recorded all the same, marked (docs/rules.md §2.7)."""
         row = await self._acting(principal, interaction_id)
 
-        async def act(key: str) -> InteractionPublic:
-            await self._record_attempt(row, body, actor_id=principal.actor_id, key=key)
-            return await self._present(row.id)
+        async def act(key: str) -> Callable[[Session], InteractionPublic]:
+            attempt_id = await self._record_attempt(row, body, actor_id=principal.actor_id, key=key)
+            texts = bool(body.note or body.override_reason)
 
-        return await once(self.db, op, body, act, InteractionPublic)
+            def answer(session: Session) -> InteractionPublic:
+                if texts:
+                    _place_attempt_note(session, attempt_id)
+                return present_case(session, row.id)
+
+            return answer
+
+        return await once_then(self.db, op, body, act, InteractionPublic)
 
     async def flag(
         self, principal: Principal, interaction_id: str, body: FlagCreate, op: Operation
@@ -755,11 +768,18 @@ class Interactions(Service):
         """Raise a flag (a trigger flag escalates); its note goes to the timeline in SQL only."""
         row = await self._acting(principal, interaction_id)
 
-        async def act(key: str) -> InteractionPublic:
-            await self._flag(row, flag=body.flag, note=body.note, actor_id=principal.actor_id, key=key)
-            return await self._present(row.id)
+        async def act(key: str) -> Callable[[Session], InteractionPublic]:
+            actor = principal.actor_id
+            place = await self._flag(row, flag=body.flag, note=body.note, actor_id=actor, key=key)
 
-        return await once(self.db, op, body, act, InteractionPublic)
+            def answer(session: Session) -> InteractionPublic:
+                if place is not None:
+                    place(session)
+                return present_case(session, row.id)
+
+            return answer
+
+        return await once_then(self.db, op, body, act, InteractionPublic)
 
     async def assign(
         self, principal: Principal, interaction_id: str, body: AssignCreate, op: Operation
@@ -769,13 +789,19 @@ class Interactions(Service):
         row = await self.require(interaction_id)
         access.require_assigner(principal, row.team_id)
 
-        async def act(key: str) -> InteractionPublic:
-            await self.reassign(
+        async def act(key: str) -> Callable[[Session], InteractionPublic]:
+            place = await self._reassign(
                 row, assignee_id=body.assignee_id, reason=body.reason, actor_id=principal.actor_id, key=key
             )
-            return await self._present(row.id)
 
-        return await once(self.db, op, body, act, InteractionPublic)
+            def answer(session: Session) -> InteractionPublic:
+                if place is not None:
+                    place(session)
+                return present_case(session, row.id)
+
+            return answer
+
+        return await once_then(self.db, op, body, act, InteractionPublic)
 
     async def resolve(
         self, principal: Principal, interaction_id: str, body: ResolveCreate, op: Operation
@@ -784,11 +810,17 @@ class Interactions(Service):
         stays in SQL."""
         row = await self._acting(principal, interaction_id)
 
-        async def act(key: str) -> InteractionPublic:
-            await self._resolve(row, resolution=body.resolution, actor_id=principal.actor_id, key=key)
-            return await self._present(row.id)
+        async def act(key: str) -> Callable[[Session], InteractionPublic]:
+            actor = principal.actor_id
+            text_key = await self._resolve(row, resolution=body.resolution, actor_id=actor, key=key)
 
-        return await once(self.db, op, body, act, InteractionPublic)
+            def answer(session: Session) -> InteractionPublic:
+                _place_resolution(session, row.id, text_key)
+                return present_case(session, row.id)
+
+            return answer
+
+        return await once_then(self.db, op, body, act, InteractionPublic)
 
     async def link(
         self, principal: Principal, interaction_id: str, body: LinkCreate, op: Operation
@@ -811,7 +843,7 @@ class Interactions(Service):
                     actor_id=principal.actor_id,
                     key=f"{key}:route",
                 )
-            return await self._present(row.id)
+            return await self.db.read(present_case, row.id)
 
         return await once(self.db, op, body, act, InteractionPublic)
 
@@ -824,33 +856,35 @@ class Interactions(Service):
 
     async def _record_attempt(
         self, row: Interaction, body: AttemptCreate, *, actor_id: str | None, key: str
-    ) -> None:
+    ) -> str:
+        """Record the attempt (its texts stored for it, not yet placed: ``_place_attempt_note``);
+        its id."""
         db = self.db
         attempt_id = operation_id("attempt", key)
-        arg = await db.run(_attempt_input, row, attempt_id, body.outcome, actor_id, body.channel)
 
-        def update() -> Awaitable[InteractionState]:
+        def update(arg: AttemptInput) -> Awaitable[InteractionState]:
             # A repeat is sent too: the workflow answers an attempt it holds without recording it
             # again, and records one it lost (a row alone never answers for Temporal).
             return self._update(row, "record_attempt", arg, key=key)
 
-        async def with_reason() -> None:
-            await with_text(db, f"attempt:{attempt_id}", body.note, update)
+        def prepare(session: Session) -> AttemptInput:
+            return _attempt_input(session, row, attempt_id, body.outcome, actor_id, body.channel)
 
+        texts = {f"attempt_override:{attempt_id}": body.override_reason, f"attempt:{attempt_id}": body.note}
         try:
-            await with_text(db, f"attempt_override:{attempt_id}", body.override_reason, with_reason)
+            await with_texts(db, texts, prepare, update)
         except Conflict:
             # The case ended after this attempt was recorded (a repeat whose answer was lost).
             if await db.run(Session.get, Attempt, attempt_id) is None or not await self._run_completed(
                 row.workflow_id
             ):
                 raise
-        if body.note or body.override_reason:
-            await db.run(_place_attempt_note, attempt_id)
+        return attempt_id
 
     async def _flag(
         self, row: Interaction, *, flag: Flag, note: str | None, actor_id: str | None, key: str
-    ) -> None:
+    ) -> Callable[[Session], None] | None:
+        """Raise the flag; what places its note on the timeline (None: no note)."""
         flag_id = operation_id("flag", key)
 
         def update() -> Awaitable[InteractionState]:
@@ -858,21 +892,36 @@ class Interactions(Service):
             return self._update(row, "flag", arg, key=key)
 
         await with_text(self.db, f"flag:{flag_id}", note, update)
-        if note:
-            await self.db.run(
-                place_note,
-                f"flag:{flag_id}",
-                interaction_id=row.id,
-                kind="flag_note",
-                actor_id=actor_id,
-                details={"flag": flag},
-            )
+        if not note:
+            return None
+        return functools.partial(
+            place_note,
+            text_key=f"flag:{flag_id}",
+            interaction_id=row.id,
+            kind="flag_note",
+            actor_id=actor_id,
+            details={"flag": flag},
+        )
 
     async def reassign(
         self, row: Interaction, *, assignee_id: str | None, reason: str, actor_id: str | None, key: str
     ) -> Interaction:
         """Reassign ``row`` (access already checked: a lead's command, or the system handing a
-        case back); ``assignee_id=None`` sends it to the unassigned queue. Once per ``key``."""
+        case back); ``assignee_id=None`` sends it to the unassigned queue. Once per ``key``.
+        Answers the row as the projection left it."""
+        place = await self._reassign(row, assignee_id=assignee_id, reason=reason, actor_id=actor_id, key=key)
+
+        def placed(session: Session) -> Interaction:
+            if place is not None:
+                place(session)
+            return fresh(session, row.id)
+
+        return await self.db.run(placed)
+
+    async def _reassign(
+        self, row: Interaction, *, assignee_id: str | None, reason: str, actor_id: str | None, key: str
+    ) -> Callable[[Session], None] | None:
+        """``reassign`` up to its update; what places the reason on the timeline (None: none)."""
         db = self.db
         if assignee_id is not None:
             await db.run(require_staff, assignee_id, team_id=row.team_id)
@@ -884,19 +933,21 @@ class Interactions(Service):
 
         text_key = f"assign:{operation_id('assign', key)}"
         await with_text(db, text_key, reason, update)
-        if reason:
-            await db.run(
-                place_note,
-                text_key,
-                interaction_id=row.id,
-                kind="assign_reason",
-                actor_id=actor_id,
-                details={"to": assignee_id},
-            )
-        return await db.run(fresh, row.id)
+        if not reason:
+            return None
+        return functools.partial(
+            place_note,
+            text_key=text_key,
+            interaction_id=row.id,
+            kind="assign_reason",
+            actor_id=actor_id,
+            details={"to": assignee_id},
+        )
 
-    async def _resolve(self, row: Interaction, *, resolution: str, actor_id: str | None, key: str) -> None:
-        """The resolution text is stored under this action's key and placed only by the resolve
+    async def _resolve(self, row: Interaction, *, resolution: str, actor_id: str | None, key: str) -> str:
+        """Resolve; the key of the resolution's text, for ``_place_resolution`` to place.
+
+        The resolution text is stored under this action's key and placed only by the resolve
         that won. A repeat is sent to Temporal again (its update id answers what was applied, or
         applies a resolve Temporal lost); only when the run has ended as resolved by the same
         person does a repeat answer from the row."""
@@ -930,4 +981,4 @@ class Interactions(Service):
             if not mine or not await self._run_completed(row.workflow_id):
                 raise
             await db.run(functools.partial(idem.stash_text, author_id=actor_id), text_key, resolution)
-        await db.run(_place_resolution, row.id, text_key)
+        return text_key

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from domain.errors import DomainError, Invalid, Unavailable
 from services.db import Database
@@ -27,6 +28,7 @@ from services.faults import crash_point
 from store import idempotency as idem
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,18 +78,64 @@ async def once(
     """Run ``action(operation_key)`` at most once per operation and answer its result."""
     if op.key is None:
         return Answer(await action(uuid.uuid4().hex), status)
+    stored = await _stored(db, op.key, body, model)
+    if stored is not None:
+        return stored
+    result = await _acting(db, op.key, action)
+    crash_point("after_update_before_answer")
+    await db.run(idem.finish_answer, op.key, status, result.model_dump(mode="json"))
+    return Answer(result, status)
+
+
+async def once_then(
+    db: Database,
+    op: Operation,
+    body: BaseModel | None,
+    action: Callable[[str], Awaitable[Callable[[Session], M]]],
+    model: type[M],
+    *,
+    status: int = 200,
+) -> Answer[M]:
+    """``once`` for an action whose last step is database work: ``action(operation_key)`` does
+    the rest (the update) and answers that step, ``step(session) -> answer`` (it commits what it
+    writes and reads its answer as one snapshot: ``services.db.begin_snapshot``). The step and
+    the storing of its answer run in one database call, so the request makes one round trip
+    after its update instead of two or three."""
+    if op.key is None:
+        step = await action(uuid.uuid4().hex)
+        return Answer(await db.run(step), status)
+    key = op.key
+    stored = await _stored(db, key, body, model)
+    if stored is not None:
+        return stored
+    step = await _acting(db, key, action)
+    crash_point("after_update_before_answer")
+
+    def answer(session: Session) -> M:
+        result = step(session)
+        session.commit()  # the snapshot's end: the answer is stored in a transaction of its own
+        idem.finish_answer(session, key, status, result.model_dump(mode="json"))
+        return result
+
+    return Answer(await db.run(answer), status)
+
+
+async def _stored(db: Database, key: str, body: BaseModel | None, model: type[M]) -> Answer[M] | None:
+    """Claim ``key``; the stored answer of an earlier request with it, if there is one."""
     try:
-        stored = await db.run(idem.begin_answer, op.key, _request_hash(body))
+        stored = await db.run(idem.begin_answer, key, _request_hash(body))
     except idem.KeyReused as err:
         raise Invalid("this Idempotency-Key was already used with a different request") from err
     if stored is not None and stored.status is not None:
         return Answer(model.model_validate(stored.body), stored.status, replayed=True)
+    return None
+
+
+async def _acting(db: Database, key: str, action: Callable[[str], Awaitable[T]]) -> T:
+    """``action(key)``; a refusal (not an outage) releases the key, so a repeat is judged anew."""
     try:
-        result = await action(op.key)
+        return await action(key)
     except DomainError as err:
         if not isinstance(err, Unavailable):
-            await db.run(idem.forget_answer, op.key)
+            await db.run(idem.forget_answer, key)
         raise
-    crash_point("after_update_before_answer")
-    await db.run(idem.finish_answer, op.key, status, result.model_dump(mode="json"))
-    return Answer(result, status)
