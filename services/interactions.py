@@ -64,7 +64,7 @@ from services.context import Service, TemporalLink
 from services.db import Database, begin_snapshot
 from services.escalations import Escalations
 from services.faults import crash_point
-from services.operations import Answer, Operation, once, once_then
+from services.operations import Answer, Claim, Operation, claim, once, once_then
 from services.public import (
     AssignCreate,
     AttemptCreate,
@@ -740,6 +740,18 @@ class Interactions(Service):
         access.require_interaction_actor(principal, row)
         return row
 
+    async def _acting_once(
+        self, principal: Principal, interaction_id: str, op: Operation, body: BaseModel
+    ) -> tuple[Interaction, Claim[InteractionPublic]]:
+        """``_acting`` and the operation's key claimed (``claim``), in one database call."""
+
+        def read(session: Session) -> tuple[Interaction, Claim[InteractionPublic]]:
+            row = require_interaction(session, interaction_id)
+            access.require_interaction_actor(principal, row)
+            return row, claim(session, op, body, InteractionPublic)
+
+        return await self.db.run(read)
+
     async def record_attempt(
         self, principal: Principal, interaction_id: str, body: AttemptCreate, op: Operation
     ) -> Answer[InteractionPublic]:
@@ -747,7 +759,7 @@ class Interactions(Service):
 
         An attempt is a fact: one outside the member's contact window or over the daily cap is
         recorded all the same, marked (docs/rules.md §2.7)."""
-        row = await self._acting(principal, interaction_id)
+        row, claimed = await self._acting_once(principal, interaction_id, op, body)
 
         async def act(key: str) -> Callable[[Session], InteractionPublic]:
             attempt_id = await self._record_attempt(row, body, actor_id=principal.actor_id, key=key)
@@ -760,7 +772,7 @@ class Interactions(Service):
 
             return answer
 
-        return await once_then(self.db, op, body, act, InteractionPublic)
+        return await once_then(self.db, op, body, act, InteractionPublic, claimed=claimed)
 
     async def flag(
         self, principal: Principal, interaction_id: str, body: FlagCreate, op: Operation
@@ -808,7 +820,7 @@ class Interactions(Service):
     ) -> Answer[InteractionPublic]:
         """Close the case (the workflow refuses while an escalation is open); the resolution
         stays in SQL."""
-        row = await self._acting(principal, interaction_id)
+        row, claimed = await self._acting_once(principal, interaction_id, op, body)
 
         async def act(key: str) -> Callable[[Session], InteractionPublic]:
             actor = principal.actor_id
@@ -820,7 +832,7 @@ class Interactions(Service):
 
             return answer
 
-        return await once_then(self.db, op, body, act, InteractionPublic)
+        return await once_then(self.db, op, body, act, InteractionPublic, claimed=claimed)
 
     async def link(
         self, principal: Principal, interaction_id: str, body: LinkCreate, op: Operation

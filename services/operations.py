@@ -95,17 +95,19 @@ async def once_then(
     model: type[M],
     *,
     status: int = 200,
+    claimed: Claim[M] | None = None,
 ) -> Answer[M]:
     """``once`` for an action whose last step is database work: ``action(operation_key)`` does
     the rest (the update) and answers that step, ``step(session) -> answer`` (it commits what it
     writes and reads its answer as one snapshot: ``services.db.begin_snapshot``). The step and
     the storing of its answer run in one database call, so the request makes one round trip
-    after its update instead of two or three."""
+    after its update instead of two or three. ``claimed``: the command claimed the key already
+    (``claim``, in the database call that read what it acts on)."""
     if op.key is None:
         step = await action(uuid.uuid4().hex)
         return Answer(await db.run(step), status)
     key = op.key
-    stored = await _stored(db, key, body, model)
+    stored = claimed.stored if claimed is not None else await _stored(db, key, body, model)
     if stored is not None:
         return stored
     step = await _acting(db, key, action)
@@ -120,15 +122,29 @@ async def once_then(
     return Answer(await db.run(answer), status)
 
 
-async def _stored(db: Database, key: str, body: BaseModel | None, model: type[M]) -> Answer[M] | None:
-    """Claim ``key``; the stored answer of an earlier request with it, if there is one."""
+@dataclass(frozen=True)
+class Claim(Generic[M]):
+    """An operation's key claimed by ``claim``: ``stored`` is an earlier request's answer."""
+
+    stored: Answer[M] | None
+
+
+def claim(session: Session, op: Operation, body: BaseModel | None, model: type[M]) -> Claim[M]:
+    """Claim ``op``'s key in the caller's database call (committed), for ``once_then(claimed=)``."""
+    if op.key is None:
+        return Claim(None)
     try:
-        stored = await db.run(idem.begin_answer, key, _request_hash(body))
+        stored = idem.begin_answer(session, op.key, _request_hash(body))
     except idem.KeyReused as err:
         raise Invalid("this Idempotency-Key was already used with a different request") from err
     if stored is not None and stored.status is not None:
-        return Answer(model.model_validate(stored.body), stored.status, replayed=True)
-    return None
+        return Claim(Answer(model.model_validate(stored.body), stored.status, replayed=True))
+    return Claim(None)
+
+
+async def _stored(db: Database, key: str, body: BaseModel | None, model: type[M]) -> Answer[M] | None:
+    """Claim ``key``; the stored answer of an earlier request with it, if there is one."""
+    return (await db.run(claim, Operation(key), body, model)).stored
 
 
 async def _acting(db: Database, key: str, action: Callable[[str], Awaitable[T]]) -> T:
