@@ -855,7 +855,7 @@ class Interactions(Service):
                     actor_id=principal.actor_id,
                     key=f"{key}:route",
                 )
-            return await self.db.read(present_case, row.id)
+            return await self.db.run(present_case, row.id)
 
         return await once(self.db, op, body, act, InteractionPublic)
 
