@@ -191,7 +191,9 @@ async def test_crash_points_under_load_keep_one_truth() -> None:
     assert not c.texts, c.texts
     assert not c.leftovers, c.leftovers
     assert not c.delivery, c.delivery
-    assert c.receiver_duplicates <= c.channel_crashes
+    # Each notice received twice follows a worker's death between its send and record; one death
+    # can explain several (every send in flight in the dying process), as the judgement says.
+    assert not c.unexplained, c.unexplained
     # A resolve applied by Temporal whose request died before the API placed its resolution (and
     # was never repeated) is placed by reconcile's sweep: the resolver's text on the resolved case.
     assert not c.texts_lost, c.texts_lost
