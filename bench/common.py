@@ -20,6 +20,7 @@ import yaml
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.workflow import ParentClosePolicy
 
 from domain.ids import interaction_workflow_id
 from domain.messages import InteractionInput
@@ -214,4 +215,44 @@ class SignalThenActivity:
         self._got = True
 
 
-BARE_WORKFLOWS: list[Any] = [SleepThenActivity, SignalThenActivity]
+@activity.defn(name="bench_step")
+async def step(value: str) -> str:
+    """A bare local activity: does nothing (the shape's projection, without SQL)."""
+    return value
+
+
+@workflow.defn(name="BenchOverdueChild", sandboxed=False)
+class OverdueChild:
+    """The shape of an escalation's start: one local activity and one activity (the notice),
+    together; the activity stamps its wall time."""
+
+    @workflow.run
+    async def run(self, value: str) -> None:
+        await asyncio.gather(
+            workflow.execute_local_activity(step, value, start_to_close_timeout=timedelta(seconds=60)),
+            workflow.execute_activity(stamp, value, start_to_close_timeout=timedelta(seconds=600)),
+        )
+
+
+@workflow.defn(name="BenchOverdueShape", sandboxed=False)
+class OverdueShape:
+    """The shape of a case going overdue, with none of our code: sleep to an instant (epoch
+    seconds), one local activity, then start a child (abandoned) that runs one local activity and
+    one activity (``OverdueChild``). P3's same-shape baseline."""
+
+    @workflow.run
+    async def run(self, at_epoch: float) -> None:
+        delay = at_epoch - workflow.now().timestamp()
+        if delay > 0:
+            await workflow.sleep(delay)
+        queue = workflow.info().task_queue
+        await workflow.execute_local_activity(step, queue, start_to_close_timeout=timedelta(seconds=60))
+        await workflow.start_child_workflow(
+            OverdueChild.run,
+            queue,
+            id=f"{workflow.info().workflow_id}-child",
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+
+
+BARE_WORKFLOWS: list[Any] = [SleepThenActivity, SignalThenActivity, OverdueShape, OverdueChild]
