@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import structlog
@@ -15,11 +16,17 @@ from store.models import Team
 from store.projection import close_ended_escalation, project_escalation
 
 log = structlog.get_logger(__name__)
+MATRICES_KEPT = 256  # teams' matrices cached per worker (a team's whole matrix is a few KB)
 
 
 class EscalationActivities:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        # The validated matrix of the team's config, by (team, version, updated_at): every change
+        # of a team's config bumps both (store.repositories.upsert_team), so a cached matrix is
+        # the one in force. At 17:00 every overdue case of a team asks for the same one.
+        self._matrices: dict[tuple[str, int, object], dict[Trigger, EscalationRule]] = {}
+        self._lock = threading.Lock()
 
     @activity.defn(name="escalation_rule")
     def escalation_rule(self, team_id: str, trigger: Trigger) -> EscalationRuleSnapshot | None:
@@ -28,8 +35,16 @@ class EscalationActivities:
             team = session.get(Team, team_id)
             if team is None:
                 return None
-            cfg = TeamConfig.model_validate(team.config)
-            rule: EscalationRule = cfg.escalation_matrix.get(trigger) or default_escalation_rule(trigger)
+            key = (team_id, team.version, team.updated_at)
+            with self._lock:
+                matrix = self._matrices.get(key)
+            if matrix is None:
+                matrix = TeamConfig.model_validate(team.config).escalation_matrix
+                with self._lock:
+                    if len(self._matrices) > MATRICES_KEPT:
+                        self._matrices.clear()
+                    self._matrices[key] = matrix
+            rule: EscalationRule = matrix.get(trigger) or default_escalation_rule(trigger)
             return EscalationRuleSnapshot(rule=rule, matrix_version=team.version)
 
     @activity.defn(name="sync_escalation")
