@@ -1,7 +1,8 @@
 """P3: N interactions due at one instant: p99 lateness of their overdue notices ÷ p99 lateness of
 N bare workflows sleeping to one instant then running one activity, same dev server, same run.
 
-Run: ``python -m bench.p3_deadlines [--n 5000] [--lead SECONDS] [--db sqlite|postgres] [--workers N]``.
+Run: ``python -m bench.p3_deadlines [--n 5000] [--lead SECONDS] [--base-lead SECONDS] [--db sqlite|postgres]
+[--workers N]``.
 
 Real short deadlines, no time skipping. The stack of the drills (dev server in memory, SQLite,
 one worker subprocess; no API). A team open around the clock; N texts received one business
@@ -88,7 +89,7 @@ async def main(args: argparse.Namespace) -> int:
             extra.callback(worker.stop)
         client = await connect(s)
         log(f"P3 baseline: {n} bare workflows sleeping to one instant")
-        base = await bare(client, n, 10 + n / 200)
+        base = await bare(client, n, args.base_lead if args.base_lead is not None else 15 + n / 30)
         due = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
         policy = cfg.policy.model_copy(update={"text_response_business_minutes": 1, "due_soon_minutes": 0})
         inputs = [
@@ -145,6 +146,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="worker processes on the product's queue")
     p.add_argument(
         "--lead", type=float, default=None, help="seconds from now to the instant (default 30 + n/25)"
+    )
+    p.add_argument(
+        "--base-lead",
+        type=float,
+        default=None,
+        help="seconds from the baseline's start to its instant (default 15 + n/30; all must start before it)",
     )
     return p.parse_args()
 
