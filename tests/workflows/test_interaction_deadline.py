@@ -12,9 +12,12 @@ from temporalio.worker import Worker
 
 from config.settings import Settings
 from domain.ids import interaction_workflow_id
+from domain.models import TeamConfig
 from services.interactions import start_workflow
-from store.models import Interaction, TimelineEvent
-from tests.conftest import advance_to, now_of
+from store.db import unit_of_work
+from store.models import Escalation, Interaction, TimelineEvent
+from store.repositories import upsert_team
+from tests.conftest import CHICAGO_TEAM, advance_to, now_of
 from tests.workflows.support import (
     CHICAGO,
     eventually,
@@ -93,3 +96,44 @@ async def test_duplicate_start_returns_the_same_workflow(
     assert (await client.get_workflow_handle(row.workflow_id, run_id=first_run).describe()).status == (
         WorkflowExecutionStatus.RUNNING
     )
+
+
+async def test_an_overdue_case_reads_its_escalation_rule_within_its_own_workflow_task(
+    env: WorkflowEnvironment, client: Client, worker: Worker, sessions: sessionmaker[Session], task_queue: str
+) -> None:
+    """At 17:00 every open case goes overdue at once; each reads the rule in force for its
+    deadline_missed escalation by a local activity (no round trip through the server per case),
+    and still gets the team's current matrix, changed after the case began."""
+    monday_10 = next_weekday_at(await now_of(env), 0, 10)
+    await advance_to(env, monday_10)
+    inp = interaction_input(team(), monday_10, channel="call")
+    handle = await start(client, inp, task_queue)
+    st = await eventually(lambda: state_of(handle))
+    changed = {
+        **CHICAGO_TEAM,
+        "escalation_matrix": {
+            "deadline_missed": {
+                "levels": [{"role": "manager", "ack_within_minutes": 45}],
+                "resolve_within_minutes": 240,
+            },
+        },
+    }
+    with unit_of_work(sessions) as s:  # as PUT /v1/teams stores it
+        cfg = TeamConfig.model_validate(changed)
+        assert upsert_team(s, "eastside", cfg.name, cfg.model_dump(mode="json")).version == 2
+
+    await advance_to(env, st.due_at + timedelta(minutes=1))
+
+    async def escalation_row() -> Escalation | None:
+        with sessions() as s:
+            return s.scalar(select(Escalation).where(Escalation.interaction_id == inp.interaction_id))
+
+    row = await eventually(escalation_row)
+    assert row.trigger == "deadline_missed" and row.matrix_version == 2
+    assert row.rule["levels"] == [{"role": "manager", "staff_id": None, "ack_within_minutes": 45}]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "escalation_rule" not in scheduled, scheduled
