@@ -30,7 +30,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.common import TimerLoop, conflict
 from workflows.interaction_contact import contact_marks, hold_for_contact
-from workflows.interaction_escalations import RULE_LOCALLY_PATCH, Escalations, open_escalation
+from workflows.interaction_escalations import OVERDUE_LEAN_PATCH, Escalations, open_escalation
 from workflows.interaction_notices import AssigneeNotice, assignee_notice, send_notice
 from workflows.interaction_projection import PERF_PATCH, Projection
 from workflows.interaction_timers import WakeKind, timer_summary
@@ -165,12 +165,16 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
         elif kind == "overdue":
             if self._awaiting_response() and not s.overdue:
                 # Asked before the projection's local activity (docs/adr/patching.md, patches-at-start).
-                rule_locally = self._patched(RULE_LOCALLY_PATCH)
+                lean = self._patched(OVERDUE_LEAN_PATCH)
                 s.overdue = True
-                await self._commit([self._entry("overdue", details={"due_at": s.due_at.isoformat()})])
-                await self._escalations.raise_trigger(
-                    "deadline_missed", actor_id=None, rule_locally=rule_locally
-                )
+                overdue = self._entry("overdue", details={"due_at": s.due_at.isoformat()})
+                if lean:  # the 17:00 herd: one projection for the overdue case and its escalation
+                    await self._escalations.raise_trigger(
+                        "deadline_missed", actor_id=None, rule_locally=True, with_entries=[overdue]
+                    )
+                else:
+                    await self._commit([overdue])
+                    await self._escalations.raise_trigger("deadline_missed", actor_id=None)
         elif kind == "retry_due":
             seq = len(s.attempts)
             s.retry_reminded_seq = seq

@@ -9,6 +9,7 @@ it (terminated, failed, timed out), so the case is never blocked by it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         EscalationState,
         InteractionInput,
         InteractionState,
+        TimelineEntry,
     )
     from domain.models import EscalationRule, Trigger, default_escalation_rule
 
@@ -38,10 +40,11 @@ ESCALATION_OWN_ID_PATCH = "escalation-own-id"
 # Runs that record this patch end only after their escalations' workflows have ended (see
 # ``Escalations.let_end``); it is recorded only by a run that would otherwise not have waited.
 END_AFTER_ESCALATIONS_PATCH = "end-after-escalations"
-# Runs that record this patch read the rule in force for a deadline_missed escalation by a local
-# activity (the 17:00 herd: one server round trip less per overdue case); asked by the overdue
-# wake-up before its projection, so runs that never went overdue on it never record it.
-RULE_LOCALLY_PATCH = "overdue-rule-local"
+# Runs that record this patch, going overdue, read the rule in force for the deadline_missed
+# escalation by a local activity and record the overdue change and the escalation in one
+# projection (the 17:00 herd: one server round trip and one SQL transaction less per overdue case);
+# asked by the overdue wake-up before any activity, so runs that never go overdue on it never record it.
+OVERDUE_LEAN_PATCH = "overdue-lean"
 # How long a resolved case waits for a resolved escalation's workflow to end before ending anyway.
 ESCALATION_END_WAIT = timedelta(minutes=10)
 
@@ -76,24 +79,31 @@ class Escalations:
         self._watchers: list[asyncio.Task[None]] = []
 
     async def raise_trigger(
-        self, trigger: Trigger, *, actor_id: str | None, rule_locally: bool = False
+        self,
+        trigger: Trigger,
+        *,
+        actor_id: str | None,
+        rule_locally: bool = False,
+        with_entries: Sequence[TimelineEntry] = (),
     ) -> None:
         """Start the trigger's EscalationWorkflow, or note a repeat on the one already open.
 
-        ``rule_locally`` (the caller asked RULE_LOCALLY_PATCH before its first activity): read the
+        ``rule_locally`` (the caller asked OVERDUE_LEAN_PATCH before its first activity): read the
         rule in force by a local activity, in the same workflow task, instead of an activity's
-        round trip through the server."""
+        round trip through the server. ``with_entries``: the caller's change, not recorded yet,
+        recorded in the same projection as the escalation (one SQL transaction, not two)."""
         s, case = self._s, self._case
         running = open_escalation(s, trigger)
         if running is not None:
             await case._commit(
                 [
+                    *with_entries,
                     case._entry(
                         "trigger_repeated",
                         step=f"trigger_repeated:{trigger}:{s.version + 1}",
                         actor_id=actor_id,
                         details={"trigger": trigger, "escalation_id": running.escalation_id},
-                    )
+                    ),
                 ]
             )
             return
@@ -119,6 +129,8 @@ class Escalations:
             version = self._inp.matrix_version
         escalation_id = workflow.uuid4().hex
         if not case._patched(ESCALATION_OWN_ID_PATCH):
+            if with_entries:
+                await case._commit(list(with_entries))
             await self._raise_trigger_v1(trigger, escalation_id, rule, version, actor_id=actor_id)
             return
         # Its own workflow id, and the child first: the case records an escalation only once it
@@ -142,7 +154,7 @@ class Escalations:
                 f"matrix version {version}."
             ),
         )
-        await self._record(ref, rule, version, started, actor_id)
+        await self._record(ref, rule, version, started, actor_id, with_entries)
         self._watchers.append(asyncio.ensure_future(self._watch(child, ref)))
 
     def ended(self) -> bool:
@@ -186,7 +198,13 @@ class Escalations:
         )
 
     async def _record(
-        self, ref: EscalationRef, rule: EscalationRule, version: int, started: datetime, actor_id: str | None
+        self,
+        ref: EscalationRef,
+        rule: EscalationRule,
+        version: int,
+        started: datetime,
+        actor_id: str | None,
+        with_entries: Sequence[TimelineEntry] = (),
     ) -> None:
         """Add the escalation to the case's state and write its first row (the API sees it at once)."""
         s, case = self._s, self._case
@@ -209,12 +227,13 @@ class Escalations:
         )
         await case._commit(
             [
+                *with_entries,
                 case._entry(
                     "escalation_triggered",
                     step=f"trigger:{ref.trigger}:{ref.escalation_id}",
                     actor_id=actor_id,
                     details={"trigger": ref.trigger, "escalation_id": ref.escalation_id},
-                )
+                ),
             ],
             first_row,
         )

@@ -115,8 +115,8 @@ HERE = Path(__file__).parent
 # v2: keep-unchanged-timer; v3: escalation-own-id; v4: contact-window-retry; v5: perf-lean-history
 # (and the race-only patches of that line, recorded at their own commits); v6: the paths no
 # older fixture covered, on the code of issue 19 (reproject signal, applied_updates); v7:
-# patches-at-start; v8: merge-repeat-contacts (issue 21's repeat contacts); v9: overdue-rule-local
-# (issue 24: an overdue case reads its escalation rule by a local activity; escalation_paths).
+# patches-at-start; v8: merge-repeat-contacts (issue 21's repeat contacts); v9: overdue-lean
+# (issue 24: an overdue case reads its rule locally, one projection with its escalation).
 VERSION = "v9"
 INDEX = HERE / "index.json"  # file name -> workflow id
 TASK_QUEUE = "record"
