@@ -13,7 +13,9 @@ directly on the worker's queue, so all N fall due at T. Each goes overdue at T a
 N bare workflows on the same server (worker in this process, on its own task queue) sleeping to an
 instant T2, then one local activity, then an abandoned child workflow that runs one local activity
 and one activity stamping its wall time (the case's timer, its projection, the escalation child,
-the escalation's projection and the lead's notice). Target (issue 24): ratio of p99s ≤ 1.3 at
+the escalation's projection and the lead's notice), run before the herd and again after it
+(``--no-baseline-after``: before only), the ratio taken against the mean of the two p99s, since
+the load of a shared machine moves in minutes. Target (issue 24): ratio of p99s ≤ 1.3 at
 N = 1,000 (≤ 1.5 at 5,000). The load average is printed with the figure (a shared machine).
 """
 
@@ -89,7 +91,9 @@ async def main(args: argparse.Namespace) -> int:
             extra.callback(worker.stop)
         client = await connect(s)
         log(f"P3 baseline: {n} bare workflows sleeping to one instant")
-        base = await bare(client, n, args.base_lead if args.base_lead is not None else 15 + n / 30)
+        base_lead = args.base_lead if args.base_lead is not None else 15 + n / 30
+        base = await bare(client, n, base_lead)
+        loads = [_load()]
         due = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
         policy = cfg.policy.model_copy(update={"text_response_business_minutes": 1, "due_soon_minutes": 0})
         inputs = [
@@ -117,21 +121,36 @@ async def main(args: argparse.Namespace) -> int:
             if len(rows) >= n:
                 break
             await asyncio.sleep(2)
+        loads.append(_load())
+        after: list[float] = []
+        if args.baseline_after:  # the machine's load moves: the same baseline again, after the herd
+            log(f"P3 baseline again: {n} bare workflows sleeping to one instant")
+            after = await bare(client, n, base_lead)
+            loads.append(_load())
     lateness = [(_aware(r[0]) - due).total_seconds() for r in rows]
     if not lateness:
         report("P3", False, "no overdue notice was recorded")
         return 1
-    ratio = percentile(lateness, 99) / percentile(base, 99)
-    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    base_p99 = percentile(base, 99)
+    if after:  # the mean of the baseline's p99 before and after the herd
+        base_p99 = (base_p99 + percentile(after, 99)) / 2
+    ratio = percentile(lateness, 99) / base_p99
+    load = ", ".join(loads)
     ok = ratio <= TARGET and len(rows) >= n and settled_before > 0
     report(
         "P3",
         ok,
         f"{n} interactions due at one instant: overdue notices {len(rows)}/{n}, lateness {spread(lateness)}; "
-        f"same-shape bare workflows: {spread(base)}; p99 ratio {ratio:.2f} (target ≤ {TARGET}); "
-        f"set-up ended {settled_before:.0f} s before the instant; load average {load}",
+        f"same-shape bare workflows: {spread(base)}"
+        + (f", again after: {spread(after)}" if after else "")
+        + f"; p99 ratio {ratio:.2f} (target ≤ {TARGET}); "
+        f"set-up ended {settled_before:.0f} s before the instant; load average (1 min) {load}",
     )
     return 0 if ok else 1
+
+
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def _aware(value: object) -> datetime:
@@ -152,6 +171,12 @@ def parse() -> argparse.Namespace:
         type=float,
         default=None,
         help="seconds from the baseline's start to its instant (default 15 + n/30; all must start before it)",
+    )
+    p.add_argument(
+        "--baseline-after",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the baseline again after the herd; the ratio is against the mean of both p99s",
     )
     return p.parse_args()
 
