@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -146,6 +147,31 @@ class WebhookChannel:
         resp.raise_for_status()
 
 
+@dataclass(frozen=True)
+class Written:
+    """What ``notify`` needs of a notice row it wrote (or found written)."""
+
+    id: int
+    team_id: str
+    recipient_id: str
+    group_id: str | None
+    inhibited_by: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Notification) -> Written:
+        return cls(
+            row.id,
+            row.team_id,
+            row.recipient_id,
+            row.group_id,
+            row.inhibited_by,
+            row.delivered_at,
+            row.created_at,
+        )
+
+
 class NotificationActivities:
     """Outbox writer and deliverer; ``after_insert`` is a test seam for crash injection."""
 
@@ -176,12 +202,9 @@ class NotificationActivities:
         retries). Otherwise (the team's block, or the defaults without one) a bypass notice
         (safety) goes out at once as a delivery of its own; the others join the recipient's
         grouping workflow. An inhibited notice is recorded, not delivered."""
-        ids = self._write(req)
+        rows, policy = self._write(req)
         if self._after_insert is not None:
             self._after_insert(req)
-        with self._sessions() as session:
-            rows = list(session.scalars(select(Notification).where(Notification.id.in_(ids))))
-            policy = self._policy(session, req.team_id)
         groups: dict[str, list[int]] = {}
         for row in sorted(rows, key=lambda r: r.id):
             if row.inhibited_by is not None or row.delivered_at is not None:
@@ -203,7 +226,7 @@ class NotificationActivities:
             first = min(r.created_at for r in rows)
             for recipient, group in groups.items():
                 self._signal_group(req.team_id, recipient, group, first, policy)
-        return len(ids)
+        return len(rows)
 
     def task_updated(self, team_id: str, interaction_id: str, version: int) -> None:
         """A ``task_updated`` notice (ids only) to the team's FHIR subscribers
@@ -225,11 +248,6 @@ class NotificationActivities:
                 details={"resource": f"Task/{interaction_id}", "version": version},
             )
         )
-
-    def _groups(self, session: Session, req: NotificationRequest) -> bool:
-        """Whether this notice joins its recipients' grouping workflows (not a bypass trigger)."""
-        policy = self._policy(session, req.team_id)
-        return policy is not None and not is_bypass(policy, req.kind, req.trigger)
 
     def _policy(self, session: Session, team_id: str) -> NotificationPolicy | None:
         """The team's notifications policy (the defaults without a block); None when the team
@@ -338,7 +356,9 @@ class NotificationActivities:
             roster = repo.team_roster(session, req.team_id, datetime.now(UTC))
         return recipients(req.kind, req.recipient_id, req.recipient_role, roster)
 
-    def _write(self, req: NotificationRequest) -> list[int]:
+    def _write(self, req: NotificationRequest) -> tuple[list[Written], NotificationPolicy | None]:
+        """Write the notice's rows (once: a retry finds them) and answer them, with the team's
+        notifications policy, from the same transaction (nothing read back afterwards)."""
         now = datetime.now(UTC)
         with unit_of_work(self._sessions) as session:
             recipients = self._recipients(session, req)
@@ -346,9 +366,13 @@ class NotificationActivities:
                 log.warning("notification.no_recipient", key=req.key, team_id=req.team_id)
             keys = {f"{req.key}:{r}": r for r in recipients}
             inhibitor = self._inhibitor(session, req)
-            grouping = inhibitor is None and self._groups(session, req)
+            policy = self._policy(session, req.team_id)
+            # Whether the notice joins its recipients' grouping workflows (not a bypass trigger).
+            grouping = (
+                inhibitor is None and policy is not None and not is_bypass(policy, req.kind, req.trigger)
+            )
             existing = {
-                n.key: n.id
+                n.key: n
                 for n in session.scalars(select(Notification).where(Notification.key.in_(list(keys))))
             }
             rows = []
@@ -388,7 +412,8 @@ class NotificationActivities:
                         interaction_id=req.interaction_id,
                     )
             session.flush()
-            return sorted([*existing.values(), *(r.id for r in rows)])
+            written = [Written.of(r) for r in [*existing.values(), *rows]]
+            return sorted(written, key=lambda w: w.id), policy
 
 
 def _reason(err: Exception) -> str:
