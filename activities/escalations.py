@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
@@ -32,20 +33,26 @@ class EscalationActivities:
     def escalation_rule(self, team_id: str, trigger: Trigger) -> EscalationRuleSnapshot | None:
         """The team's current matrix entry for ``trigger`` and the matrix version (None: no team row)."""
         with self._sessions() as session:
-            team = session.get(Team, team_id)
-            if team is None:
+            # The version first (the config's JSON is decoded only when the cache lacks it).
+            found = session.execute(select(Team.version, Team.updated_at).where(Team.id == team_id)).first()
+            if found is None:
                 return None
-            key = (team_id, team.version, team.updated_at)
+            version, updated_at = found
+            key = (team_id, version, updated_at)
             with self._lock:
                 matrix = self._matrices.get(key)
-            if matrix is None:
-                matrix = TeamConfig.model_validate(team.config).escalation_matrix
+            if matrix is None:  # the version again, with the config it goes with
+                whole = session.execute(
+                    select(Team.version, Team.updated_at, Team.config).where(Team.id == team_id)
+                ).one()
+                version, key = whole.version, (team_id, whole.version, whole.updated_at)
+                matrix = TeamConfig.model_validate(whole.config).escalation_matrix
                 with self._lock:
                     if len(self._matrices) > MATRICES_KEPT:
                         self._matrices.clear()
                     self._matrices[key] = matrix
             rule: EscalationRule = matrix.get(trigger) or default_escalation_rule(trigger)
-            return EscalationRuleSnapshot(rule=rule, matrix_version=team.version)
+            return EscalationRuleSnapshot(rule=rule, matrix_version=version)
 
     @activity.defn(name="sync_escalation")
     def sync_escalation(self, projection: EscalationProjection) -> None:

@@ -47,6 +47,7 @@ log = structlog.get_logger(__name__)
 # this module is below the workflows that run its activities, and imports none of them.
 GROUP_WORKFLOW = "NotificationGroupWorkflow"
 GROUP_ADD_SIGNAL = "add"
+POLICIES_KEPT = 256  # teams' notification policies kept per worker
 
 
 def notification_body(row: Notification) -> dict[str, Any]:
@@ -187,6 +188,8 @@ class NotificationActivities:
         self._channel = channel
         self._after_insert = after_insert
         self.outbox = Outbox(sessions, channel)
+        self._policies: dict[tuple[str, int, object], NotificationPolicy | None] = {}
+        self._policies_lock = threading.Lock()
         # Grouping (docs/rules.md §2.8) signals a workflow from this thread on the worker's loop.
         self._client = client
         try:
@@ -251,11 +254,28 @@ class NotificationActivities:
 
     def _policy(self, session: Session, team_id: str) -> NotificationPolicy | None:
         """The team's notifications policy (the defaults without a block); None when the team
-        turned grouping off (``notifications: null``) or without a client to group with."""
-        team = session.get(Team, team_id)
-        if team is None or self._client is None or self._loop is None:
+        turned grouping off (``notifications: null``) or without a client to group with.
+
+        Kept by (team, version, updated_at), which every change of a team's config bumps: the
+        config's JSON is read and decoded again only when it changed, not for every notice."""
+        if self._client is None or self._loop is None:
             return None
-        return stored_policy(team.config)
+        found = session.execute(select(Team.version, Team.updated_at).where(Team.id == team_id)).first()
+        if found is None:
+            return None
+        key = (team_id, found.version, found.updated_at)
+        with self._policies_lock:
+            if key in self._policies:
+                return self._policies[key]
+        whole = session.execute(
+            select(Team.version, Team.updated_at, Team.config).where(Team.id == team_id)
+        ).one()
+        policy = stored_policy(whole.config)
+        with self._policies_lock:
+            if len(self._policies) > POLICIES_KEPT:
+                self._policies.clear()
+            self._policies[(team_id, whole.version, whole.updated_at)] = policy
+        return policy
 
     def _signal_group(
         self, team_id: str, recipient_id: str, ids: list[int], at: datetime, policy: NotificationPolicy
