@@ -215,3 +215,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for backend, by_outcome in sorted(counts.items()):
             figures = ", ".join(f"{n} {o}" for o, n in sorted(by_outcome.items()))
             terminalreporter.write_line(f"{backend}: {figures}")
+
+
+@pytest.fixture
+def fresh_loggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every loaded module's structlog ``log`` made anew, so ``structlog.testing.capture_logs``
+    sees what it logs: a command run in-process earlier in the session may have configured
+    structlog to cache loggers on first use (config/logging.py), bound to a stream since closed."""
+    import structlog
+
+    for name, module in list(sys.modules.items()):
+        ours = name.split(".")[0] in {"api", "services", "activities", "store", "workers"}
+        if ours and hasattr(getattr(module, "log", None), "info"):
+            monkeypatch.setattr(module, "log", structlog.get_logger(name))

@@ -8,13 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 from temporalio.client import Client
 
-from services import inbound, interactions
 from store.models import Interaction, Member
 from tests.api.support import ANA, LEAD, SYSTEM, detail, setup_team
 from tests.conftest import CHICAGO_TEAM
@@ -146,13 +144,6 @@ async def test_refused_requests(api: httpx.AsyncClient, sessions: sessionmaker[S
 
 
 SCREENING = ["hurt myself", "CANARY-PHRASE no food"]
-
-
-@pytest.fixture
-def fresh_loggers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loggers that see ``capture_logs`` (config/logging.py may cache loggers on first use)."""
-    for module in (inbound, interactions):
-        monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
 
 
 @pytest.mark.usefixtures("fresh_loggers")

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
@@ -17,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from api.app import create_app
 from config.settings import Settings
-from services import inbound, interactions
+from services import interactions
 from services.common import StartRefused
 from store.models import IdempotentAnswer, Interaction, Member, TeamPhoneNumber, TimelineEvent
 from tests.api.support import ANA, LEAD, SYSTEM, create, detail, notifications, setup_team
@@ -41,14 +40,6 @@ def settings(db_url: str, task_queue: str) -> Settings:
         twilio_auth_token=TOKEN,
         public_url=PUBLIC_URL,
     )
-
-
-@pytest.fixture
-def fresh_loggers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loggers that see ``capture_logs``: a command run in-process earlier in the session may
-    have configured structlog to cache loggers on first use (config/logging.py)."""
-    for module in (inbound, interactions):
-        monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
 
 
 def sid(prefix: str) -> str:
