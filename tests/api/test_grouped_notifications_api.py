@@ -22,6 +22,7 @@ DEFAULTS = {
     "repeat_interval_minutes": 60,
     "max_items_per_delivery": 50,
     "bypass": ["safety"],
+    "task_updated": False,
 }
 
 

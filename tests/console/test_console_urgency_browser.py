@@ -58,9 +58,15 @@ async def test_on_a_phone_the_number_to_call_comes_before_the_forms(
     await expect(line).to_contain_text(re.compile(r"their time 12:\d\d .* window open until 21:00"))
     call = line.get_by_role("link", name="Call +1 312-555-0111")
     await expect(call).to_have_attribute("href", "tel:+13125550111")
-    line_box = await line.bounding_box()
-    form_box = await phone.get_by_role("heading", name="Record attempt").bounding_box()
-    card_box = await phone.get_by_role("region", name="Rosa Delgado").bounding_box()
+    # A live refresh may swap the page's parts while they are measured (a box is None then):
+    # measure again until all three are laid out.
+    for _ in range(50):
+        line_box = await line.bounding_box()
+        form_box = await phone.get_by_role("heading", name="Record attempt").bounding_box()
+        card_box = await phone.get_by_role("region", name="Rosa Delgado").bounding_box()
+        if line_box and form_box and card_box:
+            break
+        await phone.wait_for_timeout(100)
     assert line_box and form_box and card_box
     assert line_box["y"] + line_box["height"] <= form_box["y"] < card_box["y"]
     assert line_box["y"] < 400, "whom to call is on the first screen"
