@@ -620,6 +620,35 @@ class Export:
     pages: AsyncIterator[list[InteractionPublic]]
 
 
+def _queue_filter(
+    principal: Principal,
+    team_id: str | None,
+    assignee_id: str | None,
+    status: str | None,
+    overdue: bool | None,
+) -> repo.InteractionFilter:
+    """The queue's filter as ``Interactions.page`` and ``Interactions.export`` take it: the
+    caller's team scope; ``status`` comma-separated (default: every status but resolved)."""
+    return repo.InteractionFilter(
+        team_id=team_id,
+        team_ids=principal.team_scope(team_id),
+        assignee_id=assignee_id,
+        statuses=parse_statuses(status, INTERACTION_STATUSES, ACTIVE_INTERACTION_STATUSES),
+        overdue=overdue,
+    )
+
+
+def _listed(
+    session: Session, where: repo.InteractionFilter, cursor: str | None, limit: int
+) -> tuple[list[InteractionPublic], str | None]:
+    """One page of the queue, presented, and the cursor of the next; a bad cursor is Invalid."""
+    try:
+        rows, next_cursor = repo.list_interactions(session, where, cursor=cursor, limit=limit)
+    except repo.BadCursor as err:
+        raise Invalid(str(err)) from err
+    return presenters.interactions(session, rows), next_cursor
+
+
 class Interactions(Service):
     """Interactions for every front end: each command checks who may act, runs once per
     operation (``services.operations``), keeps member text in SQL only and answers the case as
@@ -652,20 +681,11 @@ class Interactions(Service):
     ) -> Page[InteractionPublic]:
         """The queue, by ``due_at`` then most contacts; ``assignee_id=unassigned`` is the unassigned queue;
         ``status`` is comma-separated (default: every status but resolved)."""
-        where = repo.InteractionFilter(
-            team_id=team_id,
-            team_ids=principal.team_scope(team_id),
-            assignee_id=assignee_id,
-            statuses=parse_statuses(status, INTERACTION_STATUSES, ACTIVE_INTERACTION_STATUSES),
-            overdue=overdue,
-        )
+        where = _queue_filter(principal, team_id, assignee_id, status, overdue)
 
         def page(session: Session) -> Page[InteractionPublic]:
-            try:
-                rows, next_cursor = repo.list_interactions(session, where, cursor=cursor, limit=limit)
-            except repo.BadCursor as err:
-                raise Invalid(str(err)) from err
-            return Page(items=presenters.interactions(session, rows), next_cursor=next_cursor)
+            items, next_cursor = _listed(session, where, cursor, limit)
+            return Page(items=items, next_cursor=next_cursor)
 
         return await self.db.read(page)
 
@@ -682,13 +702,7 @@ class Interactions(Service):
         """Every case ``page`` would list with these filters (from ``cursor`` on), a page of
         ``EXPORT_PAGE`` at a time as the caller reads them, and the time zone to show them in
         (the team's; UTC for a list across teams). Rights and filters are checked now."""
-        where = repo.InteractionFilter(
-            team_id=team_id,
-            team_ids=principal.team_scope(team_id),
-            assignee_id=assignee_id,
-            statuses=parse_statuses(status, INTERACTION_STATUSES, ACTIVE_INTERACTION_STATUSES),
-            overdue=overdue,
-        )
+        where = _queue_filter(principal, team_id, assignee_id, status, overdue)
         teams = [team_id] if team_id is not None else where.team_ids
 
         def zone(session: Session) -> str:
@@ -698,11 +712,7 @@ class Interactions(Service):
             return team_config(team).calendar.timezone if team is not None else "UTC"
 
         def page(session: Session, after: str | None) -> tuple[list[InteractionPublic], str | None]:
-            try:
-                rows, next_cursor = repo.list_interactions(session, where, cursor=after, limit=EXPORT_PAGE)
-            except repo.BadCursor as err:
-                raise Invalid(str(err)) from err
-            return presenters.interactions(session, rows), next_cursor
+            return _listed(session, where, after, EXPORT_PAGE)
 
         first = await self.db.read(page, cursor)  # a bad cursor is refused before the answer starts
 
