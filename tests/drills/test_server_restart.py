@@ -96,7 +96,11 @@ async def test_dev_server_restarted_while_resolves_are_in_flight_leaves_temporal
     for line in audit.details():
         print(line)
     print(f"audit: {audit.line()}")
-    assert 0 < resolved_at_kill < CASES, "the restart did not come while resolves were in flight"
+    # In flight: some resolves not yet in SQL, or some answered only after the restart (a 503
+    # repeated). The worker may project every resolve it holds before the server is frozen.
+    assert resolved_at_kill > 0, "the restart came before any resolve reached the read model"
+    in_flight = resolved_at_kill < CASES or stats.retried_503 > 0
+    assert in_flight, "the restart did not come while resolves were in flight"
     assert [o.error for o in outcomes if not o.resolved] == []
     assert stats.bad_5xx == []
     assert audit.disagreements == [], "Temporal and SQL disagree:\n" + "\n".join(audit.details())
