@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -20,13 +19,13 @@ from sqlalchemy.orm import Session
 
 import services.interactions
 from api.app import create_app
-from api.console import security
 from config.settings import Settings
 from store.db import make_engine, make_sessionmaker, unit_of_work
 from store.models import Interaction
 from tests.api.fhir import seed as s
 from tests.api.fhir.conftest import seeded  # noqa: F401
 from tests.api.support import ANA, LEAD, OTHER_LEAD
+from tests.console.test_console_http import signed_in
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -188,23 +187,8 @@ async def test_the_sla_report_as_csv_holds_the_same_figures(fhir: httpx.AsyncCli
     assert r.status_code == 403  # a CHW reads no report, in CSV neither
 
 
-async def _console(api: httpx.AsyncClient, token: str) -> dict[str, str]:
-    page = await api.get("/console/sign-in")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert csrf is not None
-    csrf_cookie = page.cookies.get(security.CSRF_COOKIE) or ""
-    r = await api.post(
-        "/console/sign-in",
-        data={"token": token, "csrf": csrf.group(1)},
-        headers={"Cookie": f"{security.CSRF_COOKIE}={csrf_cookie}", "Origin": "http://test"},
-    )
-    assert r.status_code == 303, r.text
-    session = next(h for h in r.headers.get_list("set-cookie") if h.startswith(f"{security.SESSION_COOKIE}="))
-    return {"Cookie": f"{security.CSRF_COOKIE}={csrf_cookie}; {session.split(';', 1)[0]}"}
-
-
 async def test_the_consoles_queues_and_report_link_their_csv(fhir: httpx.AsyncClient) -> None:
-    lead = await _console(fhir, "t-lead")
+    lead = {"Cookie": (await signed_in(fhir, "t-lead"))["Cookie"]}
     for page, export in (
         ("/console/team", "/console/team.csv"),
         ("/console/unassigned", "/console/unassigned.csv"),
@@ -221,7 +205,7 @@ async def test_the_consoles_queues_and_report_link_their_csv(fhir: httpx.AsyncCl
     assert 'href="/console/report.csv?from=2026-03-01&amp;to=2026-03-08"' in html
     rows = rows_of(await fhir.get("/console/report.csv?from=2026-03-01&to=2026-03-08", headers=lead))
     assert ("channel", "call", "received") in {(r["section"], r["name"], r["measure"]) for r in rows}
-    ana = await _console(fhir, "t-chw-ana")
+    ana = {"Cookie": (await signed_in(fhir, "t-chw-ana"))["Cookie"]}
     mine = rows_of(await fhir.get("/console/queue.csv", headers=ana))
     assert {r["assignee_id"] for r in mine} == {"chw-ana"}
     assert (await fhir.get("/console/team.csv", headers=ana)).status_code == 403
