@@ -556,16 +556,24 @@ class AttemptSearch:
     newest_first: bool = False
 
 
-def _attempt_query(f: AttemptSearch) -> Select[Attempt]:
-    q = select(Attempt).join(Interaction, Interaction.id == Attempt.interaction_id)
+def _scoped(q: Any, f: AttemptSearch, at: Any) -> Any:
+    """``q`` (joined to its ``Interaction``) narrowed to the search's teams, cases and members,
+    and to when it changed by ``at``."""
     if f.team_ids is not None:
         q = q.where(Interaction.team_id.in_(list(f.team_ids)))
     if f.interaction_ids is not None:
-        q = q.where(Attempt.interaction_id.in_(list(f.interaction_ids)))
+        q = q.where(Interaction.id.in_(list(f.interaction_ids)))
     if f.member_ids is not None:
         q = q.where(Interaction.member_id.in_(list(f.member_ids)))
+    return q.where(*_updated(at, f.updated))
+
+
+def _attempt_query(f: AttemptSearch) -> Select[Attempt]:
     # An attempt is a fact: it changes when it is made (its note follows within the request).
-    return q.where(*_updated(Attempt.at, f.updated))
+    q: Select[Attempt] = _scoped(
+        select(Attempt).join(Interaction, Interaction.id == Attempt.interaction_id), f, Attempt.at
+    )
+    return q
 
 
 def search_attempts(
@@ -603,13 +611,7 @@ class CommunicationRef:
 
 def _communications(f: AttemptSearch) -> Any:
     def scoped(q: Any, at: Any) -> Any:
-        if f.team_ids is not None:
-            q = q.where(Interaction.team_id.in_(list(f.team_ids)))
-        if f.interaction_ids is not None:
-            q = q.where(Interaction.id.in_(list(f.interaction_ids)))
-        if f.member_ids is not None:
-            q = q.where(Interaction.member_id.in_(list(f.member_ids)))
-        return q.where(*_updated(at, f.updated))
+        return _scoped(q, f, at)
 
     prefix = literal(INBOUND_PREFIX, String)
     attempts = scoped(

@@ -220,23 +220,28 @@ def situation_of(
         by = f" by {who(item.resolved_by)}" if item.resolved_by else ""
         return Situation("resolved", f"Resolved {local(item.resolved_at, tz)}{by}".strip(), "Deadline", None)
     last = item.attempts[-1] if item.attempts else None
-    if item.first_response_at is None:
+
+    def awaiting(what: str, late: str, due: str) -> Situation:
+        # Waiting for a reply by ``due_at``: breached past it, due soon within the team's
+        # due-soon minutes, else due.
         if item.due_at <= now:
-            late = f"No response yet · {duration(now - item.due_at)} past the deadline"
-            return Situation("breached", late, "Deadline", item.due_at)
+            return Situation(
+                "breached",
+                f"{what} · {late}{duration(now - item.due_at)} past the deadline",
+                "Deadline",
+                item.due_at,
+            )
         soon = timedelta(minutes=cfg.policy.due_soon_minutes if cfg else 60)
         state = "due soon" if item.due_at - now <= soon else "due"
-        return Situation(state, f"No response yet · due {local(item.due_at, tz)}", "Deadline", item.due_at)
+        return Situation(state, f"{what} · {due} {local(item.due_at, tz)}", "Deadline", item.due_at)
+
+    if item.first_response_at is None:
+        return awaiting("No response yet", "", "due")
     if waiting_again(item):
         # After the first response the member contacted the team again (docs/rules.md §2.10):
         # the case waits for a reply to the new contact, by the deadline it moved to.
         again = f"Contacted again {clock(item.last_contact_at, tz)}" if item.last_contact_at else ""
-        if item.due_at <= now:
-            late = f"{again} · reply {duration(now - item.due_at)} past the deadline"
-            return Situation("breached", late, "Deadline", item.due_at)
-        soon = timedelta(minutes=cfg.policy.due_soon_minutes if cfg else 60)
-        state = "due soon" if item.due_at - now <= soon else "due"
-        return Situation(state, f"{again} · reply due by {local(item.due_at, tz)}", "Deadline", item.due_at)
+        return awaiting(again, "reply ", "reply due by")
     happened = "Answered"
     if last is not None:
         happened = f"{label(last.outcome, 'outcome').capitalize()} at {clock(last.at, tz)}"
