@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -33,6 +34,7 @@ from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
 from workers.reconcile import Reconciler
 from workers.retention import Retention
+from workers.sandbox import ContextFreeSandboxRunner, context_free
 from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
@@ -68,12 +70,17 @@ WORKFLOW_PASSTHROUGH_MODULES: tuple[str, ...] = (
 )
 
 
-def workflow_runner(sandbox: bool = True) -> WorkflowRunner:
+def workflow_runner(sandbox: bool = True, converter: DataConverter | None = None) -> WorkflowRunner:
     """The worker's workflow runner: the SDK's sandbox with ``WORKFLOW_PASSTHROUGH_MODULES``
-    passed through (the default), or no sandbox (``worker_workflow_sandbox=False``)."""
+    passed through (the default), or no sandbox (``worker_workflow_sandbox=False``).
+
+    With a data converter that takes no serialization context (no codec, no external storage:
+    ours), the sandbox is not entered to ask for one for every payload (``workers.sandbox``)."""
     if not sandbox:
         return UnsandboxedWorkflowRunner()
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*WORKFLOW_PASSTHROUGH_MODULES)
+    if converter is not None and context_free(converter):
+        return ContextFreeSandboxRunner(restrictions=restrictions)
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
@@ -148,7 +155,7 @@ def build_worker(
         max_cached_workflows=max_cached_workflows,
         interceptors=[ActivityLogContext()],
         graceful_shutdown_timeout=graceful_shutdown,
-        workflow_runner=workflow_runner(sandbox),
+        workflow_runner=workflow_runner(sandbox, client.data_converter),
     )
 
 
