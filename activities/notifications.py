@@ -237,8 +237,7 @@ class NotificationActivities:
         projection activity after a case's row changed, through the outbox and grouping as any
         notice. Its key holds the version, so a retried projection writes it once."""
         with self._sessions() as session:
-            team = session.get(Team, team_id)
-            policy = stored_policy(team.config) if team is not None else None
+            policy = self._stored_policy(session, team_id)
         if policy is None or not policy.task_updated:
             return
         self.notify(
@@ -260,6 +259,11 @@ class NotificationActivities:
         config's JSON is read and decoded again only when it changed, not for every notice."""
         if self._client is None or self._loop is None:
             return None
+        return self._stored_policy(session, team_id)
+
+    def _stored_policy(self, session: Session, team_id: str) -> NotificationPolicy | None:
+        """The team's stored notifications policy (``domain.grouping.stored_policy``; None for no
+        team), kept by (team, version, updated_at): every projection asks (``task_updated``)."""
         found = session.execute(select(Team.version, Team.updated_at).where(Team.id == team_id)).first()
         if found is None:
             return None
