@@ -199,7 +199,10 @@ def parse() -> argparse.Namespace:
         default=True,
         help="run the baseline again after the herd; the ratio is against the mean of both p99s",
     )
-    return p.parse_args()
+    args = p.parse_args()
+    if args.workers < 1 or args.apis < 0:
+        p.error("--workers needs at least 1")
+    return args
 
 
 if __name__ == "__main__":

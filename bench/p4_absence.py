@@ -152,7 +152,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--workers", type=int, default=1, help="worker processes on the product's queue")
     p.add_argument("--apis", type=int, default=1, help="API processes (the absence is posted to the first)")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.workers < 1 or args.apis < 1:
+        p.error("--workers needs at least 1, --apis at least 1")
+    return args
 
 
 if __name__ == "__main__":
