@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,26 +59,26 @@ def add_timeline(
     escalation_id: str | None = None,
     absence_id: str | None = None,
 ) -> None:
-    """Insert timeline lines whose key is not there yet."""
+    """Insert timeline lines whose key is not there yet: one ``INSERT … ON CONFLICT (key) DO
+    NOTHING`` (SQLite and PostgreSQL alike), so a repeat adds nothing and no line is read first."""
     if not entries:
         return
-    keys = [e.key for e in entries]
-    existing = set(session.scalars(select(TimelineEvent.key).where(TimelineEvent.key.in_(keys))))
-    for e in entries:
-        if e.key in existing:
-            continue
-        session.add(
-            TimelineEvent(
-                key=e.key,
-                interaction_id=interaction_id,
-                escalation_id=escalation_id,
-                absence_id=absence_id,
-                kind=e.kind,
-                actor_id=e.actor_id,
-                at=e.at,
-                details=e.details,
-            )
-        )
+    rows = [
+        {
+            "key": e.key,
+            "interaction_id": interaction_id,
+            "escalation_id": escalation_id,
+            "absence_id": absence_id,
+            "kind": e.kind,
+            "actor_id": e.actor_id,
+            "at": e.at,
+            "details": e.details,
+        }
+        for e in entries
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(TimelineEvent).values(rows).on_conflict_do_nothing(index_elements=["key"]))
 
 
 def project_escalation(session: Session, projection: EscalationProjection, now: datetime) -> None:
