@@ -14,7 +14,7 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 import zipcodes
-from phonenumbers import geocoder, timezone as phone_timezone
+from phonenumbers import timezone as phone_timezone
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -148,6 +148,10 @@ def _zip_record(postal_code: str) -> dict[str, Any] | None:
 
 
 def _phone_state(phone: str) -> str | None:
+    # Lazy: the geocoder's place names are ~110 MB resident, loaded by the first number placed
+    # (API), not by every process that imports this module (the worker, via reconcile).
+    from phonenumbers import geocoder
+
     number = phonenumbers.parse(phone)
     if phonenumbers.region_code_for_number(number) != "US":
         return None
