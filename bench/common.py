@@ -10,6 +10,7 @@ goes to stderr.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import time
@@ -155,6 +156,24 @@ class Fleet:
     workers: list[Proc]
     apis: list[Proc]
     urls: list[str]
+
+
+def scale_options(p: argparse.ArgumentParser, *, apis: int, apis_help: str) -> None:
+    """The options of a figure that runs on several processes (``scale_out``): ``--db``,
+    ``--workers`` (at least 1) and ``--apis`` (default and least ``apis``); ``scale_checked``
+    refuses fewer."""
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on the product's queue")
+    p.add_argument("--apis", type=int, default=apis, help=apis_help)
+    p.set_defaults(min_apis=apis)
+
+
+def scale_checked(p: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, refusing fewer than one worker or fewer APIs than the figure needs."""
+    args = p.parse_args()
+    if args.workers < 1 or args.apis < args.min_apis:
+        p.error(f"--workers needs at least 1, --apis at least {args.min_apis}")
+    return args
 
 
 async def scale_out(s: Stack, extra: contextlib.ExitStack, *, workers: int = 1, apis: int = 1) -> Fleet:

@@ -39,7 +39,7 @@ from statistics import median
 
 import httpx
 
-from bench.common import ROW, Once, report, scale_out, tally_settled
+from bench.common import ROW, Once, report, scale_checked, scale_options, scale_out, tally_settled
 from drills import baseline
 from drills.common import Api, Outcome, Proc, Stats, converge, log, percentile, run_clients, stack
 
@@ -155,13 +155,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--clients", type=int, nargs="+", default=[10, 50])
     p.add_argument("--lifecycles", type=int, default=100, help="per client count and round (rounded up)")
     p.add_argument("--rounds", type=int, default=3, help="API and baseline rounds, alternating")
-    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    p.add_argument("--apis", type=int, default=1, help="API processes; the clients are spread round-robin")
-    p.add_argument("--workers", type=int, default=1, help="worker processes on the product's queue")
-    args = p.parse_args()
-    if args.workers < 1 or args.apis < 1:
-        p.error("--workers needs at least 1, --apis at least 1")
-    return args
+    scale_options(p, apis=1, apis_help="API processes; the clients are spread round-robin")
+    return scale_checked(p)
 
 
 if __name__ == "__main__":

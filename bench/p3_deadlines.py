@@ -45,6 +45,8 @@ from bench.common import (
     connect,
     interaction_input,
     report,
+    scale_checked,
+    scale_options,
     scale_out,
     spread,
     stamp,
@@ -181,9 +183,7 @@ def _aware(value: object) -> datetime:
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=5000)
-    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    p.add_argument("--workers", type=int, default=1, help="worker processes on the product's queue")
-    p.add_argument("--apis", type=int, default=0, help="API processes running beside, idle")
+    scale_options(p, apis=0, apis_help="API processes running beside, idle")
     p.add_argument(
         "--lead", type=float, default=None, help="seconds from now to the instant (default 30 + n/25)"
     )
@@ -199,10 +199,7 @@ def parse() -> argparse.Namespace:
         default=True,
         help="run the baseline again after the herd; the ratio is against the mean of both p99s",
     )
-    args = p.parse_args()
-    if args.workers < 1 or args.apis < 0:
-        p.error("--workers needs at least 1")
-    return args
+    return scale_checked(p)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ from bench.common import (
     demo_team,
     interaction_input,
     report,
+    scale_checked,
+    scale_options,
     scale_out,
     stamp,
     stamped,
@@ -149,13 +151,8 @@ async def main(args: argparse.Namespace) -> int:
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    p.add_argument("--workers", type=int, default=1, help="worker processes on the product's queue")
-    p.add_argument("--apis", type=int, default=1, help="API processes (the absence is posted to the first)")
-    args = p.parse_args()
-    if args.workers < 1 or args.apis < 1:
-        p.error("--workers needs at least 1, --apis at least 1")
-    return args
+    scale_options(p, apis=1, apis_help="API processes (the absence is posted to the first)")
+    return scale_checked(p)
 
 
 if __name__ == "__main__":
