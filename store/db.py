@@ -29,21 +29,20 @@ def make_engine(
     pool_timeout: float = 30.0,
     connect_timeout: int = 10,
 ) -> Engine:
-    """Create an engine; SQLite gets WAL and a busy timeout so worker and API can share it,
-    PostgreSQL a ping before each pooled connection is used.
+    """Create an engine; SQLite gets WAL and a busy timeout so worker and API can share it.
 
     Bound parameters never appear in error messages or logs (``hide_parameters``): they carry
     member text. A PostgreSQL server that does not answer fails the connect in
     ``connect_timeout`` seconds; a pool with no free connection fails in ``pool_timeout``.
     """
-    kwargs: dict[str, Any] = {"hide_parameters": True}
+    # Each checkout pings first: a PostgreSQL server restarted or failed over drops pooled
+    # connections. SQLite keeps it too: without it (4 % of the worker's busy time in the 17:00
+    # herd) the crash-points drill's closing reconcile found cases whose state queries were
+    # cancelled, 2 runs of 2 (tests/drills/test_crash_points.py; cause not found).
+    kwargs: dict[str, Any] = {"hide_parameters": True, "pool_pre_ping": True}
     if url.startswith("sqlite"):
-        # A file, not a server: a pooled connection cannot have gone away, so no ping per
-        # checkout (4 % of the worker's busy time in the 17:00 herd, bench P3).
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}
     else:
-        # A server restarted or failed over drops pooled connections: each checkout pings first.
-        kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {"connect_timeout": connect_timeout}
     if ":memory:" not in url:
         kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
