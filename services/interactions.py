@@ -112,6 +112,20 @@ def present_case(session: Session, interaction_id: str) -> InteractionPublic:
     return presenters.interaction(session, require_interaction(session, interaction_id))
 
 
+def placed_then_presented(
+    place: Callable[[Session], None] | None, interaction_id: str
+) -> Callable[[Session], InteractionPublic]:
+    """An action's answer: place its text on the timeline (``place``, None: no text), then
+    ``present_case``, in the one call that stores the answer under its key."""
+
+    def answer(session: Session) -> InteractionPublic:
+        if place is not None:
+            place(session)
+        return present_case(session, interaction_id)
+
+    return answer
+
+
 # ---------------------------------------------------------------- start
 def workflow_input(row: Interaction, cfg: TeamConfig, team: Team) -> InteractionInput:
     return InteractionInput(
@@ -793,13 +807,7 @@ class Interactions(Service):
         async def act(key: str) -> Callable[[Session], InteractionPublic]:
             actor = principal.actor_id
             place = await self._flag(row, flag=body.flag, note=body.note, actor_id=actor, key=key)
-
-            def answer(session: Session) -> InteractionPublic:
-                if place is not None:
-                    place(session)
-                return present_case(session, row.id)
-
-            return answer
+            return placed_then_presented(place, row.id)
 
         return await once_then(self.db, op, body, act, InteractionPublic)
 
@@ -815,13 +823,7 @@ class Interactions(Service):
             place = await self._reassign(
                 row, assignee_id=body.assignee_id, reason=body.reason, actor_id=principal.actor_id, key=key
             )
-
-            def answer(session: Session) -> InteractionPublic:
-                if place is not None:
-                    place(session)
-                return present_case(session, row.id)
-
-            return answer
+            return placed_then_presented(place, row.id)
 
         return await once_then(self.db, op, body, act, InteractionPublic)
 
