@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
 def make_engine(
@@ -65,3 +66,17 @@ def committing(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+def race_safe_insert(session: Session, table: type[DeclarativeBase]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, in the session's dialect (PostgreSQL or SQLite).
+
+    Check-then-insert loses a race to a concurrent insert of the same key (an IntegrityError,
+    a 500); ON CONFLICT lets the database decide which writer came first.
+    """
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no race-safe insert for the {name} dialect")  # pragma: no cover

@@ -6,28 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.models import Base, IdempotentAnswer, PendingText
+from store.db import race_safe_insert
+from store.models import IdempotentAnswer, PendingText
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _insert(session: Session, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say ON CONFLICT, in the session's dialect (PostgreSQL or SQLite).
-
-    Check-then-insert loses a race to a concurrent insert of the same key (an IntegrityError,
-    a 500); ON CONFLICT lets the database decide which writer came first.
-    """
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"no race-safe insert for the {name} dialect")  # pragma: no cover
 
 
 # ---------------------------------------------------------------- pending text
@@ -39,7 +25,7 @@ def stash_text(session: Session, key: str, text: str, *, author_id: str | None =
     that same action writes it again, with the same text. An upsert: two requests stashing at
     once never fail on the primary key.
     """
-    stmt = _insert(session, PendingText)
+    stmt = race_safe_insert(session, PendingText)
     values = {"text": text, "author_id": author_id}
     session.execute(
         stmt.values(key=key, created_at=_now(), **values).on_conflict_do_update(
@@ -85,7 +71,7 @@ def begin_answer(session: Session, key: str, request_hash: str) -> IdempotentAns
     answered (it died or is still running): the caller then runs the action, whose operation
     ids derive from the key, so it is applied at most once.
     """
-    stmt = _insert(session, IdempotentAnswer)
+    stmt = race_safe_insert(session, IdempotentAnswer)
     claimed = session.execute(
         stmt.values(key=key, request_hash=request_hash, created_at=_now())
         .on_conflict_do_nothing(index_elements=[IdempotentAnswer.key])

@@ -17,9 +17,9 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from store.db import race_safe_insert
 from store.models import Lease
 from store.outbox import database_now, db_clock
 
@@ -31,10 +31,8 @@ def holder_name() -> str:
 
 def _ensure(session: Session, name: str) -> None:
     """The lease's row exists (free, expired at once); a race of two inserts is harmless."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
-        insert(Lease)
+        race_safe_insert(session, Lease)
         .values(name=name, token=None, holder=None, expires_at=db_clock(), next_run_at=None)
         .on_conflict_do_nothing(index_elements=[Lease.name])
     )

@@ -9,13 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.messages import EscalationProjection, TimelineEntry
 from domain.models import TRIGGER_SEVERITY
+from store.db import race_safe_insert
 from store.models import Absence, Escalation, Interaction, TimelineEvent
 
 # Row locks of the projections: FOR NO KEY UPDATE on PostgreSQL (ignored by SQLite). It keeps
@@ -76,9 +75,9 @@ def add_timeline(
         }
         for e in entries
     ]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(TimelineEvent).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    session.execute(
+        race_safe_insert(session, TimelineEvent).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    )
 
 
 def project_escalation(session: Session, projection: EscalationProjection, now: datetime) -> None:
