@@ -98,6 +98,10 @@ START_GRACE = timedelta(minutes=1)
 # Before a difference counts, the case is read again after this pause: a projection in flight
 # (the row one change behind for a moment) is not a difference.
 RECHECK_PAUSE_SECONDS = 1.0
+# A case whose worker died (a crash, a deploy) is still bound to that worker's sticky queue: the
+# server holds a query for it until the sticky timeout (the SDK's 10 s) runs out, then hands it to
+# a live worker. A query that failed the first time is asked again with this much patience.
+QUERY_PATIENCE = timedelta(seconds=15)
 # How long a missing case row, just re-projected, is waited for before its escalation rows
 # (which refer to it) are written.
 ROW_WAIT_SECONDS = 10.0
@@ -225,9 +229,10 @@ class _Run:
             **diff.ids,
         )
 
-    async def temporal(self, call: Awaitable[T]) -> T:
-        """A Temporal call, at most ``CONCURRENCY`` at once, bounded by the RPC deadline."""
-        async with self._sem, asyncio.timeout(self.rpc.total_seconds() + 1):
+    async def temporal(self, call: Awaitable[T], *, rpc: timedelta | None = None) -> T:
+        """A Temporal call, at most ``CONCURRENCY`` at once, bounded by its RPC deadline
+        (``rpc``, else the settings')."""
+        async with self._sem, asyncio.timeout((rpc or self.rpc).total_seconds() + 1):
             return await call
 
     async def repair(self, diff: Difference, action: Callable[[], Awaitable[object]]) -> Difference:
@@ -448,12 +453,12 @@ def _escalation_differences(st: InteractionState, row: _RowView) -> list[str]:
     return sorted(i for i in refs.keys() | rows.keys() if refs.get(i) != rows.get(i))
 
 
-async def _query(run: _Run, workflow_id: str) -> InteractionState | BaseException | None:
+async def _query(run: _Run, workflow_id: str, rpc: timedelta) -> InteractionState | BaseException | None:
     """The case's state; None if it ended meanwhile; the error if it could not be asked."""
     handle = run.client.get_workflow_handle(workflow_id)
     try:
         st: InteractionState = await run.temporal(
-            handle.query(STATE_QUERY, result_type=InteractionState, rpc_timeout=run.rpc)
+            handle.query(STATE_QUERY, result_type=InteractionState, rpc_timeout=rpc), rpc=rpc
         )
         return st
     except RPCError as err:
@@ -465,9 +470,11 @@ async def _query(run: _Run, workflow_id: str) -> InteractionState | BaseExceptio
 
 
 async def _compare(
-    run: _Run, workflow_ids: Sequence[str]
+    run: _Run, workflow_ids: Sequence[str], *, patient: bool = False
 ) -> tuple[dict[str, InteractionState], dict[str, _RowView], dict[str, BaseException]]:
-    states = await asyncio.gather(*(_query(run, w) for w in workflow_ids))
+    """Each case's state and row; ``patient``: queries may take ``QUERY_PATIENCE``."""
+    rpc = max(run.rpc, QUERY_PATIENCE) if patient else run.rpc
+    states = await asyncio.gather(*(_query(run, w, rpc) for w in workflow_ids))
     views = await run.db.run(_views, workflow_ids)
     found: dict[str, InteractionState] = {}
     errors: dict[str, BaseException] = {}
@@ -496,19 +503,18 @@ async def _check_running(run: _Run, workflow_ids: Sequence[str]) -> None:
             ask = [w for w in batch if not run.memo.unchanged(w, marks.get(w), views.get(w))]
         run.report.asked += len(ask)
         states, views, errors = await _compare(run, ask)
-        for wid, err in errors.items():
-            run.found(Difference("query_failed", {"workflow_id": wid}, failed=_error(err)))
         suspects = [w for w, st in states.items() if _differs(st, views.get(w))]
         if run.memo is not None:
             for wid in states.keys() - set(suspects):
                 run.memo.remember(wid, marks.get(wid), views[wid])
             for wid in [*suspects, *errors]:
                 run.memo.forget(wid)
-        if not suspects:
+        if not suspects and not errors:
             continue
-        # Read them again: a projection in flight is not a difference.
+        # Read them again: a projection in flight is not a difference, and a case whose worker
+        # just died answers once the server gives up on that worker (QUERY_PATIENCE).
         await asyncio.sleep(RECHECK_PAUSE_SECONDS)
-        states, views, errors = await _compare(run, suspects)
+        states, views, errors = await _compare(run, [*suspects, *errors], patient=bool(errors))
         for wid, err in errors.items():
             run.found(Difference("query_failed", {"workflow_id": wid}, failed=_error(err)))
         await asyncio.gather(*(_repair_case(run, w, st, views.get(w)) for w, st in states.items()))
