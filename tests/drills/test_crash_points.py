@@ -1,10 +1,9 @@
-"""Fast version of ``drills.crash_points`` (issue 19): the API and two workers (one with its
-clock 90 s ahead) die at the product's named crash points under load, half the clients never
-repeat a failed request, and after ``followthrough reconcile`` every check of the drill must hold:
-Temporal and SQL agree on every case, one effect per operation key, each text placed once with
-its author, no version-0 row or pending text left, receiver duplicates no more than the crashes
-between send and record. The judgement is fed bad fake states first, so it cannot pass by
-looking away."""
+"""Fast version of ``drills.crash_points`` (issue 19): the API and two workers die at the
+product's named crash points under load, half the clients never repeat a failed request, and
+after ``followthrough reconcile`` every check of the drill must hold: Temporal and SQL agree on
+every case, one effect per operation key, each text placed once with its author, no version-0
+row or pending text left, receiver duplicates no more than the crashes between send and record.
+The judgement is fed bad fake states first, so it cannot pass by looking away."""
 
 from __future__ import annotations
 
