@@ -485,8 +485,14 @@ async def _contact_again(
     return row, False, True
 
 
-def _recorded_triggers(session: Session, interaction_id: str) -> set[str]:
-    return {e.trigger for e in repo.escalations_of_interactions(session, [interaction_id])[interaction_id]}
+def _escalations_shown(session: Session, interaction_id: str, triggers: set[str]) -> bool:
+    """The case reads escalated with an escalation row per trigger. The escalation workflow may
+    write its row before the case's own projection lands: both are waited for."""
+    row = session.get(Interaction, interaction_id)
+    if row is None or row.status != "escalated":
+        return False
+    recorded = repo.escalations_of_interactions(session, [interaction_id])[interaction_id]
+    return triggers <= {e.trigger for e in recorded}
 
 
 async def _escalations_recorded(
@@ -501,7 +507,7 @@ async def _escalations_recorded(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while loop.time() < deadline:
-        if triggers <= await db.run(_recorded_triggers, interaction_id):
+        if await db.run(_escalations_shown, interaction_id, triggers):
             return
         await asyncio.sleep(0.05)
     log.warning("interaction.escalations_pending", interaction_id=interaction_id, triggers=sorted(triggers))
