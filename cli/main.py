@@ -8,7 +8,7 @@ import os
 
 import typer
 
-from cli import absences, cases, processes, reconcile, teams, tokens
+from cli import absences, cases, common, processes, reconcile, teams, tokens
 
 app = typer.Typer(
     help="Followthrough: durable follow-up and escalation for CHW call centers.", no_args_is_help=True
@@ -30,4 +30,7 @@ app.add_typer(tokens.app, name="token")
 
 def main() -> None:  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        common.end_command(done)
