@@ -34,7 +34,7 @@ from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
 from workers.reconcile import Reconciler
 from workers.retention import Retention
-from workers.sandbox import ContextFreeSandboxRunner, context_free
+from workers.sandbox import ContextFreeSandboxRunner, context_free, share_workflow_code
 from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
@@ -75,9 +75,11 @@ def workflow_runner(sandbox: bool = True, converter: DataConverter | None = None
     passed through (the default), or no sandbox (``worker_workflow_sandbox=False``).
 
     With a data converter that takes no serialization context (no codec, no external storage:
-    ours), the sandbox is not entered to ask for one for every payload (``workers.sandbox``)."""
+    ours), the sandbox is not entered to ask for one for every payload (``workers.sandbox``). The
+    workflows' own modules, imported again for each new instance, reuse their code objects."""
     if not sandbox:
         return UnsandboxedWorkflowRunner()
+    share_workflow_code({w.__module__ for w in ALL_WORKFLOWS})
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*WORKFLOW_PASSTHROUGH_MODULES)
     if converter is not None and context_free(converter):
         return ContextFreeSandboxRunner(restrictions=restrictions)

@@ -4,6 +4,8 @@ chosen only for a data converter without codec and external storage, and still t
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import sys
 import uuid
 from collections.abc import Sequence
 
@@ -17,7 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from tests.workflows.sandbox_probe import Echo, WallClock, echo
 from workers.main import workflow_runner
-from workers.sandbox import ContextFreeSandboxRunner, context_free
+from workers.sandbox import ContextFreeSandboxRunner, context_free, share_workflow_code
 
 
 class _Identity(PayloadCodec):
@@ -78,3 +80,44 @@ async def test_the_context_free_runner_still_refuses_a_wall_clock_read(env: Work
         with pytest.raises(WorkflowFailureError) as failed:
             await env.client.execute_workflow(WallClock.run, id=queue, task_queue=queue)
     assert "Cannot access datetime.datetime.now" in str(failed.value.cause)
+
+
+PROBE = "tests.workflows.sandbox_probe"
+
+
+def test_a_workflow_module_imported_again_is_a_fresh_module_on_the_first_imports_code() -> None:
+    """What the sandbox does per instance (import the workflow's module again), with the
+    worker's shared code: a new module with its own classes, whose functions run the code objects
+    of the first import (immutable), not ones unmarshalled again (61 KiB per InteractionWorkflow)."""
+    share_workflow_code([PROBE])
+    saved = sys.modules.pop(PROBE, None)
+    try:
+        first = importlib.import_module(PROBE)
+        del sys.modules[PROBE]
+        again = importlib.import_module(PROBE)
+        assert again is not first and again.Echo is not first.Echo
+        assert again.Echo.run is not first.Echo.run
+        assert again.Echo.run.__code__ is first.Echo.run.__code__
+        assert again.__spec__ is not None and first.__spec__ is not None
+        assert again.__file__ == first.__file__ and again.__spec__.origin == first.__spec__.origin
+    finally:
+        if saved is not None:
+            sys.modules[PROBE] = saved
+
+
+async def test_with_shared_code_the_sandbox_still_refuses_a_wall_clock_read(env: WorkflowEnvironment) -> None:
+    """Each instance still runs its module afresh in the sandbox, bound to the guarded modules."""
+    share_workflow_code([PROBE])
+    queue = f"probe-{uuid.uuid4().hex[:8]}"
+    runner = workflow_runner(True, env.client.data_converter)
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[WallClock],
+        workflow_runner=runner,
+        workflow_failure_exception_types=[Exception],
+    ):
+        for n in range(2):  # the second instance runs the first one's code objects
+            with pytest.raises(WorkflowFailureError) as failed:
+                await env.client.execute_workflow(WallClock.run, id=f"{queue}-{n}", task_queue=queue)
+            assert "Cannot access datetime.datetime.now" in str(failed.value.cause)
