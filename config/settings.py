@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     # how many workflows it keeps cached (sticky) between tasks.
     worker_max_concurrent_activities: int = Field(default=16, ge=1, le=10_000)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1, le=10_000)
-    worker_max_cached_workflows: int = Field(default=800, ge=0, le=1_000_000)
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
     # Run workflows in the SDK's sandbox (the default), our deterministic modules passed through
     # (docs/adr/sandbox.md). Off trades its runtime determinism guard for what is left of its
     # price (bench.sandbox); the sandboxed tests and the replay tests keep guarding.

@@ -38,7 +38,7 @@ from workers.sandbox import ContextFreeSandboxRunner, context_free, share_workfl
 from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
-MAX_CACHED_WORKFLOWS = 800
+MAX_CACHED_WORKFLOWS = 1000
 
 # What a new sandboxed workflow instance takes from the worker's own imports instead of importing
 # again (the SDK re-imports everything else for every new or evicted instance). Each is shared by
