@@ -18,6 +18,11 @@ with workflow.unsafe.imports_passed_through():
 # the daily cap allows another attempt (docs/rules.md §2.7); only attempts that carry the
 # member's contact rules call it, so histories from before replay unchanged.
 CONTACT_WINDOW_PATCH = "contact-window-retry"
+# Runs that record this patch keep the retry of a member with no window in force (an attempt
+# carries ``(0, 0)``: the member's own window never meets the legal one) to business hours as
+# ``no_overlap``; before it, that empty window "opened" at the member's midnight, and a retry was
+# held there whenever the team was open at that instant.
+NO_WINDOW_PATCH = "no-window-no-overlap"
 
 
 def hold_for_contact(
@@ -40,6 +45,9 @@ def hold_for_contact(
     s.retry_text_refused = contact.text_refused
     base = s.next_retry_at
     window = (contact.window_start, contact.window_end)
+    if window[0] >= window[1] and patched(NO_WINDOW_PATCH):
+        s.retry_held_by = "no_overlap"
+        return {"held_by": "no_overlap", "member_zone": contact.zone}
     at = next_contact_instant(
         base, calendar=calendar, zone=contact.zone, window=window, not_before=contact.cap_clears_at
     )

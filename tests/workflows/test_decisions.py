@@ -48,6 +48,7 @@ from workflows.escalation import EscalationWorkflow, _describe
 from workflows.interaction import ANSWER_ATTEMPTS, InteractionWorkflow
 from workflows.interaction_contact import (
     CONTACT_WINDOW_PATCH,
+    NO_WINDOW_PATCH,
     contact_marks,
     hold_for_contact,
     retry_wait_reason,
@@ -280,6 +281,27 @@ def test_a_window_that_never_meets_business_hours_keeps_the_retry_where_it_was()
     wf = interaction(next_retry_at=chicago(13))
     assert hold(wf, never) == {"held_by": "no_overlap", "member_zone": "America/New_York"}
     assert (wf._s.next_retry_at, wf._s.retry_held_by) == (chicago(13), "no_overlap")
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "Etc/GMT-10", "America/New_York"])
+def test_no_window_in_force_keeps_the_retry_to_business_hours(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member whose own window never meets the legal one has none in force: the attempt carries
+    ``(0, 0)``. In Tokyo the member's midnight is 09:00 in Chicago, inside the team's hours, and
+    the retry used to be held to it (``contact_window``): a call at the member's midnight."""
+    asked: list[str] = []
+    monkeypatch.setattr(workflow, "patched", lambda patch: asked.append(patch) or True)
+    none = MemberContact(zone=zone, window_start=0, window_end=0)
+    wf = interaction(next_retry_at=chicago(13))
+    assert hold(wf, none) == {"held_by": "no_overlap", "member_zone": zone}
+    assert (wf._s.next_retry_at, wf._s.retry_held_by) == (chicago(13), "no_overlap")
+    assert NO_WINDOW_PATCH in asked
+    # A run from before the patch keeps what it did (the empty window's "midnight").
+    monkeypatch.setattr(workflow, "patched", lambda patch: patch != NO_WINDOW_PATCH)
+    old = interaction(next_retry_at=chicago(13))
+    hold(old, none)
+    assert old._s.retry_held_by != "no_overlap" or zone == "America/New_York"
 
 
 def test_without_the_members_rules_or_a_retry_nothing_is_held(monkeypatch: pytest.MonkeyPatch) -> None:
