@@ -45,13 +45,12 @@ def hold_for_contact(
     s.retry_text_refused = contact.text_refused
     base = s.next_retry_at
     window = (contact.window_start, contact.window_end)
-    if window[0] >= window[1] and patched(NO_WINDOW_PATCH):
-        s.retry_held_by = "no_overlap"
-        return {"held_by": "no_overlap", "member_zone": contact.zone}
-    at = next_contact_instant(
-        base, calendar=calendar, zone=contact.zone, window=window, not_before=contact.cap_clears_at
-    )
-    if at is None:  # the team's hours never meet the member's window: keep business hours
+    at: datetime | None = None
+    if not (window[0] >= window[1] and patched(NO_WINDOW_PATCH)):  # an empty window never opens
+        at = next_contact_instant(
+            base, calendar=calendar, zone=contact.zone, window=window, not_before=contact.cap_clears_at
+        )
+    if at is None:  # no window, or the team's hours never meet it: keep business hours
         s.retry_held_by = "no_overlap"
         return {"held_by": "no_overlap", "member_zone": contact.zone}
     unheld = next_contact_instant(base, calendar=calendar, zone=contact.zone, window=window)
