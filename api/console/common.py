@@ -42,6 +42,7 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 # Every vocabulary, name and zone a template shows goes through api.console.labels.
 templates.env.filters["label"] = labels.label
+templates.env.filters["zones_in"] = labels.zones_in
 templates.env.globals["zone"] = labels.zone
 
 M = TypeVar("M", bound=BaseModel)

@@ -8,9 +8,10 @@ Templates never show a raw enum value or a staff id: they go through ``label``, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from markupsafe import Markup, escape
 
@@ -129,6 +130,21 @@ def zone_short(tz: str, at: datetime | None = None) -> str:
 def zone(tz: str) -> Markup:
     """The zone in short form, with its full name as a tooltip (and for screen readers)."""
     return Markup('<abbr title="{full}">{short}</abbr>').format(full=escape(tz), short=zone_short(tz))
+
+
+_ZONE_NAME = re.compile(r"\b[A-Z][A-Za-z_-]+(?:/[A-Za-z0-9_+-]+)+")
+
+
+def zones_in(text: str) -> Markup:
+    """A sentence the services wrote (contact advice says "opens 08:00 America/Chicago") with
+    each IANA zone name in it shown as ``zone`` shows it; the rest is escaped as any text."""
+    known = available_timezones()
+    out, last = Markup(""), 0
+    for m in _ZONE_NAME.finditer(text):
+        if m.group(0) in known:
+            out += escape(text[last : m.start()]) + zone(m.group(0))
+            last = m.end()
+    return out + escape(text[last:])
 
 
 def duration(span: timedelta) -> str:

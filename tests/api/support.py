@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
@@ -106,6 +107,11 @@ def zone_where_it_is(hour: int) -> str:
     offset = (hour - datetime.now(UTC).hour) % 24
     offset = offset - 24 if offset > 14 else offset
     return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"  # Etc/GMT-3 is UTC+3
+
+
+def zone_abbr(zone: str) -> str:
+    """How the console shows ``zone`` now: its abbreviation ("CST"; "+03" for Etc/GMT-3)."""
+    return datetime.now(ZoneInfo(zone)).strftime("%Z")
 
 
 async def attempt(api: httpx.AsyncClient, iid: str, **body: Any) -> dict[str, Any]:

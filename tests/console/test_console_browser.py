@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.api.support import SYSTEM, interaction_body, zone_where_it_is
+from tests.api.support import SYSTEM, interaction_body, zone_abbr, zone_where_it_is
 from tests.console.conftest import Console, sign_in
 
 pytestmark = pytest.mark.timeout(180)
@@ -376,7 +376,9 @@ async def test_an_attempt_outside_the_members_window_is_warned_of_first(
     page = await sign_in(browser, console_server, "t-chw-ana")
     await page.goto(f"{console_server.base}/console/interactions/{case['id']}")
     warning = page.locator("#contact-warning")
-    await expect(warning).to_contain_text(f"Outside the member's contact window: it opens 08:00 {zone}")
+    await expect(warning).to_contain_text(
+        f"Outside the member's contact window: it opens 08:00 {zone_abbr(zone)}"
+    )
     assert await axe_violations(page) == []
     await page.get_by_label("Override reason").fill("The member asked to be called back tonight")
     await page.get_by_label("Outcome").select_option("no_answer")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.api.support import ANA, SYSTEM, zone_where_it_is
+from tests.api.support import ANA, SYSTEM, zone_abbr, zone_where_it_is
 from tests.console.conftest import Console, sign_in
 from tests.console.test_console_browser import axe_violations, start_case
 
@@ -151,7 +151,9 @@ async def test_the_row_form_warns_before_an_attempt_outside_the_members_window(
     row = page.get_by_role("row").filter(has_text=summary)
     await row.get_by_text("Record attempt").first.click()
     warning = row.locator(".warning")
-    await expect(warning).to_contain_text(f"Outside the member's contact window: it opens 08:00 {zone}")
+    await expect(warning).to_contain_text(
+        f"Outside the member's contact window: it opens 08:00 {zone_abbr(zone)}"
+    )
     # The warning comes before the outcome, as on the case page.
     box, outcome_box = await warning.bounding_box(), await row.get_by_label("Outcome").bounding_box()
     assert box is not None and outcome_box is not None and box["y"] < outcome_box["y"]

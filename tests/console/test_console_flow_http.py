@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from api.console.queues import next_case
 from cli.main import app as cli_app
-from tests.api.support import SYSTEM, create, detail, setup_team, zone_where_it_is
+from tests.api.support import SYSTEM, create, detail, setup_team, zone_abbr, zone_where_it_is
 from tests.console.test_console_http import signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,5 +195,6 @@ async def test_the_row_form_gets_the_contact_advice_when_it_opens(api: httpx.Asy
             f"/console/interactions/{case['id']}/advice", headers={"Cookie": ana["Cookie"]}
         )
         text = html.unescape(advice.text)
-        assert (f"Outside the member's contact window: it opens 08:00 {zone}" in text) is warned
+        opens = f'it opens 08:00 <abbr title="{zone}">{zone_abbr(zone)}</abbr>'
+        assert (f"Outside the member's contact window: {opens}" in text) is warned
         assert (f'<label for="quick-override-{case["id"]}">Override reason' in text) is warned

@@ -29,6 +29,7 @@ from tests.api.support import (
     detail,
     setup_other_team,
     setup_team,
+    zone_abbr,
     zone_where_it_is,
 )
 from tests.api.test_escalations_api import escalation_of
@@ -278,7 +279,10 @@ async def test_the_console_warns_before_an_attempt_outside_the_window_or_over_th
 ) -> None:
     zone = zone_where_it_is(3)  # outside every member's window
     case, ana, text = await anas_case_page(api, zone)
-    assert f"Outside the member's contact window: it opens 08:00 {zone}" in text
+    assert (
+        f'Outside the member\'s contact window: it opens 08:00 <abbr title="{zone}">{zone_abbr(zone)}</abbr>'
+        in text
+    )
     assert "daily cap" not in text
     assert 'for="override-reason">Override reason' in text
     r = await api.post(
@@ -546,6 +550,12 @@ async def test_pages_show_names_plain_words_and_short_zones(api: httpx.AsyncClie
             f"/v1/teams/eastside/staff/{staff_id}", json={"name": name, "role": role}, headers=SYSTEM
         )
         assert r.status_code == 200, r.text
+    # The member's clock reads 03:xx, so the case page carries the contact advice, at any hour.
+    night = zone_where_it_is(3)
+    r = await api.put(
+        "/v1/teams/eastside/members/mem-1", json={"owner_id": "chw-ana", "timezone": night}, headers=SYSTEM
+    )
+    assert r.status_code == 200, r.text
     case = await create(api, received_at=(datetime.now(UTC) - timedelta(days=8)).isoformat())
     r = await api.post(f"/v1/interactions/{case['id']}/attempts", json={"outcome": "no_answer"}, headers=ANA)
     assert r.status_code == 200, r.text
@@ -571,14 +581,26 @@ async def test_pages_show_names_plain_words_and_short_zones(api: httpx.AsyncClie
         shown = re.sub(r"<[^>]+>", " ", text)  # what a person reads (not ids in attributes)
         assert "(lead) (lead)" not in shown, name
         assert "no_answer" not in shown and "deadline_missed" not in shown, name
-        assert "America/Chicago" not in shown, name
+        assert "America/Chicago" not in shown and night not in shown, name
     assert f'Deadline (<abbr title="America/Chicago">{short}</abbr>)' in pages["queue"]
     case_page = pages["case"]
     assert "<dd>Ana Ruiz</dd>" in case_page  # the assignee
+    assert f'it opens 08:00 <abbr title="{night}">{zone_abbr(night)}</abbr>.' in case_page
     assert '<td data-label="Outcome">no answer</td><td data-label="By">Ana Ruiz</td>' in case_page
     assert "deadline missed: not acknowledged" in case_page
     assert ">Lee (lead)</option>" in case_page and ">Ana Ruiz (CHW)</option>" in case_page
     assert "deadline missed" in pages["escalations"]
+
+
+def test_zone_names_in_service_sentences_read_short(db_url: str) -> None:
+    from api.console.labels import zones_in
+
+    short = zone_abbr("America/Denver")
+    said = zones_in("It opens 08:00 America/Denver; the cap clears 09:10 America/Denver. <b>a/b</b> Foo/Bar")
+    assert str(said) == (
+        f'It opens 08:00 <abbr title="America/Denver">{short}</abbr>; the cap clears 09:10 '
+        f'<abbr title="America/Denver">{short}</abbr>. &lt;b&gt;a/b&lt;/b&gt; Foo/Bar'
+    )
 
 
 def test_durations_read_in_days_and_hours_past_a_day(db_url: str) -> None:
