@@ -158,7 +158,9 @@ async def test_sla_report_counts_cases_held_by_the_members_window(
     r = await put_member(api, "mem-early", {"owner_id": "chw-ana", "contact_window": ["06:00", "07:30"]})
     assert r.status_code == 200, r.text
     assert r.json()["contact_window"] is None
-    old = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    # Ten days back: overdue whatever the run's day (a Friday-evening call three days back is
+    # only due Monday 17:00; holidays add more).
+    old = (datetime.now(UTC) - timedelta(days=10)).isoformat()
     held = await create(api, member_id="mem-early", received_at=old)
     late = await create(api, member_id="mem-1", received_at=old)
 

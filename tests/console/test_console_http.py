@@ -389,7 +389,8 @@ async def test_absences_are_previewed_planned_changed_and_cancelled_as_by_the_ap
         "chw-ben",
         "lead-1",
     )
-    assert absence["starts_at"] == datetime(day.year, day.month, day.day, 15, tzinfo=UTC).isoformat()
+    nine = datetime(day.year, day.month, day.day, 9, tzinfo=ZoneInfo("America/Chicago"))  # the form's 09:00
+    assert absence["starts_at"] == nine.astimezone(UTC).isoformat()
     page = await api.get("/console/absences", headers={"Cookie": lead["Cookie"]})
     assert f'action="/console/absences/{absence["id"]}/change"' in page.text
 

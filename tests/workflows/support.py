@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
+from domain.calendar import BusinessCalendar
 from domain.ids import interaction_workflow_id
 from domain.messages import (
     AttemptInput,
@@ -42,11 +43,19 @@ def team(**policy: Any) -> TeamConfig:
 def next_weekday_at(
     now: datetime, weekday: int, hour: int, minute: int = 0, tz: ZoneInfo = CHICAGO
 ) -> datetime:
-    """The first local ``weekday`` (0 = Monday) at hour:minute at least a week after ``now``."""
+    """The first local ``weekday`` (0 = Monday) at hour:minute at least a week after ``now``
+    whose neighbourhood (three days before to ten after) has no holiday of the test team's
+    calendar, so a test's "Monday 10:00 … Friday 09:30" reads the same on any run date (a run
+    in mid-December would otherwise land on Christmas week)."""
     local = now.astimezone(tz)
     day = local.date() + timedelta(days=7)
     while day.weekday() != weekday:
         day += timedelta(days=1)
+    cal = BusinessCalendar.from_config(team().calendar, around=day)
+    while any(
+        (d := day + timedelta(days=k)).weekday() < 5 and not cal.is_business_day(d) for k in range(-3, 11)
+    ):
+        day += timedelta(days=7)
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
 
 
