@@ -175,6 +175,9 @@ class Interaction(Base):
         # one owner's cases, or a team's (polling with _lastUpdated).
         Index("ix_interactions_assignee_updated", "assignee_id", "updated_at", "id"),
         Index("ix_interactions_team_updated", "team_id", "updated_at", "id"),
+        # A member's cases: the safety inhibitor of each escalation notice, the repeat-contact
+        # merge, the daily cap's attempts (store.repositories.open_safety_escalation, …).
+        Index("ix_interactions_member", "team_id", "member_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
