@@ -85,6 +85,7 @@ def interaction_input(
     channel: str = "text",
     assignee_id: str | None = "chw-ana",
     policy: Policy | None = None,
+    member_id: str = "mem-1001",
 ) -> InteractionInput:
     now = datetime.now(UTC)
     return InteractionInput.model_validate(
@@ -92,7 +93,7 @@ def interaction_input(
             "interaction_id": uuid.uuid4().hex,
             "team_id": TEAM,
             "external_id": external_id,
-            "member_id": "mem-1001",
+            "member_id": member_id,
             "channel": channel,
             "received_at": received_at,
             "assignee_id": assignee_id,
@@ -101,6 +102,42 @@ def interaction_input(
             "escalation_matrix": cfg.escalation_matrix,
         }
     )
+
+
+def seed_history(db_url: str, cases: int) -> None:
+    """``cases`` resolved cases of as many other members in the team's read model, as a year of a
+    team's work leaves there: what queries by member read past. All resolved (an open row without
+    its workflow would be reconcile's to repair, work the herd would then share the machine with)."""
+    from sqlalchemy import create_engine, insert
+
+    from store.models import Interaction
+
+    at = datetime.now(UTC) - timedelta(days=30)
+    rows = [
+        {
+            "id": f"hist-{i:06}",
+            "workflow_id": f"hist-wf-{i:06}",
+            "team_id": TEAM,
+            "external_id": f"hist-{i:06}",
+            "member_id": f"mem-hist-{i:06}",
+            "channel": "call",
+            "status": "resolved",
+            "received_at": at,
+            "due_at": at,
+            "first_response_at": at,
+            "resolved_at": at,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for i in range(cases)
+    ]
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            for i in range(0, len(rows), 5000):
+                conn.execute(insert(Interaction), rows[i : i + 5000])
+    finally:
+        engine.dispose()
 
 
 async def start_interactions(

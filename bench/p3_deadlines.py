@@ -2,12 +2,12 @@
 N bare workflows sleeping to one instant then running one activity, same dev server, same run.
 
 Run: ``python -m bench.p3_deadlines [--n 5000] [--lead SECONDS] [--base-lead SECONDS] [--db sqlite|postgres]
-[--workers N] [--apis N]``.
+[--workers N] [--apis N] [--history CASES]``.
 
 Real short deadlines, no time skipping. The stack of the drills (dev server in memory, SQLite, one
 worker subprocess; no API; ``--workers``: that many worker processes on the product's queue,
 ``--apis``: that many API processes running beside, idle, all on the same Temporal and database). A
-team open around the clock; N texts received one business minute before an instant T
+team open around the clock; N texts (one each from N members) received one business minute before an instant T
 (``text_response_business_minutes=1``, no due-soon reminder) are started directly on the worker's
 queue, so all N fall due at T. Each goes overdue at T and raises its ``deadline_missed`` escalation,
 whose first notice (to the lead) lands in the outbox: lateness = ``notifications.created_at - T``.
@@ -48,6 +48,7 @@ from bench.common import (
     scale_checked,
     scale_options,
     scale_out,
+    seed_history,
     spread,
     stamp,
     stamped,
@@ -110,6 +111,9 @@ async def main(args: argparse.Namespace) -> int:
     with stack(db=args.db, start_api=False) as s, contextlib.ExitStack() as extra:
         await scale_out(s, extra, workers=args.workers, apis=args.apis)
         client = await connect(s)
+        if args.history:
+            seed_history(s.db_url, args.history)
+            log(f"P3: {args.history} earlier cases of other members in the read model")
         log(f"P3 baseline: {n} bare workflows sleeping to one instant")
         base_lead = args.base_lead if args.base_lead is not None else 15 + n / 30
         base = await bare(client, n, base_lead)
@@ -122,6 +126,7 @@ async def main(args: argparse.Namespace) -> int:
                 cfg=cfg,
                 received_at=due - timedelta(minutes=1),
                 policy=Policy.model_validate(policy.model_dump()),
+                member_id=f"mem-p3-{i:05}",  # 17:00's herd: one case each of N members
             )
             for i in range(n)
         ]
@@ -166,7 +171,8 @@ async def main(args: argparse.Namespace) -> int:
         + (f", again after: {spread(after)}" if after else "")
         + f"; p99 ratio {ratio:.2f} (target ≤ {TARGET}); "
         f"set-up ended {settled_before:.0f} s before the instant; {counted.line()} "
-        f"(db={args.db}, {args.workers} workers, {args.apis} APIs); load average (1 min) {load}",
+        f"(db={args.db}, {args.workers} workers, {args.apis} APIs, {args.history} earlier cases); "
+        f"load average (1 min) {load}",
     )
     return 0 if ok else 1
 
@@ -198,6 +204,12 @@ def parse() -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="run the baseline again after the herd; the ratio is against the mean of both p99s",
+    )
+    p.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="earlier resolved cases (of other members) put in the read model first",
     )
     return scale_checked(p)
 
