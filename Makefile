@@ -70,6 +70,7 @@ bench: $(STAMP)
 	-$(BIN)/python -m bench.p8_ladder
 	-$(BIN)/python -m bench.p9_fhir
 	-$(BIN)/python -m bench.sandbox
+	-$(BIN)/python -m bench.member_index
 
 clean:
 	rm -rf $(VENV) .temporal followthrough.db*
