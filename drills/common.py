@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -286,6 +287,10 @@ def temporal_cmd(port: int, *, db_file: Path | None) -> list[str]:
     return cmd
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def stack(
     *,
@@ -302,6 +307,11 @@ def stack(
     compile_project()
     tmp = Path(tempfile.mkdtemp(prefix="followthrough-drill-"))
     with contextlib.ExitStack() as cleanup:
+        # A drill or bench stopped with SIGTERM (`kill`, `timeout`) stops its stack too: its
+        # processes run in sessions of their own, so they outlived it and loaded the machine.
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            cleanup.callback(signal.signal, signal.SIGTERM, previous)
         outage: Any = None
         if db == "postgres":
             outage = cleanup.enter_context(postgres_cluster())
