@@ -8,6 +8,7 @@ Templates never show a raw enum value or a staff id: they go through ``label``, 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -133,12 +134,13 @@ def zone(tz: str) -> Markup:
 
 
 _ZONE_NAME = re.compile(r"\b[A-Z][A-Za-z_-]+(?:/[A-Za-z0-9_+-]+)+")
+_known_zones = functools.cache(available_timezones)  # 1.4 ms a call: read once per process
 
 
 def zones_in(text: str) -> Markup:
     """A sentence the services wrote (contact advice says "opens 08:00 America/Chicago") with
     each IANA zone name in it shown as ``zone`` shows it; the rest is escaped as any text."""
-    known = available_timezones()
+    known = _known_zones()
     out, last = Markup(""), 0
     for m in _ZONE_NAME.finditer(text):
         if m.group(0) in known:
