@@ -106,7 +106,8 @@ def interaction_input(
 
 def seed_history(db_url: str, cases: int) -> None:
     """``cases`` resolved cases of as many other members in the team's read model, as a year of a
-    team's work leaves there: what queries by member read past. All resolved (an open row without
+    team's work leaves there: what queries by member read past (ids ``hist-NNNNNN``, members
+    ``mem-hist-NNNNNN``). All resolved (an open row without
     its workflow would be reconcile's to repair, work the herd would then share the machine with)."""
     from sqlalchemy import create_engine, insert
 

@@ -16,14 +16,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.common import report
+from bench.common import TEAM, report, seed_history
 from services.members import member_attempt_times
 from store.db import make_engine
 from store.migrate import upgrade
-from store.models import Interaction
 from store.repositories import open_safety_escalation
 
 AT = datetime(2026, 12, 7, 17, tzinfo=UTC)
@@ -36,35 +35,17 @@ def per_notice(cases: int, repeat: int, *, index: bool) -> float:
         upgrade(url)
         engine = make_engine(url)
         try:
-            with Session(engine) as s, s.begin():
-                s.execute(text("PRAGMA foreign_keys=OFF"))
-                if not index:
-                    s.execute(text("DROP INDEX ix_interactions_member"))
-                rows = [
-                    {
-                        "id": f"i{i}",
-                        "workflow_id": f"w{i}",
-                        "team_id": "t",
-                        "external_id": f"x{i}",
-                        "member_id": f"m{i}",
-                        "channel": "call",
-                        "status": "resolved",
-                        "received_at": AT,
-                        "due_at": AT,
-                        "created_at": AT,
-                        "updated_at": AT,
-                    }
-                    for i in range(cases)
-                ]
-                for i in range(0, cases, 5000):
-                    s.execute(insert(Interaction), rows[i : i + 5000])
+            if not index:
+                with engine.begin() as conn:
+                    conn.execute(text("DROP INDEX ix_interactions_member"))
+            seed_history(url, cases)
             step = max(1, cases // repeat)
             with Session(engine) as s:
                 t0 = time.perf_counter()
                 for i in range(repeat):
                     k = (i * step) % cases
-                    open_safety_escalation(s, f"i{k}")
-                    member_attempt_times(s, "t", f"m{k}", AT - timedelta(days=1))
+                    open_safety_escalation(s, f"hist-{k:06}")
+                    member_attempt_times(s, TEAM, f"mem-hist-{k:06}", AT - timedelta(days=1))
                 return (time.perf_counter() - t0) / repeat * 1000
         finally:
             engine.dispose()
