@@ -563,7 +563,7 @@ async def test_pages_show_names_plain_words_and_short_zones(api: httpx.AsyncClie
     await escalation_of(api, case["id"], "deadline_missed")
     ana = await signed_in(api, "t-chw-ana")
     lead = await signed_in(api, "t-lead")
-    short = datetime.now(ZoneInfo("America/Chicago")).strftime("%Z")
+    short = zone_abbr("America/Chicago")
     pages = {
         "queue": html.unescape((await api.get("/console/queue", headers={"Cookie": ana["Cookie"]})).text),
         "case": html.unescape(
