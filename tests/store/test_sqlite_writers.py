@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, event, insert, select, text
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
@@ -119,3 +120,21 @@ def test_a_thread_writing_on_a_second_connection_does_not_wait_for_itself(
     assert "sqlite.second_writer_in_thread" in events
     assert "sqlite.writer_lock_timed_out" not in events
     assert not lock.locked()
+
+
+def test_a_sqlite_session_runs_only_its_own_statements(engine: Engine) -> None:
+    """A SQLite connection is a file handle: no ``SELECT 1`` ping at each checkout (every
+    activity's session paid one; 5 % of the worker at 17:00). A server's pool still pings."""
+    statements: list[str] = []
+
+    @event.listens_for(engine, "checkout")
+    def trace(dbapi_conn: Any, *_: Any) -> None:
+        dbapi_conn.set_trace_callback(statements.append)
+
+    sessions = make_sessionmaker(engine)
+    for _ in range(3):
+        with sessions() as session:
+            session.execute(select(Team.id)).all()
+    assert [s for s in statements if "SELECT 1" in s.upper()] == []
+    assert sum("FROM teams" in s for s in statements) == 3
+    assert make_engine("postgresql+psycopg://u@localhost:1/none").pool._pre_ping
