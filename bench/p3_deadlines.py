@@ -29,9 +29,14 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -108,7 +113,11 @@ async def main(args: argparse.Namespace) -> int:
     lead = args.lead if args.lead is not None else 30 + n / 25
     cfg = always_open_team()
     prefix = f"p3-{uuid.uuid4().hex[:6]}"
-    with stack(db=args.db, start_api=False) as s, contextlib.ExitStack() as extra:
+    with (
+        stack(db=args.db, start_api=False) as s,
+        contextlib.ExitStack() as extra,
+        contextlib.ExitStack() as spying,
+    ):
         await scale_out(s, extra, workers=args.workers, apis=args.apis)
         client = await connect(s)
         if args.history:
@@ -135,6 +144,9 @@ async def main(args: argparse.Namespace) -> int:
         await wait_rows(s, prefix, n, within=lead * 3)
         settled_before = (due - datetime.now(UTC)).total_seconds()
         log(f"P3: started in {took:.0f} s, all rows projected {settled_before:.0f} s before the deadline")
+        if args.profile:
+            await asyncio.sleep(max(0.0, settled_before - 1))
+            spying.enter_context(profiled(s.worker.pid, args.profile))
         deadline = time.monotonic() + max(0.0, settled_before) + 600
         rows: list[tuple[object, ...]] = []
         while time.monotonic() < deadline:
@@ -146,6 +158,7 @@ async def main(args: argparse.Namespace) -> int:
             if len(rows) >= n:
                 break
             await asyncio.sleep(2)
+        spying.close()
         loads.append(_load())
         after: list[float] = []
         if args.baseline_after:  # the machine's load moves: the same baseline again, after the herd
@@ -175,6 +188,21 @@ async def main(args: argparse.Namespace) -> int:
         f"load average (1 min) {load}",
     )
     return 0 if ok else 1
+
+
+@contextlib.contextmanager
+def profiled(pid: int, out: Path) -> Iterator[None]:
+    """``py-spy record`` on the worker from the instant on, in py-spy's raw (collapsed) form, until
+    the figure's stack stops; the figure taken with it is slower than one without."""
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "-p", str(pid), "-r", "50", "-f", "raw", "--idle", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log(f"P3: py-spy on the worker (pid {pid}) into {out}")
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        proc.wait(timeout=60)
 
 
 def _load() -> str:
@@ -210,6 +238,12 @@ def parse() -> argparse.Namespace:
         type=int,
         default=0,
         help="earlier resolved cases (of other members) put in the read model first",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="record the worker with py-spy from the instant on (raw samples, --idle) into this file",
     )
     return scale_checked(p)
 
