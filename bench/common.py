@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
@@ -329,6 +330,18 @@ async def tally_settled(
         if got.ok() or time.monotonic() > deadline:
             return got
         await asyncio.sleep(1.0)
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def rss_mb(pid: int, *, field: str = "VmRSS") -> float:

@@ -34,12 +34,20 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from statistics import median
 
 import httpx
 
-from bench.common import ROW, Once, report, scale_checked, scale_options, scale_out, tally_settled
+from bench.common import (
+    ROW,
+    Once,
+    cpu_seconds,
+    report,
+    scale_checked,
+    scale_options,
+    scale_out,
+    tally_settled,
+)
 from drills import baseline
 from drills.common import Api, Outcome, Proc, Stats, converge, log, percentile, run_clients, stack
 
@@ -47,22 +55,12 @@ from drills.common import Api, Outcome, Proc, Stats, converge, log, percentile, 
 TARGETS = {10: 0.5, 50: 0.35}
 # A well-behaved client waits what the API asks (its Retry-After), up to this long.
 RETRY_AFTER_CAP = 60.0
-TICKS = os.sysconf("SC_CLK_TCK")
 # Every lifecycle once: its row, resolved, and one resolution on its timeline.
 RESOLVED_ONCE = (
     ROW,
     Once("resolved row", where="i.status = 'resolved'"),
     Once("resolution on the timeline", "timeline_events", "t.kind = 'resolved'"),
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used so far (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def cpu_of(procs: Sequence[Proc]) -> float:

@@ -34,7 +34,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from bench.common import (
     OverdueShape,
     always_open_team,
     connect,
+    cpu_seconds,
     interaction_input,
     report,
     scale_checked,
@@ -81,10 +83,38 @@ OVERDUE_ONCE = (
 )
 
 
-async def bare(client: Client, n: int, lead: float) -> list[float]:
+@dataclass
+class Cpu:
+    """CPU seconds the Temporal server and the workers used from the instant until the last
+    notice (or bare activity) was in: a herd's cost, steadier than its lateness on a shared
+    machine. The bare workflows' worker runs in the bench's own process."""
+
+    server: float = 0.0
+    workers: float = 0.0
+
+    def mean(self, other: Cpu) -> Cpu:
+        return Cpu((self.server + other.server) / 2, (self.workers + other.workers) / 2)
+
+    def per_case(self, n: int) -> str:
+        return f"server {1000 * self.server / n:.1f} ms, workers {1000 * self.workers / n:.1f} ms"
+
+
+def cpu_now(server: int, workers: Sequence[int]) -> Cpu:
+    """The CPU used so far by the server and the workers (pid 0: this process, by itself)."""
+    mine = time.process_time()
+    return Cpu(cpu_seconds(server), sum(cpu_seconds(p) if p else mine for p in workers))
+
+
+def cpu_since(start: Cpu, server: int, workers: Sequence[int]) -> Cpu:
+    end = cpu_now(server, workers)
+    return Cpu(end.server - start.server, end.workers - start.workers)
+
+
+async def bare(client: Client, n: int, lead: float, server: int) -> tuple[list[float], Cpu]:
     """Lateness (s) of N bare workflows of the overdue shape (``OverdueShape``: timer, local
     activity, abandoned child doing a local activity and an activity) due at one instant: the
-    wall time of each child's activity."""
+    wall time of each child's activity; and the CPU of the server and of this process (their
+    worker) meanwhile."""
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
     at = time.time() + lead
     async with Worker(
@@ -104,8 +134,11 @@ async def bare(client: Client, n: int, lead: float) -> list[float]:
         if time.time() > at:
             log(f"P3 baseline: starting took longer than --lead ({lead:g} s): raise it")
         log(f"P3 baseline: {n} bare workflows started, due in {at - time.time():.0f} s")
+        await asyncio.sleep(max(0.0, at - time.time()))
+        start = cpu_now(server, [0])
         stamps = await stamped(queue, n)
-    return [s - at for s in stamps]
+        cpu = cpu_since(start, server, [0])
+    return [s - at for s in stamps], cpu
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -118,14 +151,15 @@ async def main(args: argparse.Namespace) -> int:
         contextlib.ExitStack() as extra,
         contextlib.ExitStack() as spying,
     ):
-        await scale_out(s, extra, workers=args.workers, apis=args.apis)
+        fleet = await scale_out(s, extra, workers=args.workers, apis=args.apis)
+        workers = [w.pid for w in fleet.workers]
         client = await connect(s)
         if args.history:
             seed_history(s.db_url, args.history)
             log(f"P3: {args.history} earlier cases of other members in the read model")
         log(f"P3 baseline: {n} bare workflows sleeping to one instant")
         base_lead = args.base_lead if args.base_lead is not None else 15 + n / 30
-        base = await bare(client, n, base_lead)
+        base, base_cpu = await bare(client, n, base_lead, s.temporal.pid)
         loads = [_load()]
         due = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
         policy = cfg.policy.model_copy(update={"text_response_business_minutes": 1, "due_soon_minutes": 0})
@@ -148,6 +182,8 @@ async def main(args: argparse.Namespace) -> int:
             await asyncio.sleep(max(0.0, settled_before - 1))
             spying.enter_context(profiled(s.worker.pid, args.profile))
         deadline = time.monotonic() + max(0.0, settled_before) + 600
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        start = cpu_now(s.temporal.pid, workers)
         rows: list[tuple[object, ...]] = []
         while time.monotonic() < deadline:
             rows = s.sql(
@@ -158,12 +194,16 @@ async def main(args: argparse.Namespace) -> int:
             if len(rows) >= n:
                 break
             await asyncio.sleep(2)
+        cpu = cpu_since(start, s.temporal.pid, workers)
         spying.close()
         loads.append(_load())
         after: list[float] = []
         if args.baseline_after:  # the machine's load moves: the same baseline again, after the herd
             log(f"P3 baseline again: {n} bare workflows sleeping to one instant")
-            after = await bare(client, n, base_lead)
+            after, after_cpu = await bare(client, n, base_lead, s.temporal.pid)
+            base_cpu = Cpu(
+                (base_cpu.server + after_cpu.server) / 2, (base_cpu.workers + after_cpu.workers) / 2
+            )
             loads.append(_load())
         counted = await tally_settled(s.sql, prefix, [i.external_id for i in inputs], OVERDUE_ONCE)
     lateness = [(_aware(r[0]) - due).total_seconds() for r in rows]
@@ -183,6 +223,7 @@ async def main(args: argparse.Namespace) -> int:
         f"same-shape bare workflows: {spread(base)}"
         + (f", again after: {spread(after)}" if after else "")
         + f"; p99 ratio {ratio:.2f} (target ≤ {TARGET}); "
+        f"CPU per case from the instant: {cpu.per_case(n)} (bare: {base_cpu.per_case(n)}); "
         f"set-up ended {settled_before:.0f} s before the instant; {counted.line()} "
         f"(db={args.db}, {args.workers} workers, {args.apis} APIs, {args.history} earlier cases); "
         f"load average (1 min) {load}",
@@ -195,7 +236,7 @@ def profiled(pid: int, out: Path) -> Iterator[None]:
     """``py-spy record`` on the worker from the instant on, in py-spy's raw (collapsed) form, until
     the figure's stack stops; the figure taken with it is slower than one without."""
     spy = Path(sys.executable).parent / "py-spy"
-    cmd = [str(spy), "record", "-p", str(pid), "-r", "50", "-f", "raw", "--idle", "-o", str(out)]
+    cmd = [str(spy), "record", "-p", str(pid), "-r", "50", "-f", "raw", "-o", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log(f"P3: py-spy on the worker (pid {pid}) into {out}")
     try:
@@ -243,7 +284,7 @@ def parse() -> argparse.Namespace:
         "--profile",
         type=Path,
         default=None,
-        help="record the worker with py-spy from the instant on (raw samples, --idle) into this file",
+        help="record the worker with py-spy from the instant on (raw samples, on-CPU only) into this file",
     )
     return scale_checked(p)
 

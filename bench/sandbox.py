@@ -32,7 +32,7 @@ from statistics import median
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import _Definition
 
-from bench.common import ROOT, report
+from bench.common import ROOT, cpu_seconds, report
 from drills.common import compile_project, log
 from workers.main import WORKFLOW_PASSTHROUGH_MODULES, workflow_runner
 from workflows.registry import ALL_WORKFLOWS
@@ -85,19 +85,16 @@ def command(figure: str, args: argparse.Namespace) -> list[str]:
     return [*cmd, "--n", str(args.n7 if figure == "p7" else args.n)]
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def worker_cpu(bench_pid: int) -> float | None:
     """CPU seconds (user + system) the bench's worker process has used so far, if it runs."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
             cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if int(fields[1]) == bench_pid and b"worker" in cmdline[-3:]:
-            return (int(fields[11]) + int(fields[12])) / TICKS
+        if parent == bench_pid and b"worker" in cmdline[-3:]:
+            return cpu_seconds(int(stat.parent.name))
     return None
 
 
