@@ -28,12 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
+from activities.group_signals import GroupSignals
 from domain.grouping import TASK_SUBSCRIBER, NotificationPolicy, is_bypass, stored_policy
 from domain.ids import group_workflow_id
-from domain.messages import DeliveryRequest, GroupAdd, GroupInput, NotificationRequest, TimelineEntry
+from domain.messages import DeliveryRequest, GroupInput, NotificationRequest, TimelineEntry
 from domain.notices import Roster, inhibitable, inhibited_by, recipients, roster_needed
 from services.faults import crash_point
 from store import outbox, repositories as repo
@@ -43,10 +42,6 @@ from store.projection import add_timeline
 
 log = structlog.get_logger(__name__)
 
-# The recipient's grouping workflow (workflows/notification_group.py) and its signal, by name:
-# this module is below the workflows that run its activities, and imports none of them.
-GROUP_WORKFLOW = "NotificationGroupWorkflow"
-GROUP_ADD_SIGNAL = "add"
 POLICIES_KEPT = 256  # teams' notification policies kept per worker
 
 
@@ -191,11 +186,11 @@ class NotificationActivities:
         self._policies: dict[tuple[str, int, object], NotificationPolicy | None] = {}
         self._policies_lock = threading.Lock()
         # Grouping (docs/rules.md §2.8) signals a workflow from this thread on the worker's loop.
-        self._client = client
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        self._groups = GroupSignals(client) if client is not None else None
 
     @activity.defn(name="notify")
     def notify(self, req: NotificationRequest) -> int:
@@ -257,7 +252,7 @@ class NotificationActivities:
 
         Kept by (team, version, updated_at), which every change of a team's config bumps: the
         config's JSON is read and decoded again only when it changed, not for every notice."""
-        if self._client is None or self._loop is None:
+        if self._groups is None or self._loop is None:
             return None
         return self._stored_policy(session, team_id)
 
@@ -284,9 +279,7 @@ class NotificationActivities:
     def _signal_group(
         self, team_id: str, recipient_id: str, ids: list[int], at: datetime, policy: NotificationPolicy
     ) -> None:
-        assert self._client is not None and self._loop is not None
-        client, add = self._client, GroupAdd(notification_ids=ids, at=at)
-        workflow_id = group_workflow_id(team_id, recipient_id)
+        assert self._groups is not None and self._loop is not None
         group = GroupInput(
             team_id=team_id,
             recipient_id=recipient_id,
@@ -295,35 +288,9 @@ class NotificationActivities:
             repeat_interval_minutes=policy.repeat_interval_minutes,
             max_items_per_delivery=policy.max_items_per_delivery,
         )
-        task_queue = activity.info().task_queue  # here: the coroutine runs on the worker's loop
-
-        async def signal_with_start() -> None:
-            for _ in range(3):
-                try:
-                    await client.start_workflow(
-                        GROUP_WORKFLOW,
-                        group,
-                        id=workflow_id,
-                        task_queue=task_queue,
-                        start_signal=GROUP_ADD_SIGNAL,
-                        start_signal_args=[add],
-                        static_summary=f"notices to {recipient_id} of team {team_id}, grouped",
-                    )
-                    return
-                except WorkflowAlreadyStartedError:
-                    # Many notices to one recipient at once: a server may answer one of the
-                    # concurrent signal-with-starts "already started". Signal the running one.
-                    handle = client.get_workflow_handle(workflow_id)
-                    try:
-                        await handle.signal(GROUP_ADD_SIGNAL, add)
-                        return
-                    except RPCError as err:
-                        if err.status != RPCStatusCode.NOT_FOUND:
-                            raise
-                        # It ended meanwhile (idle): start it again.
-            raise RuntimeError(f"could not hand notices to {workflow_id}")
-
-        asyncio.run_coroutine_threadsafe(signal_with_start(), self._loop).result(timeout=30)
+        task_queue = activity.info().task_queue
+        handed = self._groups.add(group_workflow_id(team_id, recipient_id), group, ids, at, task_queue)
+        asyncio.run_coroutine_threadsafe(handed, self._loop).result(timeout=30)
 
     @activity.defn(name="deliver_group")
     def deliver_group(self, req: DeliveryRequest) -> int:

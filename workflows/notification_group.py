@@ -18,7 +18,8 @@ from temporalio import workflow
 from workflows.common import NOTIFY_OPTIONS
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import GROUP_ADD_SIGNAL, GROUP_WORKFLOW, NotificationActivities
+    from activities.group_signals import GROUP_ADD_SIGNAL, GROUP_WORKFLOW
+    from activities.notifications import NotificationActivities
     from domain.grouping import NotificationPolicy, flush_at
     from domain.messages import DeliveryRequest, GroupAdd, GroupInput
 

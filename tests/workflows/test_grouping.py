@@ -8,6 +8,8 @@ import asyncio
 import dataclasses
 import threading
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.notifications import NotificationActivities
@@ -64,10 +67,27 @@ async def notify(
     req: NotificationRequest,
 ) -> None:
     """Run the ``notify`` activity as a workflow would (in a worker thread, on ``task_queue``)."""
-    acts = NotificationActivities(sessions, channel, client=client)
+    await run_notify(NotificationActivities(sessions, channel, client=client), task_queue, req)
+
+
+async def run_notify(
+    acts: NotificationActivities,
+    task_queue: str,
+    req: NotificationRequest,
+    threads: ThreadPoolExecutor | None = None,
+) -> None:
+    """``notify`` of one worker's activities (``acts``), in a worker thread (of ``threads``, as
+    a worker's activity slots; else the loop's few default ones), on ``task_queue``."""
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, task_queue=task_queue)
-    await asyncio.to_thread(env.run, acts.notify, req)
+    await asyncio.get_running_loop().run_in_executor(threads, env.run, acts.notify, req)
+
+
+@pytest.fixture
+def threads() -> Iterator[ThreadPoolExecutor]:
+    """Activity slots for notices running at once (the worker's are many; the loop's default few)."""
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        yield pool
 
 
 def overdue(n: int) -> NotificationRequest:
@@ -255,3 +275,89 @@ async def test_a_notice_that_loses_the_start_race_joins_the_running_group(
     await env.sleep(timedelta(seconds=35))
     [group] = await eventually(lambda: _settled(channel, 2))
     assert len(group["notifications"]) == 2
+
+
+class HeldFirstStart:
+    """A client whose signal-with-starts are recorded (the ids each carries); the first is held
+    until ``total`` notices are written, so the others arrive while it is on its way."""
+
+    def __init__(self, client: Client, sessions: sessionmaker[Session], total: int) -> None:
+        self._client, self._sessions, self._total = client, sessions, total
+        self.carried: list[list[int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def start_workflow(self, *args: Any, **kwargs: Any) -> Any:
+        self.carried.append(list(kwargs["start_signal_args"][0].notification_ids))
+        if len(self.carried) == 1:
+            for _ in range(200):
+                if len(rows(self._sessions)) >= self._total:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # the last written reach the hand-over
+        return await self._client.start_workflow(*args, **kwargs)
+
+
+async def test_notices_to_one_lead_at_once_go_to_the_group_in_few_signals(
+    env: WorkflowEnvironment,
+    client: Client,
+    worker: Any,
+    sessions: sessionmaker[Session],
+    channel: Recording,
+    task_queue: str,
+    threads: ThreadPoolExecutor,
+) -> None:
+    """17:00: forty overdue notices to one lead while the first signal is on its way share the
+    next one (not forty signal-with-starts), and the lead still gets all forty, once each."""
+    with_grouping(sessions)
+    held = HeldFirstStart(client, sessions, 40)
+    acts = NotificationActivities(sessions, channel, client=held)  # type: ignore[arg-type]
+    await asyncio.gather(*(run_notify(acts, task_queue, overdue(n), threads) for n in range(40)))
+    assert len(held.carried) <= 2, held.carried  # those written meanwhile go in the held one's wake
+    assert sorted(i for ids in held.carried for i in ids) == [r.id for r in rows(sessions)]
+    await env.sleep(timedelta(seconds=35))
+    [group] = await eventually(lambda: _settled(channel, 40))
+    listed = [n["id"] for n in group["notifications"]]
+    assert len(listed) == len(set(listed)) == 40
+
+
+async def test_a_failed_signal_fails_only_the_notices_it_carried(
+    env: WorkflowEnvironment,
+    client: Client,
+    worker: Any,
+    sessions: sessionmaker[Session],
+    channel: Recording,
+    task_queue: str,
+    threads: ThreadPoolExecutor,
+) -> None:
+    """The server refuses the first hand-over: its notice's activity fails, and its retry hands it
+    over; the notices that gathered meanwhile go in the next signal. The lead gets all six once."""
+    with_grouping(sessions)
+
+    class Refused(RPCError):
+        pass
+
+    class RefuseFirst(HeldFirstStart):
+        async def start_workflow(self, *args: Any, **kwargs: Any) -> Any:
+            if not self.carried:
+                self.carried.append([])
+                await asyncio.sleep(0.5)
+                raise Refused("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+            return await super().start_workflow(*args, **kwargs)
+
+    refusing = RefuseFirst(client, sessions, 0)
+    acts = NotificationActivities(sessions, channel, client=refusing)  # type: ignore[arg-type]
+    req = overdue(0)
+    first = asyncio.ensure_future(run_notify(acts, task_queue, req, threads))
+    await asyncio.sleep(0.1)
+    others = asyncio.gather(*(run_notify(acts, task_queue, overdue(n), threads) for n in range(1, 6)))
+    with pytest.raises(Refused):
+        await first
+    await others
+    assert [len(ids) for ids in refusing.carried] == [0, 5]
+    await run_notify(acts, task_queue, req)  # the activity's retry
+    await env.sleep(timedelta(seconds=35))
+    [group] = await eventually(lambda: _settled(channel, 6))
+    listed = [n["id"] for n in group["notifications"]]
+    assert len(listed) == len(set(listed)) == 6
