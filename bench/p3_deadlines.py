@@ -236,7 +236,7 @@ def profiled(pid: int, out: Path) -> Iterator[None]:
     """``py-spy record`` on the worker from the instant on, in py-spy's raw (collapsed) form, until
     the figure's stack stops; the figure taken with it is slower than one without."""
     spy = Path(sys.executable).parent / "py-spy"
-    cmd = [str(spy), "record", "-p", str(pid), "-r", "50", "-f", "raw", "-o", str(out)]
+    cmd = [str(spy), "record", "-p", str(pid), "-r", "50", "-f", "raw", "--gil", "-o", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log(f"P3: py-spy on the worker (pid {pid}) into {out}")
     try:
@@ -284,7 +284,7 @@ def parse() -> argparse.Namespace:
         "--profile",
         type=Path,
         default=None,
-        help="record the worker with py-spy from the instant on (raw samples, on-CPU only) into this file",
+        help="py-spy on the worker from the instant on (raw samples of the GIL's holder) into this file",
     )
     return scale_checked(p)
 
