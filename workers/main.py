@@ -34,7 +34,12 @@ from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
 from workers.reconcile import Reconciler
 from workers.retention import Retention
-from workers.sandbox import ContextFreeSandboxRunner, context_free, share_workflow_code
+from workers.sandbox import (
+    ContextFreeSandboxRunner,
+    context_free,
+    share_workflow_code,
+    skip_idle_payload_walks,
+)
 from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
@@ -75,8 +80,10 @@ def workflow_runner(sandbox: bool = True, converter: DataConverter | None = None
     passed through (the default), or no sandbox (``worker_workflow_sandbox=False``).
 
     With a data converter that takes no serialization context (no codec, no external storage:
-    ours), the sandbox is not entered to ask for one for every payload (``workers.sandbox``). The
-    workflows' own modules, imported again for each new instance, reuse their code objects."""
+    ours), the sandbox is not entered to ask for one for every payload, and the SDK's walks of an
+    activation's payloads, which would hand each back unchanged, are skipped (``workers.sandbox``).
+    The workflows' own modules, imported again for each new instance, reuse their code objects."""
+    skip_idle_payload_walks()  # for a context-free converter only, decided per activation
     if not sandbox:
         return UnsandboxedWorkflowRunner()
     share_workflow_code({w.__module__ for w in ALL_WORKFLOWS})

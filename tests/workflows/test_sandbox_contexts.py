@@ -8,6 +8,7 @@ import importlib
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from temporalio.api.common.v1 import Payload
@@ -15,6 +16,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.converter import PayloadCodec
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from temporalio.worker._command_aware_visitor import CommandAwarePayloadVisitor
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from tests.workflows.sandbox_probe import Echo, WallClock, echo
@@ -109,3 +111,62 @@ async def test_the_context_free_runner_with_shared_code_still_refuses_a_wall_clo
             with pytest.raises(WorkflowFailureError) as failed:
                 await env.client.execute_workflow(WallClock.run, id=f"{queue}-{n}", task_queue=queue)
             assert "Cannot access datetime.datetime.now" in str(failed.value.cause)
+
+
+class _Counting(_Identity):
+    """An identity codec that counts the payloads it is given."""
+
+    def __init__(self) -> None:
+        self.encoded = 0
+        self.decoded = 0
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        self.encoded += len(payloads)
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        self.decoded += len(payloads)
+        return list(payloads)
+
+
+async def _echo_walks(client: Client, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
+    """Run ``Echo`` on a worker built as ours is; (its answer, payload walks the SDK made)."""
+    walks = [0]
+    visit = CommandAwarePayloadVisitor.visit
+
+    async def counted(self: CommandAwarePayloadVisitor, *args: Any, **kwargs: Any) -> None:
+        walks[0] += 1
+        await visit(self, *args, **kwargs)
+
+    monkeypatch.setattr(CommandAwarePayloadVisitor, "visit", counted)
+    queue = f"probe-{uuid.uuid4().hex[:8]}"
+    runner = workflow_runner(True, client.data_converter)
+    async with Worker(client, task_queue=queue, workflows=[Echo], activities=[echo], workflow_runner=runner):
+        got = await client.execute_workflow(Echo.run, "ünïcode ✓", id=queue, task_queue=queue)
+    return got, walks[0]
+
+
+async def test_without_codec_the_worker_skips_the_sdks_payload_walks(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our converter (no codec, no external storage): no walk of an activation's or a
+    completion's payloads (six per activation in the SDK), and the payloads arrive unchanged."""
+    got, walks = await _echo_walks(env.client, monkeypatch)
+    assert got == "ünïcode ✓"
+    assert walks == 0
+
+
+async def test_with_a_codec_every_workflow_payload_still_goes_through_it(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment with the payload codec (architecture §3.12): the worker walks the payloads as
+    the SDK does, and the codec sees the workflow's input, its activity's input and result, and
+    its answer."""
+    codec = _Counting()
+    config = env.client.config()
+    config["data_converter"] = dataclasses.replace(env.client.data_converter, payload_codec=codec)
+    client = Client(**config)
+    got, walks = await _echo_walks(client, monkeypatch)
+    assert got == "ünïcode ✓"
+    assert walks > 0
+    assert codec.encoded >= 3 and codec.decoded >= 3
