@@ -37,6 +37,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from temporalio.client import Client
@@ -66,7 +67,7 @@ from bench.common import (
     wait_rows,
 )
 from domain.models import Policy
-from drills.common import log, percentile, stack
+from drills.common import drill_team, log, percentile, stack
 
 TARGET = 1.3
 LEAD = "lead-lee"  # the demo team's lead, the deadline_missed escalation's first level
@@ -147,7 +148,7 @@ async def main(args: argparse.Namespace) -> int:
     cfg = always_open_team()
     prefix = f"p3-{uuid.uuid4().hex[:6]}"
     with (
-        stack(db=args.db, start_api=False) as s,
+        stack(db=args.db, start_api=False, team=partial(drill_team, grouped=args.notices == "grouped")) as s,
         contextlib.ExitStack() as extra,
         contextlib.ExitStack() as spying,
     ):
@@ -225,7 +226,8 @@ async def main(args: argparse.Namespace) -> int:
         + f"; p99 ratio {ratio:.2f} (target ≤ {TARGET}); "
         f"CPU per case from the instant: {cpu.per_case(n)} (bare: {base_cpu.per_case(n)}); "
         f"set-up ended {settled_before:.0f} s before the instant; {counted.line()} "
-        f"(db={args.db}, {args.workers} workers, {args.apis} APIs, {args.history} earlier cases); "
+        f"(db={args.db}, {args.workers} workers, {args.apis} APIs, {args.history} earlier cases, "
+        f"notices {args.notices}); "
         f"load average (1 min) {load}",
     )
     return 0 if ok else 1
@@ -279,6 +281,13 @@ def parse() -> argparse.Namespace:
         type=int,
         default=0,
         help="earlier resolved cases (of other members) put in the read model first",
+    )
+    p.add_argument(
+        "--notices",
+        choices=("grouped", "alone"),
+        default="grouped",
+        help="the lead's notices grouped (the product's default) or each delivered alone "
+        "(notifications: null; every P3 figure before 2026-12-06 07:00)",
     )
     p.add_argument(
         "--profile",

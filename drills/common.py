@@ -46,14 +46,16 @@ TEAM = "eastside"
 SYSTEM = "drill-system"
 
 
-def drill_team(folder: Path) -> Path:
+def drill_team(folder: Path, *, grouped: bool = False) -> Path:
     """The demo team with one case per contact and one delivery per notice: drills and benches
     start many independent cases for few members, which the team's default (repeat contacts
     merge, docs/rules.md §2.10) would join into one case each, and count notices as they are
-    delivered, which grouping (the default, §2.8) would hold for its group wait."""
+    delivered, which grouping (the default, §2.8) would hold for its group wait. ``grouped``:
+    the team's notices grouped as by default (a figure that counts notices written, not sent)."""
     team = yaml.safe_load(DEMO_TEAM.read_text())
     team["config"].setdefault("policy", {})["merge_repeat_contacts"] = False
-    team["config"]["notifications"] = None
+    if not grouped:
+        team["config"]["notifications"] = None
     path = folder / "drill_team.yaml"
     path.write_text(yaml.safe_dump(team, sort_keys=False))
     return path
