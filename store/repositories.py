@@ -805,12 +805,17 @@ def escalations_of_interactions(
 def open_safety_escalation(session: Session, interaction_id: str) -> str | None:
     """An unresolved safety escalation of the case's member (on any of their cases in the team),
     or None: what inhibits the member's other escalation notices (``domain.notices.inhibited_by``)."""
-    case = session.get(Interaction, interaction_id)
+    # The two columns it needs, not the whole row (every escalation notice asks, 17:00 included).
+    case = session.execute(
+        select(Interaction.team_id, Interaction.member_id).where(Interaction.id == interaction_id)
+    ).first()
     if case is None:
         return None
     # A caller nobody has linked to a member yet (member_id NULL) is only this case's caller.
     same = (
-        Interaction.member_id == case.member_id if case.member_id is not None else Interaction.id == case.id
+        Interaction.member_id == case.member_id
+        if case.member_id is not None
+        else Interaction.id == interaction_id
     )
     found: str | None = session.scalar(
         select(Escalation.id)
