@@ -38,6 +38,7 @@ from workers.sandbox import (
     ContextFreeSandboxRunner,
     context_free,
     share_workflow_code,
+    share_workflow_definitions,
     skip_idle_payload_walks,
 )
 from workflows.registry import ALL_WORKFLOWS
@@ -82,11 +83,13 @@ def workflow_runner(sandbox: bool = True, converter: DataConverter | None = None
     With a data converter that takes no serialization context (no codec, no external storage:
     ours), the sandbox is not entered to ask for one for every payload, and the SDK's walks of an
     activation's payloads, which would hand each back unchanged, are skipped (``workers.sandbox``).
-    The workflows' own modules, imported again for each new instance, reuse their code objects."""
+    The workflows' own modules, imported again for each new instance, reuse their code objects,
+    and their classes the definitions ``@workflow.defn`` found on the worker's own import."""
     skip_idle_payload_walks()  # for a context-free converter only, decided per activation
     if not sandbox:
         return UnsandboxedWorkflowRunner()
     share_workflow_code({w.__module__ for w in ALL_WORKFLOWS})
+    share_workflow_definitions(ALL_WORKFLOWS)
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*WORKFLOW_PASSTHROUGH_MODULES)
     if converter is not None and context_free(converter):
         return ContextFreeSandboxRunner(restrictions=restrictions)

@@ -21,7 +21,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from tests.workflows.sandbox_probe import Echo, WallClock, echo
 from workers.main import workflow_runner
-from workers.sandbox import ContextFreeSandboxRunner, context_free, share_workflow_code
+from workers.sandbox import (
+    ContextFreeSandboxRunner,
+    context_free,
+    share_workflow_code,
+    share_workflow_definitions,
+)
 
 
 class _Identity(PayloadCodec):
@@ -98,6 +103,7 @@ async def test_the_context_free_runner_with_shared_code_still_refuses_a_wall_clo
     also in an instance whose module runs the code objects of an earlier one (each instance still
     runs its module afresh in the sandbox, bound to the guarded modules)."""
     share_workflow_code([PROBE])
+    share_workflow_definitions([WallClock])  # and each instance's class gets the shared definition
     queue = f"probe-{uuid.uuid4().hex[:8]}"
     runner = workflow_runner(True, env.client.data_converter)
     async with Worker(
