@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+import activities.escalations
 from config.settings import Settings
 from domain.ids import interaction_workflow_id
 from domain.models import TeamConfig
@@ -137,3 +140,40 @@ async def test_an_overdue_case_reads_its_escalation_rule_within_its_own_workflow
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
     assert "escalation_rule" not in scheduled, scheduled
+
+
+class _RuleUnreadable:
+    """A team configuration that cannot be read back: the overdue case's rule read fails for good
+    (as it does when the read waits out its 2 minutes behind a 17:00 herd)."""
+
+    @staticmethod
+    def model_validate(_: object) -> None:
+        raise ApplicationError("the team's matrix could not be read", non_retryable=True)
+
+
+async def test_an_overdue_case_whose_rule_read_fails_escalates_on_its_snapshot_and_lives_on(
+    env: WorkflowEnvironment,
+    client: Client,
+    worker: Worker,
+    sessions: sessionmaker[Session],
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The case's promise outlives the rule read: when it fails, the case escalates with the rule
+    it started with (its input's matrix) instead of its workflow failing with nobody told."""
+    monkeypatch.setattr(activities.escalations, "TeamConfig", _RuleUnreadable)
+    monday_10 = next_weekday_at(await now_of(env), 0, 10)
+    await advance_to(env, monday_10)
+    inp = interaction_input(team(), monday_10, channel="call")
+    handle = await start(client, inp, task_queue)
+    st = await eventually(lambda: state_of(handle))
+    await advance_to(env, st.due_at + timedelta(minutes=1))
+
+    async def escalation_row() -> Escalation | None:
+        with sessions() as s:
+            return s.scalar(select(Escalation).where(Escalation.interaction_id == inp.interaction_id))
+
+    row = await eventually(escalation_row)
+    assert row.trigger == "deadline_missed" and row.matrix_version == inp.matrix_version
+    assert row.rule == inp.escalation_matrix["deadline_missed"].model_dump(mode="json")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
