@@ -202,9 +202,7 @@ async def main(args: argparse.Namespace) -> int:
         if args.baseline_after:  # the machine's load moves: the same baseline again, after the herd
             log(f"P3 baseline again: {n} bare workflows sleeping to one instant")
             after, after_cpu = await bare(client, n, base_lead, s.temporal.pid)
-            base_cpu = Cpu(
-                (base_cpu.server + after_cpu.server) / 2, (base_cpu.workers + after_cpu.workers) / 2
-            )
+            base_cpu = base_cpu.mean(after_cpu)
             loads.append(_load())
         counted = await tally_settled(s.sql, prefix, [i.external_id for i in inputs], OVERDUE_ONCE)
     lateness = [(_aware(r[0]) - due).total_seconds() for r in rows]
