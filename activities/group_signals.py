@@ -64,11 +64,6 @@ class GroupSignals:
         # A caller that gives up (its timeout) does not cancel the signal the others wait for.
         await asyncio.shield(batch.sent)
 
-    def pending(self, workflow_id: str) -> int:
-        """How many notices wait for the next signal to ``workflow_id``."""
-        batch = self._waiting.get(workflow_id)
-        return len(batch.ids) if batch is not None else 0
-
     async def _send_all(self, workflow_id: str) -> None:
         """Signal the waiting batch, then whatever gathered meanwhile, until none waits."""
         try:
