@@ -14,9 +14,12 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -333,6 +336,22 @@ async def tally_settled(
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def profiled(pid: int, out: Path, what: str) -> Iterator[None]:
+    """``py-spy record`` on process ``pid`` (``what``, for the log) while the block runs, in
+    py-spy's raw (collapsed) form, of the thread holding the GIL (``--gil``: the process's Python;
+    on-CPU sampling counts idle threads here); a figure taken with it is slower than one without."""
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "-p", str(pid), "-r", "50", "-f", "raw", "--gil", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log(f"{what}: py-spy (pid {pid}) into {out}")
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        proc.wait(timeout=60)
 
 
 def cpu_seconds(pid: int) -> float:

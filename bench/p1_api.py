@@ -1,7 +1,7 @@
 """P1: the happy path through the HTTP API ÷ a bare one-activity workflow, same dev server, same run.
 
 Run: ``python -m bench.p1_api [--clients 10 50] [--lifecycles 100] [--rounds 3] [--db sqlite|postgres]
-[--apis N] [--workers N]``.
+[--apis N] [--workers N] [--profile DIR]``.
 
 Starts the stack of the drills (dev server in memory, SQLite, one worker and one API as
 subprocesses; ``--apis``/``--workers``: that many API and worker processes, all on the same
@@ -34,6 +34,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from statistics import median
 
 import httpx
@@ -42,6 +43,7 @@ from bench.common import (
     ROW,
     Once,
     cpu_seconds,
+    profiled,
     report,
     scale_checked,
     scale_options,
@@ -93,6 +95,8 @@ async def spread_clients(apis: Sequence[Api], clients: int, per_client: int, pre
 async def main(args: argparse.Namespace) -> int:
     prefix = f"p1-{uuid.uuid4().hex[:6]}"
     misses = 0
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     with stack(db=args.db) as s, contextlib.ExitStack() as extra:
         fleet = await scale_out(s, extra, workers=args.workers, apis=args.apis)
         async with contextlib.AsyncExitStack() as clients_of:
@@ -114,7 +118,13 @@ async def main(args: argparse.Namespace) -> int:
                     log(f"P1: round {rnd + 1}: {clients} clients x {per_client} lifecycles through the API")
                     cpu0 = cpu_of(fleet.apis), cpu_of(fleet.workers)
                     t0 = time.monotonic()
-                    outcomes = await spread_clients(apis, clients, per_client, f"{prefix}-c{clients}-r{rnd}")
+                    with contextlib.ExitStack() as spying:
+                        if args.profile:  # the first API and the first worker, API rounds only
+                            for name, proc in (("api", fleet.apis[0]), ("worker", fleet.workers[0])):
+                                out = args.profile / f"p1-c{clients}-r{rnd}-{name}.txt"
+                                spying.enter_context(profiled(proc.pid, out, f"P1: the {name}"))
+                        round_prefix = f"{prefix}-c{clients}-r{rnd}"
+                        outcomes = await spread_clients(apis, clients, per_client, round_prefix)
                     rates.append(total / (time.monotonic() - t0))
                     api_cpu += cpu_of(fleet.apis) - cpu0[0]
                     worker_cpu += cpu_of(fleet.workers) - cpu0[1]
@@ -154,6 +164,13 @@ def parse() -> argparse.Namespace:
     p.add_argument("--lifecycles", type=int, default=100, help="per client count and round (rounded up)")
     p.add_argument("--rounds", type=int, default=3, help="API and baseline rounds, alternating")
     scale_options(p, apis=1, apis_help="API processes; the clients are spread round-robin")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy on the API and the worker during the API rounds (raw samples of the GIL's "
+        "holder) into this folder, one file per process and round; the figure is then slower",
+    )
     return scale_checked(p)
 
 

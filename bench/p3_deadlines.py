@@ -29,12 +29,9 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -52,6 +49,7 @@ from bench.common import (
     connect,
     cpu_seconds,
     interaction_input,
+    profiled,
     report,
     scale_checked,
     scale_options,
@@ -181,7 +179,7 @@ async def main(args: argparse.Namespace) -> int:
         log(f"P3: started in {took:.0f} s, all rows projected {settled_before:.0f} s before the deadline")
         if args.profile:
             await asyncio.sleep(max(0.0, settled_before - 1))
-            spying.enter_context(profiled(s.worker.pid, args.profile))
+            spying.enter_context(profiled(s.worker.pid, args.profile, "P3: the worker"))
         deadline = time.monotonic() + max(0.0, settled_before) + 600
         await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
         start = cpu_now(s.temporal.pid, workers)
@@ -229,21 +227,6 @@ async def main(args: argparse.Namespace) -> int:
         f"load average (1 min) {load}",
     )
     return 0 if ok else 1
-
-
-@contextlib.contextmanager
-def profiled(pid: int, out: Path) -> Iterator[None]:
-    """``py-spy record`` on the worker from the instant on, in py-spy's raw (collapsed) form, until
-    the figure's stack stops; the figure taken with it is slower than one without."""
-    spy = Path(sys.executable).parent / "py-spy"
-    cmd = [str(spy), "record", "-p", str(pid), "-r", "50", "-f", "raw", "--gil", "-o", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log(f"P3: py-spy on the worker (pid {pid}) into {out}")
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-        proc.wait(timeout=60)
 
 
 def _load() -> str:
