@@ -29,6 +29,7 @@ from activities.notifications import (
     WebhookChannel,
 )
 from activities.sessions import activity_sessions
+from config.heap import settle_heap
 from config.settings import Settings
 from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
@@ -198,6 +199,7 @@ async def serve(
     dispatcher = Dispatcher(Outbox(sessions, channel))
     reconciler = Reconciler(client, settings, sessions)
     retention = Retention(settings, sessions)  # purges what is kept only for a while
+    settle_heap()  # everything the worker serves with is built: out of the collector's sight
     tasks = [
         asyncio.create_task(worker.run()),
         asyncio.create_task(dispatcher.run()),
