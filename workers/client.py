@@ -9,12 +9,12 @@ import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client, Interceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from config.settings import Settings
+from workers.payloads import pydantic_shared_converter
 from workflows.search_attributes import ALL_KEYS
 
 log = structlog.get_logger(__name__)
@@ -29,7 +29,7 @@ _INDEXED_TYPES = {
 def data_converter(settings: Settings) -> DataConverter:
     """Pydantic JSON payloads; with a codec key, encrypted with AES-GCM, failures (messages and
     stack traces) included, and payloads that are not encrypted refused (``workers.codec``)."""
-    converter = pydantic_data_converter
+    converter = pydantic_shared_converter
     if settings.codec_key:
         from workers.codec import EncryptionCodec
 
