@@ -9,7 +9,7 @@ the sandbox (``exec`` of a source string, compiled on each call, with ``sys.modu
 builtins swapped in and out): 12 % of the worker's busy time in the 17:00 herd (bench P3).
 
 The answer only matters to a payload codec or an external storage driver; the data converter's
-payload converter never sees it. The worker's converter (``pydantic_data_converter``) has
+payload converter never sees it. The worker's converter (``workers.payloads``, pydantic JSON) has
 neither, so this runner answers "no context" without entering the sandbox, and
 ``build_worker`` uses it only for a converter without a codec and without external storage
 (``context_free``). Everything else, the activation above all, runs in the SDK's sandbox as before.
