@@ -3,6 +3,7 @@ with one cache of type adapters for the process instead of one per workflow inst
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,4 @@ def test_the_worker_and_the_api_use_it_with_and_without_the_codec() -> None:
 
 
 def _fresh_cache(build: Any) -> Any:
-    import functools
-
     return functools.lru_cache(maxsize=workers.payloads.MAX_TYPE_ADAPTERS)(build)
