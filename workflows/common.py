@@ -139,6 +139,8 @@ class TimerLoop(ABC, Generic[Extra]):
         self._notices: list[asyncio.Task[Any]] = []
         self._lock = asyncio.Lock()
         self._ready = ready
+        # The latest instant a timer of this loop fired for (see ``now``).
+        self._reached: datetime | None = None
 
     # -- what a subclass provides
     @abstractmethod
@@ -168,6 +170,32 @@ class TimerLoop(ABC, Generic[Extra]):
         """
         self._touch()
         await self._record(events, extra)
+
+    # -- the workflow's clock
+    def now(self) -> datetime:
+        """``workflow.now()``, never earlier than an instant this loop's timer already fired for.
+
+        The server fires a timer for ``at`` only once ``at`` has passed, and the workflow task that
+        delivers it starts later still, so ``workflow.now() >= at`` there. Except when the SDK's
+        core runs the workflow past a fired timer before that task exists: a query reaching a run
+        the worker no longer caches, whose history ends with the fired timer and the task still
+        waiting, gets the previous task's time (bench/incidents/2026-12-06-p3-5000-early-timer).
+        Live, a deadline then looked not reached and was armed again; replayed with the real time
+        the same task went overdue, and every later task failed. Deciding on this time takes the
+        same branch both ways. Every decision and timestamp of the loop's workflows reads it."""
+        now = workflow.now()
+        reached = self._reached
+        return reached if reached is not None and reached > now else now
+
+    def _timer_fired(self, at: datetime) -> None:
+        """The loop's timer for ``at`` fired: ``at`` has passed, whatever this task's time says."""
+        if workflow.now() < at:
+            workflow.logger.warning(
+                "timer fired before the workflow's time reached it: acting at the timer's instant",
+                extra={"timer_at": at.isoformat(), "workflow_now": workflow.now().isoformat()},
+            )
+        if self._reached is None or at > self._reached:
+            self._reached = at
 
     # -- the loop
     def _touch(self) -> None:
@@ -210,7 +238,7 @@ class TimerLoop(ABC, Generic[Extra]):
                 await workflow.wait_condition(lambda: self._changed)
                 continue
             at, summary = wake
-            delay = (at - workflow.now()).total_seconds()
+            delay = (at - self.now()).total_seconds()
             if delay > 0:
                 if timer is None:
                     timer = asyncio.ensure_future(workflow.sleep(delay, summary=summary))
@@ -220,6 +248,7 @@ class TimerLoop(ABC, Generic[Extra]):
                 if not running.done():
                     continue  # something changed: work out the next wake-up again
                 timer, timer_at = None, None
+                self._timer_fired(at)
             async with self._lock:
                 await self._fire_due()
 
@@ -234,7 +263,7 @@ class TimerLoop(ABC, Generic[Extra]):
                 await workflow.wait_condition(lambda: self._changed)
                 continue
             at, summary = wake
-            delay = (at - workflow.now()).total_seconds()
+            delay = (at - self.now()).total_seconds()
             if delay > 0:
                 try:
                     await workflow.wait_condition(
@@ -242,7 +271,7 @@ class TimerLoop(ABC, Generic[Extra]):
                     )
                     continue  # something changed: work out the next wake-up again
                 except TimeoutError:
-                    pass
+                    self._timer_fired(at)
             async with self._lock:
                 await self._fire_due()
 
@@ -290,7 +319,7 @@ class TimerLoop(ABC, Generic[Extra]):
         return TimelineEntry(
             key=f"{self._entry_scope()}:{step or kind}",
             kind=kind,
-            at=workflow.now(),
+            at=self.now(),
             actor_id=actor_id,
             details={**self._entry_context(), **(details or {})},
         )
