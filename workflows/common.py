@@ -191,8 +191,10 @@ class TimerLoop(ABC, Generic[Extra]):
         """The loop's timer for ``at`` fired: ``at`` has passed, whatever this task's time says."""
         if workflow.now() < at:
             workflow.logger.warning(
-                "timer fired before the workflow's time reached it: acting at the timer's instant",
-                extra={"timer_at": at.isoformat(), "workflow_now": workflow.now().isoformat()},
+                "timer fired before the workflow's time reached it: acting at the timer's instant "
+                "%s (the activation said %s)",
+                at.isoformat(),
+                workflow.now().isoformat(),
             )
         if self._reached is None or at > self._reached:
             self._reached = at
