@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -102,6 +102,12 @@ RECHECK_PAUSE_SECONDS = 1.0
 # server holds a query for it until the sticky timeout (the SDK's 10 s) runs out, then hands it to
 # a live worker. A query that failed the first time is asked again with this much patience.
 QUERY_PATIENCE = timedelta(seconds=15)
+# A case whose deadline or retry (as its row says) falls this close to now, either side, is not
+# asked its state in this run (the next run asks it): a query waiting for a busy worker while the
+# case's timer fires makes the SDK run the case past it with an older time (TimerLoop.now,
+# bench/incidents/2026-12-06-p3-5000-early-timer), and at 17:00 the herd's queries are work the
+# worker needs for the deadlines themselves (each query of a case it no longer caches replays it).
+WAKE_MARGIN = timedelta(minutes=2)
 # How long a missing case row, just re-projected, is waited for before its escalation rows
 # (which refer to it) are written.
 ROW_WAIT_SECONDS = 10.0
@@ -171,6 +177,8 @@ class Report:
     running: int = 0
     # How many running cases were asked their state (the others were unchanged since: ``Memo``).
     asked: int = 0
+    # Running cases not asked this run: their deadline or retry is due about now (``WAKE_MARGIN``).
+    deferred: int = 0
     rows: int = 0
     texts: int = 0
     notices: int = 0
@@ -194,7 +202,8 @@ class Report:
         return (
             f"reconcile{' (dry run)' if self.dry_run else ''}"
             f"{f' team={self.team_id}' if self.team_id else ''}: "
-            f"{self.running} running case(s) ({self.asked} asked), {self.rows} row(s) without one, "
+            f"{self.running} running case(s) ({self.asked} asked, {self.deferred} due now: next run), "
+            f"{self.rows} row(s) without one, "
             f"{self.texts} stale text(s), {self.notices} held notice(s) checked; "
             f"{len(self.differences)} difference(s) ({kinds}); "
             f"{verb} {repaired}, failed {len(self.failed)}; {self.seconds:.1f} s"
@@ -486,6 +495,22 @@ async def _compare(
     return found, views, errors
 
 
+def _waking(view: _RowView | None, now: datetime) -> bool:
+    """Whether the case's deadline (not gone overdue yet) or retry is due within ``WAKE_MARGIN``
+    of ``now``, either side, as its row says."""
+    if view is None:
+        return False
+    cols = view.columns
+    instants = [cols["next_retry_at"]]
+    if not cols["overdue"]:
+        instants.append(cols["due_at"])
+    return any(t is not None and abs(_aware(t) - now) <= WAKE_MARGIN for t in instants)
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
 def _differs(st: InteractionState, view: _RowView | None) -> bool:
     return view is None or bool(_case_differences(st, view) or _escalation_differences(st, view))
 
@@ -494,13 +519,18 @@ async def _check_running(run: _Run, workflow_ids: Sequence[str]) -> None:
     for start in range(0, len(workflow_ids), BATCH):
         batch = workflow_ids[start : start + BATCH]
         marks: dict[str, tuple[str, int]] = {}
-        ask = list(batch)
+        views = await run.db.run(_views, batch)
+        now = now_utc()
+        waking = {w for w in batch if _waking(views.get(w), now)}
+        ask = [w for w in batch if w not in waking]
         if run.memo is not None:
             # Cases whose history and row are as an earlier run found them in step are not asked.
-            found = await asyncio.gather(*(_mark(run, w) for w in batch))
-            marks = {w: m for w, m in zip(batch, found, strict=True) if m is not None}
-            views = await run.db.run(_views, batch)
-            ask = [w for w in batch if not run.memo.unchanged(w, marks.get(w), views.get(w))]
+            found = await asyncio.gather(*(_mark(run, w) for w in ask))
+            marks = {w: m for w, m in zip(ask, found, strict=True) if m is not None}
+            ask = [w for w in ask if not run.memo.unchanged(w, marks.get(w), views.get(w))]
+            for wid in waking:
+                run.memo.forget(wid)
+        run.report.deferred += len(waking)
         run.report.asked += len(ask)
         states, views, errors = await _compare(run, ask)
         suspects = [w for w, st in states.items() if _differs(st, views.get(w))]
@@ -515,9 +545,34 @@ async def _check_running(run: _Run, workflow_ids: Sequence[str]) -> None:
         # just died answers once the server gives up on that worker (QUERY_PATIENCE).
         await asyncio.sleep(RECHECK_PAUSE_SECONDS)
         states, views, errors = await _compare(run, [*suspects, *errors], patient=bool(errors))
-        for wid, err in errors.items():
-            run.found(Difference("query_failed", {"workflow_id": wid}, failed=_error(err)))
+        failing = await asyncio.gather(*(_failing_task(run, w) for w in errors))
+        for (wid, err), attempt in zip(errors.items(), failing, strict=True):
+            if attempt is None:
+                run.found(Difference("query_failed", {"workflow_id": wid}, failed=_error(err)))
+            else:
+                run.found(
+                    Difference(
+                        "workflow_task_failing",
+                        {"workflow_id": wid},
+                        detail=f"attempt {attempt}",
+                        failed=_error(err),
+                    )
+                )
         await asyncio.gather(*(_repair_case(run, w, st, views.get(w)) for w, st in states.items()))
+
+
+async def _failing_task(run: _Run, workflow_id: str) -> int | None:
+    """The attempt of the case's workflow task when it failed before and is being retried (a
+    bug, a nondeterminism error: the case is stuck until the code is fixed); None otherwise or
+    when it could not be described."""
+    try:
+        desc = await run.temporal(run.client.get_workflow_handle(workflow_id).describe(rpc_timeout=run.rpc))
+    except (RPCError, TimeoutError):
+        return None
+    raw = desc.raw_description
+    if not raw.HasField("pending_workflow_task") or raw.pending_workflow_task.attempt < 2:
+        return None
+    return int(raw.pending_workflow_task.attempt)
 
 
 async def _mark(run: _Run, workflow_id: str) -> tuple[str, int] | None:

@@ -13,15 +13,18 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+import services.reconcile
 from activities.notifications import LogChannel
 from config.settings import Settings
 from domain.messages import AcknowledgeInput, AttemptInput, InteractionState, ResolveInput
@@ -254,6 +257,79 @@ async def status_of(client: Client, workflow_id: str) -> WorkflowExecutionStatus
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+async def test_a_case_due_about_now_is_not_asked_until_the_next_run(
+    dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], settings: Settings, running: Worker
+) -> None:
+    """Its timer may fire while the query waits for the worker (bench/incidents/2026-12-06-p3-
+    5000-early-timer), and at 17:00 the worker needs the time for the deadlines: a case whose row
+    says it is due within two minutes either side is deferred, and asked once it is not."""
+    client, db = dev_env.client, Database(sessions, threads=4)
+    team_id = new_team(sessions)
+    (case, _handle), (retry, _retry_handle) = [await create(client, db, settings, team_id) for _ in range(2)]
+    now = datetime.now(UTC)
+    with unit_of_work(sessions) as s:  # both rows differ from their cases, and say "due now"
+        s.get(Interaction, case.id).due_at = now + timedelta(seconds=90)  # type: ignore[union-attr]
+        s.get(Interaction, retry.id).next_retry_at = now - timedelta(seconds=90)  # type: ignore[union-attr]
+    await eventually(lambda: listed(client, team_id, 2))
+    deferred = await reconcile(db, client, settings, team_id=team_id, dry_run=True)
+    assert (deferred.deferred, deferred.asked, deferred.differences) == (2, 0, [])
+    assert "2 due now: next run" in deferred.summary()
+
+    with unit_of_work(sessions) as s:  # the instants are past the margin
+        s.get(Interaction, case.id).due_at = now + timedelta(minutes=3)  # type: ignore[union-attr]
+        s.get(Interaction, retry.id).next_retry_at = now - timedelta(minutes=3)  # type: ignore[union-attr]
+    asked = await reconcile(db, client, settings, team_id=team_id, dry_run=True)
+    assert (asked.deferred, asked.asked) == (0, 2)
+    assert kinds(asked) == {("row_differs", case.id), ("row_differs", retry.id)}
+
+
+@workflow.defn(name="InteractionWorkflow", sandboxed=False)
+class BrokenRelease:
+    """A release whose InteractionWorkflow cannot run the cases in flight: every task fails (as
+    a nondeterminism error does) and the server retries it."""
+
+    @workflow.run
+    async def run(self, inp: Any) -> None:
+        raise RuntimeError("this release cannot run the case")
+
+    @workflow.signal(name="reproject")
+    def reproject(self) -> None:
+        pass
+
+
+async def failing_attempt(handle: Any) -> int | None:
+    raw = (await handle.describe()).raw_description
+    attempt = raw.pending_workflow_task.attempt if raw.HasField("pending_workflow_task") else 0
+    return int(attempt) if attempt >= 2 else None
+
+
+async def test_a_case_whose_workflow_task_keeps_failing_is_reported_as_such(
+    dev_env: WorkflowEnvironment,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not merely "did not answer": ops are told the case is stuck on its own code (its task fails
+    and is retried, bench/incidents/2026-12-06-p3-5000-early-timer), and at which attempt."""
+    monkeypatch.setattr(services.reconcile, "QUERY_PATIENCE", timedelta(seconds=2))
+    client, db = dev_env.client, Database(sessions, threads=4)
+    team_id = new_team(sessions)
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
+        row, handle = await create(client, db, settings, team_id)
+    async with Worker(
+        client, task_queue=task_queue, workflows=[BrokenRelease], workflow_runner=UnsandboxedWorkflowRunner()
+    ):
+        await handle.signal("reproject")  # a task for the new release to run
+        await eventually(lambda: failing_attempt(handle), within=30)
+        await eventually(lambda: listed(client, team_id, 1))
+        report = await reconcile(db, client, settings, team_id=team_id)
+    found = [d for d in report.differences if d.ids.get("workflow_id") == row.workflow_id]
+    assert [d.kind for d in found] == ["workflow_task_failing"], report.differences
+    assert found[0].detail.startswith("attempt ") and found[0].outcome == "failed"
+    assert report.failed
 
 
 async def test_a_row_that_never_got_its_workflow_is_started_once_it_is_a_minute_old(
