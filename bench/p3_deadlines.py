@@ -68,6 +68,8 @@ from domain.models import Policy
 from drills.common import drill_team, log, percentile, stack
 
 TARGET = 1.3
+# The herd of 5,000 (and more) may cost more per case than the herd of 1,000 (issue 24).
+TARGET_LARGE, LARGE = 1.5, 5000
 LEAD = "lead-lee"  # the demo team's lead, the deadline_missed escalation's first level
 # Every case overdue once: its row, the lead's notice, the escalation.
 OVERDUE_ONCE = (
@@ -212,14 +214,15 @@ async def main(args: argparse.Namespace) -> int:
         base_p99 = (base_p99 + percentile(after, 99)) / 2
     ratio = percentile(lateness, 99) / base_p99
     load = ", ".join(loads)
-    ok = ratio <= TARGET and len(rows) >= n and settled_before > 0 and counted.ok()
+    target = TARGET_LARGE if n >= LARGE else TARGET
+    ok = ratio <= target and len(rows) >= n and settled_before > 0 and counted.ok()
     report(
         "P3",
         ok,
         f"{n} interactions due at one instant: overdue notices {len(rows)}/{n}, lateness {spread(lateness)}; "
         f"same-shape bare workflows: {spread(base)}"
         + (f", again after: {spread(after)}" if after else "")
-        + f"; p99 ratio {ratio:.2f} (target ≤ {TARGET}); "
+        + f"; p99 ratio {ratio:.2f} (target ≤ {target}); "
         f"CPU per case from the instant: {cpu.per_case(n)} (bare: {base_cpu.per_case(n)}); "
         f"set-up ended {settled_before:.0f} s before the instant; {counted.line()} "
         f"(db={args.db}, {args.workers} workers, {args.apis} APIs, {args.history} earlier cases, "
