@@ -104,7 +104,7 @@ RECHECK_PAUSE_SECONDS = 1.0
 QUERY_PATIENCE = timedelta(seconds=15)
 # A case whose deadline or retry (as its row says) falls this close to now, either side, is not
 # asked its state in this run (the next run asks it): a query waiting for a busy worker while the
-# case's timer fires makes the SDK run the case past it with an older time (TimerLoop.now,
+# case's timer fires makes the SDK run the case past it with an older time (TimerLoop.clock,
 # bench/incidents/2026-12-06-p3-5000-early-timer), and at 17:00 the herd's queries are work the
 # worker needs for the deadlines themselves (each query of a case it no longer caches replays it).
 WAKE_MARGIN = timedelta(minutes=2)

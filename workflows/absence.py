@@ -91,7 +91,7 @@ class AbsenceWorkflow(TimerLoop[None]):
 
     async def _fire_due(self) -> None:
         s = self._s
-        now = self.now()
+        now = self.clock()
         if s.status == "scheduled" and now >= s.starts_at:
             await self._begin()
         elif s.status == "active" and now >= s.ends_at:
@@ -104,7 +104,7 @@ class AbsenceWorkflow(TimerLoop[None]):
     async def _begin(self) -> None:
         s = self._s
         s.status = "active"
-        s.started_at = self.now()
+        s.started_at = self.clock()
         # Active first: the API routes new cases by it, so none slips past the fan-out's listing.
         await self._commit([self._entry("absence_started", details={"backup_id": s.backup_id})])
         result = await self._fan_out("start")
@@ -121,7 +121,7 @@ class AbsenceWorkflow(TimerLoop[None]):
         s = self._s
         was_active = s.status == "active"
         s.status = "ended" if status == "ended" else "cancelled"
-        s.ended_at = self.now()
+        s.ended_at = self.clock()
         await self._commit([self._entry(f"absence_{s.status}", actor_id=actor_id)])
         if not was_active:
             return  # cancelled before it started: nothing was moved
@@ -204,7 +204,7 @@ class AbsenceWorkflow(TimerLoop[None]):
         window = window_error(s.starts_at, inp.ends_at)  # the one window rule, shared with the API
         if window is not None:
             raise invalid(window)
-        if s.status == "active" and inp.ends_at <= self.now():
+        if s.status == "active" and inp.ends_at <= self.clock():
             raise invalid("ends_at has already passed: cancel the absence to end it now")
 
     # ------------------------------------------------------------------ effects

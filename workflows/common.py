@@ -139,7 +139,7 @@ class TimerLoop(ABC, Generic[Extra]):
         self._notices: list[asyncio.Task[Any]] = []
         self._lock = asyncio.Lock()
         self._ready = ready
-        # The latest instant a timer of this loop fired for (see ``now``).
+        # The latest instant a timer of this loop fired for (see ``clock``).
         self._reached: datetime | None = None
 
     # -- what a subclass provides
@@ -172,7 +172,7 @@ class TimerLoop(ABC, Generic[Extra]):
         await self._record(events, extra)
 
     # -- the workflow's clock
-    def now(self) -> datetime:
+    def clock(self) -> datetime:
         """``workflow.now()``, never earlier than an instant this loop's timer already fired for.
 
         The server fires a timer for ``at`` only once ``at`` has passed, and the workflow task that
@@ -240,7 +240,7 @@ class TimerLoop(ABC, Generic[Extra]):
                 await workflow.wait_condition(lambda: self._changed)
                 continue
             at, summary = wake
-            delay = (at - self.now()).total_seconds()
+            delay = (at - self.clock()).total_seconds()
             if delay > 0:
                 if timer is None:
                     timer = asyncio.ensure_future(workflow.sleep(delay, summary=summary))
@@ -265,7 +265,7 @@ class TimerLoop(ABC, Generic[Extra]):
                 await workflow.wait_condition(lambda: self._changed)
                 continue
             at, summary = wake
-            delay = (at - self.now()).total_seconds()
+            delay = (at - self.clock()).total_seconds()
             if delay > 0:
                 try:
                     await workflow.wait_condition(
@@ -321,7 +321,7 @@ class TimerLoop(ABC, Generic[Extra]):
         return TimelineEntry(
             key=f"{self._entry_scope()}:{step or kind}",
             kind=kind,
-            at=self.now(),
+            at=self.clock(),
             actor_id=actor_id,
             details={**self._entry_context(), **(details or {})},
         )

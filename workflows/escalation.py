@@ -88,7 +88,7 @@ class EscalationWorkflow(TimerLoop[None]):
 
     async def _fire_due(self) -> None:
         due = self._wake()
-        if due is not None and due[0] <= self.now():
+        if due is not None and due[0] <= self.clock():
             await self._fire()
 
     def _carry_over(self) -> EscalationInput:
@@ -134,7 +134,7 @@ class EscalationWorkflow(TimerLoop[None]):
 
     async def _fire(self) -> None:
         s = self._s
-        now = self.now()
+        now = self.clock()
         if s.status == "open":
             if s.level < len(self._rule.levels):
                 s.level += 1
@@ -159,7 +159,7 @@ class EscalationWorkflow(TimerLoop[None]):
             s = self._s
             s.status = "acknowledged"
             s.acknowledged_by = inp.actor_id
-            s.acknowledged_at = self.now()
+            s.acknowledged_at = self.clock()
             s.owner_id = s.owner_id or inp.actor_id
             await self._commit(
                 [self._entry("escalation_acknowledged", actor_id=inp.actor_id, details={"level": s.level})]
@@ -176,7 +176,7 @@ class EscalationWorkflow(TimerLoop[None]):
         async with self._turn():
             self._check_resolve(inp)
             s = self._s
-            now = self.now()
+            now = self.clock()
             if s.acknowledged_at is None:  # resolving answers the escalation too
                 s.acknowledged_at, s.acknowledged_by = now, inp.actor_id
             s.status = "resolved"
@@ -284,7 +284,7 @@ class EscalationWorkflow(TimerLoop[None]):
             level=n,
             recipient_role=target.role,
             recipient_id=target.staff_id,
-            at=self.now(),
+            at=self.clock(),
             reason=reason,
         )
         if self._patched(PERF_PATCH):

@@ -116,7 +116,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
 
     async def _fire_due(self) -> None:
         due = self._next_wake()
-        if due is not None and due[0] <= self.now():
+        if due is not None and due[0] <= self.clock():
             await self._fire(due[1])
 
     def _carry_over(self) -> InteractionInput:
@@ -154,7 +154,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
 
     async def _fire(self, kind: WakeKind) -> None:
         s = self._s
-        now = self.now()
+        now = self.clock()
         if kind == "due_soon":
             s.due_soon_sent_for = s.due_at
             if self._awaiting_response() and now < s.due_at:
@@ -230,7 +230,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
 
     async def _record_attempt(self, inp: AttemptInput) -> None:
         s = self._s
-        now = self.now()
+        now = self.clock()
         seq = len(s.attempts) + 1
         s.attempts.append(
             AttemptRecord(
@@ -589,7 +589,7 @@ class InteractionWorkflow(TimerLoop[EscalationProjection]):
 
     async def _resolve(self, inp: ResolveInput) -> None:
         s = self._s
-        s.resolved_at = self.now()
+        s.resolved_at = self.clock()
         s.resolved_by = inp.actor_id
         s.next_retry_at = None
         first = s.attempts[0].outcome if s.attempts else None

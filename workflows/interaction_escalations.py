@@ -155,7 +155,7 @@ class Escalations:
             workflow_id=escalation_workflow_id(s.team_id, self._inp.external_id, trigger, seq),
             trigger=trigger,
         )
-        started = self._case.now()
+        started = self._case.clock()
         child = await workflow.start_child_workflow(
             EscalationWorkflow.run,
             self._input(ref, rule, version, started, actor_id),
@@ -303,7 +303,7 @@ class Escalations:
             workflow_id=escalation_workflow_id(s.team_id, self._inp.external_id, trigger),
             trigger=trigger,
         )
-        started = self._case.now()
+        started = self._case.clock()
         await self._record(ref, rule, version, started, actor_id)
         inp = self._input(ref, rule, version, started, actor_id)
         for _ in range(30):
