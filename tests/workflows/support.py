@@ -28,7 +28,7 @@ from domain.messages import (
     MemberContact,
 )
 from domain.models import TeamConfig
-from store.models import Notification, TimelineEvent
+from store.models import Interaction, Notification, TimelineEvent
 from tests.conftest import CHICAGO_TEAM
 from workflows.interaction import InteractionWorkflow
 
@@ -244,6 +244,13 @@ def timeline(sessions: sessionmaker[Session], interaction_id: str, kind: str) ->
                 .order_by(TimelineEvent.at)
             )
         )
+
+
+async def overdue_row(sessions: sessionmaker[Session], interaction_id: str) -> Interaction | None:
+    """The interaction's row once it says overdue (None before: for ``eventually``)."""
+    with sessions() as s:
+        row = s.get(Interaction, interaction_id)
+        return row if row is not None and row.overdue else None
 
 
 def notices(sessions: sessionmaker[Session], interaction_id: str, kind: str) -> list[Notification]:

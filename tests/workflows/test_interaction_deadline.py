@@ -26,6 +26,7 @@ from tests.workflows.support import (
     eventually,
     interaction_input,
     next_weekday_at,
+    overdue_row,
     start,
     state_of,
     team,
@@ -49,12 +50,7 @@ async def test_call_becomes_overdue_at_due_at_and_not_before(
 
     await advance_to(env, st.due_at + timedelta(minutes=1))
 
-    async def overdue_row() -> Interaction | None:
-        with sessions() as s:
-            row = s.get(Interaction, inp.interaction_id)
-            return row if row is not None and row.overdue else None
-
-    row = await eventually(overdue_row)
+    row = await eventually(lambda: overdue_row(sessions, inp.interaction_id))
     assert row.status == "escalated" and row.triggers == ["deadline_missed"]
     with sessions() as s:
         event = s.scalar(

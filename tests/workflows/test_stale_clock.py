@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
@@ -36,9 +35,17 @@ from temporalio.worker import (
 
 import workers.main
 from activities.notifications import DeliveryChannel
-from store.models import Interaction, TimelineEvent
 from tests.conftest import advance_to, now_of
-from tests.workflows.support import eventually, interaction_input, next_weekday_at, start, state_of, team
+from tests.workflows.support import (
+    eventually,
+    interaction_input,
+    next_weekday_at,
+    overdue_row,
+    start,
+    state_of,
+    team,
+    timeline,
+)
 from workflows.registry import ALL_WORKFLOWS
 
 INCIDENT = "bench/incidents/2026-12-06-p3-5000-early-timer/h-02202.json"
@@ -126,12 +133,7 @@ async def test_a_deadline_whose_timer_fires_with_a_stale_time_goes_overdue_at_it
         st = await eventually(lambda: state_of(handle))
         await advance_to(env, st.due_at + timedelta(minutes=1))
 
-        async def overdue_row() -> Interaction | None:
-            with sessions() as s:
-                row = s.get(Interaction, inp.interaction_id)
-                return row if row is not None and row.overdue else None
-
-        row = await eventually(overdue_row)
+        row = await eventually(lambda: overdue_row(sessions, inp.interaction_id))
         assert row is not None and row.triggers == ["deadline_missed"]
         history = await handle.fetch_history()
 
@@ -139,13 +141,7 @@ async def test_a_deadline_whose_timer_fires_with_a_stale_time_goes_overdue_at_it
     assert len(seen) == 1, "the deadline's activation was not handed a stale time"
     real, stale = seen[0]
     assert stale < st.due_at.timestamp() <= real  # the activation said: not due yet
-    with sessions() as s:
-        event = s.scalar(
-            select(TimelineEvent).where(
-                TimelineEvent.interaction_id == inp.interaction_id, TimelineEvent.kind == "overdue"
-            )
-        )
-    assert event is not None
+    [event] = timeline(sessions, inp.interaction_id, "overdue")
     assert event.at == st.due_at  # the timer's instant, not the stale time nor a re-armed deadline
     timers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
     assert len(timers) == 1, "the deadline was armed again"
