@@ -322,10 +322,13 @@ async def test_a_case_whose_workflow_task_keeps_failing_is_reported_as_such(
     async with Worker(
         client, task_queue=task_queue, workflows=[BrokenRelease], workflow_runner=UnsandboxedWorkflowRunner()
     ):
-        await handle.signal("reproject")  # a task for the new release to run
-        await eventually(lambda: failing_attempt(handle), within=30)
-        await eventually(lambda: listed(client, team_id, 1))
-        report = await reconcile(db, client, settings, team_id=team_id)
+        try:
+            await handle.signal("reproject")  # a task for the new release to run
+            await eventually(lambda: failing_attempt(handle), within=30)
+            await eventually(lambda: listed(client, team_id, 1))
+            report = await reconcile(db, client, settings, team_id=team_id)
+        finally:  # not left running on the shared server for a later test to meet
+            await handle.terminate("test over")
     found = [d for d in report.differences if d.ids.get("workflow_id") == row.workflow_id]
     assert [d.kind for d in found] == ["workflow_task_failing"], report.differences
     assert found[0].detail.startswith("attempt ") and found[0].outcome == "failed"
