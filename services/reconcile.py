@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -40,6 +40,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -255,12 +256,21 @@ class _Run:
             return Difference(diff.kind, diff.ids, diff.detail, repaired=False, failed=_error(err))
         return diff
 
+    def describe(self, workflow_id: str) -> Awaitable[WorkflowExecutionDescription]:
+        """The workflow's description, as a bounded Temporal call."""
+        return self.temporal(self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=self.rpc))
+
+    async def described(self, workflow_id: str) -> WorkflowExecutionDescription | None:
+        """The workflow's description; None if it could not be described."""
+        try:
+            return await self.describe(workflow_id)
+        except (RPCError, TimeoutError):
+            return None
+
     async def status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
         """The workflow's status (None: Temporal does not have it)."""
         try:
-            desc = await self.temporal(
-                self.client.get_workflow_handle(workflow_id).describe(rpc_timeout=self.rpc)
-            )
+            desc = await self.describe(workflow_id)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return None
@@ -504,11 +514,7 @@ def _waking(view: _RowView | None, now: datetime) -> bool:
     instants = [cols["next_retry_at"]]
     if not cols["overdue"]:
         instants.append(cols["due_at"])
-    return any(t is not None and abs(_aware(t) - now) <= WAKE_MARGIN for t in instants)
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+    return any(t is not None and abs(t - now) <= WAKE_MARGIN for t in instants)
 
 
 def _differs(st: InteractionState, view: _RowView | None) -> bool:
@@ -565,9 +571,8 @@ async def _failing_task(run: _Run, workflow_id: str) -> int | None:
     """The attempt of the case's workflow task when it failed before and is being retried (a
     bug, a nondeterminism error: the case is stuck until the code is fixed); None otherwise or
     when it could not be described."""
-    try:
-        desc = await run.temporal(run.client.get_workflow_handle(workflow_id).describe(rpc_timeout=run.rpc))
-    except (RPCError, TimeoutError):
+    desc = await run.described(workflow_id)
+    if desc is None:
         return None
     raw = desc.raw_description
     if not raw.HasField("pending_workflow_task") or raw.pending_workflow_task.attempt < 2:
@@ -577,9 +582,8 @@ async def _failing_task(run: _Run, workflow_id: str) -> int | None:
 
 async def _mark(run: _Run, workflow_id: str) -> tuple[str, int] | None:
     """The case's current run and its history length (None: it could not be described)."""
-    try:
-        desc = await run.temporal(run.client.get_workflow_handle(workflow_id).describe(rpc_timeout=run.rpc))
-    except (RPCError, TimeoutError):
+    desc = await run.described(workflow_id)
+    if desc is None:
         return None
     info = desc.raw_description.workflow_execution_info
     return desc.run_id, info.history_length
