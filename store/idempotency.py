@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from store.db import race_safe_insert
@@ -89,11 +89,15 @@ def begin_answer(session: Session, key: str, request_hash: str) -> IdempotentAns
 
 
 def finish_answer(session: Session, key: str, status: int, body: dict[str, Any]) -> None:
-    row = session.get(IdempotentAnswer, key)
-    if row is not None and row.status is None:
-        row.status = status
-        row.body = body
-        session.commit()
+    """Store the answer of the request that claimed ``key`` (committed): one UPDATE, which
+    leaves an answer already stored, or a claim forgotten meanwhile, as it is."""
+    session.execute(
+        update(IdempotentAnswer)
+        .where(IdempotentAnswer.key == key, IdempotentAnswer.status.is_(None))
+        .values(status=status, body=body)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
 
 
 def forget_answer(session: Session, key: str) -> None:

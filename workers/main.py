@@ -38,6 +38,7 @@ from workers.retention import Retention
 from workers.sandbox import (
     ContextFreeSandboxRunner,
     context_free,
+    share_handler_hints,
     share_workflow_code,
     share_workflow_definitions,
     skip_idle_payload_walks,
@@ -91,6 +92,7 @@ def workflow_runner(sandbox: bool = True, converter: DataConverter | None = None
         return UnsandboxedWorkflowRunner()
     share_workflow_code({w.__module__ for w in ALL_WORKFLOWS})
     share_workflow_definitions(ALL_WORKFLOWS)
+    share_handler_hints(WORKFLOW_PASSTHROUGH_MODULES)
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*WORKFLOW_PASSTHROUGH_MODULES)
     if converter is not None and context_free(converter):
         return ContextFreeSandboxRunner(restrictions=restrictions)

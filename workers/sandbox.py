@@ -30,6 +30,7 @@ import importlib.util
 import sys
 import threading
 import types
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from typing import Any
 import temporalio.bridge.proto.workflow_activation
 import temporalio.bridge.proto.workflow_completion
 import temporalio.bridge.worker
+import temporalio.common
 import temporalio.converter
 import temporalio.workflow
 from temporalio.converter import StorageDriverStoreContext
@@ -310,3 +312,71 @@ def share_workflow_definitions(classes: Iterable[type]) -> None:
         for cls in classes:
             _TEMPLATES.setdefault((cls.__module__, cls.__qualname__), _template(cls))
         temporalio.workflow._Definition._apply_to_class = staticmethod(_apply_to_class)  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------- handlers' type hints, shared
+_SDK_TYPE_HINTS = temporalio.common._type_hints_from_func
+# Where a hint's own objects may come from and be the same in every instance: the interpreter's
+# builtins and the typing machinery, and the modules the worker passes through (set by
+# ``share_handler_hints``). A class of a module the sandbox imports again is not among them.
+_FORMS = frozenset({"builtins", "typing", "types", "collections.abc", "typing_extensions"})
+_Hints = tuple[list[type] | None, type | None]
+
+
+@dataclass
+class _HintCache:
+    roots: frozenset[str] = frozenset()
+    found: dict[types.CodeType, _Hints] | None = None
+
+
+_HINT_CACHE = _HintCache()
+
+
+def _stable(hint: object) -> bool:
+    """Whether ``hint`` names only objects every sandboxed instance resolves to the very same:
+    builtins, typing forms, and classes of passed-through modules (``_HINT_CACHE.roots``)."""
+    if hint is None or hint is type(None):
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return True  # its arguments are values
+    if origin is not None:
+        return _stable(origin) and all(_stable(a) for a in typing.get_args(hint))
+    module = getattr(hint, "__module__", None)
+    if not isinstance(module, str):
+        return False
+    return module in _FORMS or module.split(".")[0] in _HINT_CACHE.roots or module in _HINT_CACHE.roots
+
+
+def _type_hints_from_func(func: Any) -> _Hints:
+    """``temporalio.common._type_hints_from_func``, once per function of the workflows' own
+    modules: every instance imports them again (``share_workflow_code``: same code objects), and
+    each handler decorator (``@workflow.signal``, ``update``, ``query``) asks again for its
+    function's ``inspect.signature`` and ``typing.get_type_hints``. Kept only when every hint is
+    ``_stable``; anything else is asked afresh, as the SDK does."""
+    code = getattr(func, "__code__", None)
+    found = _HINT_CACHE.found
+    shared = isinstance(code, types.CodeType) and code.co_filename in _SharedCodeLoader._codes
+    if found is None or not shared:
+        return _SDK_TYPE_HINTS(func)
+    hints = found.get(code)  # type: ignore[arg-type]  # a code object (``shared``)
+    if hints is None:
+        hints = _SDK_TYPE_HINTS(func)
+        if not all(_stable(h) for h in (*(hints[0] or ()), hints[1])):
+            return hints
+        found[code] = hints  # type: ignore[index]
+    args, ret = hints
+    return (None if args is None else list(args), ret)
+
+
+def share_handler_hints(passed_through: Iterable[str]) -> None:
+    """Let the handler decorators of the workflows' own modules, run again by each new sandboxed
+    instance, reuse the type hints the first run found when they name only builtins, typing
+    forms and classes of the ``passed_through`` modules (the same objects in every instance):
+    the hints are the workflow's payload types, which an instance must not resolve to another
+    instance's classes. 7 % of the worker's Python in the API's happy path (bench P1, ``--profile``)."""
+    with _FINDER_LOCK:
+        _HINT_CACHE.roots = _HINT_CACHE.roots | frozenset(passed_through)
+        if _HINT_CACHE.found is None:
+            _HINT_CACHE.found = {}
+        temporalio.common._type_hints_from_func = _type_hints_from_func

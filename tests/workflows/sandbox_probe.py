@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
 
+with workflow.unsafe.imports_passed_through():
+    from domain.messages import FlagInput, InteractionStatus
+
 
 @activity.defn(name="probe_echo")
 async def echo(value: str) -> str:
@@ -29,3 +32,30 @@ class WallClock:
     @workflow.run
     async def run(self) -> str:
         return datetime.now().isoformat()  # noqa: DTZ005 - the call the sandbox must catch
+
+
+class Local:
+    """A payload type of this module: each import of the module has its own class."""
+
+    value: str = ""
+
+
+@workflow.defn(name="ProbeHandlers")
+class Handlers:
+    """Handlers whose payload types come from a passed-through module and from this one."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.signal
+    def flagged(self, inp: FlagInput) -> None:
+        pass
+
+    @workflow.signal
+    def local(self, inp: Local) -> None:
+        pass
+
+    @workflow.query
+    def status(self) -> InteractionStatus | None:
+        return None

@@ -18,15 +18,19 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker._command_aware_visitor import CommandAwarePayloadVisitor
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.workflow import _Definition
 
 from tests.workflows.sandbox_probe import Echo, WallClock, echo
+from workers import sandbox as sandbox_mod
 from workers.main import workflow_runner
 from workers.sandbox import (
     ContextFreeSandboxRunner,
     context_free,
+    share_handler_hints,
     share_workflow_code,
     share_workflow_definitions,
 )
+from workflows.registry import ALL_WORKFLOWS
 
 
 class _Identity(PayloadCodec):
@@ -176,3 +180,80 @@ async def test_with_a_codec_every_workflow_payload_still_goes_through_it(
     assert got == "ünïcode ✓"
     assert walks > 0
     assert codec.encoded >= 3 and codec.decoded >= 3
+
+
+def _handler_hints(module: Any) -> dict[str, tuple[Any, Any]]:
+    """The payload types the SDK's definitions of ``module.Handlers`` hold, by handler."""
+    cls = module.Handlers
+    status = cls.status.__temporal_query_definition
+    return {
+        "flagged": (cls.flagged.__temporal_signal_definition.arg_types, None),
+        "local": (cls.local.__temporal_signal_definition.arg_types, None),
+        "status": (status.arg_types, status.ret_type),
+    }
+
+
+def test_an_instances_handlers_reuse_hints_only_when_they_name_passed_through_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each new instance runs its workflow module's handler decorators again, and each asked for
+    its function's signature and type hints (7 % of the worker's Python, bench P1). With
+    ``share_handler_hints`` a handler whose hints are builtins, typing forms and classes of
+    passed-through modules reuses the first import's; one naming a class of the module itself
+    resolves it in the new module, never the first import's class."""
+    from domain.messages import FlagInput
+
+    asked: list[str] = []
+    sdk = sandbox_mod._SDK_TYPE_HINTS
+
+    def counting(func: Any) -> Any:
+        asked.append(func.__name__)
+        return sdk(func)
+
+    monkeypatch.setattr(sandbox_mod, "_SDK_TYPE_HINTS", counting)
+    share_workflow_code([PROBE])
+    share_handler_hints(["domain"])
+    monkeypatch.setattr(sandbox_mod._HINT_CACHE, "found", {})  # what earlier tests' imports left
+    saved = sys.modules.pop(PROBE, None)
+    try:
+        first = importlib.import_module(PROBE)
+        assert {"flagged", "local", "status"} <= set(asked)
+        asked.clear()
+        del sys.modules[PROBE]
+        again = importlib.import_module(PROBE)
+        assert "flagged" not in asked and "status" not in asked  # reused
+        assert asked.count("local") == 1  # asked again: its type is the module's own
+        hints = _handler_hints(again)
+        assert hints["flagged"] == ([FlagInput], None)
+        assert hints["status"] == ([], sdk(again.Handlers.status)[1])
+        assert hints["local"] == ([again.Local], None)
+        assert again.Local is not first.Local
+        assert _handler_hints(first)["local"] == ([first.Local], None)
+    finally:
+        if saved is not None:
+            sys.modules[PROBE] = saved
+
+
+def test_the_workflows_own_handlers_get_the_sdks_hints_from_the_shared_ones() -> None:
+    """Every handler and run method of our workflows, imported again with the worker's sharing:
+    the hints its definition holds are what the SDK finds for that function."""
+    workflow_runner(True)  # installs the sharing, as the worker does
+    for cls in ALL_WORKFLOWS:
+        name = cls.__module__
+        saved = sys.modules.pop(name)
+        try:
+            again = importlib.import_module(name)
+            fresh = getattr(again, cls.__name__)
+            defn = _Definition.must_from_class(fresh)
+            handlers: list[Any] = [defn.run_fn]
+            handlers += [d.fn for d in defn.signals.values()]
+            handlers += [d.fn for d in defn.queries.values()]
+            handlers += [d.fn for d in defn.updates.values()]
+            own = [fn for fn in handlers if fn.__module__ == name]
+            assert own and all(fn.__code__.co_filename in sandbox_mod._SharedCodeLoader._codes for fn in own)
+            for fn in handlers:
+                got = sandbox_mod._type_hints_from_func(fn)
+                assert got == sandbox_mod._SDK_TYPE_HINTS(fn), f"{cls.__name__}.{fn.__name__}"
+            assert defn.arg_types == sandbox_mod._SDK_TYPE_HINTS(defn.run_fn)[0]
+        finally:
+            sys.modules[name] = saved
