@@ -18,8 +18,9 @@ Target: ratio ≥ 0.5 at 10 clients, ≥ 0.35 at 50 (issue 24).
 The clients are well-behaved: a 503 is repeated after the ``Retry-After`` the API sent (not
 sooner), under the same ``Idempotency-Key`` (a create under the same ``external_id``, which makes
 it repeat-safe); every repeat is counted. The line also gives the CPU the API and the worker
-processes (all of them) and the Temporal server used per lifecycle, and the server's per bare
-workflow, which the machine's other load hardly changes.
+processes (all of them), the Temporal server and the clients (this process) used per lifecycle,
+and the server's and this process's (the bare workflows' clients and worker) per bare workflow:
+the budget both figures share on this machine, which its other load hardly changes.
 Nothing lost or doubled: every lifecycle's case has exactly one row (by external id), resolved,
 and exactly one resolution on its timeline (``lost=… doubled=…``, counted in cases; either
 non-zero is a MISS).
@@ -114,10 +115,12 @@ async def main(args: argparse.Namespace) -> int:
                 base_rates: list[float] = []
                 ids: list[str] = []
                 failed = 0
-                api_cpu = worker_cpu = server_cpu = base_server_cpu = 0.0
+                api_cpu = worker_cpu = server_cpu = client_cpu = 0.0
+                base_server_cpu = base_own_cpu = 0.0
                 for rnd in range(args.rounds):
                     log(f"P1: round {rnd + 1}: {clients} clients x {per_client} lifecycles through the API")
                     cpu0 = cpu_of(fleet.apis), cpu_of(fleet.workers), cpu_seconds(s.temporal.pid)
+                    own0 = time.process_time()
                     t0 = time.monotonic()
                     with contextlib.ExitStack() as spying:
                         if args.profile:  # the first API and the first worker, API rounds only
@@ -130,12 +133,14 @@ async def main(args: argparse.Namespace) -> int:
                     api_cpu += cpu_of(fleet.apis) - cpu0[0]
                     worker_cpu += cpu_of(fleet.workers) - cpu0[1]
                     server_cpu += cpu_seconds(s.temporal.pid) - cpu0[2]
+                    client_cpu += time.process_time() - own0
                     failed += sum(not o.resolved for o in outcomes)
                     ids += [o.external_id for o in outcomes]
                     log(f"P1: round {rnd + 1}: {clients} clients x {per_client} bare one-activity workflows")
-                    srv0 = cpu_seconds(s.temporal.pid)
+                    srv0, own0 = cpu_seconds(s.temporal.pid), time.process_time()
                     base_rates.append((await baseline.measure(s.temporal_address, clients, per_client))[0])
                     base_server_cpu += cpu_seconds(s.temporal.pid) - srv0
+                    base_own_cpu += time.process_time() - own0
                 a = await converge(s, f"{prefix}-c{clients}", ids, within=120)
                 counted = await tally_settled(s.sql, f"{prefix}-c{clients}", ids, RESOLVED_ONCE, within=30)
                 attempt = stats.latencies.get("attempt", [math.nan])
@@ -153,8 +158,11 @@ async def main(args: argparse.Namespace) -> int:
                     f"target ≥ {target(clients)}); "
                     f"attempt p50={percentile(attempt, 50) * 1000:.0f} ms; "
                     f"CPU per lifecycle: API {api_cpu / done * 1000:.0f} ms, "
-                    f"worker {worker_cpu / done * 1000:.0f} ms, Temporal server {server_cpu / done * 1000:.0f} ms "
-                    f"(per bare workflow {base_server_cpu / done * 1000:.0f} ms); "
+                    f"worker {worker_cpu / done * 1000:.0f} ms, "
+                    f"Temporal server {server_cpu / done * 1000:.0f} ms, "
+                    f"clients {client_cpu / done * 1000:.0f} ms (per bare workflow: server "
+                    f"{base_server_cpu / done * 1000:.0f} ms, clients and worker "
+                    f"{base_own_cpu / done * 1000:.0f} ms); "
                     f"failed={failed} 503s repeated after Retry-After={stats.retried_503}; "
                     f"{counted.line()}; audit {'ok' if a.ok() else a.line()} (db={args.db}, "
                     f"{len(fleet.workers)} workers, {len(fleet.apis)} APIs, "

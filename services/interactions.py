@@ -533,15 +533,16 @@ async def run_interaction_update(
     )
 
 
-def _place_attempt_note(session: Session, attempt_id: str) -> None:
+def _place_attempt_note(session: Session, attempt_id: str, *, note: bool, reason: bool) -> None:
+    """Put the attempt's texts the request stored (``note``, ``reason``: which) on its row."""
     attempt = session.get(Attempt, attempt_id)
     if attempt is not None:
-        note = idem.take_text(session, f"attempt:{attempt_id}")
-        if note is not None and attempt.note is None:
-            attempt.note = note
-        reason = idem.take_text(session, f"attempt_override:{attempt_id}")
-        if reason is not None and attempt.override_reason is None:
-            attempt.override_reason = reason
+        text = idem.take_text(session, f"attempt:{attempt_id}") if note else None
+        if text is not None and attempt.note is None:
+            attempt.note = text
+        text = idem.take_text(session, f"attempt_override:{attempt_id}") if reason else None
+        if text is not None and attempt.override_reason is None:
+            attempt.override_reason = text
         session.commit()
 
 
@@ -793,11 +794,11 @@ class Interactions(Service):
 
         async def act(key: str) -> Callable[[Session], InteractionPublic]:
             attempt_id = await self._record_attempt(row, body, actor_id=principal.actor_id, key=key)
-            texts = bool(body.note or body.override_reason)
+            note, reason = bool(body.note), bool(body.override_reason)
 
             def answer(session: Session) -> InteractionPublic:
-                if texts:
-                    _place_attempt_note(session, attempt_id)
+                if note or reason:
+                    _place_attempt_note(session, attempt_id, note=note, reason=reason)
                 return present_case(session, row.id)
 
             return answer

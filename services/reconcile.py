@@ -109,6 +109,19 @@ QUERY_PATIENCE = timedelta(seconds=15)
 # bench/incidents/2026-12-06-p3-5000-early-timer), and at 17:00 the herd's queries are work the
 # worker needs for the deadlines themselves (each query of a case it no longer caches replays it).
 WAKE_MARGIN = timedelta(minutes=2)
+# Nor is a case mid-task (seen by the worker's periodic run, which describes every case for its
+# memo): its workflow task waits or runs, at an attempt up to this one. It is changing now, its row
+# is one projection behind until the task ends, and in a herd (17:00: a deadline fired and its
+# task is queued behind thousands) the query waits for that task and, on a case the worker no
+# longer caches, replays it: work the deadlines need. A task failing again and again (a later
+# attempt: a bug) is asked, so ``workflow_task_failing`` reports it.
+MID_TASK_ATTEMPTS = 1
+# A run that has found this many cases mid-task is in a herd (17:00: the worker is behind). From
+# then on it also leaves alone a case whose row changed within ``STILL_FOR``: its change was just
+# projected, and asking it means a replay the herd is waiting on. The next runs ask it once it
+# has been still that long. Outside a herd a fresh change is asked at once.
+HERD_MID_TASK = 50
+STILL_FOR = timedelta(minutes=5)
 # How long a missing case row, just re-projected, is waited for before its escalation rows
 # (which refer to it) are written.
 ROW_WAIT_SECONDS = 10.0
@@ -178,7 +191,8 @@ class Report:
     running: int = 0
     # How many running cases were asked their state (the others were unchanged since: ``Memo``).
     asked: int = 0
-    # Running cases not asked this run: their deadline or retry is due about now (``WAKE_MARGIN``).
+    # Running cases not asked this run: their deadline or retry is due about now (``WAKE_MARGIN``),
+    # or their workflow task is under way (``MID_TASK_ATTEMPTS``).
     deferred: int = 0
     rows: int = 0
     texts: int = 0
@@ -203,7 +217,8 @@ class Report:
         return (
             f"reconcile{' (dry run)' if self.dry_run else ''}"
             f"{f' team={self.team_id}' if self.team_id else ''}: "
-            f"{self.running} running case(s) ({self.asked} asked, {self.deferred} due now: next run), "
+            f"{self.running} running case(s) ({self.asked} asked, "
+            f"{self.deferred} due now or mid-task: next run), "
             f"{self.rows} row(s) without one, "
             f"{self.texts} stale text(s), {self.notices} held notice(s) checked; "
             f"{len(self.differences)} difference(s) ({kinds}); "
@@ -226,6 +241,8 @@ class _Run:
         self.team_id = report.team_id
         self._sem = asyncio.Semaphore(CONCURRENCY)
         self.rpc = timedelta(seconds=settings.temporal_rpc_timeout_seconds)
+        # Cases found mid-task so far; ``HERD_MID_TASK`` of them: a herd is on.
+        self.mid_task = 0
 
     def found(self, diff: Difference) -> None:
         self.report.differences.append(diff)
@@ -402,6 +419,8 @@ class _RowView:
     attempt_ids: frozenset[str]
     # Escalation rows of the case: id -> (status, workflow id).
     escalations: dict[str, tuple[str, str]]
+    # When the row last changed (not compared: see ``HERD_MID_TASK``).
+    updated_at: datetime | None = None
 
     @property
     def open_escalations(self) -> dict[str, str]:
@@ -446,6 +465,7 @@ def _views(session: Session, workflow_ids: Sequence[str]) -> dict[str, _RowView]
             columns={name: getattr(r, name) for name in fields},
             attempt_ids=frozenset(attempts[r.id]),
             escalations=escalations[r.id],
+            updated_at=r.updated_at,
         )
         for r in rows
     }
@@ -517,6 +537,11 @@ def _waking(view: _RowView | None, now: datetime) -> bool:
     return any(t is not None and abs(t - now) <= WAKE_MARGIN for t in instants)
 
 
+def _fresh(view: _RowView | None, now: datetime) -> bool:
+    """Whether the case's row changed within ``STILL_FOR`` of ``now``."""
+    return view is not None and view.updated_at is not None and now - view.updated_at < STILL_FOR
+
+
 def _differs(st: InteractionState, view: _RowView | None) -> bool:
     return view is None or bool(_case_differences(st, view) or _escalation_differences(st, view))
 
@@ -530,10 +555,18 @@ async def _check_running(run: _Run, workflow_ids: Sequence[str]) -> None:
         waking = {w for w in batch if _waking(views.get(w), now)}
         ask = [w for w in batch if w not in waking]
         if run.memo is not None:
-            # Cases whose history and row are as an earlier run found them in step are not asked.
+            # Cases whose history and row are as an earlier run found them in step are not asked;
+            # nor are cases mid-task (``MID_TASK_ATTEMPTS``): the next run asks them.
             found = await asyncio.gather(*(_mark(run, w) for w in ask))
-            marks = {w: m for w, m in zip(ask, found, strict=True) if m is not None}
-            ask = [w for w in ask if not run.memo.unchanged(w, marks.get(w), views.get(w))]
+            described = {w: d for w, d in zip(ask, found, strict=True) if d is not None}
+            marks = {w: d.mark for w, d in described.items()}
+            busy = {w for w, d in described.items() if d.busy}
+            run.mid_task += len(busy)
+            waking |= busy
+            if run.mid_task >= HERD_MID_TASK:
+                waking |= {w for w in described if _fresh(views.get(w), now)}
+            memo = run.memo
+            ask = [w for w in ask if w not in waking and not memo.unchanged(w, marks.get(w), views.get(w))]
             for wid in waking:
                 run.memo.forget(wid)
         run.report.deferred += len(waking)
@@ -580,13 +613,24 @@ async def _failing_task(run: _Run, workflow_id: str) -> int | None:
     return int(raw.pending_workflow_task.attempt)
 
 
-async def _mark(run: _Run, workflow_id: str) -> tuple[str, int] | None:
-    """The case's current run and its history length (None: it could not be described)."""
+@dataclass(frozen=True)
+class _Described:
+    """What the memo needs of a running case: its run and history length (``mark``), and
+    whether a workflow task is waiting or running for it, on its first attempt (``busy``)."""
+
+    mark: tuple[str, int]
+    busy: bool
+
+
+async def _mark(run: _Run, workflow_id: str) -> _Described | None:
+    """The case's current run, history length and whether it is mid-task (None: it could not be
+    described)."""
     desc = await run.described(workflow_id)
     if desc is None:
         return None
-    info = desc.raw_description.workflow_execution_info
-    return desc.run_id, info.history_length
+    raw = desc.raw_description
+    busy = raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt <= MID_TASK_ATTEMPTS
+    return _Described((desc.run_id, raw.workflow_execution_info.history_length), busy)
 
 
 class Memo:

@@ -275,7 +275,7 @@ async def test_a_case_due_about_now_is_not_asked_until_the_next_run(
     await eventually(lambda: listed(client, team_id, 2))
     deferred = await reconcile(db, client, settings, team_id=team_id, dry_run=True)
     assert (deferred.deferred, deferred.asked, deferred.differences) == (2, 0, [])
-    assert "2 due now: next run" in deferred.summary()
+    assert "2 due now or mid-task: next run" in deferred.summary()
 
     with unit_of_work(sessions) as s:  # the instants are past the margin
         s.get(Interaction, case.id).due_at = now + timedelta(minutes=3)  # type: ignore[union-attr]
@@ -283,6 +283,83 @@ async def test_a_case_due_about_now_is_not_asked_until_the_next_run(
     asked = await reconcile(db, client, settings, team_id=team_id, dry_run=True)
     assert (asked.deferred, asked.asked) == (0, 2)
     assert kinds(asked) == {("row_differs", case.id), ("row_differs", retry.id)}
+
+
+async def first_task_pending(handle: Any) -> bool:
+    raw = (await handle.describe()).raw_description
+    return bool(raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt == 1)
+
+
+async def test_the_workers_run_does_not_ask_a_case_mid_task_until_its_task_ended(
+    dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], settings: Settings, task_queue: str
+) -> None:
+    """At 17:00 thousands of cases have a task queued behind the herd: a query waits for it (and
+    replays a case the worker no longer caches). The worker's run, which describes every case for
+    its memo, defers a case whose workflow task waits on its first attempt; once the task ran, the
+    next run asks it and repairs its row."""
+    client, db = dev_env.client, Database(sessions, threads=4)
+    team_id = new_team(sessions)
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
+        row, handle = await create(client, db, settings, team_id)
+        await settled_history_length(handle)
+    await handle.signal("reproject")  # a task no worker takes: the case is mid-task
+    await eventually(lambda: first_task_pending(handle))
+    await eventually(lambda: listed(client, team_id, 1))
+    memo = Memo()  # knows nothing: any case not deferred is asked
+    deferred = await reconcile(db, client, settings, team_id=team_id, memo=memo)
+    assert (deferred.deferred, deferred.asked, deferred.differences) == (1, 0, [])
+    assert "1 due now or mid-task: next run" in deferred.summary()
+
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
+        await eventually(lambda: settled(handle), within=30)
+        await settled_history_length(handle)
+        with unit_of_work(sessions) as s:  # a row that differs, for the run to find
+            edited = s.get(Interaction, row.id)
+            assert edited is not None
+            edited.assignee_id = "chw-ben"
+        asked = await reconcile(db, client, settings, team_id=team_id, memo=memo)
+    assert (asked.deferred, asked.asked) == (0, 1)
+    assert kinds(asked) == {("row_differs", row.id)}
+    fixed = await db.run(require_interaction, row.id)
+    assert fixed.assignee_id == "chw-ana"
+
+
+async def settled(handle: Any) -> bool:
+    return not await first_task_pending(handle)
+
+
+async def test_in_a_herd_the_workers_run_also_leaves_cases_that_just_changed_for_later(
+    dev_env: WorkflowEnvironment,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once a run has met ``HERD_MID_TASK`` cases mid-task (here: one), the worker is behind: a
+    case whose row changed within ``STILL_FOR`` is not asked either (its change was just
+    projected; the query would replay it). Outside a herd the same case is asked at once."""
+    monkeypatch.setattr(services.reconcile, "HERD_MID_TASK", 1)
+    client, db = dev_env.client, Database(sessions, threads=4)
+    team_id = new_team(sessions)
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
+        (_busy, h_busy), (fresh, h_fresh) = [await create(client, db, settings, team_id) for _ in range(2)]
+        for handle in (h_busy, h_fresh):
+            await settled_history_length(handle)
+    await h_busy.signal("reproject")  # a task no worker takes
+    await eventually(lambda: first_task_pending(h_busy))
+    await eventually(lambda: listed(client, team_id, 2))
+    with unit_of_work(sessions) as s:  # the idle case's row, changed a moment ago, differs
+        edited = s.get(Interaction, fresh.id)
+        assert edited is not None
+        edited.assignee_id = "chw-ben"
+    herd = await reconcile(db, client, settings, team_id=team_id, memo=Memo())
+    assert (herd.deferred, herd.asked, herd.differences) == (2, 0, [])
+
+    async with build_worker(client, task_queue=task_queue, sessions=sessions, channel=LogChannel()):
+        await eventually(lambda: settled(h_busy), within=30)
+        calm = await reconcile(db, client, settings, team_id=team_id, memo=Memo())
+    assert (calm.deferred, calm.asked) == (0, 2)
+    assert kinds(calm) == {("row_differs", fresh.id)}
 
 
 @workflow.defn(name="InteractionWorkflow", sandboxed=False)
