@@ -290,6 +290,10 @@ async def first_task_pending(handle: Any) -> bool:
     return bool(raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt == 1)
 
 
+async def settled(handle: Any) -> bool:
+    return not await first_task_pending(handle)
+
+
 async def test_the_workers_run_does_not_ask_a_case_mid_task_until_its_task_ended(
     dev_env: WorkflowEnvironment, sessions: sessionmaker[Session], settings: Settings, task_queue: str
 ) -> None:
@@ -322,10 +326,6 @@ async def test_the_workers_run_does_not_ask_a_case_mid_task_until_its_task_ended
     assert kinds(asked) == {("row_differs", row.id)}
     fixed = await db.run(require_interaction, row.id)
     assert fixed.assignee_id == "chw-ana"
-
-
-async def settled(handle: Any) -> bool:
-    return not await first_task_pending(handle)
 
 
 async def test_in_a_herd_the_workers_run_also_leaves_cases_that_just_changed_for_later(
