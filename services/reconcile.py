@@ -552,9 +552,10 @@ async def _check_running(run: _Run, workflow_ids: Sequence[str]) -> None:
         marks: dict[str, tuple[str, int]] = {}
         views = await run.db.run(_views, batch)
         now = now_utc()
-        waking = {w for w in batch if _waking(views.get(w), now)}
-        ask = [w for w in batch if w not in waking]
-        if run.memo is not None:
+        deferred = {w for w in batch if _waking(views.get(w), now)}
+        ask = [w for w in batch if w not in deferred]
+        memo = run.memo
+        if memo is not None:
             # Cases whose history and row are as an earlier run found them in step are not asked;
             # nor are cases mid-task (``MID_TASK_ATTEMPTS``): the next run asks them.
             found = await asyncio.gather(*(_mark(run, w) for w in ask))
@@ -562,22 +563,21 @@ async def _check_running(run: _Run, workflow_ids: Sequence[str]) -> None:
             marks = {w: d.mark for w, d in described.items()}
             busy = {w for w, d in described.items() if d.busy}
             run.mid_task += len(busy)
-            waking |= busy
+            deferred |= busy
             if run.mid_task >= HERD_MID_TASK:
-                waking |= {w for w in described if _fresh(views.get(w), now)}
-            memo = run.memo
-            ask = [w for w in ask if w not in waking and not memo.unchanged(w, marks.get(w), views.get(w))]
-            for wid in waking:
-                run.memo.forget(wid)
-        run.report.deferred += len(waking)
+                deferred |= {w for w in described if _fresh(views.get(w), now)}
+            ask = [w for w in ask if w not in deferred and not memo.unchanged(w, marks.get(w), views.get(w))]
+            for wid in deferred:
+                memo.forget(wid)
+        run.report.deferred += len(deferred)
         run.report.asked += len(ask)
         states, views, errors = await _compare(run, ask)
         suspects = [w for w, st in states.items() if _differs(st, views.get(w))]
-        if run.memo is not None:
+        if memo is not None:
             for wid in states.keys() - set(suspects):
-                run.memo.remember(wid, marks.get(wid), views[wid])
+                memo.remember(wid, marks.get(wid), views[wid])
             for wid in [*suspects, *errors]:
-                run.memo.forget(wid)
+                memo.forget(wid)
         if not suspects and not errors:
             continue
         # Read them again: a projection in flight is not a difference, and a case whose worker
@@ -607,10 +607,15 @@ async def _failing_task(run: _Run, workflow_id: str) -> int | None:
     desc = await run.described(workflow_id)
     if desc is None:
         return None
+    attempt = _task_attempt(desc)
+    return attempt if attempt > MID_TASK_ATTEMPTS else None
+
+
+def _task_attempt(desc: WorkflowExecutionDescription) -> int:
+    """The attempt of the workflow task waiting or running for the workflow; 0 when there is none.
+    Up to ``MID_TASK_ATTEMPTS`` the workflow is mid-task; past it the task is failing."""
     raw = desc.raw_description
-    if not raw.HasField("pending_workflow_task") or raw.pending_workflow_task.attempt < 2:
-        return None
-    return int(raw.pending_workflow_task.attempt)
+    return int(raw.pending_workflow_task.attempt) if raw.HasField("pending_workflow_task") else 0
 
 
 @dataclass(frozen=True)
@@ -628,9 +633,8 @@ async def _mark(run: _Run, workflow_id: str) -> _Described | None:
     desc = await run.described(workflow_id)
     if desc is None:
         return None
-    raw = desc.raw_description
-    busy = raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt <= MID_TASK_ATTEMPTS
-    return _Described((desc.run_id, raw.workflow_execution_info.history_length), busy)
+    busy = 0 < _task_attempt(desc) <= MID_TASK_ATTEMPTS
+    return _Described((desc.run_id, desc.raw_description.workflow_execution_info.history_length), busy)
 
 
 class Memo:

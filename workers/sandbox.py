@@ -32,7 +32,7 @@ import threading
 import types
 import typing
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import temporalio.bridge.proto.workflow_activation
@@ -326,7 +326,7 @@ _Hints = tuple[list[type] | None, type | None]
 @dataclass
 class _HintCache:
     roots: frozenset[str] = frozenset()
-    found: dict[types.CodeType, _Hints] | None = None
+    found: dict[types.CodeType, _Hints] = field(default_factory=dict)
 
 
 _HINT_CACHE = _HintCache()
@@ -355,16 +355,14 @@ def _type_hints_from_func(func: Any) -> _Hints:
     function's ``inspect.signature`` and ``typing.get_type_hints``. Kept only when every hint is
     ``_stable``; anything else is asked afresh, as the SDK does."""
     code = getattr(func, "__code__", None)
-    found = _HINT_CACHE.found
-    shared = isinstance(code, types.CodeType) and code.co_filename in _SharedCodeLoader._codes
-    if found is None or not shared:
+    if not isinstance(code, types.CodeType) or code.co_filename not in _SharedCodeLoader._codes:
         return _SDK_TYPE_HINTS(func)
-    hints = found.get(code)  # type: ignore[arg-type]  # a code object (``shared``)
+    hints = _HINT_CACHE.found.get(code)
     if hints is None:
         hints = _SDK_TYPE_HINTS(func)
         if not all(_stable(h) for h in (*(hints[0] or ()), hints[1])):
             return hints
-        found[code] = hints  # type: ignore[index]
+        _HINT_CACHE.found[code] = hints
     args, ret = hints
     return (None if args is None else list(args), ret)
 
@@ -377,6 +375,4 @@ def share_handler_hints(passed_through: Iterable[str]) -> None:
     instance's classes. 7 % of the worker's Python in the API's happy path (bench P1, ``--profile``)."""
     with _FINDER_LOCK:
         _HINT_CACHE.roots = _HINT_CACHE.roots | frozenset(passed_through)
-        if _HINT_CACHE.found is None:
-            _HINT_CACHE.found = {}
         temporalio.common._type_hints_from_func = _type_hints_from_func
