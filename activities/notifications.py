@@ -472,14 +472,12 @@ class Outbox:
         """Try one grouped delivery once; True if it is delivered (now or before)."""
         self._write_unrecorded()
         with self._sessions() as session:
-            row = outbox.claim_delivery(session, delivery_id)
-            if row is None:
+            claimed = outbox.claim_delivery(session, delivery_id)
+            if claimed is None:
                 return False
+            row, carried = claimed
             token = str(row.claim_token)
             self._failing |= row.delivery_attempts > 1
-            carried = list(
-                session.scalars(select(Notification).where(Notification.delivery_id == delivery_id))
-            )
             body = delivery_body(row, carried)
         return self._send(
             body,

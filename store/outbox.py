@@ -88,10 +88,20 @@ def _due(model: type[Tracked]) -> Any:
 
 
 def _claim(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
-    """Take a row for one delivery try (committed), or None if delivered or held elsewhere.
-    The row carries its ``claim_token``: the try's writes name it."""
-    token = uuid.uuid4().hex
-    result = session.execute(
+    """Take a row for one delivery try (committed), or None if delivered or held elsewhere."""
+    row = _take(session, model, key)
+    session.commit()
+    return row
+
+
+def _take(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
+    """``_claim`` up to its commit: the row taken and answered by one statement (``RETURNING``),
+    carrying its ``claim_token`` (the try's writes name it).
+
+    Nothing the try needs is read after the commit: a database that went away just then would
+    leave a claim its taker never saw, holding the notice for the lease (60 s) until the
+    dispatcher takes it again."""
+    return session.scalars(
         update(model)
         .where(model.id == key, model.delivered_at.is_(None), _due(model))
         # ``last_error`` is set only while a row waits out a backoff (see ``release_backlog``).
@@ -99,17 +109,11 @@ def _claim(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
             next_attempt_at=db_clock(LEASE.total_seconds()),
             delivery_attempts=model.delivery_attempts + 1,
             last_error=None,
-            claim_token=token,
+            claim_token=uuid.uuid4().hex,
         )
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    row = session.get(model, key, populate_existing=True)
-    if row is None or row.claim_token != token:  # the lease ran out at once and was taken
-        return None
-    return row
+        .returning(model)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
 
 
 def _refused(session: Session, model: type[Tracked], key: Any, token: str, write: str) -> None:
@@ -234,9 +238,17 @@ def oldest_undelivered(session: Session) -> datetime | None:
 
 
 # ---------------------------------------------------------------- grouped deliveries (rules §2.8)
-def claim_delivery(session: Session, delivery_id: str) -> Delivery | None:
-    """Take a grouped delivery for one try (committed), or None if delivered or held elsewhere."""
-    return _claim(session, Delivery, delivery_id)
+def claim_delivery(session: Session, delivery_id: str) -> tuple[Delivery, list[Notification]] | None:
+    """Take a grouped delivery for one try, with the notices it carries, read before the claim
+    commits (see ``_take``); None if delivered or held elsewhere."""
+    row = _take(session, Delivery, delivery_id)
+    carried = (
+        []
+        if row is None
+        else list(session.scalars(select(Notification).where(Notification.delivery_id == delivery_id)))
+    )
+    session.commit()
+    return None if row is None else (row, carried)
 
 
 def delivery_done(session: Session, delivery_id: str, token: str) -> bool:

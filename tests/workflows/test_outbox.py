@@ -7,11 +7,13 @@ import asyncio
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
@@ -19,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import notifications
 from activities.notifications import NotificationActivities, Outbox
-from domain.messages import NotificationRequest
+from domain.messages import DeliveryRequest, NotificationRequest
 from store import outbox
 from store.models import Delivery, Notification
 from tests.workflows.support import eventually, interaction_input, resolved_by_lead, start, team
@@ -41,6 +43,15 @@ class Endpoint:
         [notice] = body["notifications"]  # one notice per delivery without a grouping policy
         assert body["id"] == notice["key"]
         self.received[str(notice["key"])] += 1
+
+
+class GroupEndpoint(Endpoint):
+    """``Endpoint`` for grouped deliveries: counts each notice a delivery carries."""
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        if not self.up:
+            raise ConnectionError("endpoint down")
+        self.received.update(str(notice["key"]) for notice in body["notifications"])
 
 
 def undelivered(sessions: sessionmaker[Session]) -> list[Notification]:
@@ -144,6 +155,71 @@ def test_a_delivery_the_database_could_not_record_for_long_is_recorded_later_not
     make_due(sessions)
     assert Outbox(sessions, endpoint).deliver_due() == (0, 0)
     assert endpoint.received == Counter({"wf-5:x:chw-ana": 1})
+
+
+@contextmanager
+def away_after_claim(sessions: sessionmaker[Session], table: str) -> Iterator[dict[str, int]]:
+    """The database goes away for one statement: the one after the first claim of a row of
+    ``table`` (``raised`` counts it)."""
+    engine = sessions.kw["bind"]
+    fault = {"armed": 0, "raised": 0}
+
+    def away(conn: object, cursor: object, sql: str, params: object, context: object, many: bool) -> None:
+        if fault["armed"]:
+            fault["armed"], fault["raised"] = 0, 1
+            raise OperationalError(sql, {}, ConnectionError("server closed the connection"))
+        claim = sql.lstrip().upper().startswith(f"UPDATE {table.upper()}") and "claim_token" in sql
+        fault["armed"] = int(claim and "delivery_attempts" in sql and not fault["raised"])
+
+    event.listen(engine, "before_cursor_execute", away)
+    try:
+        yield fault
+    finally:
+        event.remove(engine, "before_cursor_execute", away)
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["notice", "grouped delivery"])
+def test_a_database_gone_as_a_claim_commits_does_not_hold_the_notice_for_its_lease(
+    sessions: sessionmaker[Session], grouped: bool
+) -> None:
+    """The database went away just after a try claimed its notice (the PostgreSQL outage drill,
+    2026-12-06: the claim committed, the read after it failed, the activity's retry found the
+    notice held by a lease its first try never saw, and only the dispatcher would send it, 60 s
+    later). Now the claim answers its row in the same statement and a grouped delivery reads
+    what it carries before the claim commits: the retry sends the notice at once, once."""
+    endpoint = GroupEndpoint() if grouped else Endpoint()
+    activities = NotificationActivities(sessions, endpoint)
+    key = "wf-6:x"
+    if grouped:
+        notification_id = _notice(sessions, key)  # its own try failed: a delivery will carry it
+        endpoint.up = True
+        req = DeliveryRequest(
+            delivery_id="dlv-6",
+            team_id="eastside",
+            recipient_id="chw-ana",
+            notification_ids=[notification_id],
+        )
+
+        def act() -> None:
+            activities.deliver_group(req)
+
+    else:
+        endpoint.up = True
+        notice = NotificationRequest(
+            key=key, team_id="eastside", kind="assigned", recipient_id="chw-ana", details={}
+        )
+
+        def act() -> None:
+            activities.notify(notice)
+
+    with away_after_claim(sessions, "deliveries" if grouped else "notifications") as fault:
+        try:
+            act()
+        except OperationalError:
+            act()  # Temporal's retry of the activity
+    assert fault["raised"] == 1
+    assert undelivered(sessions) == []
+    assert endpoint.received == Counter({f"{key}:chw-ana": 1})
 
 
 def test_the_first_delivery_after_an_outage_releases_the_backlog(sessions: sessionmaker[Session]) -> None:
@@ -352,13 +428,14 @@ def test_a_stale_claim_of_a_grouped_delivery_writes_nothing(sessions: sessionmak
         s.execute(update(Notification).values(delivery_id="dlv-1"))
         s.commit()
         claimed = outbox.claim_delivery(s, "dlv-1")
-        assert claimed is not None and claimed.claim_token
-        first = claimed.claim_token
+        assert claimed is not None and claimed[0].claim_token
+        assert [n.id for n in claimed[1]] == [notification_id]  # what the try carries
+        first = claimed[0].claim_token
         s.execute(update(Delivery).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
         s.commit()  # the lease ran out
         claimed = outbox.claim_delivery(s, "dlv-1")
-        assert claimed is not None and claimed.claim_token
-        second = claimed.claim_token
+        assert claimed is not None and claimed[0].claim_token
+        second = claimed[0].claim_token
         assert second != first
         assert outbox.delivery_done(s, "dlv-1", first) is False
         assert outbox.delivery_failed(s, "dlv-1", "HTTP 503", first) is None
