@@ -28,13 +28,16 @@ from typing import Any
 import yaml
 from temporalio import activity, workflow
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
 from temporalio.workflow import ParentClosePolicy
 
 from domain.ids import interaction_workflow_id
 from domain.messages import InteractionInput
 from domain.models import Policy, TeamConfig
 from drills.common import Proc, Stack, cli, free_port, log, percentile, wait_ready
+from workflows.search_attributes import FT_ASSIGNEE, FT_CHANNEL, FT_DUE_AT, FT_STATUS, FT_TEAM
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "eastside"
@@ -475,4 +478,71 @@ class OverdueShape:
         )
 
 
-BARE_WORKFLOWS: list[Any] = [SleepThenActivity, SignalThenActivity, OverdueShape, OverdueChild]
+@workflow.defn(name="BenchLifecycleShape", sandboxed=False)
+class LifecycleShape:
+    """The Temporal shape of P1's lifecycle, with none of our code: started with the case's five
+    search attributes; one local activity (the projection of ``created``), then one activity in
+    the background (the assignee's notice); two updates (``attempt``, ``resolve``), each one
+    search-attribute upsert (the status) and one local activity; it ends once resolved and its
+    activity has run. P1's same-shape figure (``measure_lifecycle_shape``)."""
+
+    def __init__(self) -> None:
+        self._resolved = False
+
+    @workflow.run
+    async def run(self, value: str) -> None:
+        await workflow.execute_local_activity(step, value, start_to_close_timeout=timedelta(seconds=60))
+        notice = workflow.start_activity(step, value, start_to_close_timeout=timedelta(seconds=60))
+        await workflow.wait_condition(lambda: self._resolved)
+        await notice
+
+    @workflow.update
+    async def attempt(self, value: str) -> str:
+        return await self._change("attempting", value)
+
+    @workflow.update
+    async def resolve(self, value: str) -> str:
+        done = await self._change("resolved", value)
+        self._resolved = True
+        return done
+
+    async def _change(self, status: str, value: str) -> str:
+        workflow.upsert_search_attributes([FT_STATUS.value_set(status)])
+        return str(
+            await workflow.execute_local_activity(step, value, start_to_close_timeout=timedelta(seconds=60))
+        )
+
+
+async def measure_lifecycle_shape(address: str, clients: int, per_client: int) -> float:
+    """``clients`` concurrent clients each run ``per_client`` lifecycle shapes one after another
+    (start with the search attributes, ``attempt``, ``resolve``: the calls the API makes to
+    Temporal for P1's create, attempt and resolve), the worker in this process; lifecycles per
+    second."""
+    client = await Client.connect(address)
+    queue = f"bench-lifecycle-{uuid.uuid4().hex[:8]}"
+
+    async def one_client(c: int) -> None:
+        for j in range(per_client):
+            value = f"{c}-{j}"
+            handle = await client.start_workflow(
+                LifecycleShape.run,
+                value,
+                id=f"{queue}-{value}",
+                task_queue=queue,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(FT_TEAM, "bench"),
+                        SearchAttributePair(FT_CHANNEL, "call"),
+                        SearchAttributePair(FT_STATUS, "open"),
+                        SearchAttributePair(FT_ASSIGNEE, "chw-bench"),
+                        SearchAttributePair(FT_DUE_AT, datetime.now(UTC)),
+                    ]
+                ),
+            )
+            await handle.execute_update(LifecycleShape.attempt, value)
+            await handle.execute_update(LifecycleShape.resolve, value)
+
+    async with Worker(client, task_queue=queue, workflows=[LifecycleShape], activities=[step]):
+        t0 = time.monotonic()
+        await asyncio.gather(*(one_client(c) for c in range(clients)))
+        return clients * per_client / (time.monotonic() - t0)

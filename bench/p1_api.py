@@ -15,6 +15,13 @@ right after them (on a shared machine the load moves within seconds; a round's t
 about the same), and the rates shown are the medians of the rounds' rates.
 Target: ratio ≥ 0.5 at 10 clients, ≥ 0.35 at 50 (issue 24).
 
+Each round then runs the lifecycle's own Temporal shape the same number of times, with none of our
+code (``bench.common.LifecycleShape``: no HTTP, no SQL, no sandbox): the same clients start a
+workflow with the case's search attributes, which runs one local activity and one activity, and
+send it the two updates, each a search-attribute upsert and a local activity. The line gives its
+rate against the bare workflow's (what Temporal alone allows the lifecycle on this machine: the
+ceiling of the ratio above) and the lifecycle's rate against it (what our code costs), as INFO.
+
 The clients are well-behaved: a 503 is repeated after the ``Retry-After`` the API sent (not
 sooner), under the same ``Idempotency-Key`` (a create under the same ``external_id``, which makes
 it repeat-safe); every repeat is counted. The line also gives the CPU the API and the worker
@@ -45,6 +52,7 @@ from bench.common import (
     ROW,
     Once,
     cpu_seconds,
+    measure_lifecycle_shape,
     profiled,
     report,
     scale_checked,
@@ -117,6 +125,8 @@ async def main(args: argparse.Namespace) -> int:
                 failed = 0
                 api_cpu = worker_cpu = server_cpu = client_cpu = 0.0
                 base_server_cpu = base_own_cpu = 0.0
+                shape_rates: list[float] = []
+                shape_server_cpu = shape_own_cpu = 0.0
                 for rnd in range(args.rounds):
                     log(f"P1: round {rnd + 1}: {clients} clients x {per_client} lifecycles through the API")
                     cpu0 = cpu_of(fleet.apis), cpu_of(fleet.workers), cpu_seconds(s.temporal.pid)
@@ -141,11 +151,18 @@ async def main(args: argparse.Namespace) -> int:
                     base_rates.append((await baseline.measure(s.temporal_address, clients, per_client))[0])
                     base_server_cpu += cpu_seconds(s.temporal.pid) - srv0
                     base_own_cpu += time.process_time() - own0
+                    log(f"P1: round {rnd + 1}: {clients} clients x {per_client} lifecycle shapes")
+                    srv0, own0 = cpu_seconds(s.temporal.pid), time.process_time()
+                    shape_rates.append(await measure_lifecycle_shape(s.temporal_address, clients, per_client))
+                    shape_server_cpu += cpu_seconds(s.temporal.pid) - srv0
+                    shape_own_cpu += time.process_time() - own0
                 a = await converge(s, f"{prefix}-c{clients}", ids, within=120)
                 counted = await tally_settled(s.sql, f"{prefix}-c{clients}", ids, RESOLVED_ONCE, within=30)
                 attempt = stats.latencies.get("attempt", [math.nan])
                 rate, base_rate = median(rates), median(base_rates)
                 ratio = median(r / b for r, b in zip(rates, base_rates, strict=True))
+                shape_ratio = median(h / b for h, b in zip(shape_rates, base_rates, strict=True))
+                ours = median(r / h for r, h in zip(rates, shape_rates, strict=True))
                 done = total * args.rounds
                 ok = ratio >= target(clients) and not failed and a.ok() and counted.ok()
                 misses += not ok
@@ -163,6 +180,10 @@ async def main(args: argparse.Namespace) -> int:
                     f"clients {client_cpu / done * 1000:.0f} ms (per bare workflow: server "
                     f"{base_server_cpu / done * 1000:.0f} ms, clients and worker "
                     f"{base_own_cpu / done * 1000:.0f} ms); "
+                    f"INFO the lifecycle's Temporal shape alone {median(shape_rates):.1f}/s: "
+                    f"shape ÷ bare {shape_ratio:.2f} (the ceiling of the ratio), lifecycle ÷ shape "
+                    f"{ours:.2f} (server {shape_server_cpu / done * 1000:.0f} ms, clients and worker "
+                    f"{shape_own_cpu / done * 1000:.0f} ms per shape); "
                     f"failed={failed} 503s repeated after Retry-After={stats.retried_503}; "
                     f"{counted.line()}; audit {'ok' if a.ok() else a.line()} (db={args.db}, "
                     f"{len(fleet.workers)} workers, {len(fleet.apis)} APIs, "
