@@ -1,5 +1,8 @@
 """Annotated dependencies: the services, the caller (``Principal``) and the operation they ask for.
 
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a
+hand-off per dependency and request (four for an action) for what is an attribute read.
+
 The application's one ``Context`` (database, Temporal, settings, clock) is built in
 ``api.app.create_app``; routes take the service they need (``InteractionsDep`` …), call one
 method and present its answer. Temporal is connected on first use by the service that needs it.
@@ -31,17 +34,17 @@ from services.reports import Reports
 from services.staffing import Teams
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     ctx: Context = request.app.state.context
     return ctx
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
@@ -84,7 +87,9 @@ IdempotencyKeyDep = Annotated[
 ]
 
 
-def get_operation(request: Request, principal: PrincipalDep, key: IdempotencyKeyDep = None) -> Operation:
+async def get_operation(
+    request: Request, principal: PrincipalDep, key: IdempotencyKeyDep = None
+) -> Operation:
     """The action asked for: its ``Idempotency-Key`` scoped to the caller's credential and route."""
     return operation_of(request, key)
 
@@ -93,39 +98,39 @@ OperationDep = Annotated[Operation, Depends(get_operation)]
 
 
 # ---------------------------------------------------------------- the services, one per aggregate
-def get_interactions(ctx: ContextDep) -> Interactions:
+async def get_interactions(ctx: ContextDep) -> Interactions:
     return Interactions(ctx)
 
 
-def get_escalations(ctx: ContextDep) -> Escalations:
+async def get_escalations(ctx: ContextDep) -> Escalations:
     return Escalations(ctx)
 
 
-def get_absences(ctx: ContextDep) -> Absences:
+async def get_absences(ctx: ContextDep) -> Absences:
     return Absences(ctx)
 
 
-def get_teams(ctx: ContextDep) -> Teams:
+async def get_teams(ctx: ContextDep) -> Teams:
     return Teams(ctx)
 
 
-def get_notifications(ctx: ContextDep) -> Notifications:
+async def get_notifications(ctx: ContextDep) -> Notifications:
     return Notifications(ctx)
 
 
-def get_reports(ctx: ContextDep) -> Reports:
+async def get_reports(ctx: ContextDep) -> Reports:
     return Reports(ctx)
 
 
-def get_inbound(ctx: ContextDep) -> Inbound:
+async def get_inbound(ctx: ContextDep) -> Inbound:
     return Inbound(ctx)
 
 
-def get_fhir_reads(ctx: ContextDep) -> FhirReads:
+async def get_fhir_reads(ctx: ContextDep) -> FhirReads:
     return FhirReads(ctx)
 
 
-def get_referrals(ctx: ContextDep) -> Referrals:
+async def get_referrals(ctx: ContextDep) -> Referrals:
     return Referrals(ctx)
 
 

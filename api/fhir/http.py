@@ -171,7 +171,7 @@ def _media(part: str) -> tuple[str, dict[str, str]]:
     return media.lower(), {k.strip().lower(): v.strip().strip('"') for k, _, v in pairs}
 
 
-def negotiate(request: Request) -> None:
+async def negotiate(request: Request) -> None:
     """JSON or 406. ``_format`` wins over ``Accept`` (as FHIR says); no ``Accept`` is JSON; an
     ``Accept`` that asks for another FHIR version than 4.0 is refused too."""
     formats = request.query_params.getlist("_format")
