@@ -157,6 +157,11 @@ async def test_the_row_form_warns_before_an_attempt_outside_the_members_window(
     # The warning comes before the outcome, as on the case page.
     box, outcome_box = await warning.bounding_box(), await row.get_by_label("Outcome").bounding_box()
     assert box is not None and outcome_box is not None and box["y"] < outcome_box["y"]
+    # A case arriving meanwhile refreshes the queue: the open form stays open, with its warning.
+    arriving = f"Arrives meanwhile {uuid.uuid4().hex[:6]}"
+    await start_case(console_server, summary=arriving)
+    await expect(page.get_by_role("row").filter(has_text=arriving)).to_have_count(1)
+    await expect(warning).to_contain_text("Outside the member's contact window")
     await row.get_by_label("Override reason").fill("She asked for a call at night")
     await row.get_by_label("Outcome").select_option("no_answer")
     await row.get_by_role("button", name="Record attempt").click()

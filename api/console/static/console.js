@@ -117,6 +117,15 @@
     if (was.row >= 0 && list.length) { list[Math.min(was.row, list.length - 1)].focus({ preventScroll: true }); }
   }
 
+  // A row's attempt form that ``restore`` opened again after a live refresh: the new row's
+  // warning loads when the form opens (``toggle``), but htmx wires it only when the row is loaded,
+  // after that ``toggle`` has passed; ask for it then (``once`` keeps it to one request).
+  function reload(ev) {
+    var elt = ev.detail.elt;
+    if (!elt.querySelectorAll) { return; }
+    elt.querySelectorAll("details[data-quick][open]").forEach(function (d) { htmx.trigger(d, "toggle"); });
+  }
+
   function pad(n) { return n < 10 ? "0" + n : String(n); }
 
   function countdowns() {
@@ -223,6 +232,7 @@
     document.addEventListener("keydown", onKey);
     document.body.addEventListener("htmx:beforeSwap", keep);
     document.body.addEventListener("htmx:afterSwap", restore);
+    document.body.addEventListener("htmx:load", reload);
     document.body.addEventListener("htmx:afterSettle", function () { countdowns(); announce(); safetyTitle(); });
     connect();
   });
