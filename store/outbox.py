@@ -87,16 +87,9 @@ def _due(model: type[Tracked]) -> Any:
     return or_(model.next_attempt_at.is_(None), model.next_attempt_at <= db_clock())
 
 
-def _claim(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
-    """Take a row for one delivery try (committed), or None if delivered or held elsewhere."""
-    row = _take(session, model, key)
-    session.commit()
-    return row
-
-
 def _take(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
-    """``_claim`` up to its commit: the row taken and answered by one statement (``RETURNING``),
-    carrying its ``claim_token`` (the try's writes name it).
+    """A claim up to its commit (``claim``, ``claim_delivery``): the row taken and answered by
+    one statement (``RETURNING``), carrying its ``claim_token`` (the try's writes name it).
 
     Nothing the try needs is read after the commit: a database that went away just then would
     leave a claim its taker never saw, holding the notice for the lease (60 s) until the
@@ -181,7 +174,9 @@ def release_backlog(session: Session) -> int:
 
 def claim(session: Session, notification_id: int) -> Notification | None:
     """Take the notice for one delivery try (committed), or None if delivered or held elsewhere."""
-    return _claim(session, Notification, notification_id)
+    row = _take(session, Notification, notification_id)
+    session.commit()
+    return row
 
 
 def delivered(session: Session, notification_id: int, token: str) -> bool:
