@@ -48,8 +48,12 @@ fmt: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict domain workflows activities store workers services api cli config bench drills
 
+# The suite in PYTEST_WORKERS processes (pytest-xdist; each starts its own Temporal servers,
+# PostgreSQL cluster and browser): most of a test is waiting on them, so two share two cores well
+# (docs/testing.md). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 ## Mutation testing with mutmut (slow, not part of `make test`): domain/, services/access.py and
 ## the workflows' decision code against the fast unit tests; the figures per target and the

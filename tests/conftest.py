@@ -3,6 +3,7 @@ PostgreSQL database), a worker, the API."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import uuid
@@ -32,6 +33,10 @@ from tests import postgres
 from workers.client import ensure_search_attributes
 from workers.main import build_worker
 from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
+
+# pytest-xdist's workers inherit COLUMNS=80, which the CLI's rich console would keep as its width
+# when it is first imported; each CLI test gives the width it reads (``COLUMNS``) itself.
+os.environ.pop("COLUMNS", None)
 
 
 def binary(name: str) -> str:

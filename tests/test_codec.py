@@ -333,6 +333,7 @@ def test_keys_in_standard_or_urlsafe_base64_with_or_without_padding_are_accepted
         ("", "empty key"),
         (f"{KEY},", "empty key"),
     ],
+    ids=["not-base64", "16-bytes", "empty", "trailing-comma"],  # stable ids: random keys differ per run
 )
 def test_bad_key_is_rejected_with_a_clear_message(key: str, says: str) -> None:
     with pytest.raises(CodecKeyError, match=says) as err:
