@@ -39,11 +39,6 @@ async def get_context(request: Request) -> Context:
     return ctx
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
