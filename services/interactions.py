@@ -761,7 +761,13 @@ class Interactions(Service):
         row, created, merged = await _create(
             self.db, self.ctx.temporal, self.settings, body, keep_unstarted=keep_unstarted
         )
-        answer = await self.db.read(presenters.interaction_summary, row)
+        if created and set(row.flags).isdisjoint(TRIGGERS):
+            # A new case that raised no escalation is answered from the row this request inserted,
+            # not read back: its workflow's first projection, which lands before or after such a
+            # read, changes only the row's version and ``updated_at``.
+            answer = presenters.new_interaction(row)
+        else:
+            answer = await self.db.read(presenters.interaction_summary, row)
         if merged:
             answer = answer.model_copy(update={"merged": True})
         return Answer(answer, 201 if created else 200)

@@ -19,7 +19,7 @@ from services.public import (
     TimelinePublic,
 )
 from store import repositories as repo
-from store.models import Absence, Escalation, Interaction, Member, Notification, Staff, TimelineEvent
+from store.models import Absence, Attempt, Escalation, Interaction, Member, Notification, Staff, TimelineEvent
 
 
 def interactions(
@@ -34,58 +34,78 @@ def interactions(
         if with_timeline:
             timeline = [TimelinePublic.model_validate(e) for e in repo.timeline_of(session, r.id)]
         out.append(
-            InteractionPublic(
-                id=r.id,
-                workflow_id=r.workflow_id,
-                team_id=r.team_id,
-                external_id=r.external_id,
-                member_id=r.member_id,
-                channel=r.channel,
-                status=r.status,
-                assignee_id=r.assignee_id,
-                assignment_source=r.assignment_source,
-                received_at=r.received_at,
-                due_at=r.due_at,
-                first_due_at=r.first_due_at,
-                first_response_at=r.first_response_at,
-                sla_met=sla_met(r.first_response_at, r.first_due_at),  # the first contact's deadline
-                next_retry_at=r.next_retry_at,
-                urgent=r.urgent,
-                flags=list(r.flags),
-                overdue=r.overdue,
-                unreachable=r.unreachable,
-                triggers=list(r.triggers),
-                summary=r.summary,
-                resolution=r.resolution,
-                caller_phone=r.caller_phone,
-                referral=r.referral,
-                resolved_at=r.resolved_at,
-                resolved_by=r.resolved_by,
-                contacts=r.contacts,
-                last_contact_at=r.last_contact_at,
-                attempts=[
-                    AttemptPublic(
-                        id=a.id,
-                        seq=a.seq,
-                        outcome=a.outcome,
-                        staff_id=a.staff_id,
-                        at=a.at,
-                        note=a.note,
-                        outside_contact_window=a.outside_contact_window,
-                        over_daily_cap=a.over_daily_cap,
-                        channel=a.channel,
-                        consent_refused=a.consent_refused,
-                        override_reason=a.override_reason,
-                    )
-                    for a in attempts[r.id]
-                ],
-                escalations=[escalation(e, recipients=reached.get(e.id)) for e in escalations[r.id]],
-                timeline=timeline,
-                created_at=r.created_at,
-                updated_at=r.updated_at,
+            _interaction(
+                r,
+                attempts[r.id],
+                [escalation(e, recipients=reached.get(e.id)) for e in escalations[r.id]],
+                timeline,
             )
         )
     return out
+
+
+def new_interaction(row: Interaction) -> InteractionPublic:
+    """A case as the request that inserted it wrote it (no attempts, escalations or timeline yet):
+    a start's answer, with nothing read back."""
+    return _interaction(row, [], [], None)
+
+
+def _interaction(
+    r: Interaction,
+    attempts: Sequence[Attempt],
+    escalations: list[EscalationPublic],
+    timeline: list[TimelinePublic] | None,
+) -> InteractionPublic:
+    return InteractionPublic(
+        id=r.id,
+        workflow_id=r.workflow_id,
+        team_id=r.team_id,
+        external_id=r.external_id,
+        member_id=r.member_id,
+        channel=r.channel,
+        status=r.status,
+        assignee_id=r.assignee_id,
+        assignment_source=r.assignment_source,
+        received_at=r.received_at,
+        due_at=r.due_at,
+        first_due_at=r.first_due_at,
+        first_response_at=r.first_response_at,
+        sla_met=sla_met(r.first_response_at, r.first_due_at),  # the first contact's deadline
+        next_retry_at=r.next_retry_at,
+        urgent=r.urgent,
+        flags=list(r.flags),
+        overdue=r.overdue,
+        unreachable=r.unreachable,
+        triggers=list(r.triggers),
+        summary=r.summary,
+        resolution=r.resolution,
+        caller_phone=r.caller_phone,
+        referral=r.referral,
+        resolved_at=r.resolved_at,
+        resolved_by=r.resolved_by,
+        contacts=r.contacts,
+        last_contact_at=r.last_contact_at,
+        attempts=[
+            AttemptPublic(
+                id=a.id,
+                seq=a.seq,
+                outcome=a.outcome,
+                staff_id=a.staff_id,
+                at=a.at,
+                note=a.note,
+                outside_contact_window=a.outside_contact_window,
+                over_daily_cap=a.over_daily_cap,
+                channel=a.channel,
+                consent_refused=a.consent_refused,
+                override_reason=a.override_reason,
+            )
+            for a in attempts
+        ],
+        escalations=escalations,
+        timeline=timeline,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
 
 
 def interaction(session: Session, row: Interaction) -> InteractionPublic:

@@ -221,6 +221,34 @@ async def test_interaction_lifecycle_over_http(api: httpx.AsyncClient, env: Work
         assert "CANARY" not in str(n) and "food bank" not in str(n)
 
 
+@pytest.mark.parametrize(
+    "over",
+    [
+        {},
+        {"channel": "text", "urgent": True},
+        {"channel": "voicemail", "member_id": "mem-orphan"},
+    ],
+    ids=["call", "urgent-text", "no-owner"],
+)
+async def test_a_starts_answer_is_the_case_its_workflow_then_projects(
+    api: httpx.AsyncClient, over: dict[str, Any]
+) -> None:
+    """A start is answered from the row it inserted, not read back: once the workflow's first
+    projection has landed, the case reads the same but for its ``updated_at``."""
+    await setup_team(api)
+    created = await create(api, **over)
+
+    async def projected() -> dict[str, Any] | None:
+        got = await detail(api, created["id"])
+        return got if "created" in kinds(got) else None
+
+    got = await eventually(projected)
+    ignored = {"updated_at", "timeline"}
+    assert {k: v for k, v in created.items() if k not in ignored} == {
+        k: v for k, v in got.items() if k not in ignored
+    }
+
+
 async def test_unassigned_interaction_is_assigned_by_a_lead(api: httpx.AsyncClient) -> None:
     await setup_team(api)
     created = await create(api, member_id="mem-orphan", channel="text")
