@@ -10,22 +10,25 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.workflow import UpdateMethodMultiParam
 
 from domain.calendar import BusinessCalendar
 from domain.ids import interaction_workflow_id
 from domain.messages import (
+    AssignInput,
     AttemptInput,
     EscalationResolveInput,
     InteractionInput,
     InteractionState,
     MemberContact,
+    ResolveInput,
 )
 from domain.models import TeamConfig
 from store.models import Interaction, Notification, TimelineEvent
@@ -34,6 +37,19 @@ from workflows.interaction import InteractionWorkflow
 
 CHICAGO = ZoneInfo("America/Chicago")
 T = TypeVar("T")
+
+# temporalio types a handler decorated with ``@workflow.update(name=...)`` as answering its
+# coroutine (only the bare ``@workflow.update`` unwraps the ``Awaitable``), so
+# ``handle.execute_update(InteractionWorkflow.resolve_update, ...)`` would read as a coroutine.
+# The same two handlers, typed with what the update answers:
+resolve_update = cast(
+    "UpdateMethodMultiParam[[InteractionWorkflow, ResolveInput], InteractionState]",
+    InteractionWorkflow.resolve_update,
+)
+assign_update = cast(
+    "UpdateMethodMultiParam[[InteractionWorkflow, AssignInput], InteractionState]",
+    InteractionWorkflow.assign_update,
+)
 
 
 def team(**policy: Any) -> TeamConfig:
@@ -112,7 +128,7 @@ async def attempt(
     further ``AttemptInput`` fields (marks such as ``over_daily_cap``)."""
     inp = AttemptInput(
         attempt_id=uuid.uuid4().hex, outcome=outcome, staff_id=staff, contact=contact, **fields
-    )  # type: ignore[arg-type]
+    )
     result: InteractionState = await handle.execute_update(InteractionWorkflow.record_attempt, inp)
     return result
 
@@ -122,8 +138,9 @@ async def state_of(handle: WorkflowHandle[Any, Any]) -> InteractionState:
     return result
 
 
-async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 15.0) -> T:
-    """Poll until ``check`` returns a truthy value (real time: activities run in real time)."""
+async def eventually(check: Callable[[], Awaitable[T | None]], *, within: float = 15.0) -> T:
+    """Poll until ``check`` returns a truthy value (real time: activities run in real time); a
+    check that answers ``None`` until the value is there gives the value, never ``None``."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await check()

@@ -32,6 +32,7 @@ from store.db import unit_of_work
 from store.models import Absence, Member, Staff, TimelineEvent
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
+    assign_update,
     at,
     eventually,
     interaction_input,
@@ -44,7 +45,6 @@ from tests.workflows.support import (
     team,
 )
 from workflows.absence import AbsenceWorkflow
-from workflows.interaction import InteractionWorkflow
 
 TOLERANCE = timedelta(seconds=5)
 Handle = WorkflowHandle[Any, Any]
@@ -204,9 +204,7 @@ async def test_absence_moves_open_cases_at_start_routes_new_ones_and_hands_back_
 
     # A lead takes the first case over: it is no longer the absence's to hand back.
     await advance_to(env, at(monday, 10, 5))
-    await handles[0].execute_update(
-        InteractionWorkflow.assign_update, AssignInput(assignee_id="lead-1", actor_id="lead-1")
-    )
+    await handles[0].execute_update(assign_update, AssignInput(assignee_id="lead-1", actor_id="lead-1"))
 
     # At 14:00 the two still-open moved cases and the newcomer return to Ana; the lead's stays.
     await advance_to(env, at(monday, 13, 59))

@@ -8,6 +8,7 @@ given the state a run would hold."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -113,6 +114,16 @@ def reason(wf: Any, at: datetime) -> str:
     return retry_wait_reason(wf._s, at)
 
 
+def noting(asked: list[str], answer: bool) -> Callable[[str], bool]:
+    """A stand-in for ``workflow.patched`` that notes each patch it is asked about in ``asked``."""
+
+    def patched(patch: str) -> bool:
+        asked.append(patch)
+        return answer
+
+    return patched
+
+
 def hold(wf: Any, contact: MemberContact | None) -> dict[str, Any]:
     """``hold_for_contact`` as the workflow calls it: its state, calendar and patch check."""
     return hold_for_contact(wf._s, contact, calendar=wf._cal, patched=wf._patched)
@@ -135,25 +146,33 @@ def test_no_due_soon_reminder_when_it_would_fall_on_the_deadline() -> None:
 
 
 def test_an_answered_or_overdue_case_waits_only_for_its_retry_reminder() -> None:
-    retry = {"attempts": [attempt(1)], "next_retry_at": chicago(13)}
+    retry: dict[str, Any] = {"attempts": [attempt(1)], "next_retry_at": chicago(13)}
     assert interaction(first_response_at=chicago(11), **retry)._next_wake() == (chicago(13), "retry_due")
     assert interaction(overdue=True, **retry)._next_wake() == (chicago(13), "retry_due")
     assert interaction(first_response_at=chicago(11))._next_wake() is None
     assert interaction(overdue=True)._next_wake() is None
     # The reminder for the latest attempt went out: nothing more to wait for.
-    reminded = {**retry, "retry_reminded_seq": 1}
+    reminded: dict[str, Any] = {**retry, "retry_reminded_seq": 1}
     assert interaction(overdue=True, **reminded)._next_wake() is None
     # A later attempt wants its own reminder.
-    later = {"attempts": [attempt(1), attempt(2)], "next_retry_at": chicago(14), "retry_reminded_seq": 1}
+    later: dict[str, Any] = {
+        "attempts": [attempt(1), attempt(2)],
+        "next_retry_at": chicago(14),
+        "retry_reminded_seq": 1,
+    }
     assert interaction(overdue=True, **later)._next_wake() == (chicago(14), "retry_due")
 
 
 def test_the_earliest_wake_wins_and_at_the_same_instant_the_deadline_goes_first() -> None:
-    early_retry = {"attempts": [attempt(1)], "next_retry_at": chicago(12)}
+    early_retry: dict[str, Any] = {"attempts": [attempt(1)], "next_retry_at": chicago(12)}
     assert interaction(**early_retry)._next_wake() == (chicago(12), "retry_due")
-    same = {"attempts": [attempt(1)], "next_retry_at": chicago(17), "due_soon_sent_for": chicago(17)}
+    same: dict[str, Any] = {
+        "attempts": [attempt(1)],
+        "next_retry_at": chicago(17),
+        "due_soon_sent_for": chicago(17),
+    }
     assert interaction(**same)._next_wake() == (chicago(17), "overdue")
-    at_soon = {"attempts": [attempt(1)], "next_retry_at": chicago(16)}
+    at_soon: dict[str, Any] = {"attempts": [attempt(1)], "next_retry_at": chicago(16)}
     assert interaction(**at_soon)._next_wake() == (chicago(16), "due_soon")
 
 
@@ -212,8 +231,9 @@ def test_status_resolved_before_escalated_before_attempting_before_open() -> Non
 
 def test_the_open_escalation_of_a_trigger() -> None:
     wf = interaction(escalations=[ref("resolved", "safety"), ref("open", "complaint"), ref("open", "safety")])
-    assert open_escalation(wf._s).escalation_id == "e-complaint-open"
-    assert open_escalation(wf._s, "safety").escalation_id == "e-safety-open"
+    complaint, safety = open_escalation(wf._s), open_escalation(wf._s, "safety")
+    assert complaint is not None and complaint.escalation_id == "e-complaint-open"
+    assert safety is not None and safety.escalation_id == "e-safety-open"
     assert open_escalation(wf._s, "sensitive") is None
 
 
@@ -291,7 +311,7 @@ def test_no_window_in_force_keeps_the_retry_to_business_hours(
     ``(0, 0)``. In Tokyo the member's midnight is 09:00 in Chicago, inside the team's hours, and
     the retry used to be held to it (``contact_window``): a call at the member's midnight."""
     asked: list[str] = []
-    monkeypatch.setattr(workflow, "patched", lambda patch: asked.append(patch) or True)
+    monkeypatch.setattr(workflow, "patched", noting(asked, True))
     none = MemberContact(zone=zone, window_start=0, window_end=0)
     wf = interaction(next_retry_at=chicago(13))
     assert hold(wf, none) == {"held_by": "no_overlap", "member_zone": zone}
@@ -315,14 +335,14 @@ def test_without_the_members_rules_or_a_retry_nothing_is_held(monkeypatch: pytes
     assert hold(no_retry, NY_WINDOW) == {} and no_retry._s.next_retry_at is None
     # A run from before the contact-window patch keeps business hours.
     asked: list[str] = []
-    monkeypatch.setattr(workflow, "patched", lambda patch: asked.append(patch) or False)
+    monkeypatch.setattr(workflow, "patched", noting(asked, False))
     old = interaction(next_retry_at=chicago(20, 30), patches_at_start=False)
     assert hold(old, NY_WINDOW) == {}
     assert old._s.next_retry_at == chicago(20, 30) and asked == [CONTACT_WINDOW_PATCH]
 
 
 def test_the_timeline_carries_only_the_marks_that_are_set() -> None:
-    def marks(**set_: bool) -> dict[str, bool]:
+    def marks(**set_: bool | str) -> dict[str, bool | str]:
         return contact_marks(AttemptInput.model_validate({"attempt_id": "a", "outcome": "busy", **set_}))
 
     assert marks() == {}
@@ -503,7 +523,7 @@ def test_a_run_continues_as_new_past_its_history_limit_when_asked_or_when_sugges
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     asked: list[str] = []
-    monkeypatch.setattr(workflow, "patched", lambda patch: asked.append(patch) or True)
+    monkeypatch.setattr(workflow, "patched", noting(asked, True))
 
     def full(length: int, limit: int | None, *, suggested: bool = False, moved: bool = False) -> bool:
         monkeypatch.setattr(workflow, "info", lambda: fake_info(length, suggested))
@@ -591,7 +611,7 @@ def test_at_the_last_level_the_notice_repeats_on_that_levels_clock() -> None:
 
 
 def test_an_acknowledged_escalation_wakes_once_for_its_resolve_deadline() -> None:
-    acked = {"status": "acknowledged", "acknowledged_at": chicago(10)}
+    acked: dict[str, Any] = {"status": "acknowledged", "acknowledged_at": chicago(10)}
     assert escalation(**acked)._wake() == (
         chicago(12),
         "complaint: resolve deadline, Wed 04 Mar 12:00 America/Chicago (business clock)",

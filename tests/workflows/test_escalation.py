@@ -34,6 +34,7 @@ from tests.workflows.support import (
     next_weekday_at,
     notices,
     now_value,
+    resolve_update,
     resolved_by_lead,
     settled_history_length,
     start,
@@ -179,7 +180,7 @@ async def test_resolve_needs_documentation_and_a_rejection_leaves_no_trace(
         assert "only a lead" in str(err.value.cause)
         # The interaction cannot be resolved while its escalation is open.
         with pytest.raises(WorkflowUpdateFailedError) as err:
-            await parent.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+            await parent.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
         assert row.id in str(err.value.cause) and "complaint" in str(err.value.cause)
         assert len((await handle.fetch_history()).events) == before
         assert len((await parent.fetch_history()).events) == parent_before
@@ -190,9 +191,7 @@ async def test_resolve_needs_documentation_and_a_rejection_leaves_no_trace(
         assert st.status == "resolved" and st.acknowledged_by == "lead-1"
         assert (await handle.result())["status"] == "resolved"
         # The parent heard of it before the update returned: resolving the interaction works now.
-        done = await parent.execute_update(
-            InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana")
-        )
+        done = await parent.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
         assert done.status == "resolved"
 
 

@@ -28,6 +28,7 @@ from tests.workflows.support import (
     eventually,
     interaction_input,
     now_value,
+    resolve_update,
     resolved_by_lead,
     start,
     state_of,
@@ -82,9 +83,7 @@ async def test_a_terminated_escalation_does_not_block_its_case_and_a_new_flag_es
             AcknowledgeInput(escalation_id=rows[1].id, actor_id="lead-1", actor_role="lead"),
         )
         await second.execute_update(EscalationWorkflow.resolve, resolved_by_lead(rows[1].id))
-        done = await parent.execute_update(
-            InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana")
-        )
+        done = await parent.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
         assert done.status == "resolved"
 
 
@@ -108,9 +107,7 @@ async def test_a_trigger_raised_again_while_its_escalation_finishes_opens_a_real
         assert (await state_of(parent)).status == "escalated"
         second = client.get_workflow_handle(rows[1].workflow_id)
         await second.execute_update(EscalationWorkflow.resolve, resolved_by_lead(rows[1].id))
-        done = await parent.execute_update(
-            InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana")
-        )
+        done = await parent.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
         assert done.status == "resolved"
 
 
@@ -141,9 +138,7 @@ async def test_a_case_resolved_while_its_escalation_still_ends_ends_after_it(
             [esc] = await eventually(lambda: now_value(escalations(sessions, inp.interaction_id)))
             child = client.get_workflow_handle(esc.workflow_id)
             await child.execute_update(EscalationWorkflow.resolve, resolved_by_lead(esc.id))
-            done = await parent.execute_update(
-                InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana")
-            )
+            done = await parent.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
             assert done.status == "resolved"
             await asyncio.sleep(1.0)  # time enough for the case's run to end, were it to
             assert (await child.describe()).status == WorkflowExecutionStatus.RUNNING

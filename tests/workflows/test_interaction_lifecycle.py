@@ -24,6 +24,7 @@ from domain.messages import (
 from store.models import Attempt
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
+    assign_update,
     at,
     attempt,
     eventually,
@@ -31,6 +32,7 @@ from tests.workflows.support import (
     next_weekday_at,
     notices,
     now_value,
+    resolve_update,
     resolved_by_lead,
     settled_history_length,
     start,
@@ -183,7 +185,7 @@ async def test_reached_then_resolve_counts_as_first_contact_resolution(
     inp = interaction_input(team(), await now_of(env), channel="call")
     handle = await start(client, inp, task_queue)
     await attempt(handle, "reached")
-    st = await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+    st = await handle.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
     assert st.status == "resolved"
     final: InteractionState = await handle.result()
     assert final.status == "resolved" and final.resolved_by == "chw-ana"
@@ -197,9 +199,7 @@ async def test_assign_moves_the_case_without_changing_due_at(
     inp = interaction_input(team(), await now_of(env), channel="text")
     handle = await start(client, inp, task_queue)
     before = await eventually(lambda: state_of(handle))
-    st = await handle.execute_update(
-        InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ben", actor_id="lead-1")
-    )
+    st = await handle.execute_update(assign_update, AssignInput(assignee_id="chw-ben", actor_id="lead-1"))
     assert st.assignee_id == "chw-ben" and st.assignment_source == "lead:lead-1"
     assert st.due_at == before.due_at
     assigned = await eventually(
@@ -208,9 +208,7 @@ async def test_assign_moves_the_case_without_changing_due_at(
         )
     )
     assert len(assigned) == 1
-    st = await handle.execute_update(
-        InteractionWorkflow.assign_update, AssignInput(assignee_id=None, actor_id="lead-1")
-    )
+    st = await handle.execute_update(assign_update, AssignInput(assignee_id=None, actor_id="lead-1"))
     assert st.assignee_id is None and st.assignment_source == "unassigned" and st.due_at == before.due_at
     unassigned = await eventually(lambda: now_value(notices(sessions, inp.interaction_id, "unassigned")))
     assert [n.recipient_id for n in unassigned] == ["lead-1"]
@@ -260,19 +258,15 @@ async def _rejected_update_case(client: Client, task_queue: str, case: str) -> N
     handle = await start(client, interaction_input(team(), datetime.now(UTC), channel="call"), task_queue)
     await eventually(lambda: state_of(handle))
     if case in ("resolve_twice", "attempt_on_resolved"):
-        done = await handle.execute_update(
-            InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1")
-        )
+        done = await handle.execute_update(resolve_update, ResolveInput(actor_id="lead-1"))
         assert done.status == "resolved"
     before = await settled_history_length(handle, still_running=frozenset({"notify"}))  # the held notice
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     rejected: dict[str, Callable[[], Awaitable[Any]]] = {
-        "resolve_twice": lambda: handle.execute_update(
-            InteractionWorkflow.resolve_update, ResolveInput(actor_id="lead-1")
-        ),
+        "resolve_twice": lambda: handle.execute_update(resolve_update, ResolveInput(actor_id="lead-1")),
         "attempt_on_resolved": lambda: attempt(handle, "reached"),
         "same_assignee": lambda: handle.execute_update(
-            InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1")
+            assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1")
         ),
     }
     with pytest.raises(WorkflowUpdateFailedError) as info:
@@ -320,6 +314,6 @@ async def test_the_worker_runs_a_case_from_start_to_resolution_with_and_without_
         await attempt(handle, "reached")
         resolved = resolved_by_lead(esc.escalation_id)
         await client.get_workflow_handle(esc.workflow_id).execute_update(EscalationWorkflow.resolve, resolved)
-        await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+        await handle.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
         assert (await handle.result()).status == "resolved"
     assert [e.kind for e in timeline(sessions, inp.interaction_id, "resolved")] == ["resolved"]

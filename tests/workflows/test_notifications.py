@@ -147,7 +147,7 @@ def test_role_notices_skip_staff_who_are_away(sessions: sessionmaker[Session]) -
     notify = NotificationActivities(sessions, LogChannel()).notify
 
     def tell(key: str, role: str = "lead") -> list[str]:
-        notify(NotificationRequest(key=key, team_id="eastside", kind="unassigned", recipient_role=role))  # type: ignore[arg-type]
+        notify(NotificationRequest(key=key, team_id="eastside", kind="unassigned", recipient_role=role))
         with sessions() as s:
             rows = s.scalars(select(Notification).where(Notification.key.like(f"{key}:%")))
             return sorted(n.recipient_id for n in rows)
@@ -170,7 +170,7 @@ def test_an_escalation_naming_someone_away_also_reaches_the_leads_on_duty(
     notify = NotificationActivities(sessions, LogChannel()).notify
 
     def tell(key: str, kind: str) -> list[str]:
-        notify(NotificationRequest(key=key, team_id="eastside", kind=kind, recipient_id="chw-ben"))  # type: ignore[arg-type]
+        notify(NotificationRequest(key=key, team_id="eastside", kind=kind, recipient_id="chw-ben"))
         with sessions() as s:
             rows = s.scalars(select(Notification).where(Notification.key.like(f"{key}:%")))
             return sorted(n.recipient_id for n in rows)

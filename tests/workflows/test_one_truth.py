@@ -52,7 +52,7 @@ async def agree(sessions: sessionmaker[Session], handle: WorkflowHandle[Any, Any
 async def attempt(
     handle: WorkflowHandle[Any, Any], outcome: str = "no_answer", **kw: Any
 ) -> InteractionState:
-    inp = AttemptInput(attempt_id=kw.pop("attempt_id", uuid.uuid4().hex), outcome=outcome, staff_id="chw-ana")  # type: ignore[arg-type]
+    inp = AttemptInput(attempt_id=kw.pop("attempt_id", uuid.uuid4().hex), outcome=outcome, staff_id="chw-ana")
     result: InteractionState = await handle.execute_update(InteractionWorkflow.record_attempt, inp, **kw)
     return result
 

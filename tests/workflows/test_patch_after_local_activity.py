@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 
 from domain.messages import AttemptInput, ResolveInput
 from tests.conftest import now_of
-from tests.workflows.support import interaction_input, resolved_by_lead, start, team
+from tests.workflows.support import interaction_input, resolve_update, resolved_by_lead, start, team
 from workflows.common import PATCHES_AT_START_PATCH
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
@@ -53,7 +53,7 @@ async def test_every_patch_is_asked_before_any_local_activity(
     (esc,) = st.escalations
     esc_handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(esc.workflow_id)
     await esc_handle.execute_update(EscalationWorkflow.resolve, resolved_by_lead(esc.escalation_id))
-    await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+    await handle.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
     await handle.result()
     await esc_handle.result()
     for h in (handle, esc_handle):

@@ -27,6 +27,7 @@ from store.models import Absence, Escalation, Notification
 from tests.conftest import advance_to, now_of
 from tests.workflows.support import (
     add_interaction_row,
+    assign_update,
     at,
     attempt,
     eventually,
@@ -34,6 +35,7 @@ from tests.workflows.support import (
     next_weekday_at,
     notices,
     now_value,
+    resolve_update,
     resolved_by_lead,
     start,
     state_of,
@@ -57,7 +59,7 @@ TOLERANCE = timedelta(seconds=5)
 async def flag(handle: WorkflowHandle[Any, Any], name: str) -> InteractionState:
     result: InteractionState = await handle.execute_update(
         InteractionWorkflow.flag,
-        FlagInput(flag=name, flag_id=uuid.uuid4().hex, staff_id="lead-1"),  # type: ignore[arg-type]
+        FlagInput(flag=name, flag_id=uuid.uuid4().hex, staff_id="lead-1"),
     )
     return result
 
@@ -175,7 +177,7 @@ async def test_resolving_clears_a_pending_retry(
 
     await advance_to(env, at(monday, 11))
     done: InteractionState = await handle.execute_update(
-        InteractionWorkflow.resolve_update,  # type: ignore[arg-type]
+        resolve_update,
         ResolveInput(actor_id="chw-ana"),
     )
     assert done.status == "resolved" and done.next_retry_at is None
@@ -359,9 +361,7 @@ async def test_a_case_a_lead_assigned_to_the_absent_chw_moves_and_returns(
     inp = interaction_input(team(), monday, channel="call", assignee_id="chw-ben")
     handle = await start(client, inp, task_queue)
     await eventually(lambda: state_of(handle))
-    st = await handle.execute_update(
-        InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1")
-    )
+    st = await handle.execute_update(assign_update, AssignInput(assignee_id="chw-ana", actor_id="lead-1"))
     assert (st.assignee_id, st.assignment_source) == ("chw-ana", "lead:lead-1")
 
     absence_id, absence = await start_absence(

@@ -8,6 +8,7 @@ the other tests' workflows on the shared dev server are not its business.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -40,7 +41,7 @@ from store.figures import figures
 from store.models import Attempt, Escalation, Interaction, Member, PendingText
 from store.repositories import upsert_team
 from tests.conftest import CHICAGO_TEAM, binary
-from tests.workflows.support import add_interaction_row, eventually, settled_history_length
+from tests.workflows.support import add_interaction_row, eventually, resolve_update, settled_history_length
 from workers.main import build_worker
 from workers.reconcile import Reconciler
 from workflows.escalation import EscalationWorkflow
@@ -146,7 +147,7 @@ async def test_an_edited_row_and_a_deleted_row_are_reprojected_then_nothing_diff
     assert kinds(report) == {("row_differs", edited.id), ("row_missing", deleted.id)}
     assert all(d.repaired for d in report.differences) and not report.failed
     for case, handle in ((edited, h_edited), (deleted, h_deleted), (untouched, h_untouched)):
-        await eventually(lambda c=case, h=handle: in_step(db, h, c.id))
+        await eventually(functools.partial(in_step, db, handle, case.id))
     back = await db.run(row_of, deleted.id)
     assert back is not None and back.workflow_id == deleted.workflow_id and back.member_id == "mem-1"
 
@@ -457,7 +458,7 @@ async def test_a_case_resolved_in_temporal_whose_row_says_open_becomes_resolved(
         InteractionWorkflow.record_attempt,
         AttemptInput(attempt_id=uuid.uuid4().hex, outcome="reached", staff_id="chw-ana"),
     )
-    await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+    await handle.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
     final = await handle.result()
     assert final.status == "resolved"
 
@@ -598,7 +599,7 @@ async def test_the_worker_runs_whole_reconciles_every_interval_under_its_lease(
             try:
                 await eventually(lambda: in_step(db, handle, case.id), within=30)
                 runs = await eventually(
-                    lambda: db.run(lambda s: figures(s)[1] >= 2 and figures(s)), within=30
+                    lambda: db.run(lambda s: figures(s) if figures(s)[1] >= 2 else None), within=30
                 )
             finally:
                 reconciler.stop()

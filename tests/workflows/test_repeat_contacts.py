@@ -37,7 +37,7 @@ Handle = WorkflowHandle[Any, Any]
 async def contact_again(
     handle: Handle, channel: str, when: datetime, contact_id: str | None = None
 ) -> InteractionState:
-    inp = ContactAgainInput(contact_id=contact_id or uuid.uuid4().hex, channel=channel, at=when)  # type: ignore[arg-type]
+    inp = ContactAgainInput(contact_id=contact_id or uuid.uuid4().hex, channel=channel, at=when)
     result: InteractionState = await handle.execute_update(
         InteractionWorkflow.contact_again, inp, id=f"contact_again-{inp.contact_id}"
     )

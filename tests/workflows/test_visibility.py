@@ -36,7 +36,7 @@ from store.db import unit_of_work
 from store.models import Member
 from store.repositories import upsert_team
 from tests.conftest import CHICAGO_TEAM
-from tests.workflows.support import eventually, resolved_by_lead, state_of
+from tests.workflows.support import assign_update, eventually, resolve_update, resolved_by_lead, state_of
 from workers.main import build_worker
 from workflows.escalation import EscalationWorkflow
 from workflows.interaction import InteractionWorkflow
@@ -134,9 +134,7 @@ async def test_queries_on_search_attributes_follow_every_state_change(
         await lists(client, f"{team} AND FtStatus = 'open'", [])
 
         # a lead reassigns: the assignee changes, the deadline does not
-        await handle.execute_update(
-            InteractionWorkflow.assign_update, AssignInput(assignee_id="chw-ben", actor_id="lead-1")
-        )
+        await handle.execute_update(assign_update, AssignInput(assignee_id="chw-ben", actor_id="lead-1"))
         await lists(client, f"{team} AND FtAssignee = 'chw-ben'", [wid])
         await lists(client, f"{team} AND FtAssignee = 'chw-ana'", [])
         await lists(client, f"{team} AND {due_around(st.due_at)}", [wid])
@@ -171,7 +169,7 @@ async def test_queries_on_search_attributes_follow_every_state_change(
         await lists(client, f"{team} AND FtStatus = 'escalated'", [])
 
         # resolved: closed, still found by team
-        await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ben"))
+        await handle.execute_update(resolve_update, ResolveInput(actor_id="chw-ben"))
         await handle.result()
         await lists(client, f"{team} AND FtStatus = 'resolved' AND ExecutionStatus = 'Completed'", [wid])
         await lists(client, f"{team} AND ExecutionStatus = 'Running'", [])

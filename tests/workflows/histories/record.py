@@ -56,7 +56,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -93,10 +93,12 @@ from store.models import Escalation, Staff
 from store.repositories import upsert_team
 from tests.conftest import CHICAGO_TEAM, advance_to, binary
 from tests.workflows.support import (
+    assign_update,
     at,
     eventually,
     interaction_input,
     next_weekday_at,
+    resolve_update,
     settled_history_length,
     start,
     state_of,
@@ -209,7 +211,7 @@ async def assignee_becomes(handle: Handle, assignee: str | None) -> InteractionS
 
 
 async def resolve(handle: Handle, actor: str = "chw-ana") -> None:
-    await handle.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id=actor))
+    await handle.execute_update(resolve_update, ResolveInput(actor_id=actor))
     await handle.result()
 
 
@@ -309,7 +311,7 @@ async def repeat_contact(w: World) -> dict[str, Handle]:
     async def again(contact_id: str, channel: str, when: datetime) -> InteractionState:
         st: InteractionState = await handle.execute_update(
             InteractionWorkflow.contact_again,
-            ContactAgainInput(contact_id=contact_id, channel=channel, at=when),  # type: ignore[arg-type]
+            ContactAgainInput(contact_id=contact_id, channel=channel, at=when),
             id=f"contact_again-{contact_id}",
         )
         return st
@@ -457,7 +459,7 @@ async def interaction_continue_as_new(w: World) -> dict[str, Handle]:
         if await run_changed(case, first):
             break
         await case.execute_update(
-            InteractionWorkflow.assign_update,
+            assign_update,
             AssignInput(assignee_id="chw-ben" if n % 2 == 0 else "chw-ana", actor_id="lead-1"),
         )
         # Let the run settle (its notices finish) before the next change, so no update lands
@@ -512,7 +514,7 @@ def _resolved_by(escalation_id: str, actor_id: str, role: str) -> EscalationReso
     return EscalationResolveInput(
         escalation_id=escalation_id,
         actor_id=actor_id,
-        actor_role=role,  # type: ignore[arg-type]
+        actor_role=role,
         action_taken_given=True,
         outcome_given=True,
     )
@@ -645,7 +647,7 @@ async def grouping_paths(w: World) -> dict[str, Handle]:
             team_id="eastside",
             kind="escalation",
             recipient_id="lead-1",
-            trigger=trigger,  # type: ignore[arg-type]
+            trigger=trigger,
         )
 
     await asyncio.to_thread(act_env.run, acts.notify, notice(0, "safety"))  # bypass
@@ -695,7 +697,7 @@ async def end_after_escalations(w: World) -> dict[str, Handle]:
             outcome_given=True,
         ),
     )
-    await case.execute_update(InteractionWorkflow.resolve_update, ResolveInput(actor_id="chw-ana"))
+    await case.execute_update(resolve_update, ResolveInput(actor_id="chw-ana"))
     await asyncio.sleep(1.0)  # the case's run would have ended by now without the patch
     w.channel.released.set()
     await child.result()
@@ -718,9 +720,7 @@ async def settle_race(w: World) -> dict[str, Handle]:
     assignees = iter(["chw-ben", "chw-ana"] * 20)
 
     async def reassign() -> None:
-        await case.execute_update(
-            InteractionWorkflow.assign_update, AssignInput(assignee_id=next(assignees), actor_id="lead-1")
-        )
+        await case.execute_update(assign_update, AssignInput(assignee_id=next(assignees), actor_id="lead-1"))
 
     while len((await run.fetch_history()).events) <= limit:
         await reassign()
@@ -745,7 +745,7 @@ async def continue_as_new_suggested(w: World) -> dict[str, Handle]:
         if await run_changed(case, first):
             break
         await case.execute_update(
-            InteractionWorkflow.assign_update,
+            assign_update,
             AssignInput(assignee_id="chw-ben" if n % 2 == 0 else "chw-ana", actor_id="lead-1"),
         )
         await settled_history_length(case)
@@ -773,7 +773,7 @@ SCENARIOS: dict[str, Callable[[World], Awaitable[dict[str, Handle]]]] = {
 }
 # Scenarios that need a world of their own (a channel that holds notices, a dev server).
 SUGGEST_AFTER_EVENTS = 30
-WORLDS: dict[str, Callable[[], Any]] = {
+WORLDS: dict[str, Callable[[], AbstractAsyncContextManager[World]]] = {
     "end_after_escalations": lambda: world(HeldNotices(kinds=("escalation",))),
     "settle_race": lambda: world(HeldNotices()),
     "continue_as_new_suggested": lambda: world(
