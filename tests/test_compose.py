@@ -219,7 +219,7 @@ def mounted_script(service: dict[str, Any]) -> Path:
     for volume in service["volumes"]:
         source, target, *_ = volume.split(":")
         if target == entrypoint[1]:
-            path = (ROOT / source).resolve()
+            path: Path = (ROOT / source).resolve()
             assert path.is_file(), f"{source} is missing"
             subprocess.run([shutil.which("sh") or "/bin/sh", "-n", str(path)], check=True)
             return path

@@ -115,7 +115,8 @@ def test_the_image_compose_and_kubernetes_set_an_empty_zone_path() -> None:
     final_env: dict[str, str] = {}
     for instruction, arguments in stages[-1]:
         if instruction == "ENV":
-            final_env.update(pair.split("=", 1) for pair in shlex.split(arguments))
+            for name, value in (pair.split("=", 1) for pair in shlex.split(arguments)):
+                final_env[name] = value
     assert final_env.get("PYTHONTZPATH") == "", "the image's processes must run with PYTHONTZPATH empty"
 
     services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]

@@ -91,7 +91,7 @@ class Issuer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path.endswith("/.well-known/openid-configuration"):
-                    body = {"issuer": ISSUER, "jwks_uri": f"{issuer.base}/jwks"}
+                    body: dict[str, object] = {"issuer": ISSUER, "jwks_uri": f"{issuer.base}/jwks"}
                 else:
                     body = {"keys": [jwk]}
                 raw = json.dumps(body).encode()

@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from config.settings import Settings
 from domain.ids import checkin_workflow_id
-from tests.api.support import ANA, LEAD, SYSTEM, create, detail, require_real_clock, setup_team
-from tests.api.test_member_contact_api import attempt, put_member, zone_at_local_hour
+from tests.api.support import ANA, LEAD, SYSTEM, attempt, create, detail, require_real_clock, setup_team
+from tests.api.test_member_contact_api import put_member, zone_at_local_hour
 from tests.conftest import CHICAGO_TEAM, binary
 from tests.workflows.support import eventually
 from workflows.checkin import CheckinWorkflow

@@ -27,7 +27,8 @@ def work(factory: sessionmaker[Session], inside: threading.Event, done: list[str
 
 
 async def cancel_inside(factory: sessionmaker[Session]) -> tuple[list[str], BaseException | None]:
-    env, inside, done = ActivityEnvironment(), threading.Event(), []
+    env, inside = ActivityEnvironment(), threading.Event()
+    done: list[str] = []
     loop = asyncio.get_running_loop()
     run = loop.run_in_executor(None, env.run, work, factory, inside, done)
     await loop.run_in_executor(None, inside.wait, 5)
