@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.resource import Resource
 from sqlalchemy.orm import Session
 
 from domain.models import TeamConfig
@@ -22,6 +24,7 @@ from tests.conftest import CHICAGO_TEAM
 
 BASE = "https://followthrough.example.org"
 FHIR = f"{BASE}/fhir/r4"
+T = TypeVar("T")
 # Monday 2 March 2026, 09:00 in Chicago.
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -299,8 +302,47 @@ def inbound(case_id: str) -> str:
     return f"in-{case_id}"
 
 
+def present(value: T | None) -> T:
+    """``value``, which the test expects the facade to have written (the R4B models make every
+    element optional)."""
+    assert value is not None
+    return value
+
+
+def entries(b: Bundle) -> list[BundleEntry]:
+    """The bundle's entries, for a test that expects some (the R4B models make every element
+    optional)."""
+    assert b.entry is not None
+    return b.entry
+
+
+def first_code(concept: CodeableConcept) -> str | None:
+    """The code of the concept's first coding, which every concept the facade writes has."""
+    assert concept.coding is not None
+    return concept.coding[0].code
+
+
+def resources(b: Bundle) -> list[Resource]:
+    """The resources of the bundle's entries (every entry of a search answer has one)."""
+    found: list[Resource] = []
+    for e in b.entry or []:
+        assert e.resource is not None
+        found.append(e.resource)
+    return found
+
+
+def last_updated(r: Resource | None) -> datetime:
+    """``meta.lastUpdated`` of a resource the facade wrote (it always sets it)."""
+    assert r is not None and r.meta is not None and r.meta.lastUpdated is not None
+    return r.meta.lastUpdated
+
+
 def ids_of(b: Bundle) -> list[str]:
-    return [e.resource.id for e in b.entry or []]
+    ids: list[str] = []
+    for e in b.entry or []:
+        assert e.resource is not None and e.resource.id is not None
+        ids.append(e.resource.id)
+    return ids
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from domain.errors import Unavailable
 from services.fhir import FhirReads
 from tests.api.fhir import seed as s
-from tests.api.support import LEAD, OTHER_LEAD, auth
+from tests.api.support import LEAD, OTHER_LEAD
+from tests.conftest import auth
 
 # What the request says is refused before the database is asked: one backend is enough. Access
 # (403, another team's 404) is checked on both.

@@ -26,7 +26,10 @@ def _repeat(db_url: str) -> s.Repeat:
 
 def medium_of(c: Communication) -> tuple[str, str, str | None]:
     [m] = c.medium or []
-    return m.coding[0].system, m.coding[0].code, m.text
+    assert m.coding is not None
+    first = m.coding[0]
+    assert first.system is not None and first.code is not None
+    return first.system, first.code, m.text
 
 
 async def test_the_voicemail_that_opened_a_case_is_a_communication_from_the_member(

@@ -12,13 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.operationoutcome import OperationOutcome, OperationOutcomeIssue
 from fhir.resources.R4B.task import Task
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.fhir import codes, resources
-from tests.api.support import CHICAGO_TEAM, LEAD, SYSTEM, create, detail, require_real_clock, setup_team
+from tests.api.fhir.seed import first_code, present
+from tests.api.support import LEAD, SYSTEM, create, detail, require_real_clock, setup_team
+from tests.conftest import CHICAGO_TEAM
 from tests.workflows.support import eventually, history_text
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -59,8 +61,22 @@ def outcome_of(r: httpx.Response) -> OperationOutcome:
     return OperationOutcome.model_validate_json(r.content)
 
 
+def expressions(issue: OperationOutcomeIssue) -> list[str]:
+    """The issue's FHIRPath expressions, which every issue here carries."""
+    return [present(e) for e in present(issue.expression)]
+
+
 def channel_of(t: Task) -> str:
-    return next(i.valueCoding.code for i in t.input if i.type.coding[0].code == "channel")
+    assert t.input is not None
+    value = next(i.valueCoding for i in t.input if first_code(i.type) == "channel")
+    assert value is not None and value.code is not None
+    return value.code
+
+
+def deadline_of(t: Task) -> datetime | None:
+    """The Task's ``restriction.period.end`` (the case's deadline), which every case's Task has."""
+    assert t.restriction is not None and t.restriction.period is not None
+    return t.restriction.period.end
 
 
 async def test_a_referral_opens_a_case_due_when_the_referrer_asks(
@@ -76,15 +92,19 @@ async def test_a_referral_opens_a_case_due_when_the_referrer_asks(
     assert r.headers["location"] == f"http://test/fhir/r4/Task/{t.id}"
     assert channel_of(t) == "referral"
     assert (t.status, t.intent, t.priority) == ("requested", "order", "routine")
-    assert t.owner.reference == "Organization/eastside"  # mem-orphan has no owner: the team's queue
-    assert t.for_fhir.reference == "Patient/mem-orphan"
-    assert t.restriction.period.end == end
+    # mem-orphan has no owner: the team's queue
+    assert t.owner is not None and t.owner.reference == "Organization/eastside"
+    assert t.for_fhir is not None and t.for_fhir.reference == "Patient/mem-orphan"
+    assert deadline_of(t) == end
+    assert t.requester is not None
     assert (t.requester.reference, t.requester.display) == ("Organization/plan-1", "Lakeside Health Plan")
+    assert t.identifier is not None
     usual = [(i.system, i.value) for i in t.identifier if i.use == "usual"]
     assert usual == [(PLAN, body["identifier"][0]["value"])]
 
     # The workflow keeps the referrer's deadline: the row it projects says the same.
     async def projected() -> dict[str, Any] | None:
+        assert t.id is not None
         d = await detail(api, t.id)
         return d if any(e["kind"] == "created" for e in d["timeline"]) else None
 
@@ -94,7 +114,7 @@ async def test_a_referral_opens_a_case_due_when_the_referrer_asks(
     created = next(e for e in d["timeline"] if e["kind"] == "created")
     assert datetime.fromisoformat(created["details"]["due_at"]) == end
     r = await api.get(f"/fhir/r4/Task/{t.id}", headers=LEAD)
-    assert task_of(r).restriction.period.end == end
+    assert deadline_of(task_of(r)) == end
 
 
 async def test_without_a_deadline_the_team_policy_counts_business_days_past_a_holiday(
@@ -122,10 +142,11 @@ async def test_without_a_deadline_the_team_policy_counts_business_days_past_a_ho
     r = await post(api, referral_body())
     assert r.status_code == 201, r.text
     t = task_of(r)
+    assert t.authoredOn is not None
     received = t.authoredOn.date()
     assert received == today
     # Today is the day of receipt; tomorrow is closed; days +2, +3, +4: due at the close of +4.
-    assert t.restriction.period.end == datetime.combine(today + timedelta(days=5), datetime.min.time(), UTC)
+    assert deadline_of(t) == datetime.combine(today + timedelta(days=5), datetime.min.time(), UTC)
 
 
 async def test_a_repeat_of_the_identifier_answers_the_same_task(
@@ -166,7 +187,7 @@ async def test_a_bad_body_is_422_with_the_fhirpath_of_each_problem(api: httpx.As
     assert r.status_code == 422, r.text
     issues = outcome_of(r).issue
     assert {i.code for i in issues} == {"invalid"}
-    assert sorted(e for i in issues for e in i.expression) == [
+    assert sorted(e for i in issues for e in expressions(i)) == [
         "Task.code",
         "Task.for",
         "Task.identifier",
@@ -180,8 +201,8 @@ async def test_a_bad_body_is_422_with_the_fhirpath_of_each_problem(api: httpx.As
         api, referral_body(**{"for": {"reference": 5}, "restriction": {"period": {"end": "soon"}}})
     )
     assert r.status_code == 422
-    expressions = sorted(e for i in outcome_of(r).issue for e in i.expression)
-    assert expressions == ["Task.for.reference", "Task.restriction.period.end"]
+    found = sorted(e for i in outcome_of(r).issue for e in expressions(i))
+    assert found == ["Task.for.reference", "Task.restriction.period.end"]
 
     for body, path in [
         (referral_body(owner={"reference": "Organization/nowhere"}), "Task.owner"),
@@ -194,7 +215,7 @@ async def test_a_bad_body_is_422_with_the_fhirpath_of_each_problem(api: httpx.As
     ]:
         r = await post(api, body)
         assert r.status_code == 422, (path, r.text)
-        assert [e for i in outcome_of(r).issue for e in i.expression] == [path]
+        assert [e for i in outcome_of(r).issue for e in expressions(i)] == [path]
 
 
 async def test_a_body_that_is_not_json_is_415(api: httpx.AsyncClient) -> None:
@@ -217,6 +238,7 @@ async def test_the_referrals_text_stays_out_of_the_workflow_history(
     r = await post(api, body)
     assert r.status_code == 201, r.text
     t = task_of(r)
+    assert t.id is not None
     d = await detail(api, t.id)
     assert CANARY_DESCRIPTION in d["summary"] and CANARY_REASON in d["summary"]  # kept, in SQL
     # and shown on its Task to the team's readers (the referrer's words, as the case keeps them)
@@ -225,6 +247,7 @@ async def test_the_referrals_text_stays_out_of_the_workflow_history(
     assert task_of(r).description == t.description
 
     async def projected() -> dict[str, Any] | None:
+        assert t.id is not None
         d = await detail(api, t.id)
         return d if any(e["kind"] == "created" for e in d["timeline"]) else None
 
@@ -263,13 +286,15 @@ async def test_a_referral_for_a_member_the_team_does_not_know_opens_unlinked_unt
     r = await post(api, referral_body(**{"for": {"reference": "Patient/plan-77"}}))
     assert r.status_code == 201, r.text
     t = task_of(r)
+    assert t.id is not None and t.for_fhir is not None
     assert (t.for_fhir.reference, t.for_fhir.display) == ("Patient/plan-77", resources.UNLINKED_REFERRAL)
-    assert t.owner.reference == "Organization/eastside"
+    assert t.owner is not None and t.owner.reference == "Organization/eastside"
     d = await detail(api, t.id)
     assert d["member_id"] is None and d["channel"] == "referral"
     assert d["referral"]["patient"] == "Patient/plan-77"  # what the lead links by
 
     async def projected() -> dict[str, Any] | None:
+        assert t.id is not None
         d = await detail(api, t.id)
         return d if any(e["kind"] == "created" for e in d["timeline"]) else None
 
@@ -278,6 +303,7 @@ async def test_a_referral_for_a_member_the_team_does_not_know_opens_unlinked_unt
     assert r.status_code == 200, r.text
     r = await api.get(f"/fhir/r4/Task/{t.id}", headers=LEAD)
     linked = task_of(r)
+    assert linked.for_fhir is not None
     assert (linked.for_fhir.reference, linked.for_fhir.display) == ("Patient/mem-2", None)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.fhir.params import instant_range
@@ -19,7 +20,9 @@ from tests.api.fhir import seed as s
 from tests.api.support import ANA, LEAD, OPS, OTHER_LEAD, SYSTEM
 
 
-async def search(api: httpx.AsyncClient, path: str, headers: dict[str, str] = LEAD, **params: Any) -> Bundle:
+async def search(
+    api: httpx.AsyncClient, path: str, headers: dict[str, str] = LEAD, /, **params: Any
+) -> Bundle:
     r = await api.get(f"/fhir/r4/{path}", params=params, headers=headers)
     return s.bundle_of(r)
 
@@ -107,7 +110,10 @@ async def test_tasks_by_last_update(fhir: httpx.AsyncClient) -> None:
     assert await task_ids(fhir, _lastUpdated=f"lt{t100}") == {s.NEW, s.ESCALATED, s.CANCELLED}
     assert await task_ids(fhir, _lastUpdated=f"le{t100}") == {s.NEW, s.ESCALATED, s.CANCELLED, s.COMPLETED}
     # Repeated: both hold. With a zone, and at a day's precision.
-    both = [("_lastUpdated", "ge2026-03-02T10:05:00-05:00"), ("_lastUpdated", "lt2026-03-02T16:40:00Z")]
+    both: list[tuple[str, str | int | float | bool | None]] = [
+        ("_lastUpdated", "ge2026-03-02T10:05:00-05:00"),
+        ("_lastUpdated", "lt2026-03-02T16:40:00Z"),
+    ]
     r = await fhir.get("/fhir/r4/Task", params=both, headers=LEAD)
     assert set(s.ids_of(s.bundle_of(r))) == {s.ESCALATED, s.CANCELLED}
     assert await task_ids(fhir, _lastUpdated="gt2026-03-01") == set(s.EASTSIDE_CASES)
@@ -119,9 +125,9 @@ async def test_polling_with_the_last_seen_change_misses_nothing_and_repeats_noth
     fhir: httpx.AsyncClient,
 ) -> None:
     b = await search(fhir, "Task", _lastUpdated="gt2026-03-02T15:50:00Z")
-    seen = [e.resource for e in b.entry or []]
+    seen = s.resources(b)
     assert [t.id for t in seen] == [s.COMPLETED, s.WORKING, s.FAILED]  # oldest change first
-    last = seen[1].meta.lastUpdated.isoformat().replace("+00:00", "Z")
+    last = s.last_updated(seen[1]).isoformat().replace("+00:00", "Z")
     assert s.ids_of(await search(fhir, "Task", _lastUpdated=f"gt{last}")) == [s.FAILED]
 
 
@@ -129,7 +135,7 @@ async def test_paging_follows_link_next_to_the_end(fhir: httpx.AsyncClient) -> N
     for sort, order in (("_lastUpdated", 1), ("-_lastUpdated", -1)):
         url: str | None = f"{s.FHIR}/Task?_count=2&_sort={sort}&patient=mem-1,mem-2,mem-orphan"
         pages: list[list[str]] = []
-        updated = []
+        updated: list[datetime] = []
         while url is not None:
             r = await fhir.get(url, headers=LEAD)
             b = s.bundle_of(r)
@@ -137,7 +143,7 @@ async def test_paging_follows_link_next_to_the_end(fhir: httpx.AsyncClient) -> N
             links = {link.relation: link.url for link in b.link or []}
             assert links["self"] == url
             pages.append(s.ids_of(b))
-            updated += [e.resource.meta.lastUpdated for e in b.entry or []]
+            updated += [s.last_updated(e.resource) for e in b.entry or []]
             url = links.get("next")
         assert [len(p) for p in pages] == [2, 2, 2]
         assert sorted(id for p in pages for id in p) == sorted(s.EASTSIDE_CASES)
@@ -221,10 +227,10 @@ def test_the_stage_clause_selects_exactly_the_cases_case_stage_puts_there(seeded
 
 
 def assert_stages_agree(session: Session) -> None:
-    rows = list(session.scalars(repo.select(Interaction)))
+    rows = list(session.scalars(select(Interaction)))
     contacted = repo.contacted_cases(session, [r.id for r in rows])
     for stage in repo.CASE_STAGES:
-        by_sql = {r.id for r in session.scalars(repo.select(Interaction).where(repo.stage_clause(stage)))}
+        by_sql = {r.id for r in session.scalars(select(Interaction).where(repo.stage_clause(stage)))}
         by_rule = {r.id for r in rows if repo.case_stage(r, contacted=r.id in contacted) == stage}
         assert by_sql == by_rule, stage
         assert by_rule, f"the seed has no case at stage {stage}"

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.flag import Flag
 from fhir.resources.R4B.task import Task
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.fhir.seed import bundle_of
+from tests.api.fhir.seed import bundle_of, entries, first_code
 from tests.api.support import ANA, create, detail, require_real_clock, setup_team
 from tests.workflows.support import eventually
 
@@ -38,20 +39,26 @@ async def test_a_running_case_reads_back_as_a_task_with_its_attempts_and_flags(
     iid = case["id"]
 
     t = await fhir_task(api, iid)
+    assert t.owner is not None and t.businessStatus is not None
     assert (t.status, t.priority, t.owner.reference) == ("requested", "routine", "Practitioner/chw-ana")
     assert t.businessStatus.text == "awaiting first contact"
     assert t.authoredOn == datetime.fromisoformat(case["received_at"])
+    assert t.restriction is not None and t.restriction.period is not None
     assert t.restriction.period.end == datetime.fromisoformat(case["due_at"])
 
     await act(api, iid, "attempts", {"outcome": "no_answer", "note": "CANARY-NOTE rang twice"})
     t = await fhir_task(api, iid)
     assert t.status == "in-progress"
-    assert t.businessStatus.text == "attempt 1 of 3, no answer"
-    assert {i.type.coding[0].code: i.valueUnsignedInt for i in t.input}["contacts"] == 1
+    assert t.businessStatus is not None and t.businessStatus.text == "attempt 1 of 3, no answer"
+    assert t.input is not None
+    assert {first_code(i.type): i.valueUnsignedInt for i in t.input}["contacts"] == 1
     r = await api.get("/fhir/r4/Communication", params={"part-of": f"Task/{iid}"}, headers=ANA)
-    received, entry = bundle_of(r).entry
-    assert (received.resource.id, received.resource.sender.reference) == (f"in-{iid}", "Patient/mem-1")
+    received, entry = entries(bundle_of(r))
+    first = received.resource
+    assert isinstance(first, Communication) and first.sender is not None
+    assert (first.id, first.sender.reference) == (f"in-{iid}", "Patient/mem-1")
     comm = entry.resource
+    assert isinstance(comm, Communication) and comm.sender is not None and comm.payload is not None
     assert (comm.status, comm.sender.reference) == ("not-done", "Practitioner/chw-ana")
     assert [p.contentString for p in comm.payload] == ["CANARY-NOTE rang twice"]
 
@@ -62,10 +69,11 @@ async def test_a_running_case_reads_back_as_a_task_with_its_attempts_and_flags(
         return t if t.priority == "stat" else None
 
     t = await eventually(escalated)
-    assert t.businessStatus.text == "escalated: safety"
+    assert t.businessStatus is not None and t.businessStatus.text == "escalated: safety"
     r = await api.get("/fhir/r4/Flag", params={"patient": "mem-1", "status": "active"}, headers=ANA)
-    [entry] = bundle_of(r).entry
+    [entry] = entries(bundle_of(r))
+    assert entry.resource is not None
     flag = Flag.model_validate(entry.resource.model_dump())
-    assert flag.code.coding[0].code == "safety"
-    assert flag.author.reference == "Practitioner/chw-ana"
+    assert first_code(flag.code) == "safety"
+    assert flag.author is not None and flag.author.reference == "Practitioner/chw-ana"
     assert flag.id == (await detail(api, iid))["escalations"][0]["id"]
