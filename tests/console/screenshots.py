@@ -13,10 +13,10 @@ import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
-from playwright.async_api import async_playwright
+from playwright.async_api import ViewportSize, async_playwright
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -38,6 +38,14 @@ STAFF = {
     "chw-ana": ("Ana", "chw"),
     "chw-ben": ("Ben", "chw"),
 }
+
+
+class PageSize(TypedDict):
+    """The page options each screenshot's browser context is opened with."""
+
+    viewport: ViewportSize
+
+
 # Where some demo members live (the rest in the team's zone): their clocks and windows differ.
 ZONES = {"mem-1002": "America/Denver", "mem-1005": "America/New_York", "mem-1009": "America/Los_Angeles"}
 
@@ -168,8 +176,8 @@ async def main() -> None:
                 safety = await escalation_of(console, ids["demo-safety"])
                 await asyncio.sleep(1)
                 browser = await pw.chromium.launch(executable_path=path, args=["--no-sandbox"])
-                size = {"viewport": {"width": 1280, "height": 800}}
-                phone_size = {"viewport": {"width": 390, "height": 844}}
+                size: PageSize = {"viewport": {"width": 1280, "height": 800}}
+                phone_size: PageSize = {"viewport": {"width": 390, "height": 844}}
                 anon = await browser.new_page(**size)
                 await anon.goto(f"{console.base}/console")
                 await anon.screenshot(path=OUT / "sign-in.png")
