@@ -19,7 +19,7 @@ import pytest_asyncio
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import workflow
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -28,7 +28,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 import services.reconcile
 from activities.notifications import LogChannel
 from config.settings import Settings
-from domain.messages import AcknowledgeInput, AttemptInput, InteractionState, ResolveInput
+from domain.messages import AcknowledgeInput, AttemptInput, EscalationState, InteractionState, ResolveInput
 from services.access import Principal
 from services.context import Context, TemporalLink
 from services.db import Database
@@ -86,7 +86,9 @@ async def create(
     started = await Interactions(Context(db, settings, TemporalLink.of(client))).create(SYSTEM, inp)
     assert started.status == 201
     row = await db.run(require_interaction, started.value.id)
-    handle = client.get_workflow_handle_for(InteractionWorkflow.run, row.workflow_id)
+    handle: WorkflowHandle[InteractionWorkflow, InteractionState] = client.get_workflow_handle_for(
+        InteractionWorkflow.run, row.workflow_id
+    )
     await eventually(lambda: in_step(db, handle, row.id))
     return row, handle
 
@@ -218,7 +220,9 @@ async def test_escalation_rows_follow_their_workflows(
 
     lost_esc = await eventually(lambda: db.run(escalation_of, lost.id))
     behind_esc = await eventually(lambda: db.run(escalation_of, behind.id))
-    esc_handle = client.get_workflow_handle_for(EscalationWorkflow.run, behind_esc.workflow_id)
+    esc_handle: WorkflowHandle[EscalationWorkflow, EscalationState] = client.get_workflow_handle_for(
+        EscalationWorkflow.run, behind_esc.workflow_id
+    )
     await esc_handle.execute_update(
         EscalationWorkflow.acknowledge,
         AcknowledgeInput(escalation_id=behind_esc.id, actor_id="lead-1", actor_role="lead"),
@@ -442,7 +446,9 @@ async def test_a_row_that_never_got_its_workflow_is_started_once_it_is_a_minute_
     assert kinds(report) == {("workflow_started", old.id)} and not report.failed
     assert await status_of(client, old.workflow_id) == WorkflowExecutionStatus.RUNNING
     assert await status_of(client, young.workflow_id) is None  # may still be getting it from the API
-    handle = client.get_workflow_handle_for(InteractionWorkflow.run, old.workflow_id)
+    handle: WorkflowHandle[InteractionWorkflow, InteractionState] = client.get_workflow_handle_for(
+        InteractionWorkflow.run, old.workflow_id
+    )
     await eventually(lambda: in_step(db, handle, old.id))
     started = await db.run(row_of, old.id)
     assert started is not None and started.version > 0
