@@ -46,7 +46,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict domain workflows activities store workers services api cli config bench drills
+	$(BIN)/mypy --strict domain workflows activities store workers services api cli config bench drills tests
 
 # The suite in PYTEST_WORKERS processes (pytest-xdist; each starts its own Temporal servers,
 # PostgreSQL cluster and browser): most of a test is waiting on them, so two share two cores well
