@@ -138,3 +138,16 @@ async def sign_in(browser: Any, console: Console, token: str, **context: Any) ->
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(re.compile(r"/console/(queue|overview)$"))
     return page
+
+
+async def laid_out(page: Any, *parts: Any) -> list[dict[str, float]]:
+    """The boxes of ``parts`` (locators) on ``page``, measured again until every one is laid out:
+    a live refresh may swap the page's parts while they are measured (a box is None then), and a
+    box does not wait for its element as an assertion does."""
+    boxes: list[Any] = []
+    for _ in range(50):
+        boxes = [await part.bounding_box() for part in parts]
+        if all(boxes):
+            return boxes
+        await page.wait_for_timeout(100)
+    raise AssertionError(f"not laid out within 5 s: {boxes}")

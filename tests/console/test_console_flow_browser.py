@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.api.support import ANA, SYSTEM, zone_abbr, zone_where_it_is
-from tests.console.conftest import Console, sign_in
+from tests.console.conftest import Console, laid_out, sign_in
 from tests.console.test_console_browser import axe_violations, start_case
 
 pytestmark = pytest.mark.timeout(180)
@@ -123,17 +123,15 @@ async def test_on_a_phone_the_action_forms_come_first(console_server: Console, b
     page = await sign_in(browser, console_server, "t-chw-ana", viewport={"width": 390, "height": 844})
     await page.goto(f"{console_server.base}/console/interactions/{case['id']}?from=mine")
     form = page.get_by_role("heading", name="Record attempt")
-    box = await form.bounding_box()
-    details = await page.get_by_role("heading", name="Attempts", exact=True).bounding_box()
-    assert box is not None and details is not None
+    attempts = page.get_by_role("heading", name="Attempts", exact=True)
+    box, details = await laid_out(page, form, attempts)
     assert box["y"] < details["y"], "Record attempt comes before the case's details on a phone"
     assert box["y"] < 844, "Record attempt is on the first screen"
     assert await axe_violations(page) == []
     # At 1280 px the case stays on the left and the forms on the right.
     await page.set_viewport_size({"width": 1280, "height": 900})
-    wide = await form.bounding_box()
-    left = await page.get_by_role("heading", name="Attempts", exact=True).bounding_box()
-    assert wide is not None and left is not None and wide["x"] > left["x"]
+    wide, left = await laid_out(page, form, attempts)
+    assert wide["x"] > left["x"]
     await page.context.close()
 
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.api.support import LEAD, SYSTEM, zone_where_it_is
-from tests.console.conftest import Console, sign_in
+from tests.console.conftest import Console, laid_out, sign_in
 from tests.console.test_console_browser import axe_violations, start_case
 
 pytestmark = pytest.mark.timeout(180)
@@ -59,16 +59,12 @@ async def test_on_a_phone_the_number_to_call_comes_before_the_forms(
     await expect(line).to_contain_text(re.compile(r"their time 1[23]:\d\d .* window open until 21:00"))
     call = line.get_by_role("link", name="Call +1 312-555-0111")
     await expect(call).to_have_attribute("href", "tel:+13125550111")
-    # A live refresh may swap the page's parts while they are measured (a box is None then):
-    # measure again until all three are laid out.
-    for _ in range(50):
-        line_box = await line.bounding_box()
-        form_box = await phone.get_by_role("heading", name="Record attempt").bounding_box()
-        card_box = await phone.get_by_role("region", name="Rosa Delgado").bounding_box()
-        if line_box and form_box and card_box:
-            break
-        await phone.wait_for_timeout(100)
-    assert line_box and form_box and card_box
+    line_box, form_box, card_box = await laid_out(
+        phone,
+        line,
+        phone.get_by_role("heading", name="Record attempt"),
+        phone.get_by_role("region", name="Rosa Delgado"),
+    )
     assert line_box["y"] + line_box["height"] <= form_box["y"] < card_box["y"]
     assert line_box["y"] < 400, "whom to call is on the first screen"
     assert await axe_violations(phone) == []
