@@ -153,8 +153,8 @@ async def test_the_row_form_warns_before_an_attempt_outside_the_members_window(
         f"Outside the member's contact window: it opens 08:00 {zone_abbr(zone)}"
     )
     # The warning comes before the outcome, as on the case page.
-    box, outcome_box = await warning.bounding_box(), await row.get_by_label("Outcome").bounding_box()
-    assert box is not None and outcome_box is not None and box["y"] < outcome_box["y"]
+    box, outcome_box = await laid_out(page, warning, row.get_by_label("Outcome"))
+    assert box["y"] < outcome_box["y"]
     # A case arriving meanwhile refreshes the queue: the open form stays open, with its warning.
     arriving = f"Arrives meanwhile {uuid.uuid4().hex[:6]}"
     await start_case(console_server, summary=arriving)
