@@ -324,11 +324,7 @@ def first_code(concept: CodeableConcept) -> str | None:
 
 def resources(b: Bundle) -> list[Resource]:
     """The resources of the bundle's entries (every entry of a search answer has one)."""
-    found: list[Resource] = []
-    for e in b.entry or []:
-        assert e.resource is not None
-        found.append(e.resource)
-    return found
+    return [present(e.resource) for e in b.entry or []]
 
 
 def last_updated(r: Resource | None) -> datetime:
@@ -338,11 +334,7 @@ def last_updated(r: Resource | None) -> datetime:
 
 
 def ids_of(b: Bundle) -> list[str]:
-    ids: list[str] = []
-    for e in b.entry or []:
-        assert e.resource is not None and e.resource.id is not None
-        ids.append(e.resource.id)
-    return ids
+    return [present(r.id) for r in resources(b)]
 
 
 @dataclass(frozen=True)
