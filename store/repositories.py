@@ -255,7 +255,9 @@ def absent_staff_at(session: Session, team_id: str, at: datetime) -> set[str]:
 def team_roster(session: Session, team_id: str, at: datetime) -> Roster:
     """The team's staff by id, and who of them is away at ``at``: what a notice's recipients
     are drawn from (``domain.notices.recipients``)."""
-    staff = tuple(OnRoll(id=s.id, role=s.role) for s in team_staff(session, team_id))
+    # Two columns, not the staff's rows: a notice reads the whole roster of its team.
+    found = session.execute(select(Staff.id, Staff.role).where(Staff.team_id == team_id).order_by(Staff.id))
+    staff = tuple(OnRoll(id=s.id, role=s.role) for s in found)
     return Roster(staff=staff, away=frozenset(absent_staff_at(session, team_id, at)))
 
 
