@@ -1,13 +1,20 @@
-"""The versioned row write every projection activity uses."""
+"""The versioned row write every projection activity uses, and a new escalation's row."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from store.models import Absence
-from store.projection import write_if_newer
+import store.projection
+from domain.messages import EscalationNotice, EscalationProjection, EscalationState, TimelineEntry
+from domain.models import default_escalation_rule
+from store.db import unit_of_work
+from store.models import Absence, Escalation, Interaction, TimelineEvent
+from store.projection import project_escalation, write_if_newer
 
 T0 = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
 
@@ -33,3 +40,86 @@ def test_the_same_or_an_older_version_changes_nothing(version: int) -> None:
 def test_an_unknown_column_is_refused_even_when_stale() -> None:
     with pytest.raises(AttributeError, match="no column"):
         write_if_newer(absence(3), 1, T0, stauts="ended")
+
+
+# ---------------------------------------------------------------- a new escalation's row
+def _case(sessions: sessionmaker[Session]) -> None:
+    with unit_of_work(sessions) as s:
+        s.add(
+            Interaction(
+                id="i-1",
+                workflow_id="interaction:eastside:call-1",
+                team_id="eastside",
+                external_id="call-1",
+                channel="call",
+                received_at=T0,
+                due_at=T0,
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+
+
+def _escalation(version: int, *, notices: int, line: str) -> EscalationProjection:
+    """The projection of escalation ``e-1`` of case ``i-1`` at ``version``, with ``notices``
+    level-1 notices sent since the last projection and one timeline line ``line``."""
+    at = T0 + timedelta(minutes=version)
+    return EscalationProjection(
+        workflow_id="escalation:eastside:call-1:deadline_missed:1",
+        rule=default_escalation_rule("deadline_missed"),
+        state=EscalationState(
+            escalation_id="e-1",
+            interaction_id="i-1",
+            team_id="eastside",
+            trigger="deadline_missed",
+            level_notified_at=T0,
+            started_at=T0,
+            matrix_version=1,
+            version=version,
+        ),
+        events=[TimelineEntry(key=line, kind="escalation_started", at=at)],
+        new_notices=[EscalationNotice(level=1, recipient_role="lead", at=at) for _ in range(notices)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "version", "notices"),
+    [
+        # The case's projection (no notice yet) loses the insert to the escalation's own (v2).
+        (_escalation(2, notices=1, line="own"), _escalation(1, notices=0, line="case"), 2, 1),
+        # The escalation's own projection loses it to the case's (v1): it advances the row.
+        (_escalation(1, notices=0, line="case"), _escalation(2, notices=1, line="own"), 2, 1),
+    ],
+    ids=["newer-first", "older-first"],
+)
+def test_a_new_escalation_made_meanwhile_by_the_other_projection_is_advanced_not_failed(
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    first: EscalationProjection,
+    second: EscalationProjection,
+    version: int,
+    notices: int,
+) -> None:
+    """Both projections of a new escalation find no row and insert it; the one whose insert
+    comes second (the other committed between its read and its insert) keeps what is newer,
+    adds its own timeline line, and fails nothing."""
+    _case(sessions)
+    insert = store.projection.race_safe_insert
+    raced: list[bool] = []
+
+    def other_first(session: Session, table: type[DeclarativeBase]) -> Any:
+        if table is Escalation and not raced:  # between the second's read and its insert
+            raced.append(True)
+            with unit_of_work(sessions) as other:
+                project_escalation(other, first, T0)
+        return insert(session, table)
+
+    monkeypatch.setattr(store.projection, "race_safe_insert", other_first)
+    with unit_of_work(sessions) as session:
+        project_escalation(session, second, T0)
+    assert raced
+    with sessions() as session:
+        [row] = session.scalars(select(Escalation)).all()
+        assert (row.version, len(row.notified), row.status) == (version, notices, "open")
+        lines = session.scalars(select(TimelineEvent.key).where(TimelineEvent.escalation_id == "e-1"))
+        assert sorted(lines) == ["case", "own"]
