@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+import store.db
 import store.projection
 from domain.messages import EscalationNotice, EscalationProjection, EscalationState, TimelineEntry
 from domain.models import default_escalation_rule
@@ -104,7 +105,7 @@ def test_a_new_escalation_made_meanwhile_by_the_other_projection_is_advanced_not
     comes second (the other committed between its read and its insert) keeps what is newer,
     adds its own timeline line, and fails nothing."""
     _case(sessions)
-    insert = store.projection.race_safe_insert
+    insert = store.db.race_safe_insert
     raced: list[bool] = []
 
     def other_first(session: Session, table: type[DeclarativeBase]) -> Any:
