@@ -14,6 +14,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     exists,
     false,
     func,
@@ -370,25 +371,29 @@ def list_interactions(
     return keyset_page(session, q, QUEUE_ORDER, cursor=cursor, limit=limit, descending=QUEUE_DESCENDING)
 
 
+# What every case's presentation reads (each list, the detail page, every action's answer), built
+# once: building a statement costs about as much CPU as running it on SQLite.
+_ATTEMPTS_OF = (
+    select(Attempt).where(Attempt.interaction_id.in_(bindparam("ids", expanding=True))).order_by(Attempt.seq)
+)
+_TIMELINE_OF = (
+    select(TimelineEvent)
+    .where(TimelineEvent.interaction_id == bindparam("interaction_id"))
+    .order_by(TimelineEvent.at, TimelineEvent.id)
+)
+
+
 def attempts_of(session: Session, interaction_ids: Sequence[str]) -> dict[str, list[Attempt]]:
     out: dict[str, list[Attempt]] = {i: [] for i in interaction_ids}
     if not interaction_ids:
         return out
-    for a in session.scalars(
-        select(Attempt).where(Attempt.interaction_id.in_(list(interaction_ids))).order_by(Attempt.seq)
-    ):
+    for a in session.scalars(_ATTEMPTS_OF, {"ids": list(interaction_ids)}):
         out[a.interaction_id].append(a)
     return out
 
 
 def timeline_of(session: Session, interaction_id: str) -> list[TimelineEvent]:
-    return list(
-        session.scalars(
-            select(TimelineEvent)
-            .where(TimelineEvent.interaction_id == interaction_id)
-            .order_by(TimelineEvent.at, TimelineEvent.id)
-        )
-    )
+    return list(session.scalars(_TIMELINE_OF, {"interaction_id": interaction_id}))
 
 
 def add_note(
@@ -789,17 +794,27 @@ def list_escalations(
     return keyset_page(session, q, keys, cursor=cursor, limit=limit)
 
 
+_ESCALATIONS_OF = (
+    select(Escalation)
+    .where(Escalation.interaction_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Escalation.started_at, Escalation.id)
+)
+_RECIPIENTS_OF = (
+    select(Notification.escalation_id, Notification.key, Notification.recipient_id)
+    .where(
+        Notification.escalation_id.in_(bindparam("ids", expanding=True)), Notification.kind == "escalation"
+    )
+    .order_by(Notification.id)
+)
+
+
 def escalations_of_interactions(
     session: Session, interaction_ids: Sequence[str]
 ) -> dict[str, list[Escalation]]:
     out: dict[str, list[Escalation]] = {i: [] for i in interaction_ids}
     if not interaction_ids:
         return out
-    for e in session.scalars(
-        select(Escalation)
-        .where(Escalation.interaction_id.in_(list(interaction_ids)))
-        .order_by(Escalation.started_at, Escalation.id)
-    ):
+    for e in session.scalars(_ESCALATIONS_OF, {"ids": list(interaction_ids)}):
         out[e.interaction_id].append(e)
     return out
 
@@ -841,11 +856,7 @@ def escalation_recipients(session: Session, escalation_ids: Sequence[str]) -> di
     out: dict[str, dict[int, list[str]]] = {e: {} for e in escalation_ids}
     if not escalation_ids:
         return out
-    rows = session.execute(
-        select(Notification.escalation_id, Notification.key, Notification.recipient_id)
-        .where(Notification.escalation_id.in_(list(escalation_ids)), Notification.kind == "escalation")
-        .order_by(Notification.id)
-    )
+    rows = session.execute(_RECIPIENTS_OF, {"ids": list(escalation_ids)})
     for escalation_id, key, recipient in rows:
         parts = key.split(":")
         if escalation_id in out and len(parts) >= 5 and parts[2] == "notice" and parts[3].isdigit():
