@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -168,15 +168,47 @@ def committing(session: Session) -> Iterator[Session]:
         raise
 
 
-def race_safe_insert(session: Session, table: type[DeclarativeBase]) -> postgresql.Insert | sqlite.Insert:
+RaceSafeInsert = postgresql.Insert | sqlite.Insert
+_INSERTS: dict[str, Callable[[type[DeclarativeBase]], RaceSafeInsert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
+def _insert_of(session: Session) -> Callable[[type[DeclarativeBase]], RaceSafeInsert]:
+    name = session.get_bind().dialect.name
+    insert = _INSERTS.get(name)
+    if insert is None:  # pragma: no cover
+        raise NotImplementedError(f"no race-safe insert for the {name} dialect")
+    return insert
+
+
+def race_safe_insert(session: Session, table: type[DeclarativeBase]) -> RaceSafeInsert:
     """An INSERT that can say ON CONFLICT, in the session's dialect (PostgreSQL or SQLite).
 
     Check-then-insert loses a race to a concurrent insert of the same key (an IntegrityError,
     a 500); ON CONFLICT lets the database decide which writer came first.
     """
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"no race-safe insert for the {name} dialect")  # pragma: no cover
+    return _insert_of(session)(table)
+
+
+S = TypeVar("S")
+
+
+def race_safe_statement(
+    build: Callable[[Callable[[type[DeclarativeBase]], RaceSafeInsert]], S],
+) -> Callable[[Session], S]:
+    """A statement with ``race_safe_insert`` built once per dialect, for a hot path: ``build``
+    gets the dialect's ``insert`` and answers the statement (its values given when it is
+    executed); the result answers it for a session. Building a statement costs about as much
+    CPU as running it on SQLite."""
+    built: dict[str, S] = {}
+
+    def statement(session: Session) -> S:
+        name = session.get_bind().dialect.name
+        found = built.get(name)
+        if found is None:
+            found = built.setdefault(name, build(_insert_of(session)))
+        return found
+
+    return statement

@@ -5,15 +5,46 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from store.db import race_safe_insert
+from store.db import race_safe_statement
 from store.models import IdempotentAnswer, PendingText
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- the statements of every action
+# Built once (building a statement costs about as much CPU as running it on SQLite); their values
+# are given when they run.
+_STASH = race_safe_statement(
+    lambda insert: (stmt := insert(PendingText)).on_conflict_do_update(
+        index_elements=[PendingText.key],
+        set_={"text": stmt.excluded.text, "author_id": stmt.excluded.author_id},
+    )
+)
+# "fetch": the deleted row leaves the session too (its key comes back with the text).
+_TAKE = (
+    delete(PendingText)
+    .where(PendingText.key == bindparam("taken"))
+    .returning(PendingText.text)
+    .execution_options(synchronize_session="fetch")
+)
+_CLAIM = race_safe_statement(
+    lambda insert: (
+        insert(IdempotentAnswer)
+        .on_conflict_do_nothing(index_elements=[IdempotentAnswer.key])
+        .returning(IdempotentAnswer.key)
+    )
+)
+# Leaves an answer already stored, or a claim forgotten meanwhile, as it is.
+_FINISH = (
+    update(IdempotentAnswer)
+    .where(IdempotentAnswer.key == bindparam("claimed"), IdempotentAnswer.status.is_(None))
+    .execution_options(synchronize_session=False)
+)
 
 
 # ---------------------------------------------------------------- pending text
@@ -25,13 +56,7 @@ def stash_text(session: Session, key: str, text: str, *, author_id: str | None =
     that same action writes it again, with the same text. An upsert: two requests stashing at
     once never fail on the primary key.
     """
-    stmt = race_safe_insert(session, PendingText)
-    values = {"text": text, "author_id": author_id}
-    session.execute(
-        stmt.values(key=key, created_at=_now(), **values).on_conflict_do_update(
-            index_elements=[PendingText.key], set_=values
-        )
-    )
+    session.execute(_STASH(session), {"key": key, "text": text, "author_id": author_id, "created_at": _now()})
     session.commit()
 
 
@@ -49,14 +74,12 @@ def drop_text(session: Session, key: str) -> None:
 def take_text(session: Session, key: str) -> str | None:
     """The text under ``key``, removed (in the caller's transaction), or None.
 
-    A plain DELETE, so two takers of one key (a repeat racing its original) do not fail on a
-    row the other already removed; both see the same text of the same action.
+    One ``DELETE … RETURNING``, so two takers of one key (a repeat racing its original) do not
+    fail on a row the other already removed: the first gets the text, the other (which waits
+    for the first's transaction) gets None and finds the text placed; if the first rolls back,
+    the other gets it.
     """
-    text = session.scalar(select(PendingText.text).where(PendingText.key == key))
-    if text is None:
-        return None
-    session.execute(delete(PendingText).where(PendingText.key == key))
-    return text
+    return session.execute(_TAKE, {"taken": key}).scalar()
 
 
 # ---------------------------------------------------------------- answers
@@ -71,11 +94,8 @@ def begin_answer(session: Session, key: str, request_hash: str) -> IdempotentAns
     answered (it died or is still running): the caller then runs the action, whose operation
     ids derive from the key, so it is applied at most once.
     """
-    stmt = race_safe_insert(session, IdempotentAnswer)
     claimed = session.execute(
-        stmt.values(key=key, request_hash=request_hash, created_at=_now())
-        .on_conflict_do_nothing(index_elements=[IdempotentAnswer.key])
-        .returning(IdempotentAnswer.key)
+        _CLAIM(session), {"key": key, "request_hash": request_hash, "created_at": _now()}
     ).first()
     session.commit()
     if claimed is not None:
@@ -91,12 +111,7 @@ def begin_answer(session: Session, key: str, request_hash: str) -> IdempotentAns
 def finish_answer(session: Session, key: str, status: int, body: dict[str, Any]) -> None:
     """Store the answer of the request that claimed ``key`` (committed): one UPDATE, which
     leaves an answer already stored, or a claim forgotten meanwhile, as it is."""
-    session.execute(
-        update(IdempotentAnswer)
-        .where(IdempotentAnswer.key == key, IdempotentAnswer.status.is_(None))
-        .values(status=status, body=body)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_FINISH, {"claimed": key, "status": status, "body": body})
     session.commit()
 
 
