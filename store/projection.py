@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from domain.messages import EscalationProjection, TimelineEntry
 from domain.models import TRIGGER_SEVERITY
-from store.db import race_safe_insert
+from store.db import race_safe_statement
 from store.models import Absence, Escalation, Interaction, TimelineEvent
 
 # Row locks of the projections: FOR NO KEY UPDATE on PostgreSQL (ignored by SQLite). It keeps
@@ -49,6 +49,14 @@ def write_if_newer(row: VersionedRow, version: int, now: datetime, **values: Any
     return True
 
 
+_TIMELINE_INSERT = race_safe_statement(
+    lambda insert: insert(TimelineEvent).on_conflict_do_nothing(index_elements=["key"])
+)
+_ESCALATION_INSERT = race_safe_statement(
+    lambda insert: insert(Escalation).on_conflict_do_nothing(index_elements=["id"]).returning(Escalation.id)
+)
+
+
 def add_timeline(
     session: Session,
     entries: list[TimelineEntry],
@@ -77,8 +85,7 @@ def add_timeline(
         }
         for e in entries
     ]
-    insert = race_safe_insert(session, TimelineEvent).on_conflict_do_nothing(index_elements=["key"])
-    session.execute(insert, rows)
+    session.execute(_TIMELINE_INSERT(session), rows)
 
 
 def project_escalation(session: Session, projection: EscalationProjection, now: datetime) -> None:
@@ -101,8 +108,8 @@ def project_escalation(session: Session, projection: EscalationProjection, now: 
     row = session.get(Escalation, st.escalation_id, with_for_update=NO_KEY_UPDATE)
     if row is None:
         created = session.execute(
-            race_safe_insert(session, Escalation)
-            .values(
+            _ESCALATION_INSERT(session),
+            dict(
                 id=st.escalation_id,
                 workflow_id=projection.workflow_id,
                 interaction_id=st.interaction_id,
@@ -119,9 +126,7 @@ def project_escalation(session: Session, projection: EscalationProjection, now: 
                 updated_at=now,
                 version=st.version,
                 **values,
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Escalation.id)
+            ),
         ).first()
         if created is None:  # the other projection made it meanwhile
             row = session.get(Escalation, st.escalation_id, with_for_update=NO_KEY_UPDATE)

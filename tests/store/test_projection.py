@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-import store.db
-import store.projection
 from domain.messages import EscalationNotice, EscalationProjection, EscalationState, TimelineEntry
 from domain.models import default_escalation_rule
 from store.db import unit_of_work
@@ -95,7 +92,6 @@ def _escalation(version: int, *, notices: int, line: str) -> EscalationProjectio
 )
 def test_a_new_escalation_made_meanwhile_by_the_other_projection_is_advanced_not_failed(
     sessions: sessionmaker[Session],
-    monkeypatch: pytest.MonkeyPatch,
     first: EscalationProjection,
     second: EscalationProjection,
     version: int,
@@ -105,18 +101,17 @@ def test_a_new_escalation_made_meanwhile_by_the_other_projection_is_advanced_not
     comes second (the other committed between its read and its insert) keeps what is newer,
     adds its own timeline line, and fails nothing."""
     _case(sessions)
-    insert = store.db.race_safe_insert
     raced: list[bool] = []
 
-    def other_first(session: Session, table: type[DeclarativeBase]) -> Any:
-        if table is Escalation and not raced:  # between the second's read and its insert
-            raced.append(True)
+    def other_first(state: ORMExecuteState) -> None:
+        mapper = state.bind_mapper
+        if state.is_insert and mapper is not None and mapper.class_ is Escalation and not raced:
+            raced.append(True)  # between the second's read and its insert
             with unit_of_work(sessions) as other:
                 project_escalation(other, first, T0)
-        return insert(session, table)
 
-    monkeypatch.setattr(store.projection, "race_safe_insert", other_first)
     with unit_of_work(sessions) as session:
+        event.listen(session, "do_orm_execute", other_first)
         project_escalation(session, second, T0)
     assert raced
     with sessions() as session:
