@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.messages import AttemptRecord, InteractionColumns, InteractionDelta, InteractionProjection
-from store.db import unit_of_work
+from store.db import race_safe_statement, unit_of_work
 from store.models import Attempt, Interaction
 from store.projection import NO_KEY_UPDATE, add_timeline, project_escalation, write_if_newer
 
@@ -110,50 +111,84 @@ class InteractionActivities:
         fields = InteractionColumns.model_fields
         values = {name: getattr(columns, name) for name in delta.columns if name in fields}
         with unit_of_work(self._sessions) as session:
-            existing = session.get(Interaction, delta.interaction_id, with_for_update=NO_KEY_UPDATE)
-            if _refuse(existing, delta):
-                found = "missing" if existing is None else f"at v{existing.version}"
-                log.warning(
-                    "interaction.projection_refused",
-                    interaction_id=delta.interaction_id,
-                    version=delta.version,
-                    base_version=delta.base_version,
-                    row=found,
-                )
-                raise ApplicationError(
-                    f"projection v{delta.version} of {delta.interaction_id} needs the row at "
-                    f"v{delta.base_version}; it is {found}",
-                    type=PROJECTION_REFUSED,
-                    non_retryable=True,
-                )
-            # Started outside the API (Temporal CLI), or the row was lost: a whole delta makes it.
-            row = existing or _locked_row(
-                session,
-                projection,
-                team_id=delta.team_id,
-                interaction_id=delta.interaction_id,
-                channel=delta.channel,
-                received_at=delta.received_at,
-                due_at=values.get("due_at") or delta.received_at,
-                now=now,
-            )
-            if delta.full:
-                if row.version != delta.version or any(getattr(row, k) != v for k, v in values.items()):
-                    log.info(
-                        "interaction.projection_repaired",
-                        interaction_id=delta.interaction_id,
-                        row_version=row.version,
-                        version=delta.version,
-                    )
-                _overwrite(row, delta.version, now, values)
-                _drop_unknown_attempts(session, delta.interaction_id, delta.new_attempts)
+            if not delta.full and _advanced(session, delta, values, now):
+                _add_records(session, projection, delta.interaction_id, delta.new_attempts, now)
+                current = True
             else:
-                write_if_newer(row, delta.version, now, **values)
-            _add_records(session, projection, delta.interaction_id, delta.new_attempts, now)
-            current = row.version == delta.version
+                current = self._apply_to_row(session, projection, delta, values, now)
         log.debug("interaction.projected", interaction_id=delta.interaction_id, version=delta.version)
         if current:
             self._projected(delta.team_id, delta.interaction_id, delta.version)
+
+    def _apply_to_row(
+        self,
+        session: Session,
+        projection: InteractionProjection,
+        delta: InteractionDelta,
+        values: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        """``_apply_delta`` on the row read and locked: refused, made, repaired (``full``) or
+        advanced; whether the row now holds this delta's version."""
+        existing = session.get(Interaction, delta.interaction_id, with_for_update=NO_KEY_UPDATE)
+        if _refuse(existing, delta):
+            found = "missing" if existing is None else f"at v{existing.version}"
+            log.warning(
+                "interaction.projection_refused",
+                interaction_id=delta.interaction_id,
+                version=delta.version,
+                base_version=delta.base_version,
+                row=found,
+            )
+            raise ApplicationError(
+                f"projection v{delta.version} of {delta.interaction_id} needs the row at "
+                f"v{delta.base_version}; it is {found}",
+                type=PROJECTION_REFUSED,
+                non_retryable=True,
+            )
+        # Started outside the API (Temporal CLI), or the row was lost: a whole delta makes it.
+        row = existing or _locked_row(
+            session,
+            projection,
+            team_id=delta.team_id,
+            interaction_id=delta.interaction_id,
+            channel=delta.channel,
+            received_at=delta.received_at,
+            due_at=values.get("due_at") or delta.received_at,
+            now=now,
+        )
+        if delta.full:
+            if row.version != delta.version or any(getattr(row, k) != v for k, v in values.items()):
+                log.info(
+                    "interaction.projection_repaired",
+                    interaction_id=delta.interaction_id,
+                    row_version=row.version,
+                    version=delta.version,
+                )
+            _overwrite(row, delta.version, now, values)
+            _drop_unknown_attempts(session, delta.interaction_id, delta.new_attempts)
+        else:
+            write_if_newer(row, delta.version, now, **values)
+        _add_records(session, projection, delta.interaction_id, delta.new_attempts, now)
+        return row.version == delta.version
+
+
+def _advanced(session: Session, delta: InteractionDelta, values: dict[str, Any], now: datetime) -> bool:
+    """The usual delta in one UPDATE, without reading the row: written only while the row is at
+    the delta's base (a run's first delta: any version older than its own). False (nothing
+    written) for any other row, which ``_apply_to_row`` reads and judges."""
+    at_base = (
+        Interaction.version < delta.version
+        if delta.base_version == 0
+        else Interaction.version == delta.base_version
+    )
+    moved = session.execute(
+        update(Interaction)
+        .where(Interaction.id == delta.interaction_id, at_base)
+        .values(**values, version=delta.version, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _refuse(row: Interaction | None, delta: InteractionDelta) -> bool:
@@ -201,20 +236,22 @@ def _add_records(
     """What both projection paths add beside the row's columns, each at most once: the attempts
     not yet in the read model, the timeline lines, and the escalation the change raised."""
     if attempts:
-        ids = [a.attempt_id for a in attempts]
-        known = set(session.scalars(select(Attempt.id).where(Attempt.id.in_(ids))))
-        for a in attempts:
-            if a.attempt_id not in known:
-                session.add(_attempt_row(interaction_id, a))
+        session.execute(_ATTEMPT_INSERT(session), [_attempt_row(interaction_id, a) for a in attempts])
     add_timeline(session, projection.events, interaction_id=interaction_id)
     if projection.escalation is not None:
         # A new escalation is visible as soon as the update that raised it returns.
         project_escalation(session, projection.escalation, now)
 
 
-def _attempt_row(interaction_id: str, a: AttemptRecord) -> Attempt:
+# Attempts are keyed by the id the workflow chose: one the read model holds already is left as it is.
+_ATTEMPT_INSERT = race_safe_statement(
+    lambda insert: insert(Attempt).on_conflict_do_nothing(index_elements=["id"])
+)
+
+
+def _attempt_row(interaction_id: str, a: AttemptRecord) -> dict[str, Any]:
     """The read-model row of one recorded attempt, with its contact-rule marks."""
-    return Attempt(
+    return dict(
         id=a.attempt_id,
         interaction_id=interaction_id,
         seq=a.seq,
