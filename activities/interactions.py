@@ -32,12 +32,23 @@ class InteractionActivities:
         sessions: sessionmaker[Session],
         *,
         on_projected: Callable[[str, str, int], None] | None = None,
+        wants_projected: Callable[[Session, str], bool] | None = None,
     ) -> None:
         self._sessions = sessions
         # Told (team, case, version) once the row holds a projection's version, committed (again
         # on a retry: the notice's key holds the version, so it is written once): the
-        # ``task_updated`` notices (``NotificationActivities.task_updated``).
+        # ``task_updated`` notices (``NotificationActivities.task_updated``), for a team that
+        # ``wants_projected`` says wants them (asked in the projection's own transaction; None:
+        # every team).
         self._on_projected = on_projected
+        self._wants_projected = wants_projected
+
+    def _telling(self, session: Session, team_id: str, current: bool) -> bool:
+        """Whether ``_projected`` is to be told of the projection just written in ``session``
+        (``current``: the row holds its version)."""
+        if not current or self._on_projected is None:
+            return False
+        return self._wants_projected is None or self._wants_projected(session, team_id)
 
     def _projected(self, team_id: str, interaction_id: str, version: int) -> None:
         if self._on_projected is not None:
@@ -89,9 +100,9 @@ class InteractionActivities:
             _add_records(session, projection, st.interaction_id, st.attempts, now)
             # This version is the row's (written now, or by a try of this activity that failed
             # after its commit): its notice is due; a stale projection's is not.
-            current = row.version == st.version
+            tell = self._telling(session, st.team_id, row.version == st.version)
         log.debug("interaction.projected", interaction_id=st.interaction_id, version=st.version)
-        if current:
+        if tell:
             self._projected(st.team_id, st.interaction_id, st.version)
 
     def _apply_delta(self, projection: InteractionProjection, delta: InteractionDelta) -> None:
@@ -116,8 +127,9 @@ class InteractionActivities:
                 current = True
             else:
                 current = self._apply_to_row(session, projection, delta, values, now)
+            tell = self._telling(session, delta.team_id, current)
         log.debug("interaction.projected", interaction_id=delta.interaction_id, version=delta.version)
-        if current:
+        if tell:
             self._projected(delta.team_id, delta.interaction_id, delta.version)
 
     def _apply_to_row(

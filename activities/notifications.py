@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
@@ -43,6 +43,10 @@ from store.projection import add_timeline
 log = structlog.get_logger(__name__)
 
 POLICIES_KEPT = 256  # teams' notification policies kept per worker
+# What every change of a team's config bumps: its kept policy is still the team's while they match.
+_TEAM_STAMP = select(Team.version, Team.updated_at).where(Team.id == bindparam("team_id"))
+# A notice's rows written by an earlier try (built once: every notice asks).
+_NOTICES_BY_KEY = select(Notification).where(Notification.key.in_(bindparam("keys", expanding=True)))
 
 
 def notification_body(row: Notification) -> dict[str, Any]:
@@ -226,15 +230,18 @@ class NotificationActivities:
                 self._signal_group(req.team_id, recipient, group, first, policy)
         return len(rows)
 
+    def wants_task_updated(self, session: Session, team_id: str) -> bool:
+        """Whether the team's ``notifications`` policy asks for ``task_updated`` notices, read in
+        ``session``: the projection activity asks in its own transaction, after writing the row
+        (no session of its own for what is, for most teams, no)."""
+        policy = self._stored_policy(session, team_id)
+        return policy is not None and policy.task_updated
+
     def task_updated(self, team_id: str, interaction_id: str, version: int) -> None:
         """A ``task_updated`` notice (ids only) to the team's FHIR subscribers
-        (``TASK_SUBSCRIBER``) when its ``notifications`` policy asks for them: called by the
-        projection activity after a case's row changed, through the outbox and grouping as any
-        notice. Its key holds the version, so a retried projection writes it once."""
-        with self._sessions() as session:
-            policy = self._stored_policy(session, team_id)
-        if policy is None or not policy.task_updated:
-            return
+        (``TASK_SUBSCRIBER``), for a team that ``wants_task_updated``: called by the projection
+        activity after a case's row changed, through the outbox and grouping as any notice. Its
+        key holds the version, so a retried projection writes it once."""
         self.notify(
             NotificationRequest(
                 key=f"task_updated:{interaction_id}:v{version}",
@@ -259,7 +266,7 @@ class NotificationActivities:
     def _stored_policy(self, session: Session, team_id: str) -> NotificationPolicy | None:
         """The team's stored notifications policy (``domain.grouping.stored_policy``; None for no
         team), kept by (team, version, updated_at): every projection asks (``task_updated``)."""
-        found = session.execute(select(Team.version, Team.updated_at).where(Team.id == team_id)).first()
+        found = session.execute(_TEAM_STAMP, {"team_id": team_id}).first()
         if found is None:
             return None
         key = (team_id, found.version, found.updated_at)
@@ -362,10 +369,7 @@ class NotificationActivities:
             grouping = (
                 inhibitor is None and policy is not None and not is_bypass(policy, req.kind, req.trigger)
             )
-            existing = {
-                n.key: n
-                for n in session.scalars(select(Notification).where(Notification.key.in_(list(keys))))
-            }
+            existing = {n.key: n for n in session.scalars(_NOTICES_BY_KEY, {"keys": list(keys)})}
             rows = []
             for key, recipient in keys.items():
                 if key in existing:

@@ -13,12 +13,13 @@ nothing with its late write (it is logged as ``outbox.stale_write_refused``).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -87,6 +88,25 @@ def _due(model: type[Tracked]) -> Any:
     return or_(model.next_attempt_at.is_(None), model.next_attempt_at <= db_clock())
 
 
+@functools.cache
+def _take_statement(model: type[Tracked], lease_seconds: float) -> Any:
+    """``_take``'s statement for ``model`` and the lease, built once (a claim per notice and per
+    delivery)."""
+    return (
+        update(model)
+        .where(model.id == bindparam("taken"), model.delivered_at.is_(None), _due(model))
+        # ``last_error`` is set only while a row waits out a backoff (see ``release_backlog``).
+        .values(
+            next_attempt_at=db_clock(lease_seconds),
+            delivery_attempts=model.delivery_attempts + 1,
+            last_error=None,
+            claim_token=bindparam("token"),
+        )
+        .returning(model)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+
+
 def _take(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
     """A claim up to its commit (``claim``, ``claim_delivery``): the row taken and answered by
     one statement (``RETURNING``), carrying its ``claim_token`` (the try's writes name it).
@@ -94,19 +114,11 @@ def _take(session: Session, model: type[Tracked], key: Any) -> Tracked | None:
     Nothing the try needs is read after the commit: a database that went away just then would
     leave a claim its taker never saw, holding the notice for the lease (60 s) until the
     dispatcher takes it again."""
-    return session.scalars(
-        update(model)
-        .where(model.id == key, model.delivered_at.is_(None), _due(model))
-        # ``last_error`` is set only while a row waits out a backoff (see ``release_backlog``).
-        .values(
-            next_attempt_at=db_clock(LEASE.total_seconds()),
-            delivery_attempts=model.delivery_attempts + 1,
-            last_error=None,
-            claim_token=uuid.uuid4().hex,
-        )
-        .returning(model)
-        .execution_options(synchronize_session=False, populate_existing=True)
+    statement = _take_statement(model, LEASE.total_seconds())
+    found: Tracked | None = session.scalars(
+        statement, {"taken": key, "token": uuid.uuid4().hex}
     ).one_or_none()
+    return found
 
 
 def _refused(session: Session, model: type[Tracked], key: Any, token: str, write: str) -> None:
@@ -179,19 +191,23 @@ def claim(session: Session, notification_id: int) -> Notification | None:
     return row
 
 
+# The try that holds the claim's token records its notice delivered (built once: one per notice).
+_DELIVERED = (
+    update(Notification)
+    .where(
+        Notification.id == bindparam("delivered"),
+        Notification.claim_token == bindparam("holder"),
+        Notification.delivered_at.is_(None),
+    )
+    .values(delivered_at=db_clock(), next_attempt_at=None, last_error=None, claim_token=None)
+    .execution_options(synchronize_session=False)
+)
+
+
 def delivered(session: Session, notification_id: int, token: str) -> bool:
     """Record the try that holds ``token`` as delivered; False (and nothing written) if the
     claim is no longer current."""
-    result = session.execute(
-        update(Notification)
-        .where(
-            Notification.id == notification_id,
-            Notification.claim_token == token,
-            Notification.delivered_at.is_(None),
-        )
-        .values(delivered_at=db_clock(), next_attempt_at=None, last_error=None, claim_token=None)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_DELIVERED, {"delivered": notification_id, "holder": token})
     done: bool = result.rowcount == 1  # type: ignore[attr-defined]
     if not done:
         _refused(session, Notification, notification_id, token, "delivered")

@@ -118,7 +118,9 @@ def activity_objects(
     """
     sessions = activity_sessions(sessions)  # a cancellation never lands inside a query
     notifications = NotificationActivities(sessions, channel, client=client, **notify_kwargs)  # type: ignore[arg-type]
-    interactions = InteractionActivities(sessions, on_projected=notifications.task_updated)
+    interactions = InteractionActivities(
+        sessions, on_projected=notifications.task_updated, wants_projected=notifications.wants_task_updated
+    )
     escalations = EscalationActivities(sessions)
     absences = AbsenceActivities(sessions, client)
     checkins = CheckinActivities(sessions, notifications)
