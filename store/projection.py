@@ -67,9 +67,8 @@ def add_timeline(
 ) -> None:
     """Insert timeline lines whose key is not there yet: ``INSERT … ON CONFLICT (key) DO NOTHING``
     (SQLite and PostgreSQL alike), so a repeat adds nothing and no line is read first. One
-    statement executed for all the lines (``executemany``): its compiled form is cached, where a
-    multi-row ``VALUES`` was compiled again on every call (about half the CPU of a projection's
-    line, ``bench`` P3)."""
+    statement, built once, executed for all the lines (``executemany``): about 0.2 ms of CPU for
+    a line on SQLite where a multi-row ``VALUES`` built on every call took 0.4 ms."""
     if not entries:
         return
     rows = [
