@@ -6,6 +6,7 @@ import logging
 import sys
 
 import structlog
+from temporalio import activity
 
 
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
@@ -31,7 +32,7 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = ActivitySafeHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -46,6 +47,24 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+class ActivitySafeHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that a synchronous activity's cancellation cannot leave locked.
+
+    The SDK cancels a synchronous activity (a worker shutting down, a timeout) by raising
+    ``CancelledError`` inside its thread, wherever it is (``activities.sessions`` holds it back
+    from queries). Landing inside a log line, it cut the line short ("--- Logging error ---");
+    landing between the handler taking its lock and the ``try`` that gives it back, it left the
+    lock held, and every later line of the process waited on it forever (seen: a worker of the
+    test suite hung in ``Handler.acquire``). Inside an activity a line is now written whole, and
+    the cancellation raised once it is."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not activity.in_activity():
+            return bool(super().handle(record))
+        with activity.shield_thread_cancel_exception():
+            return bool(super().handle(record))
 
 
 def _noop(_: object, __: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
