@@ -80,7 +80,7 @@ class _TalkThenStop:
 
 
 async def test_a_line_logged_while_its_activity_is_cancelled_is_written_whole_and_frees_the_handler(
-    client: Client, task_queue: str, capsys: pytest.CaptureFixture[str]
+    client: Client, task_queue: str
 ) -> None:
     """The SDK cancels a synchronous activity (here: its worker shutting down) by raising inside
     its thread. A line being written then is written whole and the handler's lock is free
@@ -113,6 +113,5 @@ async def test_a_line_logged_while_its_activity_is_cancelled_is_written_whole_an
         talker.removeHandler(handler)
         talker.propagate = True
     assert stream.getvalue() == "the activity's last line\n"
-    assert "Logging error" not in capsys.readouterr().err
     assert handler.lock is not None and handler.lock.acquire(timeout=1), "the handler stayed locked"
     handler.lock.release()
