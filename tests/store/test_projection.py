@@ -11,8 +11,9 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from domain.messages import EscalationNotice, EscalationProjection, EscalationState, TimelineEntry
 from domain.models import default_escalation_rule
 from store.db import unit_of_work
-from store.models import Absence, Escalation, Interaction, TimelineEvent
+from store.models import Absence, Escalation, TimelineEvent
 from store.projection import project_escalation, write_if_newer
+from tests.workflows.support import add_interaction_row
 
 T0 = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
 
@@ -43,19 +44,7 @@ def test_an_unknown_column_is_refused_even_when_stale() -> None:
 # ---------------------------------------------------------------- a new escalation's row
 def _case(sessions: sessionmaker[Session]) -> None:
     with unit_of_work(sessions) as s:
-        s.add(
-            Interaction(
-                id="i-1",
-                workflow_id="interaction:eastside:call-1",
-                team_id="eastside",
-                external_id="call-1",
-                channel="call",
-                received_at=T0,
-                due_at=T0,
-                created_at=T0,
-                updated_at=T0,
-            )
-        )
+        add_interaction_row(s, assignee_id=None, due_at=T0, id="i-1")
 
 
 def _escalation(version: int, *, notices: int, line: str) -> EscalationProjection:
