@@ -2,57 +2,43 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from domain.messages import EscalationProjection, EscalationRuleSnapshot
 from domain.models import EscalationRule, TeamConfig, Trigger, default_escalation_rule
+from store import repositories as repo
 from store.db import unit_of_work
-from store.models import Team
 from store.projection import close_ended_escalation, project_escalation
 
 log = structlog.get_logger(__name__)
 MATRICES_KEPT = 256  # teams' matrices cached per worker (a team's whole matrix is a few KB)
 
 
+def _matrix_of(config: dict[str, Any]) -> dict[Trigger, EscalationRule]:
+    return TeamConfig.model_validate(config).escalation_matrix
+
+
 class EscalationActivities:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        # The validated matrix of the team's config, by (team, version, updated_at): every change
-        # of a team's config bumps both (store.repositories.upsert_team), so a cached matrix is
-        # the one in force. At 17:00 every overdue case of a team asks for the same one.
-        self._matrices: dict[tuple[str, int, object], dict[Trigger, EscalationRule]] = {}
-        self._lock = threading.Lock()
+        # The validated matrix of each team's config in force.
+        self._matrices = repo.KeptByTeamConfig(_matrix_of, kept=MATRICES_KEPT)
 
     @activity.defn(name="escalation_rule")
     def escalation_rule(self, team_id: str, trigger: Trigger) -> EscalationRuleSnapshot | None:
         """The team's current matrix entry for ``trigger`` and the matrix version (None: no team row)."""
         with self._sessions() as session:
-            # The version first (the config's JSON is decoded only when the cache lacks it).
-            found = session.execute(select(Team.version, Team.updated_at).where(Team.id == team_id)).first()
-            if found is None:
-                return None
-            version, updated_at = found
-            key = (team_id, version, updated_at)
-            with self._lock:
-                matrix = self._matrices.get(key)
-            if matrix is None:  # the version again, with the config it goes with
-                whole = session.execute(
-                    select(Team.version, Team.updated_at, Team.config).where(Team.id == team_id)
-                ).one()
-                version, key = whole.version, (team_id, whole.version, whole.updated_at)
-                matrix = TeamConfig.model_validate(whole.config).escalation_matrix
-                with self._lock:
-                    if len(self._matrices) > MATRICES_KEPT:
-                        self._matrices.clear()
-                    self._matrices[key] = matrix
-            rule: EscalationRule = matrix.get(trigger) or default_escalation_rule(trigger)
-            return EscalationRuleSnapshot(rule=rule, matrix_version=version)
+            found = self._matrices.get(session, team_id)
+        if found is None:
+            return None
+        matrix, version = found
+        rule: EscalationRule = matrix.get(trigger) or default_escalation_rule(trigger)
+        return EscalationRuleSnapshot(rule=rule, matrix_version=version)
 
     @activity.defn(name="sync_escalation")
     def sync_escalation(self, projection: EscalationProjection) -> None:

@@ -37,14 +37,12 @@ from domain.notices import Roster, inhibitable, inhibited_by, recipients, roster
 from services.faults import crash_point
 from store import outbox, repositories as repo
 from store.db import unit_of_work
-from store.models import Delivery, Notification, Team
+from store.models import Delivery, Notification
 from store.projection import add_timeline
 
 log = structlog.get_logger(__name__)
 
 POLICIES_KEPT = 256  # teams' notification policies kept per worker
-# What every change of a team's config bumps: its kept policy is still the team's while they match.
-_TEAM_STAMP = select(Team.version, Team.updated_at).where(Team.id == bindparam("team_id"))
 # A notice's rows written by an earlier try (built once: every notice asks).
 _NOTICES_BY_KEY = select(Notification).where(Notification.key.in_(bindparam("keys", expanding=True)))
 
@@ -187,8 +185,7 @@ class NotificationActivities:
         self._channel = channel
         self._after_insert = after_insert
         self.outbox = Outbox(sessions, channel)
-        self._policies: dict[tuple[str, int, object], NotificationPolicy | None] = {}
-        self._policies_lock = threading.Lock()
+        self._policies = repo.KeptByTeamConfig(stored_policy, kept=POLICIES_KEPT)
         # Grouping (docs/rules.md §2.8) signals a workflow from this thread on the worker's loop.
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -265,23 +262,9 @@ class NotificationActivities:
 
     def _stored_policy(self, session: Session, team_id: str) -> NotificationPolicy | None:
         """The team's stored notifications policy (``domain.grouping.stored_policy``; None for no
-        team), kept by (team, version, updated_at): every projection asks (``task_updated``)."""
-        found = session.execute(_TEAM_STAMP, {"team_id": team_id}).first()
-        if found is None:
-            return None
-        key = (team_id, found.version, found.updated_at)
-        with self._policies_lock:
-            if key in self._policies:
-                return self._policies[key]
-        whole = session.execute(
-            select(Team.version, Team.updated_at, Team.config).where(Team.id == team_id)
-        ).one()
-        policy = stored_policy(whole.config)
-        with self._policies_lock:
-            if len(self._policies) > POLICIES_KEPT:
-                self._policies.clear()
-            self._policies[(team_id, whole.version, whole.updated_at)] = policy
-        return policy
+        team), kept by the team's config stamp: every projection asks (``task_updated``)."""
+        found = self._policies.get(session, team_id)
+        return None if found is None else found[0]
 
     def _signal_group(
         self, team_id: str, recipient_id: str, ids: list[int], at: datetime, policy: NotificationPolicy

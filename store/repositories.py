@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from sqlalchemy import (
     ColumnElement,
@@ -138,6 +139,40 @@ def keyset_page(
 # ---------------------------------------------------------------- teams, staff, members
 def get_team(session: Session, team_id: str) -> Team | None:
     return session.get(Team, team_id)
+
+
+_TEAM_STAMP = select(Team.version, Team.updated_at).where(Team.id == bindparam("team_id"))
+_TEAM_CONFIG = select(Team.version, Team.updated_at, Team.config).where(Team.id == bindparam("team_id"))
+
+
+class KeptByTeamConfig(Generic[T]):
+    """What a worker derives from a team's stored config (``derive``), kept by (team, version,
+    updated_at), which every change of the config bumps (``upsert_team``): the config's JSON is
+    read and decoded only when it changed, not for every activity that asks (at 17:00 every
+    overdue case of a team asks for the same). At most ``kept`` teams, then it starts again."""
+
+    def __init__(self, derive: Callable[[dict[str, Any]], T], *, kept: int) -> None:
+        self._derive = derive
+        self._kept_at_most = kept
+        self._kept: dict[tuple[str, int, datetime], T] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, team_id: str) -> tuple[T, int] | None:
+        """What the team's config in force gives, and the config's version (None: no team)."""
+        found = session.execute(_TEAM_STAMP, {"team_id": team_id}).first()
+        if found is None:
+            return None
+        key = (team_id, found.version, found.updated_at)
+        with self._lock:
+            if key in self._kept:
+                return self._kept[key], found.version
+        whole = session.execute(_TEAM_CONFIG, {"team_id": team_id}).one()  # the version again, with it
+        value = self._derive(whole.config)
+        with self._lock:
+            if len(self._kept) > self._kept_at_most:
+                self._kept.clear()
+            self._kept[(team_id, whole.version, whole.updated_at)] = value
+        return value, whole.version
 
 
 def upsert_team(session: Session, team_id: str, name: str, config: dict[str, Any]) -> Team:
