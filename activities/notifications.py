@@ -31,7 +31,7 @@ from temporalio.client import Client
 
 from activities.group_signals import GroupSignals
 from domain.grouping import TASK_SUBSCRIBER, NotificationPolicy, is_bypass, stored_policy
-from domain.ids import group_workflow_id
+from domain.ids import case_task_queue, group_workflow_id
 from domain.messages import DeliveryRequest, GroupInput, NotificationRequest, TimelineEntry
 from domain.notices import Roster, inhibitable, inhibited_by, recipients, roster_needed
 from services.faults import crash_point
@@ -278,7 +278,9 @@ class NotificationActivities:
             repeat_interval_minutes=policy.repeat_interval_minutes,
             max_items_per_delivery=policy.max_items_per_delivery,
         )
-        task_queue = activity.info().task_queue
+        # On the cases' queue, also when an escalation's notice starts it: a grouping workflow
+        # lives long and hears from every case (domain.ids.case_task_queue).
+        task_queue = case_task_queue(activity.info().task_queue)
         handed = self._groups.add(group_workflow_id(team_id, recipient_id), group, ids, at, task_queue)
         asyncio.run_coroutine_threadsafe(handed, self._loop).result(timeout=30)
 

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=16, ge=1, le=10_000)
     worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1, le=10_000)
     worker_max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
+    # The escalations' own cache (their task queue, served by the same worker process): at 17:00
+    # the escalations the overdue cases start do not push the cases out of theirs.
+    worker_max_cached_escalations: int = Field(default=200, ge=0, le=1_000_000)
     # Run workflows in the SDK's sandbox (the default), our deterministic modules passed through
     # (docs/adr/sandbox.md). Off trades its runtime determinism guard for what is left of its
     # price (bench.sandbox); the sandboxed tests and the replay tests keep guarding.

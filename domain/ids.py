@@ -26,3 +26,20 @@ def checkin_workflow_id(team_id: str) -> str:
 def group_workflow_id(team_id: str, recipient_id: str) -> str:
     """The notification grouping workflow of one recipient in one team (docs/rules.md §2.8)."""
     return f"notify:{team_id}:{recipient_id}"
+
+
+# The task queue of the escalations a case starts: the case's queue with this suffix. Served by
+# the same worker process with a sticky cache of its own (workers.main.build_worker), so the
+# escalations started at 17:00 do not push the cases out of the cache (docs/architecture.md §3.4).
+ESCALATION_QUEUE_SUFFIX = "-escalations"
+
+
+def escalation_task_queue(case_queue: str) -> str:
+    """The task queue of the escalations started by the cases of ``case_queue``."""
+    return case_queue + ESCALATION_QUEUE_SUFFIX
+
+
+def case_task_queue(queue: str) -> str:
+    """The cases' task queue for ``queue``, which may be their escalations' queue: the queue the
+    long-lived workflows an activity starts (a recipient's grouping) belong on."""
+    return queue.removesuffix(ESCALATION_QUEUE_SUFFIX)

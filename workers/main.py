@@ -31,6 +31,7 @@ from activities.notifications import (
 from activities.sessions import activity_sessions
 from config.heap import settle_heap
 from config.settings import Settings
+from domain.ids import escalation_task_queue
 from workers.interceptors import ActivityLogContext
 from workers.outbox import Dispatcher
 from workers.reconcile import Reconciler
@@ -47,6 +48,9 @@ from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
 MAX_CACHED_WORKFLOWS = 1000
+# The escalations' own sticky cache (their queue's worker, ``CaseWorker``): they run a workflow
+# task when they start and then mostly wait hours, so a small cache serves them.
+MAX_CACHED_ESCALATIONS = 200
 
 # What a new sandboxed workflow instance takes from the worker's own imports instead of importing
 # again (the SDK re-imports everything else for every new or evicted instance). Each is shared by
@@ -138,6 +142,30 @@ def activity_objects(
     ]
 
 
+class CaseWorker(Worker):
+    """The worker of the cases' task queue, running beside it the worker of their escalations'
+    queue (``domain.ids.escalation_task_queue``): the same workflows, the same activity objects
+    and threads, a sticky cache of its own (``escalations``).
+
+    At 17:00 every case due that day goes overdue at once and starts an escalation; sharing one
+    cache, each new escalation pushed out a case that had yet to run its own next task, which
+    then replayed its whole history in a new sandboxed instance (bench/README.md, P3). Runs and
+    shuts down as one worker: ``run``, ``shutdown`` and ``async with`` cover both."""
+
+    def __init__(self, client: Client, *, escalations: Worker, **config: Any) -> None:
+        super().__init__(client, **config)
+        self.escalations = escalations
+
+    async def run(self) -> None:
+        """Run both until shut down; when either fails, the other is stopped and the error raised."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(super().run())
+            group.create_task(self.escalations.run())
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(super().shutdown(), self.escalations.shutdown())
+
+
 def build_worker(
     client: Client,
     *,
@@ -149,10 +177,12 @@ def build_worker(
     max_concurrent_activities: int = 16,
     max_concurrent_workflow_tasks: int | None = None,
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
+    max_cached_escalations: int = MAX_CACHED_ESCALATIONS,
     sandbox: bool = True,
     **notify_kwargs: object,
-) -> Worker:
-    """The worker; activities run in threads, as many as may run at once.
+) -> CaseWorker:
+    """The worker of ``task_queue`` and of its escalations' queue (``CaseWorker``); activities
+    run in threads, as many as may run at once, shared by both queues.
 
     Workflows run in the SDK's sandbox with ``WORKFLOW_PASSTHROUGH_MODULES`` passed through, so a
     new or evicted workflow re-imports its own module only (docs/adr/sandbox.md).
@@ -161,19 +191,25 @@ def build_worker(
     the replay tests under the SDK's default sandbox, so a non-deterministic change is caught
     before it ships (bench/README.md, P3 and P7).
     """
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=ALL_WORKFLOWS,
-        activities=activity_objects(sessions, channel, client=client, **notify_kwargs),
-        activity_executor=executor or ThreadPoolExecutor(max_workers=max_concurrent_activities),
-        max_concurrent_activities=max_concurrent_activities,
-        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-        max_cached_workflows=max_cached_workflows,
-        interceptors=[ActivityLogContext()],
-        graceful_shutdown_timeout=graceful_shutdown,
-        workflow_runner=workflow_runner(sandbox, client.data_converter),
-    )
+    executor = executor or ThreadPoolExecutor(max_workers=max_concurrent_activities)
+    activities = activity_objects(sessions, channel, client=client, **notify_kwargs)
+
+    def config(queue: str, cached: int) -> dict[str, Any]:
+        return {
+            "task_queue": queue,
+            "workflows": ALL_WORKFLOWS,
+            "activities": activities,
+            "activity_executor": executor,
+            "max_concurrent_activities": max_concurrent_activities,
+            "max_concurrent_workflow_tasks": max_concurrent_workflow_tasks,
+            "max_cached_workflows": cached,
+            "interceptors": [ActivityLogContext()],
+            "graceful_shutdown_timeout": graceful_shutdown,
+            "workflow_runner": workflow_runner(sandbox, client.data_converter),
+        }
+
+    escalations = Worker(client, **config(escalation_task_queue(task_queue), max_cached_escalations))
+    return CaseWorker(client, escalations=escalations, **config(task_queue, max_cached_workflows))
 
 
 async def serve(
@@ -198,6 +234,7 @@ async def serve(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        max_cached_escalations=settings.worker_max_cached_escalations,
         sandbox=settings.worker_workflow_sandbox,
     )
     dispatcher = Dispatcher(Outbox(sessions, channel))

@@ -28,7 +28,7 @@ from workflows.escalation import EscalationWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities
-    from domain.ids import escalation_workflow_id
+    from domain.ids import escalation_task_queue, escalation_workflow_id
     from domain.messages import (
         EscalationInput,
         EscalationProjection,
@@ -160,6 +160,8 @@ class Escalations:
             EscalationWorkflow.run,
             self._input(ref, rule, version, started, actor_id),
             id=ref.workflow_id,
+            # Its own queue: a cache of its own in the worker (docs/architecture.md §3.6).
+            task_queue=escalation_task_queue(workflow.info().task_queue),
             # The interaction may continue-as-new; the escalation must outlive that run.
             parent_close_policy=ParentClosePolicy.ABANDON,
             static_summary=f"{trigger} escalation of {self._wid}",
@@ -312,6 +314,7 @@ class Escalations:
                     EscalationWorkflow.run,
                     inp,
                     id=ref.workflow_id,
+                    task_queue=escalation_task_queue(workflow.info().task_queue),
                     parent_close_policy=ParentClosePolicy.ABANDON,
                     static_summary=f"{trigger} escalation of {self._wid}",
                     static_details=(
