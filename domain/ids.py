@@ -30,7 +30,7 @@ def group_workflow_id(team_id: str, recipient_id: str) -> str:
 
 # The task queue of the escalations a case starts: the case's queue with this suffix. Served by
 # the same worker process with a sticky cache of its own (workers.main.build_worker), so the
-# escalations started at 17:00 do not push the cases out of the cache (docs/architecture.md §3.4).
+# escalations started at 17:00 do not push the cases out of the cache (docs/architecture.md §3.6).
 ESCALATION_QUEUE_SUFFIX = "-escalations"
 
 
