@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogChannel
@@ -24,21 +23,12 @@ from config.settings import Settings
 from store.db import unit_of_work
 from store.models import Interaction
 from tests.api.support import ANA, LEAD, SYSTEM, create, detail, interaction_body, setup_team
-from tests.workflows.support import eventually
+from tests.workflows.support import eventually, status_of
 from workers.main import build_worker
 
 
 def with_key(headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "Idempotency-Key": uuid.uuid4().hex}
-
-
-async def status_of(client: Client, workflow_id: str) -> WorkflowExecutionStatus | None:
-    try:
-        return (await client.get_workflow_handle(workflow_id).describe()).status
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
 
 
 def say_resolved_in_sql_only(sessions: sessionmaker[Session], interaction_id: str, by: str) -> None:

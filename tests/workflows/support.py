@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from domain.calendar import BusinessCalendar
@@ -136,6 +137,22 @@ async def attempt(
 async def state_of(handle: WorkflowHandle[Any, Any]) -> InteractionState:
     result: InteractionState = await handle.query(InteractionWorkflow.state)
     return result
+
+
+async def described(client: Client, workflow_id: str) -> WorkflowExecutionDescription | None:
+    """The workflow's description; None when the server knows no such workflow."""
+    try:
+        return await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def status_of(client: Client, workflow_id: str) -> WorkflowExecutionStatus | None:
+    """The workflow's status; None when the server knows no such workflow."""
+    found = await described(client, workflow_id)
+    return None if found is None else found.status
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], *, within: float = 15.0) -> T:

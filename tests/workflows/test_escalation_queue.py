@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notifications import LogChannel
 from domain.ids import case_task_queue, escalation_task_queue, group_workflow_id
 from store.models import Notification
-from tests.workflows.support import eventually, interaction_input, now_value, start, team
+from tests.workflows.support import described, eventually, interaction_input, now_value, start, team
 from tests.workflows.test_escalation_contract import escalations
 from tests.workflows.test_grouping import with_grouping
 from workers.main import build_worker
@@ -60,10 +60,8 @@ async def test_an_escalation_runs_on_its_own_queue_and_the_leads_grouping_on_the
         group = client.get_workflow_handle(group_workflow_id(inp.team_id, lead))
 
         async def grouped() -> str | None:
-            try:
-                return (await group.describe()).task_queue
-            except Exception:
-                return None
+            found = await described(client, group.id)
+            return None if found is None else found.task_queue
 
         try:
             assert await eventually(grouped) == task_queue

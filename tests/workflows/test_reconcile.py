@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -41,7 +40,13 @@ from store.figures import figures
 from store.models import Attempt, Escalation, Interaction, Member, PendingText
 from store.repositories import upsert_team
 from tests.conftest import CHICAGO_TEAM, binary
-from tests.workflows.support import add_interaction_row, eventually, resolve_update, settled_history_length
+from tests.workflows.support import (
+    add_interaction_row,
+    eventually,
+    resolve_update,
+    settled_history_length,
+    status_of,
+)
 from workers.main import build_worker
 from workers.reconcile import Reconciler
 from workflows.escalation import EscalationWorkflow
@@ -253,15 +258,6 @@ async def test_escalation_rows_follow_their_workflows(
     assert healed is not None and healed.status == "acknowledged" and healed.acknowledged_by == "lead-1"
     assert healed.version == acked.version
     assert (await reconcile(db, client, settings, team_id=team_id)).differences == []
-
-
-async def status_of(client: Client, workflow_id: str) -> WorkflowExecutionStatus | None:
-    try:
-        return (await client.get_workflow_handle(workflow_id).describe()).status
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
 
 
 async def test_a_case_due_about_now_is_not_asked_until_the_next_run(
