@@ -65,6 +65,7 @@ mutate: $(STAMP)
 ## The performance figures P1-P9 (bench/README.md), each against a baseline of the same run.
 bench: $(STAMP)
 	-$(BIN)/python -m bench.p1_api
+	-$(BIN)/python -m bench.p1_floor
 	-$(BIN)/python -m bench.p2_history
 	-$(BIN)/python -m bench.p3_deadlines
 	-$(BIN)/python -m bench.p4_absence
