@@ -20,7 +20,9 @@ ratio taken against the mean of the two p99s, since the load of a shared machine
 Target (issue 24): ratio of p99s ≤ 1.3 at N = 1,000 (≤ 1.5 at 5,000). The load average is printed
 with the figure (a shared machine). Nothing lost or doubled: every case has exactly one row, exactly
 one ``deadline_missed`` notice to the lead and exactly one ``deadline_missed`` escalation
-(``lost=… doubled=…``, counted in cases; either non-zero is a MISS).
+(``lost=… doubled=…``, counted in cases; either non-zero is a MISS). The line also gives the
+largest peak resident memory of the workers (``VmHWM``) by the end: the cases' and the
+escalations' sticky caches at their fullest.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from bench.common import (
     interaction_input,
     profiled,
     report,
+    rss_mb,
     scale_checked,
     scale_options,
     scale_out,
@@ -205,6 +208,7 @@ async def main(args: argparse.Namespace) -> int:
             base_cpu = base_cpu.mean(after_cpu)
             loads.append(_load())
         counted = await tally_settled(s.sql, prefix, [i.external_id for i in inputs], OVERDUE_ONCE)
+        peak = max(rss_mb(w.pid, field="VmHWM") for w in fleet.workers)  # both caches at their fullest
     lateness = [(_aware(r[0]) - due).total_seconds() for r in rows]
     if not lateness:
         report("P3", False, "no overdue notice was recorded")
@@ -224,6 +228,7 @@ async def main(args: argparse.Namespace) -> int:
         + (f", again after: {spread(after)}" if after else "")
         + f"; p99 ratio {ratio:.2f} (target ≤ {target}); "
         f"CPU per case from the instant: {cpu.per_case(n)} (bare: {base_cpu.per_case(n)}); "
+        f"the workers' peak memory (VmHWM, the largest) {peak:.0f} MB; "
         f"set-up ended {settled_before:.0f} s before the instant; {counted.line()} "
         f"(db={args.db}, {args.workers} workers, {args.apis} APIs, {args.history} earlier cases, "
         f"notices {args.notices}); "
