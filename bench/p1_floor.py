@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -131,12 +132,7 @@ def project(interaction_id: str, status: str, version: int) -> None:
             text("UPDATE interactions SET status = :s, version = :v WHERE id = :i AND version < :v"),
             {"s": status, "v": version, "i": interaction_id},
         )
-        c.execute(
-            text(
-                "INSERT INTO timeline (key, interaction_id, kind) VALUES (:k, :i, :s) ON CONFLICT DO NOTHING"
-            ),
-            {"k": f"{interaction_id}:{version}", "i": interaction_id, "s": status},
-        )
+        c.execute(text(ADD_LINE), {"k": f"{interaction_id}:{version}", "i": interaction_id, "s": status})
 
 
 @activity.defn(name="floor_notify")
@@ -160,8 +156,7 @@ async def notify(interaction_id: str) -> None:
 @activity.defn(name="floor_deliver")
 def deliver(notices: list[int]) -> None:
     with engine().begin() as c:
-        for notice in notices:
-            c.execute(text("UPDATE outbox SET delivered = 1 WHERE id = :n"), {"n": notice})
+        c.execute(text("UPDATE outbox SET delivered = 1 WHERE id = :n"), [{"n": n} for n in notices])
 
 
 @workflow.defn(name="BenchFloorGroup", sandboxed=False)
@@ -339,12 +334,7 @@ async def _act(
             external_id = found.scalar_one_or_none()
             if external_id is None:
                 raise HTTPException(404)
-            if (
-                c.execute(
-                    text("INSERT INTO answers (key) VALUES (:k) ON CONFLICT DO NOTHING"), {"k": key}
-                ).rowcount
-                != 1
-            ):
+            if c.execute(text(CLAIM), {"k": key}).rowcount != 1:
                 raise HTTPException(409)
             return str(external_id)
 
@@ -401,7 +391,8 @@ def setup() -> None:
 # ---------------------------------------------------------------- the figure
 @contextlib.contextmanager
 def floor_stack(*, plain: bool) -> Iterator[tuple[str, str, Proc, Proc, Proc]]:
-    """Dev server, the floor's worker and API: (Temporal address, API URL, server, worker, API)."""
+    """Dev server, the floor's worker and API: (Temporal address, API URL, server, worker, API).
+    Their logs and database are removed afterwards unless ``DRILL_KEEP=1``, as the drills' are."""
     tmp = Path(tempfile.mkdtemp(prefix="followthrough-floor-"))
     t_port, api_port = free_port(), free_port()
     env = {
@@ -417,6 +408,8 @@ def floor_stack(*, plain: bool) -> Iterator[tuple[str, str, Proc, Proc, Proc]]:
     worker = Proc("worker", [*me, "--serve", "worker"], env=env, log_dir=tmp)
     api = Proc("api", [*me, "--serve", "api", "--port", str(api_port)], env=env, log_dir=tmp)
     with contextlib.ExitStack() as cleanup:
+        if os.environ.get("DRILL_KEEP") != "1":
+            cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
         server.start()
         cleanup.callback(server.stop)
         wait_port(t_port, proc=server)
